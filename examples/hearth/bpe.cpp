@@ -1,0 +1,116 @@
+#include "bpe.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <unordered_map>
+
+#include "error.h"
+#include "tokenizer.h"
+
+namespace hearth {
+namespace {
+const std::string k_space = "\xe2\x96\x81";
+
+size_t char_len(uint8_t c) { return c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 1; }
+}  // namespace
+
+bpe_vocab train_bpe(std::string_view text, int32_t n_vocab) {
+  bpe_vocab v;
+  auto add = [&](const std::string &t, float score, int32_t type) {
+    v.tokens.push_back(t);
+    v.scores.push_back(score);
+    v.types.push_back(type);
+  };
+  add("<unk>", 0.0f, tok_unknown);
+  add("<s>", 0.0f, tok_control);
+  add("</s>", 0.0f, tok_control);
+  for (int b = 0; b < 256; ++b) add(fmt::format("<0x{:02X}>", b), 0.0f, tok_byte);
+
+  // Words as SentencePiece sees them: whitespace-separated, each with the U+2581 prefix.
+  std::map<std::string, int64_t> word_count;  // ordered: deterministic iteration
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && std::isspace((unsigned char)text[i])) ++i;
+    size_t j = i;
+    while (j < text.size() && !std::isspace((unsigned char)text[j])) ++j;
+    if (j > i) word_count[k_space + std::string(text.substr(i, j - i))]++;
+    i = j;
+  }
+  // Characters, most frequent first.
+  std::map<std::string, int64_t> char_count;
+  for (const auto &[w, c] : word_count)
+    for (size_t k = 0; k < w.size();) {
+      const size_t n = std::min(char_len((uint8_t)w[k]), w.size() - k);
+      char_count[w.substr(k, n)] += c;
+      k += n;
+    }
+  std::vector<std::pair<std::string, int64_t>> chars(char_count.begin(), char_count.end());
+  std::stable_sort(chars.begin(), chars.end(), [](auto &a, auto &b) { return a.second > b.second; });
+  if ((size_t)n_vocab < v.tokens.size() + chars.size())
+    fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("a vocabulary of {} cannot hold the {} specials, bytes and characters",
+                                                  n_vocab, v.tokens.size() + chars.size()));
+  std::unordered_map<std::string, int32_t> id;
+  for (size_t k = 0; k < chars.size(); ++k) {
+    id[chars[k].first] = (int32_t)v.tokens.size();
+    add(chars[k].first, -1e6f - (float)k, tok_normal);  // below every merge
+  }
+
+  struct word {
+    std::vector<int32_t> sym;
+    int64_t count;
+  };
+  std::vector<word> words;
+  for (const auto &[w, c] : word_count) {
+    word wd{{}, c};
+    for (size_t k = 0; k < w.size();) {
+      const size_t n = std::min(char_len((uint8_t)w[k]), w.size() - k);
+      wd.sym.push_back(id.at(w.substr(k, n)));
+      k += n;
+    }
+    words.push_back(std::move(wd));
+  }
+  while ((int32_t)v.tokens.size() < n_vocab) {
+    std::unordered_map<uint64_t, int64_t> pairs;
+    for (const word &w : words)
+      for (size_t k = 0; k + 1 < w.sym.size(); ++k) pairs[((uint64_t)w.sym[k] << 32) | (uint32_t)w.sym[k + 1]] += w.count;
+    uint64_t best = 0;
+    int64_t best_count = 1;
+    for (const auto &[p, c] : pairs)
+      if (c > best_count || (c == best_count && c > 1 && p < best)) {
+        best = p;
+        best_count = c;
+      }
+    if (best_count < 2) break;  // the text supports no more merges
+    const int32_t a = (int32_t)(best >> 32), b = (int32_t)(uint32_t)best;
+    const std::string merged = v.tokens[(size_t)a] + v.tokens[(size_t)b];
+    int32_t m;
+    if (auto it = id.find(merged); it != id.end()) {
+      m = it->second;
+    } else {
+      m = (int32_t)v.tokens.size();
+      id[merged] = m;
+      add(merged, -(float)v.n_merges, tok_normal);
+    }
+    ++v.n_merges;
+    for (word &w : words) {
+      std::vector<int32_t> out;
+      out.reserve(w.sym.size());
+      for (size_t k = 0; k < w.sym.size(); ++k) {
+        if (k + 1 < w.sym.size() && w.sym[k] == a && w.sym[k + 1] == b) {
+          out.push_back(m);
+          ++k;
+        } else {
+          out.push_back(w.sym[k]);
+        }
+      }
+      w.sym.swap(out);
+    }
+  }
+  for (int32_t k = 0; (int32_t)v.tokens.size() < n_vocab; ++k) add(fmt::format("<unused{}>", k), -1e9f, tok_unused);
+  return v;
+}
+
+}  // namespace hearth

@@ -1,0 +1,59 @@
+// hearth inspect: the file's metadata and tensors, then what the engine makes of it.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <map>
+
+#include "commands.h"
+#include "error.h"
+#include "gguf.h"
+#include "model.h"
+
+namespace hearth::cli {
+
+int cmd_inspect(const args &a) {
+  if (a.positional().empty()) {
+    std::fprintf(stderr, "hearth inspect: MODEL is required\n");
+    return 2;
+  }
+  const std::string path = a.positional()[0];
+  std::unique_ptr<gguf_file> f;
+  try {
+    f = gguf_file::open(path);
+  } catch (const error &e) {
+    std::fprintf(stderr, "hearth inspect: %s\n", e.what());
+    return 1;
+  }
+  fmt::print("file:      {}\nformat:    {} v{}, {} bytes, alignment {}\n", path, f->pwri() ? "PWRI (PowerInfer GGUF)" : "GGUF",
+             f->version(), f->file_size(), f->alignment());
+  fmt::print("metadata:  {} keys\n", f->kvs().size());
+  for (const gguf_kv &kv : f->kvs()) {
+    std::string v = kv.value.to_string();
+    if (v.size() > 80) v = v.substr(0, 77) + "...";
+    for (char &c : v)
+      if (c == '\n') c = ' ';
+    fmt::print("  {:<44} {:<7} {}\n", kv.key, gguf_type_name(kv.value.type), v);
+  }
+  uint64_t elems = 0, bytes = 0;
+  std::map<std::string, uint64_t> by_type;
+  fmt::print("tensors:   {}\n", f->tensors().size());
+  for (const gguf_tensor &t : f->tensors()) {
+    fmt::print("  {:<36} {:<5} {:<22} {:>12} bytes\n", t.name, type_name(t.type), t.shape(), t.size);
+    elems += (uint64_t)t.n_elements();
+    bytes += t.size;
+    by_type[type_name(t.type)] += t.size;
+  }
+  fmt::print("parameters: {} ({:.3f} B), tensor data {:.2f} MiB\n", elems, elems / 1e9, bytes / 1048576.0);
+  for (const auto &[name, b] : by_type) fmt::print("  {:<5} {:.2f} MiB\n", name, b / 1048576.0);
+  f.reset();
+  try {
+    const auto m = model::load(path, false, false, nullptr, nullptr);
+    fmt::print("engine:    {}\n           bytes read per decoded token (dense): {:.1f} MiB\n", m->describe(),
+               m->bytes_per_token() / 1048576.0);
+  } catch (const error &e) {
+    fmt::print("engine:    cannot run this file: {}\n", e.what());
+  }
+  return 0;
+}
+
+}  // namespace hearth::cli

@@ -1,0 +1,90 @@
+// hearth run: load, generate with streaming output, print speeds. Uses only the public C API.
+#include <cstdio>
+#include <string>
+
+#include "commands.h"
+#include "hearth.h"
+
+namespace hearth::cli {
+
+namespace {
+void stderr_log(int32_t level, const char *msg, void *) {
+  static const char *names[] = {"error", "warn", "info", "debug"};
+  std::fprintf(stderr, "hearth %s: %s\n", names[level < 0 ? 0 : level > 3 ? 3 : level], msg);
+}
+
+int32_t print_token(hearth_token, const char *piece, size_t len, void *) {
+  std::fwrite(piece, 1, len, stdout);
+  std::fflush(stdout);
+  return 0;
+}
+
+int report(hearth_status st, const char *what) {
+  std::fprintf(stderr, "hearth: %s failed: %s (%s)\n", what, hearth_last_error(), hearth_status_string(st));
+  return 1;
+}
+}  // namespace
+
+void log_to_stderr(int verbose) { hearth_set_log_callback(stderr_log, nullptr, verbose >= 2 ? HEARTH_LOG_INFO : HEARTH_LOG_WARN); }
+
+int cmd_run(const args &a) {
+  const std::string path = a.str("-m", "--model", "");
+  if (path.empty()) {
+    std::fprintf(stderr, "hearth run: -m MODEL is required\n");
+    return 2;
+  }
+  const std::string prompt = a.str("-p", "--prompt", "");
+  hearth_model *model = nullptr;
+  hearth_status st = hearth_model_load(path.c_str(), nullptr, &model);
+  if (st) return report(st, "loading the model");
+
+  hearth_session_params sp;
+  hearth_session_params_init(&sp);
+  sp.n_threads = (int32_t)a.num("-t", "--threads", 0);
+  sp.n_ctx = (int32_t)a.num("-c", "--ctx", 0);
+  hearth_session *s = nullptr;
+  st = hearth_session_create(model, &sp, &s);
+  if (st) {
+    hearth_model_free(model);
+    return report(st, "creating the session");
+  }
+  hearth_sampler_params smp;
+  hearth_sampler_params_init(&smp);
+  smp.temperature = (float)a.real("--temp", "", smp.temperature);
+  smp.top_k = (int32_t)a.num("--top-k", "", smp.top_k);
+  smp.top_p = (float)a.real("--top-p", "", smp.top_p);
+  smp.min_p = (float)a.real("--min-p", "", smp.min_p);
+  smp.repeat_penalty = (float)a.real("--repeat-penalty", "", smp.repeat_penalty);
+  smp.seed = (uint64_t)a.num("--seed", "-s", 0);
+  st = hearth_session_set_sampler(s, &smp);
+  if (!st) {
+    char desc[256];
+    size_t n = 0;
+    hearth_model_desc(model, desc, sizeof desc, &n);
+    std::fprintf(stderr, "model: %s\nkernels: %s, GPUs: %d, mode: dense\n", desc, hearth_cpu_isa(), hearth_gpu_count());
+    hearth_generate_params gp;
+    hearth_generate_params_init(&gp);
+    gp.n_predict = (int32_t)a.num("-n", "--n-predict", 64);
+    gp.on_token = print_token;
+    std::fputs(prompt.c_str(), stdout);
+    st = hearth_generate(s, prompt.c_str(), &gp);
+    std::fputc('\n', stdout);
+  }
+  int rc = 0;
+  if (st) {
+    rc = report(st, "generation");
+  } else {
+    hearth_perf perf;
+    perf.struct_size = sizeof perf;
+    hearth_session_perf(s, &perf);
+    std::fprintf(stderr, "prompt:     %4d tokens in %8.1f ms, %8.2f tokens/s\n", perf.n_prompt, perf.prompt_ms,
+                 perf.prompt_ms > 0 ? perf.n_prompt * 1000.0 / perf.prompt_ms : 0.0);
+    std::fprintf(stderr, "generation: %4d tokens in %8.1f ms, %8.2f tokens/s\n", perf.n_generated, perf.generate_ms,
+                 perf.generate_ms > 0 ? perf.n_generated * 1000.0 / perf.generate_ms : 0.0);
+  }
+  hearth_session_free(s);
+  hearth_model_free(model);
+  return rc;
+}
+
+}  // namespace hearth::cli

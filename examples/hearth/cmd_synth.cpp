@@ -1,0 +1,58 @@
+// hearth synth: write a synthetic llama-architecture model (random weights, BPE vocabulary from shipped text).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "commands.h"
+#include "error.h"
+#include "synth.h"
+
+namespace hearth::cli {
+
+int cmd_synth(const args &a) {
+  const std::string out = a.str("-o", "--output", "");
+  if (out.empty()) {
+    std::fprintf(stderr, "hearth synth: -o OUT.gguf is required\n");
+    return 2;
+  }
+  synth_config c;
+  if (!synth_preset(a.str("--preset", "", "tiny"), &c)) {
+    std::fprintf(stderr, "hearth synth: unknown preset (tiny, small, 1b, 7b, 13b)\n");
+    return 2;
+  }
+  if (a.has("--type")) {
+    if (!parse_type(a.str("--type", "", ""), &c.type)) {
+      std::fprintf(stderr, "hearth synth: --type must be f32, f16, bf16, q8_0 or q4_0\n");
+      return 2;
+    }
+  }
+  c.ffn = a.str("--ffn", "", c.ffn);
+  c.n_vocab = (int32_t)a.num("--vocab", "", c.n_vocab);
+  c.n_embd = (int32_t)a.num("--embd", "", c.n_embd);
+  c.n_layer = (int32_t)a.num("--layers", "", c.n_layer);
+  c.n_ff = (int32_t)a.num("--ff", "", c.n_ff);
+  c.n_head = (int32_t)a.num("--heads", "", c.n_head);
+  c.n_head_kv = (int32_t)a.num("--kv-heads", "", c.n_head_kv);
+  c.n_ctx = (int32_t)a.num("--ctx", "", c.n_ctx);
+  c.seed = (uint64_t)a.num("--seed", "", (long)c.seed);
+  c.tied_output = a.has("--tied");
+  const bool tty = isatty(2);
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    write_synthetic_model(out, c, builtin_corpus(), [&](size_t done, size_t total) {
+      if (tty) std::fprintf(stderr, "\rwriting %s: %zu/%zu tensors", out.c_str(), done, total);
+      return true;
+    });
+  } catch (const error &e) {
+    std::fprintf(stderr, "%shearth synth: %s\n", tty ? "\n" : "", e.what());
+    return 1;
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "%swrote %s: %d layers, embd %d, ff %d, heads %d/%d, vocab %d, %s, FFN %s (%.1f s)\n", tty ? "\n" : "",
+               out.c_str(), c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.n_vocab, type_name(c.type), c.ffn.c_str(), s);
+  return 0;
+}
+
+}  // namespace hearth::cli

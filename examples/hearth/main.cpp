@@ -1,0 +1,45 @@
+// The hearth command-line tool: run, bench, inspect, synth.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "commands.h"
+#include "hearth.h"
+
+namespace {
+void usage() {
+  std::fprintf(stderr,
+               "hearth %s: fast local LLM inference\n"
+               "usage:\n"
+               "  hearth run -m MODEL -p PROMPT [-n N] [-t THREADS] [-c CTX] [--temp T] [--top-k K] [--top-p P]\n"
+               "             [--min-p P] [--repeat-penalty R] [--seed S] [-v]\n"
+               "  hearth bench -m MODEL [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS]\n"
+               "  hearth inspect MODEL\n"
+               "  hearth synth -o OUT.gguf [--preset tiny|small|1b|7b|13b] [--type f32|f16|bf16|q8_0|q4_0]\n"
+               "             [--ffn silu|relu|drelu|relu_nogate] [--vocab N] [--embd N] [--layers N] [--ff N]\n"
+               "             [--heads N] [--kv-heads N] [--ctx N] [--seed S] [--tied]\n",
+               hearth_version_string());
+}
+}  // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help")) {
+    usage();
+    return argc < 2 ? 2 : 0;
+  }
+  try {
+    const hearth::cli::args a(argc, argv, 2);
+    hearth::cli::log_to_stderr(a.has("-v", "--verbose") ? 2 : 1);
+    const char *cmd = argv[1];
+    if (!std::strcmp(cmd, "run")) return hearth::cli::cmd_run(a);
+    if (!std::strcmp(cmd, "bench")) return hearth::cli::cmd_bench(a);
+    if (!std::strcmp(cmd, "inspect")) return hearth::cli::cmd_inspect(a);
+    if (!std::strcmp(cmd, "synth")) return hearth::cli::cmd_synth(a);
+    std::fprintf(stderr, "hearth: unknown command '%s'\n", cmd);
+    usage();
+    return 2;
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "hearth: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,33 @@
+// Synthetic llama-architecture models of any shape and tensor type, with a BPE vocabulary trained from text the
+// project ships. Their weights are random, so their text is meaningless; they exist to test and measure the
+// engine on realistic shapes without downloads.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "quant.h"
+
+namespace hearth {
+
+struct synth_config {
+  int32_t n_vocab = 2048, n_embd = 256, n_layer = 4, n_ff = 688, n_head = 8, n_head_kv = 4, n_ctx = 2048;
+  dtype type = dtype::q8_0;     // every 2-D weight matrix; norms stay F32
+  std::string ffn = "silu";     // silu | relu | drelu | relu_nogate
+  bool tied_output = false;     // no output.weight: the embedding is reused
+  float rope_base = 10000.0f, rms_eps = 1e-5f;
+  uint64_t seed = 1;
+};
+
+// Named shapes: tiny, small, 1b (TinyLlama-like), 7b, 13b. Returns false for an unknown name.
+bool synth_preset(const std::string &name, synth_config *cfg);
+
+// Writes the model; progress(done, total) after each tensor. Throws hearth::error.
+void write_synthetic_model(const std::string &path, const synth_config &cfg, std::string_view corpus,
+                           const std::function<bool(size_t, size_t)> &progress = nullptr);
+
+// The text shipped with hearth for vocabulary training (examples/corpus.txt, compiled in).
+std::string_view builtin_corpus();
+
+}  // namespace hearth

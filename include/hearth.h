@@ -1,0 +1,232 @@
+/*
+ * hearth: fast local LLM inference behind a stable C ABI.
+ *
+ * Conventions (see docs and the repository's design notes):
+ *  - Every fallible call returns a hearth_status (0 = HEARTH_OK) and writes results through out-parameters.
+ *    On failure, hearth_last_error() holds a thread-local message describing the last failed call on this thread.
+ *  - hearth_model is immutable after loading and may be shared by any number of threads.
+ *    hearth_session is mutable and must be used by one thread at a time; hearth_session_cancel() is the one
+ *    exception and may be called from any thread.
+ *  - Params structs begin with struct_size and are filled by their *_params_init() function; fields are only
+ *    ever appended, and the library reads min(struct_size, sizeof) bytes, so old callers keep working.
+ *  - Every *_free() accepts NULL. Text is UTF-8. Output buffers are caller-owned and snprintf-style: the call
+ *    writes at most cap bytes including the terminating NUL and reports the full length through *n_out.
+ *  - The library never prints to stdout and never terminates the process; it logs through the host's callback.
+ *
+ * The header is C99 and contains no bool or enum struct members, so every FFI can map it.
+ */
+#ifndef HEARTH_H
+#define HEARTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  if defined(HEARTH_BUILD)
+#    define HEARTH_API __declspec(dllexport)
+#  elif defined(HEARTH_SHARED)
+#    define HEARTH_API __declspec(dllimport)
+#  else
+#    define HEARTH_API
+#  endif
+#else
+#  define HEARTH_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- versions ------------------------------------------------------------------------------------------ */
+#define HEARTH_VERSION_MAJOR 0
+#define HEARTH_VERSION_MINOR 1
+#define HEARTH_VERSION_PATCH 0
+#define HEARTH_VERSION_NUMBER (HEARTH_VERSION_MAJOR * 10000 + HEARTH_VERSION_MINOR * 100 + HEARTH_VERSION_PATCH)
+/* Bumped on every incompatible change of this header; bindings compare it with hearth_abi_version(). */
+#define HEARTH_ABI_VERSION 1
+
+HEARTH_API uint32_t hearth_version(void);            /* HEARTH_VERSION_NUMBER of the loaded library */
+HEARTH_API const char *hearth_version_string(void);  /* "0.1.0"; static storage */
+HEARTH_API uint32_t hearth_abi_version(void);        /* HEARTH_ABI_VERSION of the loaded library */
+
+/* ---- status ---------------------------------------------------------------------------------------------- */
+typedef int32_t hearth_status;
+#define HEARTH_OK 0
+#define HEARTH_ERR_INVALID_ARGUMENT 1 /* NULL handle, bad parameter, wrong shape, bad UTF-8 */
+#define HEARTH_ERR_OUT_OF_MEMORY 2
+#define HEARTH_ERR_IO 3               /* file cannot be opened, read or mapped */
+#define HEARTH_ERR_BAD_FORMAT 4       /* malformed or truncated model file */
+#define HEARTH_ERR_UNSUPPORTED 5      /* valid file, but an architecture or tensor type hearth does not run */
+#define HEARTH_ERR_CONTEXT_FULL 6     /* the session's context cannot hold the tokens */
+#define HEARTH_ERR_CANCELLED 7        /* hearth_session_cancel() or a progress callback stopped the call */
+#define HEARTH_ERR_BUFFER_TOO_SMALL 8 /* output truncated; *n_out says how much was needed */
+#define HEARTH_ERR_INTERNAL 9
+
+/* Static, never NULL. */
+HEARTH_API const char *hearth_status_string(hearth_status status);
+/* Message of the last failed call on the calling thread ("" if none). Valid until the next hearth call on it. */
+HEARTH_API const char *hearth_last_error(void);
+
+/* ---- logging ------------------------------------------------------------------------------------------- */
+#define HEARTH_LOG_ERROR 0
+#define HEARTH_LOG_WARN 1
+#define HEARTH_LOG_INFO 2
+#define HEARTH_LOG_DEBUG 3
+/* Called from any library thread; msg has no trailing newline. */
+typedef void (*hearth_log_fn)(int32_t level, const char *msg, void *user);
+/* Global: set it before other use. fn NULL silences the library (the default). Messages above max_level drop. */
+HEARTH_API void hearth_set_log_callback(hearth_log_fn fn, void *user, int32_t max_level);
+
+/* ---- models -------------------------------------------------------------------------------------------- */
+typedef int32_t hearth_token;
+typedef struct hearth_model hearth_model;
+typedef struct hearth_session hearth_session;
+
+/* Progress in [0, 1]; return 0 to abort (the call then fails with HEARTH_ERR_CANCELLED). */
+typedef int32_t (*hearth_progress_fn)(float progress, void *user);
+
+typedef struct hearth_model_params {
+  uint32_t struct_size;
+  int32_t vocab_only;            /* 1: load only the tokenizer (no weights needed in the file) */
+  hearth_progress_fn progress;   /* may be NULL */
+  void *progress_user;
+  int32_t prefault;              /* 1: read all weights once at load so first tokens do not page-fault */
+} hearth_model_params;
+
+HEARTH_API void hearth_model_params_init(hearth_model_params *params);
+
+/* params may be NULL for the defaults. *out is set to NULL on failure. */
+HEARTH_API hearth_status hearth_model_load(const char *path, const hearth_model_params *params, hearth_model **out);
+HEARTH_API void hearth_model_free(hearth_model *model);
+
+/* Queries on a NULL model return 0 (or -1 for token ids). */
+HEARTH_API int32_t hearth_model_n_vocab(const hearth_model *model);
+HEARTH_API int32_t hearth_model_n_ctx_train(const hearth_model *model);
+HEARTH_API int32_t hearth_model_n_embd(const hearth_model *model);
+HEARTH_API int32_t hearth_model_n_layer(const hearth_model *model);
+HEARTH_API uint64_t hearth_model_n_params(const hearth_model *model);
+HEARTH_API uint64_t hearth_model_size_bytes(const hearth_model *model); /* bytes of weights */
+HEARTH_API hearth_token hearth_model_bos(const hearth_model *model);
+HEARTH_API hearth_token hearth_model_eos(const hearth_model *model);
+/* Nonzero for end-of-generation tokens (EOS, EOT). */
+HEARTH_API int32_t hearth_token_is_eog(const hearth_model *model, hearth_token token);
+/* One-line description, e.g. "llama 1.1B Q4_0, 22 layers, FFN silu-gated". */
+HEARTH_API hearth_status hearth_model_desc(const hearth_model *model, char *buf, size_t cap, size_t *n_out);
+/* A metadata value rendered as text (arrays as their length). HEARTH_ERR_INVALID_ARGUMENT if the key is absent. */
+HEARTH_API hearth_status hearth_model_meta(const hearth_model *model, const char *key, char *buf, size_t cap,
+                                           size_t *n_out);
+
+/* ---- tokenizer ----------------------------------------------------------------------------------------- */
+#define HEARTH_TOKENIZE_ADD_BOS 1        /* prepend BOS when the vocabulary asks for it */
+#define HEARTH_TOKENIZE_PARSE_SPECIAL 2  /* match control-token text such as "<s>" as the token itself */
+
+/* Tokenizes len bytes of text (need not be NUL-terminated). Invalid UTF-8 → HEARTH_ERR_INVALID_ARGUMENT.
+ * If cap is too small, fails with HEARTH_ERR_BUFFER_TOO_SMALL and *n_out holds the needed count. */
+HEARTH_API hearth_status hearth_tokenize(const hearth_model *model, const char *text, size_t len, int32_t flags,
+                                         hearth_token *out, size_t cap, size_t *n_out);
+
+#define HEARTH_DETOKENIZE_SPECIAL 1  /* render control tokens (e.g. "<s>") instead of dropping them */
+/* The text of one token as it appears in generated output (a byte token is one raw byte). */
+HEARTH_API hearth_status hearth_token_to_piece(const hearth_model *model, hearth_token token, int32_t flags,
+                                               char *buf, size_t cap, size_t *n_out);
+/* Inverse of hearth_tokenize: drops the leading space the tokenizer added. */
+HEARTH_API hearth_status hearth_detokenize(const hearth_model *model, const hearth_token *tokens, size_t n_tokens,
+                                           int32_t flags, char *buf, size_t cap, size_t *n_out);
+
+/* ---- sessions ------------------------------------------------------------------------------------------ */
+typedef struct hearth_session_params {
+  uint32_t struct_size;
+  int32_t n_ctx;      /* context length in tokens; 0 = the model's training context (capped at 4096) */
+  int32_t n_batch;    /* most tokens evaluated in one forward pass (prompt chunking); default 256 */
+  int32_t n_threads;  /* worker threads of the session's own arena; 0 = all cores */
+} hearth_session_params;
+
+HEARTH_API void hearth_session_params_init(hearth_session_params *params);
+HEARTH_API hearth_status hearth_session_create(const hearth_model *model, const hearth_session_params *params,
+                                               hearth_session **out);
+HEARTH_API void hearth_session_free(hearth_session *session);
+/* Message of the session's last failed call ("" if none); valid until the next call on the session. */
+HEARTH_API const char *hearth_session_last_error(const hearth_session *session);
+/* Forget every evaluated token (the KV cache) and any queued input; keeps the sampler settings. */
+HEARTH_API hearth_status hearth_session_reset(hearth_session *session);
+HEARTH_API int32_t hearth_session_n_past(const hearth_session *session);
+HEARTH_API int32_t hearth_session_n_ctx(const hearth_session *session);
+
+/* Cancels the call running on the session, or the next one started, from any thread; that call returns
+ * HEARTH_ERR_CANCELLED and the request is consumed. */
+HEARTH_API void hearth_session_cancel(hearth_session *session);
+
+/* Evaluates tokens after those already in the session. Logits of the last token are always kept; with
+ * all_logits nonzero those of every token are. */
+HEARTH_API hearth_status hearth_session_eval(hearth_session *session, const hearth_token *tokens, int32_t n_tokens,
+                                             int32_t all_logits);
+/* n_vocab logits of token i of the last eval (i = -1: its last token), or NULL if not kept. Valid until the next
+ * call that evaluates on this session. */
+HEARTH_API const float *hearth_session_logits(const hearth_session *session, int32_t i);
+
+/* ---- sampling ------------------------------------------------------------------------------------------ */
+typedef struct hearth_sampler_params {
+  uint32_t struct_size;
+  float temperature;      /* <= 0: greedy */
+  int32_t top_k;          /* <= 0: off */
+  float top_p;            /* >= 1: off */
+  float min_p;            /* <= 0: off */
+  float repeat_penalty;   /* 1: off */
+  int32_t repeat_last_n;  /* tokens looked back for the penalty */
+  uint64_t seed;
+} hearth_sampler_params;
+
+HEARTH_API void hearth_sampler_params_init(hearth_sampler_params *params);
+/* Sets the sampler and re-seeds its random generator. */
+HEARTH_API hearth_status hearth_session_set_sampler(hearth_session *session, const hearth_sampler_params *params);
+/* Samples from the last logits and records the token for the repetition penalty (it is not evaluated). */
+HEARTH_API hearth_status hearth_session_sample(hearth_session *session, hearth_token *out);
+
+/* ---- one-call generation ------------------------------------------------------------------------------- */
+/* Called for each generated token with its text. piece is always valid UTF-8: bytes of a character split over
+ * several tokens arrive with its last token (so piece_len may be 0), and bytes that can never form a character
+ * are replaced by U+FFFD. piece is NUL-terminated and valid only during the call. Return nonzero to stop. */
+typedef int32_t (*hearth_token_fn)(hearth_token token, const char *piece, size_t piece_len, void *user);
+
+typedef struct hearth_generate_params {
+  uint32_t struct_size;
+  int32_t n_predict;        /* most tokens to generate; default 128 */
+  int32_t add_bos;          /* default 1 */
+  int32_t stop_at_eog;      /* default 1 */
+  hearth_token_fn on_token; /* may be NULL */
+  void *user;
+} hearth_generate_params;
+
+typedef struct hearth_perf {
+  uint32_t struct_size;
+  int32_t n_prompt;         /* prompt tokens evaluated by the last hearth_generate / step run */
+  int32_t n_generated;
+  double prompt_ms;
+  double generate_ms;
+} hearth_perf;
+
+HEARTH_API void hearth_generate_params_init(hearth_generate_params *params);
+/* Tokenizes the prompt, evaluates it after what the session holds, then samples and evaluates until n_predict,
+ * an end-of-generation token, the callback asks to stop, or the context is full (then HEARTH_ERR_CONTEXT_FULL). */
+HEARTH_API hearth_status hearth_generate(hearth_session *session, const char *prompt,
+                                         const hearth_generate_params *params);
+HEARTH_API hearth_status hearth_session_perf(const hearth_session *session, hearth_perf *out);
+
+/* ---- step-wise decoding (one bounded piece of work per call, for game loops) --------------------------- */
+/* Queues text (tokenized now, evaluated by later steps). flags as for hearth_tokenize. */
+HEARTH_API hearth_status hearth_session_feed(hearth_session *session, const char *text, size_t len, int32_t flags);
+/* Does one step: evaluates at most n_batch queued tokens and sets *token to -1, or, with nothing queued, samples
+ * one token, evaluates it and sets *token to it. Call hearth_token_is_eog() to know when to stop. */
+HEARTH_API hearth_status hearth_session_step(hearth_session *session, hearth_token *token);
+
+/* ---- machine ------------------------------------------------------------------------------------------- */
+/* Number of usable CUDA devices (0 without a driver or a device, or in a build without CUDA). */
+HEARTH_API int32_t hearth_gpu_count(void);
+/* The CPU kernel tier in use: "ref", "avx2" or "avx512". HEARTH_FORCE_ISA=ref|avx2|avx512 caps it. */
+HEARTH_API const char *hearth_cpu_isa(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HEARTH_H */

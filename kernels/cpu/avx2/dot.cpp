@@ -1,0 +1,191 @@
+// AVX2 + FMA + F16C tier. Compiled with -mavx2 -mfma -mf16c; only run after the dispatcher checked the CPU.
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "../fp16.h"
+#include "../kernels.h"
+
+namespace hearth::cpu {
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline const float *col(const void *x, size_t stride, int c) {
+  return (const float *)((const char *)x + c * stride);
+}
+
+// Float-like weights: Load(i) returns 8 weights starting at element i as floats, Scalar(i) one weight.
+template <int NC, class Load, class Scalar>
+void dot_floatlike(int64_t n, const Load &load, const Scalar &scalar, const void *x, size_t xs, float *out) {
+  __m256 acc[NC][2];
+  for (int c = 0; c < NC; ++c) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 w0 = load(i), w1 = load(i + 8);
+    for (int c = 0; c < NC; ++c) {
+      const float *xc = col(x, xs, c);
+      acc[c][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xc + i), acc[c][0]);
+      acc[c][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xc + i + 8), acc[c][1]);
+    }
+  }
+  for (; i + 8 <= n; i += 8) {
+    const __m256 w0 = load(i);
+    for (int c = 0; c < NC; ++c) acc[c][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(col(x, xs, c) + i), acc[c][0]);
+  }
+  for (int c = 0; c < NC; ++c) {
+    float s = hsum(_mm256_add_ps(acc[c][0], acc[c][1]));
+    const float *xc = col(x, xs, c);
+    for (int64_t j = i; j < n; ++j) s += scalar(j) * xc[j];
+    out[c] = s;
+  }
+}
+
+template <class Load, class Scalar>
+void dot_floatlike_n(int64_t n, const Load &load, const Scalar &scalar, const void *x, size_t xs, int nc,
+                     float *out) {
+  switch (nc) {
+    case 1: return dot_floatlike<1>(n, load, scalar, x, xs, out);
+    case 2: return dot_floatlike<2>(n, load, scalar, x, xs, out);
+    case 3: return dot_floatlike<3>(n, load, scalar, x, xs, out);
+    default: return dot_floatlike<4>(n, load, scalar, x, xs, out);
+  }
+}
+
+void dot_f32(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+  const float *wf = (const float *)w;
+  dot_floatlike_n(
+      n, [wf](int64_t i) { return _mm256_loadu_ps(wf + i); }, [wf](int64_t i) { return wf[i]; }, x, xs, nc, out);
+}
+
+void dot_f16(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+  const uint16_t *wh = (const uint16_t *)w;
+  dot_floatlike_n(
+      n, [wh](int64_t i) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wh + i))); },
+      [wh](int64_t i) { return hearth_fp16_to_f32(wh[i]); }, x, xs, nc, out);
+}
+
+void dot_bf16(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+  const uint16_t *wh = (const uint16_t *)w;
+  dot_floatlike_n(
+      n,
+      [wh](int64_t i) {
+        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(wh + i)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+      },
+      [wh](int64_t i) { return hearth_bf16_to_f32(wh[i]); }, x, xs, nc, out);
+}
+
+// Sum of products of signed bytes a*b as 8 int32 lanes (|a| <= 127 or the pair sums cannot saturate).
+inline __m256i mul_sum_i8(__m256i a, __m256i b) {
+  const __m256i ax = _mm256_sign_epi8(a, a);
+  const __m256i sb = _mm256_sign_epi8(b, a);
+  const __m256i dot16 = _mm256_maddubs_epi16(ax, sb);
+  return _mm256_madd_epi16(dot16, _mm256_set1_epi16(1));
+}
+
+// Unpacks 16 bytes of nibbles into 32 bytes 0..15: low nibbles first, then high nibbles (the Q4_0 order).
+inline __m256i nibbles(const uint8_t *qs) {
+  const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+  const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+  return _mm256_and_si256(b, _mm256_set1_epi8(0x0f));
+}
+
+inline const block_q8_0 *qcol(const void *x, size_t stride, int c) {
+  return (const block_q8_0 *)((const char *)x + c * stride);
+}
+
+template <int NC, bool Q4>
+void dot_q(int64_t n, const void *w, const void *x, size_t xs, float *out) {
+  const int64_t nb = n / 32;
+  __m256 acc[NC];
+  for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i qw;
+    float dw;
+    if constexpr (Q4) {
+      const block_q4_0 &blk = ((const block_q4_0 *)w)[b];
+      qw = _mm256_sub_epi8(nibbles(blk.qs), _mm256_set1_epi8(8));
+      dw = _cvtsh_ss(blk.d);
+    } else {
+      const block_q8_0 &blk = ((const block_q8_0 *)w)[b];
+      qw = _mm256_loadu_si256((const __m256i *)blk.qs);
+      dw = _cvtsh_ss(blk.d);
+    }
+    for (int c = 0; c < NC; ++c) {
+      const block_q8_0 &xb = qcol(x, xs, c)[b];
+      const __m256i qx = _mm256_loadu_si256((const __m256i *)xb.qs);
+      const __m256 p = _mm256_cvtepi32_ps(mul_sum_i8(qw, qx));
+      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(xb.d)), p, acc[c]);
+    }
+  }
+  for (int c = 0; c < NC; ++c) out[c] = hsum(acc[c]);
+}
+
+template <bool Q4>
+void dot_q_n(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+  switch (nc) {
+    case 1: return dot_q<1, Q4>(n, w, x, xs, out);
+    case 2: return dot_q<2, Q4>(n, w, x, xs, out);
+    case 3: return dot_q<3, Q4>(n, w, x, xs, out);
+    default: return dot_q<4, Q4>(n, w, x, xs, out);
+  }
+}
+
+void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+  dot_q_n<false>(n, w, x, xs, nc, out);
+}
+void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+  dot_q_n<true>(n, w, x, xs, nc, out);
+}
+
+void quantize_q8_0(const float *x, void *y, int64_t n) {
+  block_q8_0 *yb = (block_q8_0 *)y;
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float *xb = x + b * 32;
+    __m256 v[4];
+    __m256 m = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_loadu_ps(xb + 8 * k);
+      m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    yb[b].d = hearth_f32_to_fp16(d);
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k)
+      q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    // pack 32-bit → 16-bit → 8-bit; packs interleave 128-bit lanes, so restore the order with a permute.
+    __m256i p01 = _mm256_packs_epi32(q[0], q[1]);
+    __m256i p23 = _mm256_packs_epi32(q[2], q[3]);
+    __m256i p = _mm256_packs_epi16(p01, p23);
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)yb[b].qs, p);
+  }
+}
+
+void axpy_f32(int64_t n, float a, const float *x, float *y) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+const kernel_table table = {"avx2", dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0, quantize_q8_0, axpy_f32};
+
+}  // namespace
+
+const kernel_table *avx2_kernels() { return &table; }
+
+}  // namespace hearth::cpu

@@ -1,0 +1,54 @@
+// CPU kernel tiers: one reference tier (scalar, always built, the test oracle) and SIMD tiers (AVX2+FMA+F16C,
+// AVX-512 with VNNI) compiled in their own translation units with their own ISA flags. One table is chosen at
+// start-up; HEARTH_FORCE_ISA=ref|avx2|avx512 caps the choice (oneDNN's max-ISA idea).
+//
+// Only PODs and plain function pointers live here, so the ISA translation units share no inline code that the
+// linker could merge into a variant compiled for a newer ISA.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace hearth::cpu {
+
+inline constexpr int qk8_0 = 32;
+inline constexpr int qk4_0 = 32;
+
+// llama.cpp block layouts, byte for byte.
+struct block_q8_0 {
+  uint16_t d;      // fp16 scale
+  int8_t qs[32];   // value j = qs[j] * d
+};
+struct block_q4_0 {
+  uint16_t d;      // fp16 scale
+  uint8_t qs[16];  // value j = ((qs[j] & 15) - 8) * d, value j+16 = ((qs[j] >> 4) - 8) * d
+};
+static_assert(sizeof(block_q8_0) == 34, "Q8_0 block is 34 bytes");
+static_assert(sizeof(block_q4_0) == 18, "Q4_0 block is 18 bytes");
+
+// Dot products of one weight row of n elements against ncols activation vectors (1 <= ncols <= 4) laid out
+// x, x + x_stride, ... bytes apart: out[c] = dot(w, x_c). The activation format depends on the weight type:
+// float for F32/F16/BF16 weights, Q8_0 blocks for Q8_0/Q4_0 weights. Decoding a weight block once for several
+// tokens is what makes prompt processing matrix-matrix work rather than one GEMV per token.
+using dot_fn = void (*)(int64_t n, const void *w, const void *x, size_t x_stride, int ncols, float *out);
+
+struct kernel_table {
+  const char *isa;
+  dot_fn dot_f32;
+  dot_fn dot_f16;
+  dot_fn dot_bf16;
+  dot_fn dot_q8_0;
+  dot_fn dot_q4_0;
+  void (*quantize_q8_0)(const float *x, void *y, int64_t n);  // n % 32 == 0
+  void (*axpy_f32)(int64_t n, float a, const float *x, float *y);  // y += a * x
+};
+
+const kernel_table &ref_kernels();
+const kernel_table *avx2_kernels();    // nullptr when not compiled in
+const kernel_table *avx512_kernels();  // nullptr when not compiled in
+
+// The tier for this machine, capped by HEARTH_FORCE_ISA; chosen once.
+const kernel_table &kernels();
+// Every tier this machine can run (for tests and benchmarks).
+int available_tiers(const kernel_table **out, int cap);
+
+}  // namespace hearth::cpu

@@ -1,0 +1,92 @@
+// Reference tier: plain scalar loops, always built. The SIMD tiers are tested against these, and these against
+// float64 loops in the tests.
+#include <cmath>
+
+#include "fp16.h"
+#include "kernels.h"
+
+namespace hearth::cpu {
+namespace {
+
+template <class Load>
+void dot_floatlike(int64_t n, const Load &load, const void *x, size_t x_stride, int ncols, float *out) {
+  for (int c = 0; c < ncols; ++c) {
+    const float *xc = (const float *)((const char *)x + c * x_stride);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; ++i) sum += load(i) * xc[i];
+    out[c] = sum;
+  }
+}
+
+void dot_f32(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+  const float *wf = (const float *)w;
+  dot_floatlike(n, [wf](int64_t i) { return wf[i]; }, x, xs, nc, out);
+}
+void dot_f16(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+  const uint16_t *wh = (const uint16_t *)w;
+  dot_floatlike(n, [wh](int64_t i) { return hearth_fp16_to_f32(wh[i]); }, x, xs, nc, out);
+}
+void dot_bf16(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+  const uint16_t *wh = (const uint16_t *)w;
+  dot_floatlike(n, [wh](int64_t i) { return hearth_bf16_to_f32(wh[i]); }, x, xs, nc, out);
+}
+
+void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+  const block_q8_0 *wb = (const block_q8_0 *)w;
+  const int64_t nb = n / qk8_0;
+  for (int c = 0; c < nc; ++c) {
+    const block_q8_0 *xb = (const block_q8_0 *)((const char *)x + c * xs);
+    float sum = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+      int32_t isum = 0;
+      for (int j = 0; j < qk8_0; ++j) isum += (int32_t)wb[b].qs[j] * xb[b].qs[j];
+      sum += hearth_fp16_to_f32(wb[b].d) * hearth_fp16_to_f32(xb[b].d) * (float)isum;
+    }
+    out[c] = sum;
+  }
+}
+
+void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+  const block_q4_0 *wb = (const block_q4_0 *)w;
+  const int64_t nb = n / qk4_0;
+  for (int c = 0; c < nc; ++c) {
+    const block_q8_0 *xb = (const block_q8_0 *)((const char *)x + c * xs);
+    float sum = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+      int32_t isum = 0;
+      for (int j = 0; j < 16; ++j) {
+        isum += ((wb[b].qs[j] & 15) - 8) * (int32_t)xb[b].qs[j];
+        isum += ((wb[b].qs[j] >> 4) - 8) * (int32_t)xb[b].qs[j + 16];
+      }
+      sum += hearth_fp16_to_f32(wb[b].d) * hearth_fp16_to_f32(xb[b].d) * (float)isum;
+    }
+    out[c] = sum;
+  }
+}
+
+// Round half to even (nearbyintf in the default mode), the same rounding the SIMD tiers use, so every tier
+// produces identical blocks.
+void quantize_q8_0(const float *x, void *y, int64_t n) {
+  block_q8_0 *yb = (block_q8_0 *)y;
+  for (int64_t b = 0; b < n / qk8_0; ++b) {
+    const float *xb = x + b * qk8_0;
+    float amax = 0.0f;
+    for (int j = 0; j < qk8_0; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    yb[b].d = hearth_f32_to_fp16(d);
+    for (int j = 0; j < qk8_0; ++j) yb[b].qs[j] = (int8_t)std::nearbyint(xb[j] * id);
+  }
+}
+
+void axpy_f32(int64_t n, float a, const float *x, float *y) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+const kernel_table table = {"ref", dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0, quantize_q8_0, axpy_f32};
+
+}  // namespace
+
+const kernel_table &ref_kernels() { return table; }
+
+}  // namespace hearth::cpu

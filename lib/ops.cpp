@@ -1,0 +1,139 @@
+#include "ops.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "../kernels/cpu/kernels.h"
+#include "error.h"
+
+namespace hearth {
+namespace {
+
+cpu::dot_fn dot_for(dtype t) {
+  const cpu::kernel_table &k = cpu::kernels();
+  switch (t) {
+    case dtype::f32: return k.dot_f32;
+    case dtype::f16: return k.dot_f16;
+    case dtype::bf16: return k.dot_bf16;
+    case dtype::q8_0: return k.dot_q8_0;
+    case dtype::q4_0: return k.dot_q4_0;
+    default: fail(HEARTH_ERR_UNSUPPORTED, std::string("no kernel for ") + type_name(t));
+  }
+}
+
+bool quantized(dtype t) { return t == dtype::q8_0 || t == dtype::q4_0; }
+
+}  // namespace
+
+void matmul(const matrix &w, const float *x, int64_t n, float *y, std::vector<uint8_t> &qbuf) {
+  const cpu::dot_fn dot = dot_for(w.type);
+  const int64_t cols = w.cols, rows = w.rows;
+  const void *act = x;
+  size_t stride = (size_t)cols * sizeof(float);
+  if (quantized(w.type)) {
+    stride = row_bytes(dtype::q8_0, cols);
+    if (qbuf.size() < stride * n) qbuf.resize(stride * n);
+    const auto quant = cpu::kernels().quantize_q8_0;
+    uint8_t *q = qbuf.data();
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 8), [&](const tbb::blocked_range<int64_t> &r) {
+      for (int64_t t = r.begin(); t < r.end(); ++t) quant(x + t * cols, q + t * stride, cols);
+    });
+    act = q;
+  }
+  const uint8_t *xa = (const uint8_t *)act;
+  // Rows in chunks small enough to stay in cache while every token of the batch passes over them.
+  const int64_t grain = n == 1 ? 64 : 16;
+  tbb::parallel_for(
+      tbb::blocked_range<int64_t>(0, rows, grain),
+      [&](const tbb::blocked_range<int64_t> &r) {
+        float out[4];
+        for (int64_t t = 0; t < n; t += 4) {
+          const int nc = (int)std::min<int64_t>(4, n - t);
+          for (int64_t row = r.begin(); row < r.end(); ++row) {
+            dot(cols, w.row(row), xa + t * stride, stride, nc, out);
+            for (int c = 0; c < nc; ++c) y[(t + c) * rows + row] = out[c];
+          }
+        }
+      },
+      tbb::static_partitioner());
+}
+
+void matmul_t(const matrix &w, const float *a, int64_t n, float *y) {
+  const int64_t neurons = w.rows, width = w.cols;
+  const int64_t slice = 256;  // a multiple of every block size
+  std::fill(y, y + n * width, 0.0f);
+  const auto axpy = cpu::kernels().axpy_f32;
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, (width + slice - 1) / slice), [&](const tbb::blocked_range<int64_t> &r) {
+    float row[256];
+    for (int64_t s = r.begin(); s < r.end(); ++s) {
+      const int64_t c0 = s * slice, len = std::min(slice, width - c0);
+      const size_t off = row_bytes(w.type, c0);
+      for (int64_t i = 0; i < neurons; ++i) {
+        bool any = false;
+        for (int64_t t = 0; t < n && !any; ++t) any = a[t * neurons + i] != 0.0f;
+        if (!any) continue;
+        dequantize_row(w.type, w.row(i) + off, row, len);
+        for (int64_t t = 0; t < n; ++t)
+          if (const float ai = a[t * neurons + i]; ai != 0.0f) axpy(len, ai, row, y + t * width + c0);
+      }
+    }
+  });
+}
+
+void rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, float eps, float *y) {
+  for (int64_t t = 0; t < n; ++t) {
+    const float *xt = x + t * width;
+    double ss = 0;
+    for (int64_t i = 0; i < width; ++i) ss += (double)xt[i] * xt[i];
+    const float scale = (float)(1.0 / std::sqrt(ss / (double)width + eps));
+    float *yt = y + t * width;
+    for (int64_t i = 0; i < width; ++i) yt[i] = xt[i] * scale * weight[i];
+  }
+}
+
+void rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, const int32_t *pos) {
+  std::vector<float> cs((size_t)n_rot);  // cos, sin per pair
+  for (int64_t t = 0; t < n; ++t) {
+    for (int32_t i = 0; i < n_rot; i += 2) {
+      const double theta = (double)pos[t] * std::pow((double)base, -(double)i / n_rot);
+      cs[(size_t)i] = (float)std::cos(theta);
+      cs[(size_t)i + 1] = (float)std::sin(theta);
+    }
+    for (int32_t h = 0; h < n_heads; ++h) {
+      float *v = x + (t * n_heads + h) * head_dim;
+      for (int32_t i = 0; i < n_rot; i += 2) {
+        const float c = cs[(size_t)i], s = cs[(size_t)i + 1];
+        const float x0 = v[i], x1 = v[i + 1];
+        v[i] = x0 * c - x1 * s;
+        v[i + 1] = x0 * s + x1 * c;
+      }
+    }
+  }
+}
+
+void ffn_activate(ffn_kind kind, const float *gate, float *up, int64_t count) {
+  switch (kind) {
+    case ffn_kind::silu_gated:
+      for (int64_t i = 0; i < count; ++i) up[i] *= gate[i] / (1.0f + std::exp(-gate[i]));
+      break;
+    case ffn_kind::relu_gated:
+      for (int64_t i = 0; i < count; ++i) up[i] = gate[i] > 0.0f ? up[i] * gate[i] : 0.0f;
+      break;
+    case ffn_kind::drelu:
+      for (int64_t i = 0; i < count; ++i) up[i] = gate[i] > 0.0f && up[i] > 0.0f ? up[i] * gate[i] : 0.0f;
+      break;
+    case ffn_kind::relu:
+      for (int64_t i = 0; i < count; ++i) up[i] = std::max(up[i], 0.0f);
+      break;
+  }
+}
+
+void embed(const matrix &tok_embd, const int32_t *tokens, int64_t n, float *x) {
+  for (int64_t t = 0; t < n; ++t) dequantize_row(tok_embd.type, tok_embd.row(tokens[t]), x + t * tok_embd.cols, tok_embd.cols);
+}
+
+}  // namespace hearth

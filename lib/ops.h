@@ -1,0 +1,24 @@
+// The operators of the dense forward pass, on float activations laid out token-major ([n][width]).
+// Parallel ones use tbb::parallel_for and so run in whatever task_arena the caller executes in.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model.h"
+
+namespace hearth {
+
+// Y[t][r] = W.row(r) . X[t] for t < n. Quantized weights get their activations quantized to Q8_0 first (into
+// qbuf); each weight row is decoded once for up to four tokens, so prompts are matrix-matrix work.
+void matmul(const matrix &w, const float *x, int64_t n, float *y, std::vector<uint8_t> &qbuf);
+// Y[t] = sum_i A[t][i] * W.row(i) for the neuron-major down projection (ffn_down_t); zero activations are
+// skipped exactly. Threads own disjoint column slices of Y, so the reduction is race-free.
+void matmul_t(const matrix &w, const float *a, int64_t n, float *y);
+
+void rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, float eps, float *y);
+// llama.cpp's "normal" RoPE: rotates pairs (2i, 2i+1) of the first n_rot dims of every head by pos * base^(-2i/n_rot).
+void rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, const int32_t *pos);
+void ffn_activate(ffn_kind kind, const float *gate, float *up_inout, int64_t count);
+void embed(const matrix &tok_embd, const int32_t *tokens, int64_t n, float *x);
+
+}  // namespace hearth

@@ -1,0 +1,36 @@
+// Token sampling: repetition penalty, then greedy, or temperature with top-k, top-p and min-p filters and a
+// seeded generator whose draws do not depend on the platform's <random> distributions.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+namespace hearth {
+
+struct sampler_config {
+  float temperature = 0.8f;
+  int32_t top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  float repeat_penalty = 1.1f;
+  int32_t repeat_last_n = 64;
+  uint64_t seed = 0;
+};
+
+class sampler {
+ public:
+  void configure(const sampler_config &cfg);  // also re-seeds
+  const sampler_config &config() const { return cfg_; }
+  int32_t sample(const float *logits, int32_t n_vocab);
+  void accept(int32_t token);  // remember for the repetition penalty
+  void clear_history() { history_.clear(); }
+
+ private:
+  double uniform();  // [0, 1) from xoshiro256**
+  sampler_config cfg_;
+  uint64_t s_[4] = {1, 2, 3, 4};
+  std::deque<int32_t> history_;
+  std::vector<std::pair<float, int32_t>> cand_;
+};
+
+}  // namespace hearth

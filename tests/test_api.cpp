@@ -1,0 +1,274 @@
+// The C ABI's behaviour: NULL handles, params versioning, generation with streaming and stopping, the step
+// API, cancellation from another thread, context overflow, reproducibility, logging and load progress.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hearth.h"
+#include "test_util.h"
+
+using namespace hearth;
+
+namespace {
+
+struct loaded {
+  hearth_model *m = nullptr;
+  hearth_session *s = nullptr;
+  explicit loaded(const synth_config &c, int n_ctx = 256, int threads = 2) {
+    REQUIRE(hearth_model_load(test::synth_model(c).c_str(), nullptr, &m) == HEARTH_OK);
+    hearth_session_params p;
+    hearth_session_params_init(&p);
+    p.n_ctx = n_ctx;
+    p.n_threads = threads;
+    p.n_batch = 16;
+    REQUIRE(hearth_session_create(m, &p, &s) == HEARTH_OK);
+  }
+  ~loaded() {
+    hearth_session_free(s);
+    hearth_model_free(m);
+  }
+};
+
+struct collected {
+  std::vector<hearth_token> tokens;
+  std::string text;
+  int stop_after = -1;
+};
+
+int32_t collect(hearth_token t, const char *piece, size_t len, void *user) {
+  collected &c = *(collected *)user;
+  c.tokens.push_back(t);
+  c.text.append(piece, len);
+  return c.stop_after >= 0 && (int)c.tokens.size() >= c.stop_after;
+}
+
+collected generate(hearth_session *s, const char *prompt, int n, float temp, uint64_t seed, int stop_after = -1) {
+  hearth_sampler_params sp;
+  hearth_sampler_params_init(&sp);
+  sp.temperature = temp;
+  sp.seed = seed;
+  REQUIRE(hearth_session_set_sampler(s, &sp) == HEARTH_OK);
+  collected c;
+  c.stop_after = stop_after;
+  hearth_generate_params gp;
+  hearth_generate_params_init(&gp);
+  gp.n_predict = n;
+  gp.stop_at_eog = 0;
+  gp.on_token = collect;
+  gp.user = &c;
+  REQUIRE(hearth_generate(s, prompt, &gp) == HEARTH_OK);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("versions and status strings") {
+  CHECK(hearth_version() == HEARTH_VERSION_NUMBER);
+  CHECK(hearth_abi_version() == HEARTH_ABI_VERSION);
+  CHECK(std::string(hearth_version_string()) == "0.1.0");
+  for (int s = 0; s <= 12; ++s) CHECK(hearth_status_string(s) != nullptr);
+  CHECK(std::string(hearth_cpu_isa()).size() > 0);
+  CHECK(hearth_gpu_count() >= 0);
+}
+
+TEST_CASE("NULL handles and bad arguments give statuses, never crashes") {
+  hearth_model *m = nullptr;
+  CHECK(hearth_model_load(nullptr, nullptr, &m) == HEARTH_ERR_INVALID_ARGUMENT);
+  CHECK(hearth_model_load("/nonexistent/model.gguf", nullptr, &m) == HEARTH_ERR_IO);
+  CHECK(std::string(hearth_last_error()).find("/nonexistent/model.gguf") != std::string::npos);
+  CHECK(hearth_model_load("/tmp", nullptr, &m) == HEARTH_ERR_IO);
+  CHECK(hearth_model_load("x", nullptr, nullptr) == HEARTH_ERR_INVALID_ARGUMENT);
+  hearth_model_free(nullptr);
+  hearth_session_free(nullptr);
+  hearth_session_cancel(nullptr);
+  CHECK(hearth_model_n_vocab(nullptr) == 0);
+  CHECK(hearth_model_bos(nullptr) == -1);
+  hearth_session *s = nullptr;
+  CHECK(hearth_session_create(nullptr, nullptr, &s) == HEARTH_ERR_INVALID_ARGUMENT);
+  CHECK(hearth_session_eval(nullptr, nullptr, 0, 0) == HEARTH_ERR_INVALID_ARGUMENT);
+  CHECK(hearth_session_logits(nullptr, -1) == nullptr);
+  hearth_token t;
+  CHECK(hearth_session_step(nullptr, &t) == HEARTH_ERR_INVALID_ARGUMENT);
+  CHECK(hearth_generate(nullptr, "x", nullptr) == HEARTH_ERR_INVALID_ARGUMENT);
+  size_t n;
+  CHECK(hearth_tokenize(nullptr, "x", 1, 0, nullptr, 0, &n) == HEARTH_ERR_INVALID_ARGUMENT);
+  // params without struct_size are refused, not misread
+  hearth_model_params p;
+  std::memset(&p, 0, sizeof p);
+  CHECK(hearth_model_load("x", &p, &m) == HEARTH_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(hearth_last_error()).find("struct_size") != std::string::npos);
+}
+
+TEST_CASE("an older, shorter params struct is read only as far as it goes") {
+  const synth_config c = test::small_config(dtype::q8_0);
+  hearth_model *m = nullptr;
+  REQUIRE(hearth_model_load(test::synth_model(c).c_str(), nullptr, &m) == HEARTH_OK);
+  struct old_params {
+    uint32_t struct_size;
+    int32_t n_ctx;
+  } old = {sizeof(old_params), 77};
+  hearth_session *s = nullptr;
+  REQUIRE(hearth_session_create(m, (const hearth_session_params *)&old, &s) == HEARTH_OK);
+  CHECK(hearth_session_n_ctx(s) == 77);
+  hearth_session_free(s);
+  hearth_model_free(m);
+}
+
+TEST_CASE("eval, logits, bad tokens, context overflow") {
+  loaded l(test::small_config(dtype::q8_0), 16);
+  const hearth_token toks[4] = {1, 50, 60, 70};
+  CHECK(hearth_session_logits(l.s, -1) == nullptr);
+  REQUIRE(hearth_session_eval(l.s, toks, 4, 1) == HEARTH_OK);
+  CHECK(hearth_session_n_past(l.s) == 4);
+  CHECK(hearth_session_logits(l.s, 0) != nullptr);
+  CHECK(hearth_session_logits(l.s, 3) == hearth_session_logits(l.s, -1));
+  CHECK(hearth_session_logits(l.s, 4) == nullptr);
+  const hearth_token bad[1] = {100000};
+  CHECK(hearth_session_eval(l.s, bad, 1, 0) == HEARTH_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(hearth_session_last_error(l.s)).find("outside the vocabulary") != std::string::npos);
+  std::vector<hearth_token> many(13, 5);
+  CHECK(hearth_session_eval(l.s, many.data(), 13, 0) == HEARTH_ERR_CONTEXT_FULL);
+  CHECK(hearth_session_n_past(l.s) == 4);  // a refused call changes nothing
+  CHECK(hearth_session_eval(l.s, many.data(), 12, 0) == HEARTH_OK);
+  CHECK(hearth_session_n_past(l.s) == 16);
+  hearth_generate_params gp;
+  hearth_generate_params_init(&gp);
+  CHECK(hearth_generate(l.s, "more", &gp) == HEARTH_ERR_CONTEXT_FULL);
+  CHECK(hearth_session_reset(l.s) == HEARTH_OK);
+  CHECK(hearth_session_n_past(l.s) == 0);
+}
+
+TEST_CASE("generation is reproducible with a seed, streams valid text, and stops when asked") {
+  loaded l(test::small_config(dtype::q4_0));
+  const collected a = generate(l.s, "The river ran past the mill", 40, 0.9f, 1234);
+  hearth_session_reset(l.s);
+  const collected b = generate(l.s, "The river ran past the mill", 40, 0.9f, 1234);
+  CHECK(a.tokens.size() == 40);
+  CHECK(a.tokens == b.tokens);
+  CHECK(a.text == b.text);
+  hearth_session_reset(l.s);
+  const collected c = generate(l.s, "The river ran past the mill", 40, 0.9f, 99);
+  CHECK(c.tokens != a.tokens);  // another seed, another sample path
+  hearth_session_reset(l.s);
+  const collected d = generate(l.s, "The river", 40, 0.9f, 1, 5);
+  CHECK(d.tokens.size() == 5);
+  hearth_perf perf;
+  perf.struct_size = sizeof perf;
+  REQUIRE(hearth_session_perf(l.s, &perf) == HEARTH_OK);
+  CHECK(perf.n_generated == 5);
+  CHECK(perf.n_prompt > 1);
+}
+
+TEST_CASE("greedy generation is identical with 1 and 2 threads") {
+  loaded one(test::small_config(dtype::q4_0), 256, 1), two(test::small_config(dtype::q4_0), 256, 2);
+  const collected a = generate(one.s, "Engineers measure before they believe", 48, 0.0f, 0);
+  const collected b = generate(two.s, "Engineers measure before they believe", 48, 0.0f, 0);
+  CHECK(a.tokens == b.tokens);
+}
+
+TEST_CASE("the step API decodes one bounded piece of work per call and matches hearth_generate") {
+  loaded l(test::small_config(dtype::q8_0));
+  const collected want = generate(l.s, "Questions help us learn", 12, 0.0f, 0);
+  hearth_session_reset(l.s);
+  const char *prompt = "Questions help us learn";
+  REQUIRE(hearth_session_feed(l.s, prompt, std::strlen(prompt), HEARTH_TOKENIZE_ADD_BOS) == HEARTH_OK);
+  std::vector<hearth_token> got;
+  int prompt_steps = 0;
+  while (got.size() < 12) {
+    hearth_token t;
+    REQUIRE(hearth_session_step(l.s, &t) == HEARTH_OK);
+    if (t < 0) ++prompt_steps;
+    else got.push_back(t);
+  }
+  CHECK(prompt_steps >= 1);
+  CHECK(got == want.tokens);
+}
+
+TEST_CASE("cancel from another thread stops a long generation, and the session stays usable") {
+  synth_config c = test::small_config(dtype::f32);
+  c.n_embd = 256;
+  c.n_ff = 640;
+  c.n_layer = 4;
+  c.n_ctx = 4096;
+  loaded l(c, 4096);
+  std::atomic<bool> started{false};
+  struct ctx {
+    std::atomic<bool> *started;
+  } cx{&started};
+  hearth_generate_params gp;
+  hearth_generate_params_init(&gp);
+  gp.n_predict = 4000;
+  gp.stop_at_eog = 0;
+  gp.user = &cx;
+  gp.on_token = [](hearth_token, const char *, size_t, void *u) -> int32_t {
+    ((ctx *)u)->started->store(true);
+    return 0;
+  };
+  std::thread canceller([&] {
+    while (!started.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    hearth_session_cancel(l.s);
+  });
+  const hearth_status st = hearth_generate(l.s, "cancel me", &gp);
+  canceller.join();
+  CHECK(st == HEARTH_ERR_CANCELLED);
+  CHECK(hearth_session_n_past(l.s) < 4000);
+  // The request was consumed: the next call runs.
+  const hearth_token t[1] = {5};
+  CHECK(hearth_session_eval(l.s, t, 1, 0) == HEARTH_OK);
+}
+
+TEST_CASE("logging goes to the host's callback; load progress can abort") {
+  std::vector<std::string> logs;
+  hearth_set_log_callback([](int32_t, const char *msg, void *u) { ((std::vector<std::string> *)u)->push_back(msg); }, &logs,
+                          HEARTH_LOG_INFO);
+  hearth_model *m = nullptr;
+  const std::string path = test::synth_model(test::small_config(dtype::q8_0));
+  REQUIRE(hearth_model_load(path.c_str(), nullptr, &m) == HEARTH_OK);
+  hearth_model_free(m);
+  hearth_set_log_callback(nullptr, nullptr, 0);
+  CHECK(!logs.empty());
+  hearth_model_params p;
+  hearth_model_params_init(&p);
+  p.prefault = 1;
+  int calls = 0;
+  p.progress_user = &calls;
+  p.progress = [](float, void *u) -> int32_t { return ++*(int *)u < 2; };
+  CHECK(hearth_model_load(path.c_str(), &p, &m) == HEARTH_ERR_CANCELLED);
+  CHECK(m == nullptr);
+  CHECK(calls == 2);
+}
+
+TEST_CASE("one model shared by sessions on several threads") {
+  const synth_config c = test::small_config(dtype::q4_0);
+  hearth_model *m = nullptr;
+  REQUIRE(hearth_model_load(test::synth_model(c).c_str(), nullptr, &m) == HEARTH_OK);
+  std::vector<std::vector<hearth_token>> out(3);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i)
+    threads.emplace_back([&, i] {
+      hearth_session_params p;
+      hearth_session_params_init(&p);
+      p.n_ctx = 128;
+      p.n_threads = 1;
+      hearth_session *s = nullptr;
+      if (hearth_session_create(m, &p, &s) != HEARTH_OK) return;
+      const hearth_token toks[3] = {1, 100, 200};
+      for (int k = 0; k < 8; ++k) {
+        hearth_session_eval(s, k == 0 ? toks : &out[(size_t)i].back(), k == 0 ? 3 : 1, 0);
+        hearth_token t;
+        hearth_session_sample(s, &t);
+        out[(size_t)i].push_back(t);
+      }
+      hearth_session_free(s);
+    });
+  for (auto &t : threads) t.join();
+  CHECK(out[0].size() == 8);
+  CHECK(out[0] == out[1]);
+  CHECK(out[1] == out[2]);
+  hearth_model_free(m);
+}

@@ -1,0 +1,150 @@
+// The dense forward pass against the float64 reference, over weight types, GQA and non-GQA shapes, every FFN
+// variant and several prompt lengths.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include "model.h"
+#include "reference.h"
+#include "session.h"
+#include "test_util.h"
+
+using namespace hearth;
+
+namespace {
+
+// Worst relative logit error over every position of a prompt of n tokens, evaluated as one batch.
+double worst_error(const synth_config &c, int n, int threads = 2) {
+  const std::string path = test::synth_model(c);
+  const auto m = model::load(path, false, false, nullptr, nullptr);
+  session_config sc;
+  sc.n_threads = threads;
+  sc.n_ctx = 128;
+  session s(*m, sc);
+  std::vector<int32_t> toks;
+  for (int i = 0; i < n; ++i) toks.push_back(3 + (i * 37 + 11) % (c.n_vocab - 3));
+  s.eval(toks.data(), n, true);
+  const test::reference ref(path);
+  const auto want = ref.logits(toks);
+  double worst = 0;
+  for (int i = 0; i < n; ++i) worst = std::max(worst, test::rel_error(s.logits(i), want[(size_t)i]));
+  return worst;
+}
+
+}  // namespace
+
+// Bounds: F32 weights are exact up to float rounding; F16/BF16 weights are converted exactly, so only float
+// accumulation differs (BF16 and F16 keep the F32 bound with margin). Q8_0/Q4_0 dot products quantize the
+// activations to Q8_0 (as llama.cpp does), an error of about 0.4% per element that compounds over layers.
+TEST_CASE("dense logits match the float64 reference for every weight type") {
+  const struct {
+    dtype type;
+    double bound;
+  } cases[] = {{dtype::f32, 1e-4}, {dtype::f16, 1e-4}, {dtype::bf16, 1e-4}, {dtype::q8_0, 3e-2}, {dtype::q4_0, 3e-2}};
+  for (const auto &k : cases)
+    for (int n : {1, 5, 17}) {
+      CAPTURE(type_name(k.type));
+      CAPTURE(n);
+      const double e = worst_error(test::small_config(k.type), n);
+      MESSAGE(fmt::format("{} n={} rel error {:.2e}", type_name(k.type), n, e));
+      CHECK(e < k.bound);
+    }
+}
+
+TEST_CASE("every FFN variant, GQA and non-GQA, tied output") {
+  for (const char *ffn : {"silu", "relu", "drelu", "relu_nogate"})
+    for (int kv : {1, 2, 4}) {
+      synth_config c = test::small_config(dtype::f32, ffn);
+      c.n_head_kv = kv;
+      c.tied_output = kv == 2;
+      CAPTURE(ffn);
+      CAPTURE(kv);
+      CHECK(worst_error(c, 9) < 1e-4);
+    }
+}
+
+TEST_CASE("head size not a multiple of the SIMD width and odd widths") {
+  synth_config c = test::small_config(dtype::f32);
+  c.n_embd = 72;  // head size 18
+  c.n_head = 4;
+  c.n_head_kv = 4;
+  c.n_ff = 100;
+  CHECK(worst_error(c, 7, 1) < 1e-4);
+}
+
+TEST_CASE("batch evaluation equals token-by-token evaluation, and 1 thread equals 2") {
+  const synth_config c = test::small_config(dtype::q4_0);
+  const auto m = model::load(test::synth_model(c), false, false, nullptr, nullptr);
+  std::vector<int32_t> toks = {1, 40, 41, 300, 7, 99, 12, 13};
+  session_config sc;
+  sc.n_ctx = 64;
+  sc.n_threads = 2;
+  session batch(*m, sc);
+  batch.eval(toks.data(), (int32_t)toks.size(), true);
+  sc.n_threads = 1;
+  session single(*m, sc);
+  for (size_t i = 0; i < toks.size(); ++i) {
+    single.eval(&toks[i], 1, false);
+    const float *a = single.logits(-1), *b = batch.logits((int32_t)i);
+    for (int v = 0; v < c.n_vocab; ++v) REQUIRE(a[v] == b[v]);
+  }
+}
+
+TEST_CASE("neuron-major ffn_down_t gives the same logits as ffn_down") {
+  // Build a file whose down projections are stored transposed (PowerInfer's layout), from a dense one.
+  const synth_config c = test::small_config(dtype::f32, "relu");
+  const std::string dense = test::synth_model(c);
+  const auto f = gguf_file::open(dense);
+  gguf_writer w;
+  w.set_pwri(true);
+  for (const gguf_kv &kv : f->kvs()) {
+    const gguf_value &v = kv.value;
+    if (v.type == gguf_type::string) w.set_str(kv.key, std::string(v.str));
+    else if (v.type == gguf_type::u32) w.set_u32(kv.key, (uint32_t)v.u);
+    else if (v.type == gguf_type::u64) w.set_u64(kv.key, v.u);
+    else if (v.type == gguf_type::f32) w.set_f32(kv.key, (float)v.f);
+    else if (v.type == gguf_type::boolean) w.set_bool(kv.key, v.u != 0);
+    else if (v.arr_type == gguf_type::string) w.set_arr_str(kv.key, {v.arr_strings.begin(), v.arr_strings.end()});
+    else if (v.arr_type == gguf_type::f32) {
+      std::vector<float> a(v.arr_count);
+      for (size_t i = 0; i < a.size(); ++i) a[i] = v.arr<float>(i);
+      w.set_arr_f32(kv.key, a);
+    } else {
+      std::vector<int32_t> a(v.arr_count);
+      for (size_t i = 0; i < a.size(); ++i) a[i] = v.arr<int32_t>(i);
+      w.set_arr_i32(kv.key, a);
+    }
+  }
+  for (const gguf_tensor &t : f->tensors()) {
+    const bool down = t.name.find("ffn_down.weight") != std::string::npos;
+    const std::string name = down ? t.name.substr(0, t.name.find("ffn_down")) + "ffn_down_t.weight" : t.name;
+    std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
+    if (down) std::swap(ne[0], ne[1]);
+    const gguf_tensor *src = &t;
+    w.add_tensor(name, t.type, ne, [src, down](uint8_t *dst, size_t bytes) {
+      if (!down) return (void)std::memcpy(dst, src->data, bytes);
+      const float *s = (const float *)src->data;
+      float *o = (float *)dst;
+      for (int64_t r = 0; r < src->ne[1]; ++r)
+        for (int64_t col = 0; col < src->ne[0]; ++col) o[col * src->ne[1] + r] = s[r * src->ne[0] + col];
+    });
+  }
+  const std::string pwri = test::temp_path("down_t.gguf");
+  w.write(pwri);
+  const auto md = model::load(dense, false, false, nullptr, nullptr);
+  const auto mt = model::load(pwri, false, false, nullptr, nullptr);
+  CHECK(mt->file().pwri());
+  CHECK(mt->hp().ffn == ffn_kind::relu_gated);
+  CHECK(mt->layers()[0].down_t);
+  session_config sc;
+  sc.n_ctx = 32;
+  session a(*md, sc), b(*mt, sc);
+  std::vector<int32_t> toks = {1, 5, 9, 200, 201, 202};
+  a.eval(toks.data(), 6, true);
+  b.eval(toks.data(), 6, true);
+  const test::reference ref(pwri);
+  const auto want = ref.logits(toks);
+  for (int i = 0; i < 6; ++i) {
+    CHECK(test::rel_error(b.logits(i), want[(size_t)i]) < 1e-4);
+    CHECK(test::rel_error(a.logits(i), want[(size_t)i]) < 1e-4);
+  }
+}

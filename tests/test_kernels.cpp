@@ -1,0 +1,146 @@
+// Every kernel of every tier this CPU runs, against float64 loops over the same decoded values, for random
+// lengths with tails and 1 to 4 activation columns.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "../kernels/cpu/fp16.h"
+#include "../kernels/cpu/kernels.h"
+#include "quant.h"
+
+using namespace hearth;
+
+namespace {
+
+std::vector<const cpu::kernel_table *> tiers() {
+  const cpu::kernel_table *t[8];
+  const int n = cpu::available_tiers(t, 8);
+  return {t, t + n};
+}
+
+std::vector<float> random_floats(std::mt19937 &rng, int64_t n, float scale = 1.0f) {
+  std::uniform_real_distribution<float> u(-scale, scale);
+  std::vector<float> v((size_t)n);
+  for (float &x : v) x = u(rng);
+  return v;
+}
+
+// Decoded weight value i of a row in any computable format (independent of the library's dequantize).
+double weight_at(dtype t, const std::vector<uint8_t> &row, int64_t i) {
+  switch (t) {
+    case dtype::f32: { float f; std::memcpy(&f, row.data() + 4 * i, 4); return f; }
+    case dtype::f16: { uint16_t h; std::memcpy(&h, row.data() + 2 * i, 2); return hearth_fp16_to_f32(h); }
+    case dtype::bf16: { uint16_t h; std::memcpy(&h, row.data() + 2 * i, 2); return hearth_bf16_to_f32(h); }
+    case dtype::q8_0: {
+      const uint8_t *b = row.data() + (i / 32) * 34;
+      uint16_t d; std::memcpy(&d, b, 2);
+      return (int8_t)b[2 + i % 32] * (double)hearth_fp16_to_f32(d);
+    }
+    case dtype::q4_0: {
+      const uint8_t *b = row.data() + (i / 32) * 18;
+      uint16_t d; std::memcpy(&d, b, 2);
+      const int j = (int)(i % 32);
+      const int q = j < 16 ? (b[2 + j] & 15) : (b[2 + j - 16] >> 4);
+      return (q - 8) * (double)hearth_fp16_to_f32(d);
+    }
+    default: return 0;
+  }
+}
+
+cpu::dot_fn pick(const cpu::kernel_table &k, dtype t) {
+  switch (t) {
+    case dtype::f32: return k.dot_f32;
+    case dtype::f16: return k.dot_f16;
+    case dtype::bf16: return k.dot_bf16;
+    case dtype::q8_0: return k.dot_q8_0;
+    default: return k.dot_q4_0;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("dot kernels of every tier match float64 over random lengths and columns") {
+  std::mt19937 rng(7);
+  const dtype types[] = {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0};
+  for (const cpu::kernel_table *k : tiers())
+    for (dtype t : types)
+      for (int trial = 0; trial < 40; ++trial) {
+        const bool q = t == dtype::q8_0 || t == dtype::q4_0;
+        // float types: any length (tails of every size); block types: whole blocks, odd counts included
+        const int64_t n = q ? 32 * (1 + (int64_t)(rng() % 21)) : 1 + (int64_t)(rng() % 300);
+        const int nc = 1 + (int)(rng() % 4);
+        const std::vector<float> wf = random_floats(rng, n);
+        std::vector<uint8_t> w(row_bytes(t, n));
+        quantize_row(t, wf.data(), w.data(), n);
+        // activations: floats, or Q8_0 blocks for quantized weights; columns padded apart to test the stride
+        std::vector<std::vector<float>> xf;
+        const size_t stride = q ? row_bytes(dtype::q8_0, n) + 34 : (size_t)(n + 3) * sizeof(float);
+        std::vector<uint8_t> x(stride * (size_t)nc);
+        for (int c = 0; c < nc; ++c) {
+          xf.push_back(random_floats(rng, n, 2.0f));
+          if (q) k->quantize_q8_0(xf.back().data(), x.data() + c * stride, n);
+          else std::memcpy(x.data() + c * stride, xf.back().data(), (size_t)n * sizeof(float));
+        }
+        float out[4];
+        pick(*k, t)(n, w.data(), x.data(), stride, nc, out);
+        for (int c = 0; c < nc; ++c) {
+          std::vector<uint8_t> xc(x.begin() + (long)(c * stride), x.begin() + (long)(c * stride + stride));
+          double want = 0, mag = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            const double xv = q ? weight_at(dtype::q8_0, xc, i) : xf[(size_t)c][(size_t)i];
+            want += weight_at(t, w, i) * xv;
+            mag += std::fabs(weight_at(t, w, i) * xv);
+          }
+          CAPTURE(k->isa);
+          CAPTURE(type_name(t));
+          CAPTURE(n);
+          CAPTURE(nc);
+          CHECK(std::fabs(out[c] - want) <= 2e-6 * mag + 1e-6);
+        }
+      }
+}
+
+TEST_CASE("Q8_0 activation quantization: identical bytes on every tier, within half a step of the input") {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 50; ++trial) {
+    const int64_t n = 32 * (1 + (int64_t)(rng() % 16));
+    std::vector<float> x = random_floats(rng, n, trial % 5 == 0 ? 1e-3f : 10.0f);
+    if (trial == 3) std::fill(x.begin(), x.begin() + 32, 0.0f);  // an all-zero block
+    std::vector<uint8_t> want(row_bytes(dtype::q8_0, n));
+    cpu::ref_kernels().quantize_q8_0(x.data(), want.data(), n);
+    for (const cpu::kernel_table *k : tiers()) {
+      std::vector<uint8_t> got(want.size());
+      k->quantize_q8_0(x.data(), got.data(), n);
+      CAPTURE(k->isa);
+      CHECK(got == want);
+    }
+    for (int64_t b = 0; b < n / 32; ++b) {
+      double amax = 0;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, (double)std::fabs(x[(size_t)(b * 32 + j)]));
+      const double d = amax / 127;
+      uint16_t dbits;
+      std::memcpy(&dbits, want.data() + b * 34, 2);
+      const double dh = hearth_fp16_to_f32(dbits);  // the stored scale, rounded to fp16 (subnormal for tiny blocks)
+      for (int j = 0; j < 32; ++j) {
+        const int64_t i = b * 32 + j;
+        const double got = weight_at(dtype::q8_0, want, i);
+        CHECK(std::fabs(got - x[(size_t)i]) <= 0.5 * d + 127 * std::fabs(dh - d) + 1e-12);
+      }
+    }
+  }
+}
+
+TEST_CASE("axpy of every tier matches float64, tails included") {
+  std::mt19937 rng(5);
+  for (const cpu::kernel_table *k : tiers())
+    for (int trial = 0; trial < 30; ++trial) {
+      const int64_t n = 1 + (int64_t)(rng() % 100);
+      const std::vector<float> x = random_floats(rng, n);
+      std::vector<float> y = random_floats(rng, n);
+      const std::vector<float> y0 = y;
+      k->axpy_f32(n, 0.75f, x.data(), y.data());
+      for (int64_t i = 0; i < n; ++i) CHECK(std::fabs(y[(size_t)i] - (y0[(size_t)i] + 0.75 * x[(size_t)i])) < 1e-6);
+    }
+}

@@ -1,0 +1,126 @@
+// Number formats against their definitions: IEEE half and bfloat16 conversions exhaustively, Q8_0 and Q4_0
+// blocks byte for byte as llama.cpp lays them out, and quantize/dequantize round trips.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "quant.h"
+
+using namespace hearth;
+
+namespace {
+// IEEE 754 binary16 by its definition.
+double half_value(uint16_t h) {
+  const int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+  const double sign = s ? -1.0 : 1.0;
+  if (e == 0) return sign * std::ldexp((double)m, -24);
+  if (e == 31) return m ? NAN : sign * INFINITY;
+  return sign * std::ldexp(1.0 + m / 1024.0, e - 15);
+}
+}  // namespace
+
+TEST_CASE("fp16 to f32 is exact for all 65536 values, and f32 to fp16 rounds to nearest even") {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const double want = half_value((uint16_t)h);
+    const float got = fp16_to_f32((uint16_t)h);
+    if (std::isnan(want)) {
+      CHECK(std::isnan(got));
+      CHECK(std::isnan(fp16_to_f32(f32_to_fp16(got))));
+      continue;
+    }
+    REQUIRE((double)got == want);
+    REQUIRE(f32_to_fp16(got) == (uint16_t)h);  // round trip, signed zeros and infinities included
+  }
+  // Halfway cases between consecutive halves round to the even mantissa; just above rounds up.
+  std::mt19937 rng(3);
+  for (int i = 0; i < 20000; ++i) {
+    const uint16_t h = (uint16_t)(rng() % 0x7bff);  // finite positive, not the largest
+    const double lo = half_value(h), hi = half_value((uint16_t)(h + 1));
+    const float mid = (float)((lo + hi) / 2);
+    if ((double)mid != (lo + hi) / 2) continue;  // not representable in float (never for these ranges)
+    CHECK(f32_to_fp16(mid) == ((h & 1) ? h + 1 : h));
+    CHECK(f32_to_fp16(std::nextafter(mid, INFINITY)) == h + 1);
+    CHECK(f32_to_fp16(std::nextafter(mid, -INFINITY)) == h);
+  }
+  CHECK(f32_to_fp16(65520.0f) == 0x7c00);  // overflow to infinity
+  CHECK(f32_to_fp16(65519.0f) == 0x7bff);
+  CHECK(f32_to_fp16(1e-10f) == 0);
+}
+
+TEST_CASE("bf16 conversions") {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = bf16_to_f32((uint16_t)h);
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    REQUIRE(bits == h << 16);
+    if (!std::isnan(f)) REQUIRE(f32_to_bf16(f) == h);
+  }
+  CHECK(f32_to_bf16(1.0f + 1.0f / 256) == 0x3f80);  // halfway, even stays
+  CHECK(f32_to_bf16(1.0f + 3.0f / 256) == 0x3f82);  // halfway, odd rounds up
+}
+
+TEST_CASE("Q8_0 block layout and round trip") {
+  float x[32];
+  for (int j = 0; j < 32; ++j) x[j] = (j - 16) * 0.25f;
+  uint8_t blk[34];
+  quantize_row(dtype::q8_0, x, blk, 32);
+  uint16_t d;
+  std::memcpy(&d, blk, 2);
+  const double scale = half_value(d);
+  CHECK(scale == doctest::Approx(4.0 / 127).epsilon(1e-3));  // amax 4 -> d = 4/127
+  for (int j = 0; j < 32; ++j) {
+    CHECK((int8_t)blk[2 + j] == (int)std::nearbyint(x[j] / (4.0f / 127)));
+  }
+  float y[32];
+  dequantize_row(dtype::q8_0, blk, y, 32);
+  for (int j = 0; j < 32; ++j) CHECK(y[j] == (float)((int8_t)blk[2 + j] * scale));
+}
+
+TEST_CASE("Q4_0 block layout: low nibbles hold elements 0-15, high nibbles 16-31, scale from the signed max") {
+  float x[32];
+  for (int j = 0; j < 32; ++j) x[j] = (float)(j % 16) - 8.0f;  // -8 .. 7
+  x[31] = -8.5f;                                                // the largest magnitude, negative
+  uint8_t blk[18];
+  quantize_row(dtype::q4_0, x, blk, 32);
+  uint16_t dh;
+  std::memcpy(&dh, blk, 2);
+  const double d = half_value(dh);
+  CHECK(d == doctest::Approx(-8.5 / -8.0).epsilon(1e-3));  // d = max / -8 with max = -8.5
+  for (int j = 0; j < 16; ++j) {
+    const int lo = blk[2 + j] & 15, hi = blk[2 + j] >> 4;
+    CHECK(std::fabs((lo - 8) * d - x[j]) <= d / 2 + 1e-3);
+    CHECK(std::fabs((hi - 8) * d - x[j + 16]) <= d / 2 + 1e-3);
+  }
+  float y[32];
+  dequantize_row(dtype::q4_0, blk, y, 32);
+  for (int j = 0; j < 16; ++j) {
+    CHECK(y[j] == (float)(((blk[2 + j] & 15) - 8) * d));
+    CHECK(y[j + 16] == (float)(((blk[2 + j] >> 4) - 8) * d));
+  }
+}
+
+TEST_CASE("quantize/dequantize round trips stay within half a quantization step") {
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(-3, 3);
+  for (dtype t : {dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0}) {
+    std::vector<float> x(32 * 64), y(x.size());
+    for (float &v : x) v = u(rng);
+    std::vector<uint8_t> q(row_bytes(t, (int64_t)x.size()));
+    quantize_row(t, x.data(), q.data(), (int64_t)x.size());
+    dequantize_row(t, q.data(), y.data(), (int64_t)x.size());
+    for (size_t b = 0; b < x.size() / 32; ++b) {
+      float amax = 0;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b * 32 + j]));
+      const double step = t == dtype::q8_0 ? amax / 127.0 : t == dtype::q4_0 ? amax / 8.0 : 0.0;
+      for (int j = 0; j < 32; ++j) {
+        const double e = std::fabs(x[b * 32 + j] - y[b * 32 + j]);
+        const double rel = t == dtype::f16 ? 1.0 / 2048 : 1.0 / 256;
+        // Q4_0 spans -8d..7d with d from the signed extreme, so the opposite side can clip by up to one step.
+        const double bound = t == dtype::q4_0 ? step * 1.01 : step / 2 * 1.01 + rel * std::fabs(x[b * 32 + j]);
+        CHECK(e <= bound + 1e-7);
+      }
+    }
+  }
+}

@@ -1,0 +1,77 @@
+#include "test_util.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+
+namespace hearth::test {
+namespace {
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    char tmpl[] = "/tmp/hearth-test-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+temp_dir &dir() {
+  static temp_dir d;
+  return d;
+}
+}  // namespace
+
+std::string temp_path(const std::string &name) {
+  static int counter = 0;
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  return (dir().path / fmt::format("{}-{}", counter++, name)).string();
+}
+
+std::string synth_model(const synth_config &c) {
+  static std::map<std::string, std::string> cache;
+  static std::mutex mu;
+  const std::string key = fmt::format("{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}", c.n_vocab, c.n_embd, c.n_layer, c.n_ff, c.n_head,
+                                      c.n_head_kv, (int)c.type, c.ffn, c.tied_output, c.seed, c.n_ctx);
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  const std::string path = (dir().path / ("model-" + key + ".gguf")).string();
+  write_synthetic_model(path, c, builtin_corpus());
+  cache[key] = path;
+  return path;
+}
+
+synth_config small_config(dtype type, const std::string &ffn) {
+  synth_config c;
+  c.n_vocab = 512;
+  c.n_embd = 64;
+  c.n_layer = 2;
+  c.n_ff = 160;
+  c.n_head = 4;
+  c.n_head_kv = 2;
+  c.n_ctx = 256;
+  c.type = type;
+  c.ffn = ffn;
+  return c;
+}
+
+std::vector<uint8_t> read_file(const std::string &path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
+}
+
+void write_file(const std::string &path, const std::vector<uint8_t> &bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write((const char *)bytes.data(), (std::streamsize)bytes.size());
+}
+
+}  // namespace hearth::test
