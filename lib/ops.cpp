@@ -29,20 +29,25 @@ bool quantized(dtype t) { return t == dtype::q8_0 || t == dtype::q4_0; }
 
 }  // namespace
 
-void matmul(const matrix &w, const float *x, int64_t n, float *y, std::vector<uint8_t> &qbuf) {
+void matmul(const matrix &w, const float *x, int64_t n, float *y, std::vector<uint8_t> &qbuf, std::vector<float> &qscale) {
   const cpu::dot_fn dot = dot_for(w.type);
   const int64_t cols = w.cols, rows = w.rows;
   const void *act = x;
+  const float *scales = nullptr;
   size_t stride = (size_t)cols * sizeof(float);
   if (quantized(w.type)) {
     stride = row_bytes(dtype::q8_0, cols);
+    const int64_t nb = cols / cpu::qk8_0;
     if (qbuf.size() < stride * n) qbuf.resize(stride * n);
+    if (qscale.size() < (size_t)(nb * n)) qscale.resize((size_t)(nb * n));
     const auto quant = cpu::kernels().quantize_q8_0;
     uint8_t *q = qbuf.data();
+    float *qs = qscale.data();
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 8), [&](const tbb::blocked_range<int64_t> &r) {
-      for (int64_t t = r.begin(); t < r.end(); ++t) quant(x + t * cols, q + t * stride, cols);
+      for (int64_t t = r.begin(); t < r.end(); ++t) quant(x + t * cols, q + t * stride, qs + t * nb, cols);
     });
     act = q;
+    scales = qs;
   }
   const uint8_t *xa = (const uint8_t *)act;
   // Rows in chunks small enough to stay in cache while every token of the batch passes over them.
@@ -54,7 +59,7 @@ void matmul(const matrix &w, const float *x, int64_t n, float *y, std::vector<ui
         for (int64_t t = 0; t < n; t += 4) {
           const int nc = (int)std::min<int64_t>(4, n - t);
           for (int64_t row = r.begin(); row < r.end(); ++row) {
-            dot(cols, w.row(row), xa + t * stride, stride, nc, out);
+            dot(cols, w.row(row), xa + t * stride, stride, scales ? scales + t * (cols / cpu::qk8_0) : nullptr, nc, out);
             for (int c = 0; c < nc; ++c) y[(t + c) * rows + row] = out[c];
           }
         }

@@ -10,7 +10,8 @@ namespace hearth {
 
 // Y[t][r] = W.row(r) . X[t] for t < n. Quantized weights get their activations quantized to Q8_0 first (into
 // qbuf); each weight row is decoded once for up to four tokens, so prompts are matrix-matrix work.
-void matmul(const matrix &w, const float *x, int64_t n, float *y, std::vector<uint8_t> &qbuf);
+// qbuf and qscale are the caller's scratch for the quantized activations.
+void matmul(const matrix &w, const float *x, int64_t n, float *y, std::vector<uint8_t> &qbuf, std::vector<float> &qscale);
 // Y[t] = sum_i A[t][i] * W.row(i) for the neuron-major down projection (ffn_down_t); zero activations are
 // skipped exactly. Threads own disjoint column slices of Y, so the reduction is race-free.
 void matmul_t(const matrix &w, const float *a, int64_t n, float *y);

@@ -135,9 +135,9 @@ void session::forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_l
   for (int32_t il = 0; il < hp.n_layer; ++il) {
     const layer &L = model_.layers()[(size_t)il];
     rmsnorm(x, L.attn_norm.data(), n, d, hp.rms_eps, xn);
-    matmul(L.wq, xn, n, q, qbuf_);
-    matmul(L.wk, xn, n, kk, qbuf_);
-    matmul(L.wv, xn, n, vv, qbuf_);
+    matmul(L.wq, xn, n, q, qbuf_, qscale_);
+    matmul(L.wk, xn, n, kk, qbuf_, qscale_);
+    matmul(L.wv, xn, n, vv, qbuf_, qscale_);
     rope(q, n, n_head, (int32_t)hd, hp.n_rot, hp.rope_base, pos.data());
     rope(kk, n, hp.n_head_kv, (int32_t)hd, hp.n_rot, hp.rope_base, pos.data());
     float *kc = kcache(il), *vc = vcache(il);
@@ -154,7 +154,7 @@ void session::forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_l
         score.resize((size_t)n_kv);
         float max = -INFINITY;
         for (int64_t p = 0; p < n_kv; ++p) {
-          K.dot_f32(hd, qh, kc + p * dkv + kvh * hd, 0, 1, &score[(size_t)p]);
+          K.dot_f32(hd, qh, kc + p * dkv + kvh * hd, 0, nullptr, 1, &score[(size_t)p]);
           score[(size_t)p] *= scale;
           max = std::max(max, score[(size_t)p]);
         }
@@ -165,14 +165,14 @@ void session::forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_l
         for (int64_t p = 0; p < n_kv; ++p) K.axpy_f32(hd, score[(size_t)p] / sum, vc + p * dkv + kvh * hd, out);
       }
     });
-    matmul(L.wo, att, n, ffo, qbuf_);
+    matmul(L.wo, att, n, ffo, qbuf_, qscale_);
     for (int64_t i = 0; i < n * d; ++i) x[i] += ffo[i];
 
     rmsnorm(x, L.ffn_norm.data(), n, d, hp.rms_eps, xn);
-    matmul(L.up, xn, n, up, qbuf_);
-    if (L.gate) matmul(L.gate, xn, n, gate, qbuf_);
+    matmul(L.up, xn, n, up, qbuf_, qscale_);
+    if (L.gate) matmul(L.gate, xn, n, gate, qbuf_, qscale_);
     ffn_activate(hp.ffn, gate, up, n * ff);
-    if (L.down) matmul(L.down, up, n, ffo, qbuf_);
+    if (L.down) matmul(L.down, up, n, ffo, qbuf_, qscale_);
     else matmul_t(L.down_t, up, n, ffo);
     for (int64_t i = 0; i < n * d; ++i) x[i] += ffo[i];
     check_cancel();
@@ -181,7 +181,7 @@ void session::forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_l
   // Only the rows whose logits are wanted go through the output matrix.
   const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
   rmsnorm(x + first * d, model_.output_norm().data(), rows, d, hp.rms_eps, xn);
-  matmul(model_.output(), xn, rows, logits_out, qbuf_);
+  matmul(model_.output(), xn, rows, logits_out, qbuf_, qscale_);
 }
 
 }  // namespace hearth

@@ -76,6 +76,7 @@ class session {
   // scratch
   std::vector<float> x_, xn_, q_, kk_, vv_, att_, gate_, up_, ffo_;
   std::vector<uint8_t> qbuf_;
+  std::vector<float> qscale_;
 };
 
 }  // namespace hearth

@@ -1,6 +1,8 @@
 // AVX2 + FMA + F16C tier. Compiled with -mavx2 -mfma -mf16c; only run after the dispatcher checked the CPU.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include <cmath>
 
 #include "../fp16.h"
@@ -8,6 +10,14 @@
 
 namespace hearth::cpu {
 namespace {
+
+// A block's fp16 scale (its first two bytes) as a float: one 32-bit load and one conversion. The load also
+// reads two quant bytes of the same block, so it never leaves the block.
+inline float half_scale(const void *blk) {
+  int32_t v;
+  std::memcpy(&v, blk, 4);
+  return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(v)));
+}
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -57,20 +67,20 @@ void dot_floatlike_n(int64_t n, const Load &load, const Scalar &scalar, const vo
   }
 }
 
-void dot_f32(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+void dot_f32(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
   const float *wf = (const float *)w;
   dot_floatlike_n(
       n, [wf](int64_t i) { return _mm256_loadu_ps(wf + i); }, [wf](int64_t i) { return wf[i]; }, x, xs, nc, out);
 }
 
-void dot_f16(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+void dot_f16(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
   const uint16_t *wh = (const uint16_t *)w;
   dot_floatlike_n(
       n, [wh](int64_t i) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wh + i))); },
       [wh](int64_t i) { return hearth_fp16_to_f32(wh[i]); }, x, xs, nc, out);
 }
 
-void dot_bf16(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+void dot_bf16(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
   const uint16_t *wh = (const uint16_t *)w;
   dot_floatlike_n(
       n,
@@ -100,51 +110,71 @@ inline const block_q8_0 *qcol(const void *x, size_t stride, int c) {
   return (const block_q8_0 *)((const char *)x + c * stride);
 }
 
+// One block's weights as signed bytes, and its scale.
+template <bool Q4>
+inline __m256i load_block(const void *w, int64_t b, float *d) {
+  if constexpr (Q4) {
+    const block_q4_0 &blk = ((const block_q4_0 *)w)[b];
+    *d = half_scale(&blk);
+    return _mm256_sub_epi8(nibbles(blk.qs), _mm256_set1_epi8(8));
+  } else {
+    const block_q8_0 &blk = ((const block_q8_0 *)w)[b];
+    *d = half_scale(&blk);
+    return _mm256_loadu_si256((const __m256i *)blk.qs);
+  }
+}
+
+// Measured on a 2-core Xeon VM streaming a 288 MB Q4_0 matrix: 24 blocks ahead gave 10 GB/s on 2 threads,
+// 4-6 KiB ahead 17 GB/s; farther ahead was slower again.
+constexpr int64_t k_prefetch_bytes = 4096;
+
+// Two blocks per iteration into two accumulators: the FMA latency chain, not the arithmetic, limited the
+// one-accumulator loop.
 template <int NC, bool Q4>
-void dot_q(int64_t n, const void *w, const void *x, size_t xs, float *out) {
+void dot_q(int64_t n, const void *w, const void *x, size_t xs, const float *xd, float *out) {
   const int64_t nb = n / 32;
-  __m256 acc[NC];
-  for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    __m256i qw;
+  constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+  __m256 acc[NC][2];
+  for (int c = 0; c < NC; ++c) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+  auto step = [&](int64_t b, int k) {
     float dw;
-    if constexpr (Q4) {
-      const block_q4_0 &blk = ((const block_q4_0 *)w)[b];
-      qw = _mm256_sub_epi8(nibbles(blk.qs), _mm256_set1_epi8(8));
-      dw = _cvtsh_ss(blk.d);
-    } else {
-      const block_q8_0 &blk = ((const block_q8_0 *)w)[b];
-      qw = _mm256_loadu_si256((const __m256i *)blk.qs);
-      dw = _cvtsh_ss(blk.d);
-    }
+    const __m256i qw = load_block<Q4>(w, b, &dw);
     for (int c = 0; c < NC; ++c) {
       const block_q8_0 &xb = qcol(x, xs, c)[b];
-      const __m256i qx = _mm256_loadu_si256((const __m256i *)xb.qs);
-      const __m256 p = _mm256_cvtepi32_ps(mul_sum_i8(qw, qx));
-      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(xb.d)), p, acc[c]);
+      const __m256 p = _mm256_cvtepi32_ps(mul_sum_i8(qw, _mm256_loadu_si256((const __m256i *)xb.qs)));
+      acc[c][k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[c * nb + b]), p, acc[c][k]);
     }
+  };
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    // Weights stream from memory once per token: ask for them well ahead, since one core cannot keep enough
+    // misses in flight by out-of-order execution alone.
+    _mm_prefetch((const char *)w + b * bsize + k_prefetch_bytes, _MM_HINT_T0);
+    step(b, 0);
+    step(b + 1, 1);
   }
-  for (int c = 0; c < NC; ++c) out[c] = hsum(acc[c]);
+  if (b < nb) step(b, 0);
+  for (int c = 0; c < NC; ++c) out[c] = hsum(_mm256_add_ps(acc[c][0], acc[c][1]));
 }
 
 template <bool Q4>
-void dot_q_n(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
+void dot_q_n(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
   switch (nc) {
-    case 1: return dot_q<1, Q4>(n, w, x, xs, out);
-    case 2: return dot_q<2, Q4>(n, w, x, xs, out);
-    case 3: return dot_q<3, Q4>(n, w, x, xs, out);
-    default: return dot_q<4, Q4>(n, w, x, xs, out);
+    case 1: return dot_q<1, Q4>(n, w, x, xs, xd, out);
+    case 2: return dot_q<2, Q4>(n, w, x, xs, xd, out);
+    case 3: return dot_q<3, Q4>(n, w, x, xs, xd, out);
+    default: return dot_q<4, Q4>(n, w, x, xs, xd, out);
   }
 }
 
-void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
-  dot_q_n<false>(n, w, x, xs, nc, out);
+void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
+  dot_q_n<false>(n, w, x, xs, xd, nc, out);
 }
-void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, int nc, float *out) {
-  dot_q_n<true>(n, w, x, xs, nc, out);
+void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
+  dot_q_n<true>(n, w, x, xs, xd, nc, out);
 }
 
-void quantize_q8_0(const float *x, void *y, int64_t n) {
+void quantize_q8_0(const float *x, void *y, float *scales, int64_t n) {
   block_q8_0 *yb = (block_q8_0 *)y;
   const __m256 sign = _mm256_set1_ps(-0.0f);
   for (int64_t b = 0; b < n / 32; ++b) {
@@ -162,6 +192,7 @@ void quantize_q8_0(const float *x, void *y, int64_t n) {
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     yb[b].d = hearth_f32_to_fp16(d);
+    if (scales) scales[b] = hearth_fp16_to_f32(yb[b].d);
     const __m256 vid = _mm256_set1_ps(id);
     __m256i q[4];
     for (int k = 0; k < 4; ++k)
