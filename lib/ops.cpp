@@ -30,12 +30,25 @@ bool quantized(dtype t) { return t == dtype::q8_0 || t == dtype::q4_0; }
 }  // namespace
 
 void matmul(const matrix &w, const float *x, int64_t n, float *y, std::vector<uint8_t> &qbuf, std::vector<float> &qscale) {
-  const cpu::dot_fn dot = dot_for(w.type);
-  const int64_t cols = w.cols, rows = w.rows;
+  const matrix *ws[1] = {&w};
+  float *ys[1] = {y};
+  matmul_shared(ws, ys, 1, x, n, qbuf, qscale);
+}
+
+void matmul_shared(const matrix *const *ws, float *const *ys, int count, const float *x, int64_t n,
+                   std::vector<uint8_t> &qbuf, std::vector<float> &qscale) {
+  const dtype type = ws[0]->type;
+  const int64_t cols = ws[0]->cols;
+  for (int m = 1; m < count; ++m)
+    if (ws[m]->type != type || ws[m]->cols != cols) {  // mixed types: one pass each
+      for (int k = 0; k < count; ++k) matmul(*ws[k], x, n, ys[k], qbuf, qscale);
+      return;
+    }
+  const cpu::dot_fn dot = dot_for(type);
   const void *act = x;
   const float *scales = nullptr;
   size_t stride = (size_t)cols * sizeof(float);
-  if (quantized(w.type)) {
+  if (quantized(type)) {
     stride = row_bytes(dtype::q8_0, cols);
     const int64_t nb = cols / cpu::qk8_0;
     if (qbuf.size() < stride * n) qbuf.resize(stride * n);
@@ -50,21 +63,39 @@ void matmul(const matrix &w, const float *x, int64_t n, float *y, std::vector<ui
     scales = qs;
   }
   const uint8_t *xa = (const uint8_t *)act;
-  // Rows in chunks small enough to stay in cache while every token of the batch passes over them.
-  const int64_t grain = n == 1 ? 64 : 16;
+  // The matrices' rows form one range, so one parallel loop (one synchronisation) covers them all. Chunks of
+  // 128 rows keep each thread's weight stream long for the prefetcher yet let a faster thread take more chunks
+  // (a static split left one thread idle at the end of every matrix). For batches, 16 rows stay in cache while
+  // every token passes over them.
+  int64_t total = 0;
+  int64_t first[8];
+  for (int m = 0; m < count; ++m) {
+    first[m] = total;
+    total += ws[m]->rows;
+  }
   tbb::parallel_for(
-      tbb::blocked_range<int64_t>(0, rows, grain),
+      tbb::blocked_range<int64_t>(0, total, n == 1 ? 128 : 16),
       [&](const tbb::blocked_range<int64_t> &r) {
         float out[4];
-        for (int64_t t = 0; t < n; t += 4) {
-          const int nc = (int)std::min<int64_t>(4, n - t);
-          for (int64_t row = r.begin(); row < r.end(); ++row) {
-            dot(cols, w.row(row), xa + t * stride, stride, scales ? scales + t * (cols / cpu::qk8_0) : nullptr, nc, out);
-            for (int c = 0; c < nc; ++c) y[(t + c) * rows + row] = out[c];
+        int m = 0;
+        while (m + 1 < count && first[m + 1] <= r.begin()) ++m;
+        for (int64_t g = r.begin(); g < r.end();) {
+          while (m + 1 < count && first[m + 1] <= g) ++m;
+          const matrix &w = *ws[m];
+          const int64_t end = std::min<int64_t>(r.end(), first[m] + w.rows);
+          float *y = ys[m];
+          for (int64_t t = 0; t < n; t += 4) {
+            const int nc = (int)std::min<int64_t>(4, n - t);
+            const float *sc = scales ? scales + t * (cols / cpu::qk8_0) : nullptr;
+            for (int64_t row = g - first[m]; row < end - first[m]; ++row) {
+              dot(cols, w.row(row), xa + t * stride, stride, sc, nc, out);
+              for (int c = 0; c < nc; ++c) y[(t + c) * w.rows + row] = out[c];
+            }
           }
+          g = end;
         }
       },
-      tbb::static_partitioner());
+      tbb::simple_partitioner());
 }
 
 void matmul_t(const matrix &w, const float *a, int64_t n, float *y) {

@@ -14,6 +14,9 @@ namespace hearth {
 void matmul(const matrix &w, const float *x, int64_t n, float *y, std::vector<uint8_t> &qbuf, std::vector<float> &qscale);
 // Y[t] = sum_i A[t][i] * W.row(i) for the neuron-major down projection (ffn_down_t); zero activations are
 // skipped exactly. Threads own disjoint column slices of Y, so the reduction is race-free.
+// Several matrices with the same input and row length (Q, K, V; gate and up), as one parallel loop. count <= 8.
+void matmul_shared(const matrix *const *ws, float *const *ys, int count, const float *x, int64_t n,
+                   std::vector<uint8_t> &qbuf, std::vector<float> &qscale);
 void matmul_t(const matrix &w, const float *a, int64_t n, float *y);
 
 void rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, float eps, float *y);

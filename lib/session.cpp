@@ -135,9 +135,11 @@ void session::forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_l
   for (int32_t il = 0; il < hp.n_layer; ++il) {
     const layer &L = model_.layers()[(size_t)il];
     rmsnorm(x, L.attn_norm.data(), n, d, hp.rms_eps, xn);
-    matmul(L.wq, xn, n, q, qbuf_, qscale_);
-    matmul(L.wk, xn, n, kk, qbuf_, qscale_);
-    matmul(L.wv, xn, n, vv, qbuf_, qscale_);
+    {
+      const matrix *ws[3] = {&L.wq, &L.wk, &L.wv};
+      float *ys[3] = {q, kk, vv};
+      matmul_shared(ws, ys, 3, xn, n, qbuf_, qscale_);
+    }
     rope(q, n, n_head, (int32_t)hd, hp.n_rot, hp.rope_base, pos.data());
     rope(kk, n, hp.n_head_kv, (int32_t)hd, hp.n_rot, hp.rope_base, pos.data());
     float *kc = kcache(il), *vc = vcache(il);
@@ -169,8 +171,11 @@ void session::forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_l
     for (int64_t i = 0; i < n * d; ++i) x[i] += ffo[i];
 
     rmsnorm(x, L.ffn_norm.data(), n, d, hp.rms_eps, xn);
-    matmul(L.up, xn, n, up, qbuf_, qscale_);
-    if (L.gate) matmul(L.gate, xn, n, gate, qbuf_, qscale_);
+    {
+      const matrix *ws[2] = {&L.up, &L.gate};
+      float *ys[2] = {up, gate};
+      matmul_shared(ws, ys, L.gate ? 2 : 1, xn, n, qbuf_, qscale_);
+    }
     ffn_activate(hp.ffn, gate, up, n * ff);
     if (L.down) matmul(L.down, up, n, ffo, qbuf_, qscale_);
     else matmul_t(L.down_t, up, n, ffo);
