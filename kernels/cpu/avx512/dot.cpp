@@ -131,7 +131,7 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const float *xd, 
   };
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    _mm_prefetch((const char *)w + b * bsize + k_prefetch_bytes, _MM_HINT_T0);
+    _mm_prefetch((const char *)w + b * bsize + k_prefetch_bytes, _MM_HINT_T1);
     step(b, 0);
     step(b + 1, 1);
   }
