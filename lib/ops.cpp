@@ -29,38 +29,35 @@ bool quantized(dtype t) { return t == dtype::q8_0 || t == dtype::q4_0; }
 
 }  // namespace
 
-void matmul(const matrix &w, const float *x, int64_t n, float *y, std::vector<uint8_t> &qbuf, std::vector<float> &qscale) {
+void matmul(const matrix &w, const float *x, int64_t n, float *y, q8_scratch &qs) {
   const matrix *ws[1] = {&w};
   float *ys[1] = {y};
-  matmul_shared(ws, ys, 1, x, n, qbuf, qscale);
+  matmul_shared(ws, ys, 1, x, n, qs);
 }
 
-void matmul_shared(const matrix *const *ws, float *const *ys, int count, const float *x, int64_t n,
-                   std::vector<uint8_t> &qbuf, std::vector<float> &qscale) {
+void matmul_shared(const matrix *const *ws, float *const *ys, int count, const float *x, int64_t n, q8_scratch &qs) {
   const dtype type = ws[0]->type;
   const int64_t cols = ws[0]->cols;
   for (int m = 1; m < count; ++m)
     if (ws[m]->type != type || ws[m]->cols != cols) {  // mixed types: one pass each
-      for (int k = 0; k < count; ++k) matmul(*ws[k], x, n, ys[k], qbuf, qscale);
+      for (int k = 0; k < count; ++k) matmul(*ws[k], x, n, ys[k], qs);
       return;
     }
   const cpu::dot_fn dot = dot_for(type);
   const void *act = x;
-  const float *scales = nullptr;
   size_t stride = (size_t)cols * sizeof(float);
+  const int64_t nb = cols / cpu::qk8_0;
   if (quantized(type)) {
     stride = row_bytes(dtype::q8_0, cols);
-    const int64_t nb = cols / cpu::qk8_0;
-    if (qbuf.size() < stride * n) qbuf.resize(stride * n);
-    if (qscale.size() < (size_t)(nb * n)) qscale.resize((size_t)(nb * n));
+    if (qs.blocks.size() < stride * n) qs.blocks.resize(stride * n);
+    if (qs.scale.size() < (size_t)(nb * n)) qs.scale.resize((size_t)(nb * n));
+    if (qs.bias.size() < (size_t)(nb * n * 8)) qs.bias.resize((size_t)(nb * n * 8));
     const auto quant = cpu::kernels().quantize_q8_0;
-    uint8_t *q = qbuf.data();
-    float *qs = qscale.data();
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 8), [&](const tbb::blocked_range<int64_t> &r) {
-      for (int64_t t = r.begin(); t < r.end(); ++t) quant(x + t * cols, q + t * stride, qs + t * nb, cols);
+      for (int64_t t = r.begin(); t < r.end(); ++t)
+        quant(x + t * cols, qs.blocks.data() + t * stride, qs.scale.data() + t * nb, qs.bias.data() + t * nb * 8, cols);
     });
-    act = q;
-    scales = qs;
+    act = qs.blocks.data();
   }
   const uint8_t *xa = (const uint8_t *)act;
   // The matrices' rows form one range, so one parallel loop (one synchronisation) covers them all. Chunks of
@@ -86,9 +83,9 @@ void matmul_shared(const matrix *const *ws, float *const *ys, int count, const f
           float *y = ys[m];
           for (int64_t t = 0; t < n; t += 4) {
             const int nc = (int)std::min<int64_t>(4, n - t);
-            const float *sc = scales ? scales + t * (cols / cpu::qk8_0) : nullptr;
+            const cpu::q8_aux aux = {qs.scale.data() + t * nb, qs.bias.data() + t * nb * 8};
             for (int64_t row = g - first[m]; row < end - first[m]; ++row) {
-              dot(cols, w.row(row), xa + t * stride, stride, sc, nc, out);
+              dot(cols, w.row(row), xa + t * stride, stride, &aux, nc, out);
               for (int c = 0; c < nc; ++c) y[(t + c) * w.rows + row] = out[c];
             }
           }

@@ -10,13 +10,17 @@ namespace hearth {
 
 // Y[t][r] = W.row(r) . X[t] for t < n. Quantized weights get their activations quantized to Q8_0 first (into
 // qbuf); each weight row is decoded once for up to four tokens, so prompts are matrix-matrix work.
-// qbuf and qscale are the caller's scratch for the quantized activations.
-void matmul(const matrix &w, const float *x, int64_t n, float *y, std::vector<uint8_t> &qbuf, std::vector<float> &qscale);
+// The caller's scratch for activations quantized to Q8_0, with their q8_aux side data.
+struct q8_scratch {
+  std::vector<uint8_t> blocks;
+  std::vector<float> scale;
+  std::vector<int32_t> bias;
+};
+void matmul(const matrix &w, const float *x, int64_t n, float *y, q8_scratch &qs);
 // Y[t] = sum_i A[t][i] * W.row(i) for the neuron-major down projection (ffn_down_t); zero activations are
 // skipped exactly. Threads own disjoint column slices of Y, so the reduction is race-free.
 // Several matrices with the same input and row length (Q, K, V; gate and up), as one parallel loop. count <= 8.
-void matmul_shared(const matrix *const *ws, float *const *ys, int count, const float *x, int64_t n,
-                   std::vector<uint8_t> &qbuf, std::vector<float> &qscale);
+void matmul_shared(const matrix *const *ws, float *const *ys, int count, const float *x, int64_t n, q8_scratch &qs);
 void matmul_t(const matrix &w, const float *a, int64_t n, float *y);
 
 void rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, float eps, float *y);

@@ -76,7 +76,7 @@ void quantize_row(dtype t, const float *src, void *dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) ((uint16_t *)dst)[i] = f32_to_bf16(src[i]);
       return;
     case dtype::q8_0:
-      cpu::ref_kernels().quantize_q8_0(src, dst, nullptr, n);
+      cpu::ref_kernels().quantize_q8_0(src, dst, nullptr, nullptr, n);
       return;
     case dtype::q4_0: {
       cpu::block_q4_0 *y = (cpu::block_q4_0 *)dst;

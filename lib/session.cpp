@@ -138,7 +138,7 @@ void session::forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_l
     {
       const matrix *ws[3] = {&L.wq, &L.wk, &L.wv};
       float *ys[3] = {q, kk, vv};
-      matmul_shared(ws, ys, 3, xn, n, qbuf_, qscale_);
+      matmul_shared(ws, ys, 3, xn, n, qscratch_);
     }
     rope(q, n, n_head, (int32_t)hd, hp.n_rot, hp.rope_base, pos.data());
     rope(kk, n, hp.n_head_kv, (int32_t)hd, hp.n_rot, hp.rope_base, pos.data());
@@ -167,17 +167,17 @@ void session::forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_l
         for (int64_t p = 0; p < n_kv; ++p) K.axpy_f32(hd, score[(size_t)p] / sum, vc + p * dkv + kvh * hd, out);
       }
     });
-    matmul(L.wo, att, n, ffo, qbuf_, qscale_);
+    matmul(L.wo, att, n, ffo, qscratch_);
     for (int64_t i = 0; i < n * d; ++i) x[i] += ffo[i];
 
     rmsnorm(x, L.ffn_norm.data(), n, d, hp.rms_eps, xn);
     {
       const matrix *ws[2] = {&L.up, &L.gate};
       float *ys[2] = {up, gate};
-      matmul_shared(ws, ys, L.gate ? 2 : 1, xn, n, qbuf_, qscale_);
+      matmul_shared(ws, ys, L.gate ? 2 : 1, xn, n, qscratch_);
     }
     ffn_activate(hp.ffn, gate, up, n * ff);
-    if (L.down) matmul(L.down, up, n, ffo, qbuf_, qscale_);
+    if (L.down) matmul(L.down, up, n, ffo, qscratch_);
     else matmul_t(L.down_t, up, n, ffo);
     for (int64_t i = 0; i < n * d; ++i) x[i] += ffo[i];
     check_cancel();
@@ -186,7 +186,7 @@ void session::forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_l
   // Only the rows whose logits are wanted go through the output matrix.
   const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
   rmsnorm(x + first * d, model_.output_norm().data(), rows, d, hp.rms_eps, xn);
-  matmul(model_.output(), xn, rows, logits_out, qbuf_, qscale_);
+  matmul(model_.output(), xn, rows, logits_out, qscratch_);
 }
 
 }  // namespace hearth

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model.h"
+#include "ops.h"
 #include "sampler.h"
 
 namespace hearth {
@@ -75,8 +76,7 @@ class session {
   perf_counters perf_;
   // scratch
   std::vector<float> x_, xn_, q_, kk_, vv_, att_, gate_, up_, ffo_;
-  std::vector<uint8_t> qbuf_;
-  std::vector<float> qscale_;
+  q8_scratch qscratch_;
 };
 
 }  // namespace hearth

@@ -79,13 +79,15 @@ TEST_CASE("dot kernels of every tier match float64 over random lengths and colum
         const size_t stride = q ? row_bytes(dtype::q8_0, n) + 34 : (size_t)(n + 3) * sizeof(float);
         std::vector<uint8_t> x(stride * (size_t)nc);
         std::vector<float> xd((size_t)(n / 32 * nc));
+        std::vector<int32_t> xb((size_t)(n / 32 * nc * 8));
         for (int c = 0; c < nc; ++c) {
           xf.push_back(random_floats(rng, n, 2.0f));
-          if (q) k->quantize_q8_0(xf.back().data(), x.data() + c * stride, xd.data() + c * (n / 32), n);
+          if (q) k->quantize_q8_0(xf.back().data(), x.data() + c * stride, xd.data() + c * (n / 32), xb.data() + c * (n / 32) * 8, n);
           else std::memcpy(x.data() + c * stride, xf.back().data(), (size_t)n * sizeof(float));
         }
         float out[4];
-        pick(*k, t)(n, w.data(), x.data(), stride, q ? xd.data() : nullptr, nc, out);
+        const cpu::q8_aux aux = {xd.data(), xb.data()};
+        pick(*k, t)(n, w.data(), x.data(), stride, q ? &aux : nullptr, nc, out);
         for (int c = 0; c < nc; ++c) {
           std::vector<uint8_t> xc(x.begin() + (long)(c * stride), x.begin() + (long)(c * stride + stride));
           double want = 0, mag = 0;
@@ -110,17 +112,23 @@ TEST_CASE("Q8_0 activation quantization: identical bytes on every tier, within h
     std::vector<float> x = random_floats(rng, n, trial % 5 == 0 ? 1e-3f : 10.0f);
     if (trial == 3) std::fill(x.begin(), x.begin() + 32, 0.0f);  // an all-zero block
     std::vector<uint8_t> want(row_bytes(dtype::q8_0, n));
-    cpu::ref_kernels().quantize_q8_0(x.data(), want.data(), nullptr, n);
+    cpu::ref_kernels().quantize_q8_0(x.data(), want.data(), nullptr, nullptr, n);
     for (const cpu::kernel_table *k : tiers()) {
       std::vector<uint8_t> got(want.size());
       std::vector<float> scales((size_t)(n / 32));
-      k->quantize_q8_0(x.data(), got.data(), scales.data(), n);
+      std::vector<int32_t> bias((size_t)(n / 32 * 8));
+      k->quantize_q8_0(x.data(), got.data(), scales.data(), bias.data(), n);
       CAPTURE(k->isa);
       CHECK(got == want);
-      for (int64_t b = 0; b < n / 32; ++b) {
+      for (int64_t b = 0; b < n / 32; ++b) {  // the side data against its definition
         uint16_t h;
         std::memcpy(&h, got.data() + b * 34, 2);
         CHECK(scales[(size_t)b] == hearth_fp16_to_f32(h));
+        for (int lane = 0; lane < 8; ++lane) {
+          int32_t sum = 0;
+          for (int j = 4 * lane; j < 4 * lane + 4; ++j) sum += (int8_t)got[(size_t)(b * 34 + 2 + j)];
+          CHECK(bias[(size_t)(b * 8 + lane)] == -8 * sum);
+        }
       }
     }
     for (int64_t b = 0; b < n / 32; ++b) {

@@ -25,13 +25,21 @@ struct block_q4_0 {
 static_assert(sizeof(block_q8_0) == 34, "Q8_0 block is 34 bytes");
 static_assert(sizeof(block_q4_0) == 18, "Q4_0 block is 18 bytes");
 
+// Side data of Q8_0 activations, computed once per matrix rather than once per weight row: each block's scale
+// as a float, and each block's "Q4_0 bias": lane k (k < 8) = -8 * the sum of the block's bytes 4k..4k+3, the
+// 8 int32 lanes a 256-bit byte dot product produces. With it a Q4_0 kernel multiplies the unsigned nibbles
+// directly (sum((q - 8) x) = sum(q x) - 8 sum(x)). Column c uses scale + c * nb and bias + c * nb * 8.
+struct q8_aux {
+  const float *scale;
+  const int32_t *bias;
+};
+
 // Dot products of one weight row of n elements against ncols activation vectors (1 <= ncols <= 4) laid out
 // x, x + x_stride, ... bytes apart: out[c] = dot(w, x_c). The activation format depends on the weight type:
-// float for F32/F16/BF16 weights, Q8_0 blocks for Q8_0/Q4_0 weights. For the latter, x_scale holds the blocks'
-// scales as floats (column c at x_scale + c * n / 32), converted once per matrix instead of once per row; it is
-// ignored for float activations. Decoding a weight block once for several tokens is what makes prompt
-// processing matrix-matrix work rather than one GEMV per token.
-using dot_fn = void (*)(int64_t n, const void *w, const void *x, size_t x_stride, const float *x_scale, int ncols,
+// float for F32/F16/BF16 weights (aux unused, may be NULL), Q8_0 blocks plus aux for Q8_0/Q4_0 weights.
+// Decoding a weight block once for several tokens is what makes prompt processing matrix-matrix work rather
+// than one GEMV per token.
+using dot_fn = void (*)(int64_t n, const void *w, const void *x, size_t x_stride, const q8_aux *aux, int ncols,
                         float *out);
 
 struct kernel_table {
@@ -41,8 +49,8 @@ struct kernel_table {
   dot_fn dot_bf16;
   dot_fn dot_q8_0;
   dot_fn dot_q4_0;
-  // n % 32 == 0; scales (may be NULL) receives each block's scale as a float, exactly the fp16 value stored
-  void (*quantize_q8_0)(const float *x, void *y, float *scales, int64_t n);
+  // n % 32 == 0; scale and bias (each may be NULL) receive the q8_aux data of the blocks (see above)
+  void (*quantize_q8_0)(const float *x, void *y, float *scale, int32_t *bias, int64_t n);
   void (*axpy_f32)(int64_t n, float a, const float *x, float *y);  // y += a * x
 };
 

@@ -4,6 +4,7 @@
 
 #include "fp16.h"
 #include "kernels.h"
+#include "q8_aux.h"
 
 namespace hearth::cpu {
 namespace {
@@ -18,20 +19,20 @@ void dot_floatlike(int64_t n, const Load &load, const void *x, size_t x_stride, 
   }
 }
 
-void dot_f32(int64_t n, const void *w, const void *x, size_t xs, const float *, int nc, float *out) {
+void dot_f32(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *, int nc, float *out) {
   const float *wf = (const float *)w;
   dot_floatlike(n, [wf](int64_t i) { return wf[i]; }, x, xs, nc, out);
 }
-void dot_f16(int64_t n, const void *w, const void *x, size_t xs, const float *, int nc, float *out) {
+void dot_f16(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *, int nc, float *out) {
   const uint16_t *wh = (const uint16_t *)w;
   dot_floatlike(n, [wh](int64_t i) { return hearth_fp16_to_f32(wh[i]); }, x, xs, nc, out);
 }
-void dot_bf16(int64_t n, const void *w, const void *x, size_t xs, const float *, int nc, float *out) {
+void dot_bf16(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *, int nc, float *out) {
   const uint16_t *wh = (const uint16_t *)w;
   dot_floatlike(n, [wh](int64_t i) { return hearth_bf16_to_f32(wh[i]); }, x, xs, nc, out);
 }
 
-void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, const float *, int nc, float *out) {
+void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *, int nc, float *out) {
   const block_q8_0 *wb = (const block_q8_0 *)w;
   const int64_t nb = n / qk8_0;
   for (int c = 0; c < nc; ++c) {
@@ -46,7 +47,7 @@ void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, const float *,
   }
 }
 
-void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, const float *, int nc, float *out) {
+void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *, int nc, float *out) {
   const block_q4_0 *wb = (const block_q4_0 *)w;
   const int64_t nb = n / qk4_0;
   for (int c = 0; c < nc; ++c) {
@@ -66,7 +67,7 @@ void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, const float *,
 
 // Round half to even (nearbyintf in the default mode), the same rounding the SIMD tiers use, so every tier
 // produces identical blocks.
-void quantize_q8_0(const float *x, void *y, float *scales, int64_t n) {
+void quantize_q8_0(const float *x, void *y, float *scale, int32_t *bias, int64_t n) {
   block_q8_0 *yb = (block_q8_0 *)y;
   for (int64_t b = 0; b < n / qk8_0; ++b) {
     const float *xb = x + b * qk8_0;
@@ -75,8 +76,8 @@ void quantize_q8_0(const float *x, void *y, float *scales, int64_t n) {
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     yb[b].d = hearth_f32_to_fp16(d);
-    if (scales) scales[b] = hearth_fp16_to_f32(yb[b].d);
     for (int j = 0; j < qk8_0; ++j) yb[b].qs[j] = (int8_t)std::nearbyint(xb[j] * id);
+    hearth_q8_aux(yb[b], scale ? scale + b : nullptr, bias ? bias + 8 * b : nullptr);
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include "../fp16.h"
 #include "../kernels.h"
+#include "../q8_aux.h"
 
 namespace hearth::cpu {
 namespace {
@@ -67,20 +68,20 @@ void dot_floatlike_n(int64_t n, const Load &load, const Scalar &scalar, const vo
   }
 }
 
-void dot_f32(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
+void dot_f32(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
   const float *wf = (const float *)w;
   dot_floatlike_n(
       n, [wf](int64_t i) { return _mm256_loadu_ps(wf + i); }, [wf](int64_t i) { return wf[i]; }, x, xs, nc, out);
 }
 
-void dot_f16(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
+void dot_f16(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
   const uint16_t *wh = (const uint16_t *)w;
   dot_floatlike_n(
       n, [wh](int64_t i) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wh + i))); },
       [wh](int64_t i) { return hearth_fp16_to_f32(wh[i]); }, x, xs, nc, out);
 }
 
-void dot_bf16(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
+void dot_bf16(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
   const uint16_t *wh = (const uint16_t *)w;
   dot_floatlike_n(
       n,
@@ -110,13 +111,14 @@ inline const block_q8_0 *qcol(const void *x, size_t stride, int c) {
   return (const block_q8_0 *)((const char *)x + c * stride);
 }
 
-// One block's weights as signed bytes, and its scale.
+// One block's weights and scale: Q4_0 as unsigned nibbles 0..15 (the -8 comes from the activation's bias), Q8_0 as
+// signed bytes.
 template <bool Q4>
 inline __m256i load_block(const void *w, int64_t b, float *d) {
   if constexpr (Q4) {
     const block_q4_0 &blk = ((const block_q4_0 *)w)[b];
     *d = half_scale(&blk);
-    return _mm256_sub_epi8(nibbles(blk.qs), _mm256_set1_epi8(8));
+    return nibbles(blk.qs);
   } else {
     const block_q8_0 &blk = ((const block_q8_0 *)w)[b];
     *d = half_scale(&blk);
@@ -131,7 +133,7 @@ constexpr int64_t k_prefetch_bytes = 4096;
 // Two blocks per iteration into two accumulators: the FMA latency chain, not the arithmetic, limited the
 // one-accumulator loop.
 template <int NC, bool Q4>
-void dot_q(int64_t n, const void *w, const void *x, size_t xs, const float *xd, float *out) {
+void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, float *out) {
   const int64_t nb = n / 32;
   constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
   __m256 acc[NC][2];
@@ -141,8 +143,16 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const float *xd, 
     const __m256i qw = load_block<Q4>(w, b, &dw);
     for (int c = 0; c < NC; ++c) {
       const block_q8_0 &xb = qcol(x, xs, c)[b];
-      const __m256 p = _mm256_cvtepi32_ps(mul_sum_i8(qw, _mm256_loadu_si256((const __m256i *)xb.qs)));
-      acc[c][k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[c * nb + b]), p, acc[c][k]);
+      const __m256i qx = _mm256_loadu_si256((const __m256i *)xb.qs);
+      __m256i si;
+      if constexpr (Q4) {  // unsigned nibbles times signed bytes, then the -8 * sum(x) bias
+        si = _mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), _mm256_set1_epi16(1));
+        si = _mm256_add_epi32(si, _mm256_loadu_si256((const __m256i *)(aux->bias + (c * nb + b) * 8)));
+      } else {
+        si = mul_sum_i8(qw, qx);
+      }
+      const __m256 p = _mm256_cvtepi32_ps(si);
+      acc[c][k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * aux->scale[c * nb + b]), p, acc[c][k]);
     }
   };
   int64_t b = 0;
@@ -158,23 +168,23 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const float *xd, 
 }
 
 template <bool Q4>
-void dot_q_n(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
+void dot_q_n(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
   switch (nc) {
-    case 1: return dot_q<1, Q4>(n, w, x, xs, xd, out);
-    case 2: return dot_q<2, Q4>(n, w, x, xs, xd, out);
-    case 3: return dot_q<3, Q4>(n, w, x, xs, xd, out);
-    default: return dot_q<4, Q4>(n, w, x, xs, xd, out);
+    case 1: return dot_q<1, Q4>(n, w, x, xs, aux, out);
+    case 2: return dot_q<2, Q4>(n, w, x, xs, aux, out);
+    case 3: return dot_q<3, Q4>(n, w, x, xs, aux, out);
+    default: return dot_q<4, Q4>(n, w, x, xs, aux, out);
   }
 }
 
-void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
-  dot_q_n<false>(n, w, x, xs, xd, nc, out);
+void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
+  dot_q_n<false>(n, w, x, xs, aux, nc, out);
 }
-void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
-  dot_q_n<true>(n, w, x, xs, xd, nc, out);
+void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
+  dot_q_n<true>(n, w, x, xs, aux, nc, out);
 }
 
-void quantize_q8_0(const float *x, void *y, float *scales, int64_t n) {
+void quantize_q8_0(const float *x, void *y, float *scale, int32_t *bias, int64_t n) {
   block_q8_0 *yb = (block_q8_0 *)y;
   const __m256 sign = _mm256_set1_ps(-0.0f);
   for (int64_t b = 0; b < n / 32; ++b) {
@@ -192,7 +202,6 @@ void quantize_q8_0(const float *x, void *y, float *scales, int64_t n) {
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     yb[b].d = hearth_f32_to_fp16(d);
-    if (scales) scales[b] = hearth_fp16_to_f32(yb[b].d);
     const __m256 vid = _mm256_set1_ps(id);
     __m256i q[4];
     for (int k = 0; k < 4; ++k)
@@ -203,6 +212,7 @@ void quantize_q8_0(const float *x, void *y, float *scales, int64_t n) {
     __m256i p = _mm256_packs_epi16(p01, p23);
     p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256((__m256i *)yb[b].qs, p);
+    hearth_q8_aux(yb[b], scale ? scale + b : nullptr, bias ? bias + 8 * b : nullptr);
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include "../fp16.h"
 #include "../kernels.h"
+#include "../q8_aux.h"
 
 namespace hearth::cpu {
 namespace {
@@ -58,20 +59,20 @@ void dot_floatlike_n(int64_t n, const Load &load, const Scalar &scalar, const vo
   }
 }
 
-void dot_f32(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
+void dot_f32(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
   const float *wf = (const float *)w;
   dot_floatlike_n(
       n, [wf](int64_t i) { return _mm512_loadu_ps(wf + i); }, [wf](int64_t i) { return wf[i]; }, x, xs, nc, out);
 }
 
-void dot_f16(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
+void dot_f16(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
   const uint16_t *wh = (const uint16_t *)w;
   dot_floatlike_n(
       n, [wh](int64_t i) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wh + i))); },
       [wh](int64_t i) { return hearth_fp16_to_f32(wh[i]); }, x, xs, nc, out);
 }
 
-void dot_bf16(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
+void dot_bf16(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
   const uint16_t *wh = (const uint16_t *)w;
   dot_floatlike_n(
       n,
@@ -96,27 +97,26 @@ inline __m256i nibbles(const uint8_t *qs) {
 constexpr int64_t k_prefetch_bytes = 4096;  // see the AVX2 tier
 
 // 256-bit VPDPBUSD (AVX512-VL + VNNI) on one block at a time, two blocks per iteration into two accumulators.
-// VPDPBUSD multiplies unsigned by signed bytes: Q4_0 nibbles are already unsigned (sum(q*x) - 8*sum(x)); Q8_0
-// weights give |w| and move their sign onto x. This measured faster than packing two blocks per 512-bit register,
-// whose per-half scales cost more than the wider multiply saved.
+// VPDPBUSD multiplies unsigned by signed bytes: Q4_0 nibbles are already unsigned, and the activation's bias
+// (-8 * sum(x), see q8_aux) is the accumulator it starts from; Q8_0 weights give |w| and move their sign onto x.
+// This measured faster than packing two blocks per 512-bit register, whose per-half scales cost more than the
+// wider multiply saved.
 template <bool Q4>
-inline __m256i block_dot(const void *w, int64_t b, __m256i qx, float *dw) {
-  const __m256i zero = _mm256_setzero_si256();
+inline __m256i block_dot(const void *w, int64_t b, __m256i qx, const int32_t *bias, float *dw) {
   if constexpr (Q4) {
     const block_q4_0 &blk = ((const block_q4_0 *)w)[b];
     *dw = half_scale(&blk);
-    const __m256i q = nibbles(blk.qs);
-    return _mm256_sub_epi32(_mm256_dpbusd_epi32(zero, q, qx), _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(8), qx));
+    return _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)bias), nibbles(blk.qs), qx);
   } else {
     const block_q8_0 &blk = ((const block_q8_0 *)w)[b];
     *dw = half_scale(&blk);
     const __m256i q = _mm256_loadu_si256((const __m256i *)blk.qs);
-    return _mm256_dpbusd_epi32(zero, _mm256_sign_epi8(q, q), _mm256_sign_epi8(qx, q));
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(qx, q));
   }
 }
 
 template <int NC, bool Q4>
-void dot_q(int64_t n, const void *w, const void *x, size_t xs, const float *xd, float *out) {
+void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, float *out) {
   const int64_t nb = n / 32;
   constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
   __m256 acc[NC][2];
@@ -125,8 +125,8 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const float *xd, 
     for (int c = 0; c < NC; ++c) {
       const block_q8_0 &xb = qcol(x, xs, c)[b];
       float dw;
-      const __m256i s = block_dot<Q4>(w, b, _mm256_loadu_si256((const __m256i *)xb.qs), &dw);
-      acc[c][k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[c * nb + b]), _mm256_cvtepi32_ps(s), acc[c][k]);
+      const __m256i s = block_dot<Q4>(w, b, _mm256_loadu_si256((const __m256i *)xb.qs), Q4 ? aux->bias + (c * nb + b) * 8 : nullptr, &dw);
+      acc[c][k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * aux->scale[c * nb + b]), _mm256_cvtepi32_ps(s), acc[c][k]);
     }
   };
   int64_t b = 0;
@@ -146,20 +146,20 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const float *xd, 
 }
 
 template <bool Q4>
-void dot_q_n(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
+void dot_q_n(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
   switch (nc) {
-    case 1: return dot_q<1, Q4>(n, w, x, xs, xd, out);
-    case 2: return dot_q<2, Q4>(n, w, x, xs, xd, out);
-    case 3: return dot_q<3, Q4>(n, w, x, xs, xd, out);
-    default: return dot_q<4, Q4>(n, w, x, xs, xd, out);
+    case 1: return dot_q<1, Q4>(n, w, x, xs, aux, out);
+    case 2: return dot_q<2, Q4>(n, w, x, xs, aux, out);
+    case 3: return dot_q<3, Q4>(n, w, x, xs, aux, out);
+    default: return dot_q<4, Q4>(n, w, x, xs, aux, out);
   }
 }
 
-void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
-  dot_q_n<false>(n, w, x, xs, xd, nc, out);
+void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
+  dot_q_n<false>(n, w, x, xs, aux, nc, out);
 }
-void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, const float *xd, int nc, float *out) {
-  dot_q_n<true>(n, w, x, xs, xd, nc, out);
+void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
+  dot_q_n<true>(n, w, x, xs, aux, nc, out);
 }
 
 void axpy_f32(int64_t n, float a, const float *x, float *y) {
