@@ -32,8 +32,8 @@ session::session(const model &m, const session_config &cfg)
     fail(HEARTH_ERR_INVALID_ARGUMENT, "n_ctx, n_batch and n_threads must be small non-negative numbers");
   n_batch_ = std::min(n_batch_, n_ctx_);
   const size_t kv = (size_t)m.hp().n_layer * n_ctx_ * kv_width_;
-  k_.reset((float *)std::calloc(kv, sizeof(float)));
-  v_.reset((float *)std::calloc(kv, sizeof(float)));
+  k_ = make_aligned_buffer<float>(kv);
+  v_ = make_aligned_buffer<float>(kv);
   if (!k_ || !v_) fail(HEARTH_ERR_OUT_OF_MEMORY, fmt::format("cannot allocate a KV cache of {:.1f} MiB", 2.0 * kv * 4 / 1048576));
   sampler_.configure(sampler_config{});
   log(HEARTH_LOG_INFO, "session: n_ctx {}, n_batch {}, {} threads, kernels {}", n_ctx_, n_batch_, n_threads_, cpu::kernels().isa);

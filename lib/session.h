@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "memory.h"
 #include "model.h"
 #include "ops.h"
 #include "sampler.h"
@@ -64,8 +65,7 @@ class session {
   int64_t kv_width_;
   tbb::task_arena arena_;
   std::atomic<bool> cancel_{false};
-  // calloc'ed: untouched pages cost no memory until the context actually grows into them
-  std::unique_ptr<float, void (*)(void *)> k_{nullptr, free}, v_{nullptr, free};
+  aligned_buffer<float> k_, v_;  // [layer][position][kv width]
   int32_t n_past_ = 0;
   std::vector<float> logits_;
   int32_t n_logits_ = 0;

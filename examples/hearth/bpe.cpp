@@ -49,6 +49,8 @@ bpe_vocab train_bpe(std::string_view text, int32_t n_vocab) {
     }
   std::vector<std::pair<std::string, int64_t>> chars(char_count.begin(), char_count.end());
   std::stable_sort(chars.begin(), chars.end(), [](auto &a, auto &b) { return a.second > b.second; });
+  const bool exact = n_vocab <= 0;
+  if (exact) n_vocab = INT32_MAX;
   if ((size_t)n_vocab < v.tokens.size() + chars.size())
     fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("a vocabulary of {} cannot hold the {} specials, bytes and characters",
                                                   n_vocab, v.tokens.size() + chars.size()));
@@ -77,13 +79,13 @@ bpe_vocab train_bpe(std::string_view text, int32_t n_vocab) {
     for (const word &w : words)
       for (size_t k = 0; k + 1 < w.sym.size(); ++k) pairs[((uint64_t)w.sym[k] << 32) | (uint32_t)w.sym[k + 1]] += w.count;
     uint64_t best = 0;
-    int64_t best_count = 1;
+    int64_t best_count = 0;
     for (const auto &[p, c] : pairs)
-      if (c > best_count || (c == best_count && c > 1 && p < best)) {
+      if (c > best_count || (c == best_count && p < best)) {
         best = p;
         best_count = c;
       }
-    if (best_count < 2) break;  // the text supports no more merges
+    if (best_count < 1) break;  // every word is a single token: the text supports no more merges
     const int32_t a = (int32_t)(best >> 32), b = (int32_t)(uint32_t)best;
     const std::string merged = v.tokens[(size_t)a] + v.tokens[(size_t)b];
     int32_t m;
@@ -109,7 +111,7 @@ bpe_vocab train_bpe(std::string_view text, int32_t n_vocab) {
       w.sym.swap(out);
     }
   }
-  for (int32_t k = 0; (int32_t)v.tokens.size() < n_vocab; ++k) add(fmt::format("<unused{}>", k), -1e9f, tok_unused);
+  for (int32_t k = 0; !exact && (int32_t)v.tokens.size() < n_vocab; ++k) add(fmt::format("<unused{}>", k), -1e9f, tok_unused);
   return v;
 }
 

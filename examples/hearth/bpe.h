@@ -16,8 +16,8 @@ struct bpe_vocab {
   int32_t n_merges = 0;
 };
 
-// Pads with unused tokens when the text supports fewer merges than n_vocab needs. Throws if n_vocab cannot even
-// hold the specials, bytes and characters.
+// Pads with unused tokens when the text supports fewer merges than n_vocab needs; n_vocab <= 0 means exactly as
+// many tokens as the text supports. Throws if n_vocab cannot even hold the specials, bytes and characters.
 bpe_vocab train_bpe(std::string_view text, int32_t n_vocab);
 
 }  // namespace hearth

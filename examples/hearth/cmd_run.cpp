@@ -69,6 +69,7 @@ int cmd_run(const args &a) {
     std::fputs(prompt.c_str(), stdout);
     st = hearth_generate(s, prompt.c_str(), &gp);
     std::fputc('\n', stdout);
+    std::fflush(stdout);
   }
   int rc = 0;
   if (st) {

@@ -50,8 +50,8 @@ int cmd_synth(const args &a) {
     return 1;
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "%swrote %s: %d layers, embd %d, ff %d, heads %d/%d, vocab %d, %s, FFN %s (%.1f s)\n", tty ? "\n" : "",
-               out.c_str(), c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.n_vocab, type_name(c.type), c.ffn.c_str(), s);
+  std::fprintf(stderr, "%swrote %s: %d layers, embd %d, ff %d, heads %d/%d, vocab %s, %s, FFN %s (%.1f s)\n", tty ? "\n" : "",
+               out.c_str(), c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.n_vocab > 0 ? std::to_string(c.n_vocab).c_str() : "auto", type_name(c.type), c.ffn.c_str(), s);
   return 0;
 }
 

@@ -51,7 +51,7 @@ bool synth_preset(const std::string &name, synth_config *c) {
   if (name == "tiny") {
     d.n_vocab = 1024, d.n_embd = 128, d.n_layer = 2, d.n_ff = 352, d.n_head = 4, d.n_head_kv = 2;
   } else if (name == "small") {
-    d.n_vocab = 4096, d.n_embd = 512, d.n_layer = 8, d.n_ff = 1376, d.n_head = 8, d.n_head_kv = 4;
+    d.n_vocab = 0, d.n_embd = 512, d.n_layer = 8, d.n_ff = 1376, d.n_head = 8, d.n_head_kv = 4;
   } else if (name == "1b") {
     d.n_vocab = 32000, d.n_embd = 2048, d.n_layer = 22, d.n_ff = 5632, d.n_head = 32, d.n_head_kv = 4;
     d.type = dtype::q4_0;
@@ -80,6 +80,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     fail(HEARTH_ERR_INVALID_ARGUMENT, "ffn must be silu, relu, drelu or relu_nogate");
 
   const bpe_vocab vocab = train_bpe(corpus, c.n_vocab);
+  const int64_t nv = (int64_t)vocab.tokens.size();
   gguf_writer w;
   w.set_str("general.architecture", "llama");
   w.set_str("general.name", fmt::format("hearth synthetic {}x{} {}", c.n_layer, c.n_embd, type_name(c.type)));
@@ -103,7 +104,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   w.set_u32("tokenizer.ggml.unknown_token_id", 0);
   w.set_bool("tokenizer.ggml.add_bos_token", true);
 
-  const int64_t d = c.n_embd, dkv = (int64_t)c.n_embd / c.n_head * c.n_head_kv, ff = c.n_ff, nv = c.n_vocab;
+  const int64_t d = c.n_embd, dkv = (int64_t)c.n_embd / c.n_head * c.n_head_kv, ff = c.n_ff;
   auto matrix = [&](const std::string &name, int64_t cols, int64_t rows, float scale) {
     const uint64_t seed = c.seed ^ hash_name(name);
     const dtype t = c.type;

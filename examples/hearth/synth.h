@@ -12,7 +12,8 @@
 namespace hearth {
 
 struct synth_config {
-  int32_t n_vocab = 2048, n_embd = 256, n_layer = 4, n_ff = 688, n_head = 8, n_head_kv = 4, n_ctx = 2048;
+  int32_t n_vocab = 2048;  // <= 0: exactly the tokens the shipped text supports (no unused padding)
+  int32_t n_embd = 256, n_layer = 4, n_ff = 688, n_head = 8, n_head_kv = 4, n_ctx = 2048;
   dtype type = dtype::q8_0;     // every 2-D weight matrix; norms stay F32
   std::string ffn = "silu";     // silu | relu | drelu | relu_nogate
   bool tied_output = false;     // no output.weight: the embedding is reused
