@@ -6,7 +6,10 @@
 #include <tbb/partitioner.h>
 #include <tbb/task_arena.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -52,6 +55,20 @@ size_t peak_rss_bytes() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return (size_t)ru.ru_maxrss * 1024;
+}
+
+size_t probe_bytes() {
+  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  return std::max<size_t>(size_t(1) << 30, l3 > 0 ? 4 * (size_t)l3 : 0);
+}
+
+size_t current_rss_bytes() {
+  FILE *f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? (size_t)resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
 }  // namespace hearth::cli
