@@ -325,6 +325,27 @@ void gguf_writer::set_raw(const std::string &key, gguf_type type, const void *pa
   put(kv_bytes_, payload, bytes);
 }
 
+void gguf_writer::set_value(const std::string &key, const gguf_value &v) {
+  key_header(key, v.type);
+  switch (v.type) {
+    case gguf_type::string: put_str(kv_bytes_, std::string(v.str)); return;
+    case gguf_type::f32: put<float>(kv_bytes_, (float)v.f); return;
+    case gguf_type::f64: put<double>(kv_bytes_, v.f); return;
+    case gguf_type::array:
+      put<uint32_t>(kv_bytes_, (uint32_t)v.arr_type);
+      put<uint64_t>(kv_bytes_, v.arr_count);
+      if (v.arr_type == gguf_type::string) {
+        for (std::string_view sv : v.arr_strings) put_str(kv_bytes_, std::string(sv));
+      } else {
+        put(kv_bytes_, v.arr_data, (size_t)v.arr_count * scalar_size(v.arr_type));
+      }
+      return;
+    default:  // integers and bool: the low bytes of the widened value, little-endian
+      put(kv_bytes_, &v.u, scalar_size(v.type));
+      return;
+  }
+}
+
 void gguf_writer::add_tensor(const std::string &name, dtype type, std::vector<int64_t> ne, fill_fn fill) {
   if (ne.empty() || ne.size() > 4) fail(HEARTH_ERR_INVALID_ARGUMENT, "tensor '" + name + "' must have 1 to 4 dimensions");
   int64_t n = 1;

@@ -110,6 +110,8 @@ class gguf_writer {
   void set_arr_str(const std::string &key, const std::vector<std::string> &v);
   void set_arr_f32(const std::string &key, const std::vector<float> &v);
   void set_arr_i32(const std::string &key, const std::vector<int32_t> &v);
+  // A value read from another file, of any type (for rewriting files).
+  void set_value(const std::string &key, const gguf_value &v);
   // Raw: any value type, for tests that build odd files.
   void set_raw(const std::string &key, gguf_type type, const void *payload, size_t bytes);
 

@@ -219,7 +219,7 @@ void tokenizer::encode(std::string_view text, bool add_bos, bool parse_special, 
   auto emit_text = [&](std::string_view frag) {
     if (frag.empty()) return;
     std::string s;
-    if (add_space_prefix_ && prev_special) s = " ";
+    if (add_space_prefix_ && prev_special) s.push_back(' ');
     s += frag;
     encode_fragment(escape_whitespace(s), out);
     prev_special = false;

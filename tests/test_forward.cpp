@@ -71,7 +71,7 @@ TEST_CASE("head size not a multiple of the SIMD width and odd widths") {
   CHECK(worst_error(c, 7, 1) < 1e-4);
 }
 
-TEST_CASE("batch evaluation equals token-by-token evaluation, and 1 thread equals 2") {
+TEST_CASE("batch, chunked and token-by-token evaluation agree exactly, and 1 thread equals 2") {
   const synth_config c = test::small_config(dtype::q4_0);
   const auto m = model::load(test::synth_model(c), false, false, nullptr, nullptr);
   std::vector<int32_t> toks = {1, 40, 41, 300, 7, 99, 12, 13};
@@ -80,12 +80,20 @@ TEST_CASE("batch evaluation equals token-by-token evaluation, and 1 thread equal
   sc.n_threads = 2;
   session batch(*m, sc);
   batch.eval(toks.data(), (int32_t)toks.size(), true);
+  sc.n_batch = 3;  // chunks of 3, 3 and 2 tokens
+  session chunked(*m, sc);
+  chunked.eval(toks.data(), (int32_t)toks.size(), true);
+  sc.n_batch = 256;
   sc.n_threads = 1;
   session single(*m, sc);
   for (size_t i = 0; i < toks.size(); ++i) {
     single.eval(&toks[i], 1, false);
     const float *a = single.logits(-1), *b = batch.logits((int32_t)i);
-    for (int v = 0; v < c.n_vocab; ++v) REQUIRE(a[v] == b[v]);
+    const float *ch = chunked.logits((int32_t)i);
+    for (int v = 0; v < c.n_vocab; ++v) {
+      REQUIRE(a[v] == b[v]);
+      REQUIRE(ch[v] == b[v]);
+    }
   }
 }
 
@@ -96,24 +104,7 @@ TEST_CASE("neuron-major ffn_down_t gives the same logits as ffn_down") {
   const auto f = gguf_file::open(dense);
   gguf_writer w;
   w.set_pwri(true);
-  for (const gguf_kv &kv : f->kvs()) {
-    const gguf_value &v = kv.value;
-    if (v.type == gguf_type::string) w.set_str(kv.key, std::string(v.str));
-    else if (v.type == gguf_type::u32) w.set_u32(kv.key, (uint32_t)v.u);
-    else if (v.type == gguf_type::u64) w.set_u64(kv.key, v.u);
-    else if (v.type == gguf_type::f32) w.set_f32(kv.key, (float)v.f);
-    else if (v.type == gguf_type::boolean) w.set_bool(kv.key, v.u != 0);
-    else if (v.arr_type == gguf_type::string) w.set_arr_str(kv.key, {v.arr_strings.begin(), v.arr_strings.end()});
-    else if (v.arr_type == gguf_type::f32) {
-      std::vector<float> a(v.arr_count);
-      for (size_t i = 0; i < a.size(); ++i) a[i] = v.arr<float>(i);
-      w.set_arr_f32(kv.key, a);
-    } else {
-      std::vector<int32_t> a(v.arr_count);
-      for (size_t i = 0; i < a.size(); ++i) a[i] = v.arr<int32_t>(i);
-      w.set_arr_i32(kv.key, a);
-    }
-  }
+  for (const gguf_kv &kv : f->kvs()) w.set_value(kv.key, kv.value);
   for (const gguf_tensor &t : f->tensors()) {
     const bool down = t.name.find("ffn_down.weight") != std::string::npos;
     const std::string name = down ? t.name.substr(0, t.name.find("ffn_down")) + "ffn_down_t.weight" : t.name;

@@ -6,8 +6,6 @@
 
 namespace hearth {
 
-__global__ void probe_kernel(int *out) { *out = 42; }
-
 int32_t gpu_device_count() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
