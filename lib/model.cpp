@@ -119,6 +119,13 @@ void model::load_weights() {
   output_ = get_matrix("output.weight", d, nv, false);
   if (!output_) output_ = tok_embd_;  // tied embeddings
   layers_.resize((size_t)hp_.n_layer);
+  // PowerInfer's one global threshold, and hearth's optional per-layer override.
+  const float threshold = (float)file_->get_float("powerinfer.sparse_threshold", 0.0);
+  const gguf_value *per_layer = file_->find("hearth.sparse_thresholds");
+  if (per_layer && (per_layer->type != gguf_type::array || per_layer->arr_type != gguf_type::f32 ||
+                    per_layer->arr_count != (uint64_t)hp_.n_layer))
+    fail(HEARTH_ERR_BAD_FORMAT, "hearth.sparse_thresholds must be an f32 array with one value per layer");
+  has_predictors_ = neuron_major_ = true;
   for (int32_t il = 0; il < hp_.n_layer; ++il) {
     layer &L = layers_[(size_t)il];
     const std::string p = fmt::format("blk.{}.", il);
@@ -133,6 +140,17 @@ void model::load_weights() {
     L.down = get_matrix(p + "ffn_down.weight", ff, d, false);
     if (!L.down) L.down_t = get_matrix(p + "ffn_down_t.weight", d, ff, false);
     if (!L.down && !L.down_t) fail(HEARTH_ERR_BAD_FORMAT, "tensor '" + p + "ffn_down.weight' is missing");
+    neuron_major_ = neuron_major_ && L.down_t;
+    // Predictor ranks differ per layer: read fc1's shape, then require fc2 to match it.
+    if (const gguf_tensor *fc1 = file_->tensor(p + "fc1.weight")) {
+      if (fc1->n_dims != 2 || fc1->ne[1] < 1 || fc1->ne[1] > ff)
+        fail(HEARTH_ERR_BAD_FORMAT, fmt::format("tensor '{}fc1.weight' has shape {}, expected [{}, rank]", p, fc1->shape(), d));
+      const int64_t rank = fc1->ne[1];
+      L.fc1 = get_matrix(p + "fc1.weight", d, rank, true);
+      L.fc2 = get_matrix(p + "fc2.weight", rank, ff, true);
+    }
+    has_predictors_ = has_predictors_ && L.fc1 && L.down_t;
+    L.threshold = per_layer ? per_layer->arr<float>((uint64_t)il) : threshold;
     if (!L.gate) {
       if (hp_.ffn != ffn_kind::relu && hp_.ffn != ffn_kind::relu_gated && hp_.ffn != ffn_kind::drelu)
         fail(HEARTH_ERR_BAD_FORMAT, "tensor '" + p + "ffn_gate.weight' is missing");
@@ -157,10 +175,10 @@ std::string model::describe() const {
   if (vocab_only_) return fmt::format("vocabulary only, {} tokens", vocab_.n_vocab());
   const double p = (double)n_params_;
   const std::string size = p >= 1e9 ? fmt::format("{:.2f}B", p / 1e9) : fmt::format("{:.1f}M", p / 1e6);
-  return fmt::format("{} {} params, {} ({:.2f} GiB), {} layers, embd {}, ff {}, heads {}/{}, vocab {}, FFN {}{}", hp_.arch,
+  return fmt::format("{} {} params, {} ({:.2f} GiB), {} layers, embd {}, ff {}, heads {}/{}, vocab {}, FFN {}{}{}", hp_.arch,
                      size, type_name(layers_.empty() ? tok_embd_.type : layers_[0].wq.type), weight_bytes_ / 1073741824.0,
                      hp_.n_layer, hp_.n_embd, hp_.n_ff, hp_.n_head, hp_.n_head_kv, hp_.n_vocab, ffn_kind_name(hp_.ffn),
-                     file_->pwri() ? ", PowerInfer file" : "");
+                     file_->pwri() ? ", PowerInfer file" : "", has_predictors_ ? ", predictors" : "");
 }
 
 }  // namespace hearth

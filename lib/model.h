@@ -47,6 +47,8 @@ struct layer {
   matrix gate, up;   // gate absent for ffn_kind::relu
   matrix down;       // {n_ff} -> {n_embd}: n_embd rows of n_ff
   matrix down_t;     // PowerInfer's neuron-major transpose: n_ff rows of n_embd (used when down is absent)
+  matrix fc1, fc2;   // PowerInfer's activation predictor: logits = fc2 . relu(fc1 . ffn_inp); fc1 r rows, fc2 n_ff rows
+  float threshold = 0.0f;  // neuron i is computed iff its predictor logit >= threshold
 };
 
 class model {
@@ -64,6 +66,11 @@ class model {
   const matrix &output() const { return output_; }
   const std::vector<float> &output_norm() const { return output_norm_; }
   const std::vector<layer> &layers() const { return layers_; }
+
+  // Every layer has fc1/fc2 and ffn_down_t: the file can run predictor-gated sparse inference.
+  bool has_predictors() const { return has_predictors_; }
+  // Every layer stores its down projection neuron-major (ffn_down_t), so skipped neurons skip their down rows.
+  bool neuron_major() const { return neuron_major_; }
 
   uint64_t n_params() const { return n_params_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
@@ -85,6 +92,7 @@ class model {
   std::vector<float> output_norm_;
   std::vector<layer> layers_;
   uint64_t n_params_ = 0, weight_bytes_ = 0;
+  bool has_predictors_ = false, neuron_major_ = false;
 };
 
 }  // namespace hearth

@@ -13,7 +13,11 @@
 namespace hearth {
 namespace {
 
-cpu::dot_fn dot_for(dtype t) {
+bool quantized(dtype t) { return t == dtype::q8_0 || t == dtype::q4_0; }
+
+}  // namespace
+
+cpu::dot_fn dot_kernel(dtype t) {
   const cpu::kernel_table &k = cpu::kernels();
   switch (t) {
     case dtype::f32: return k.dot_f32;
@@ -25,9 +29,32 @@ cpu::dot_fn dot_for(dtype t) {
   }
 }
 
-bool quantized(dtype t) { return t == dtype::q8_0 || t == dtype::q4_0; }
+cpu::axpy_rows_fn axpy_rows_kernel(dtype t) {
+  const cpu::kernel_table &k = cpu::kernels();
+  switch (t) {
+    case dtype::f32: return k.axpy_rows_f32;
+    case dtype::f16: return k.axpy_rows_f16;
+    case dtype::bf16: return k.axpy_rows_bf16;
+    case dtype::q8_0: return k.axpy_rows_q8_0;
+    case dtype::q4_0: return k.axpy_rows_q4_0;
+    default: fail(HEARTH_ERR_UNSUPPORTED, std::string("no kernel for ") + type_name(t));
+  }
+}
 
-}  // namespace
+activations prepare_activations(dtype type, const float *x, int64_t n, int64_t cols, q8_scratch &qs) {
+  if (!quantized(type)) return {(const uint8_t *)x, (size_t)cols * sizeof(float), 0, &qs};
+  const size_t stride = row_bytes(dtype::q8_0, cols);
+  const int64_t nb = cols / cpu::qk8_0;
+  if (qs.blocks.size() < stride * n) qs.blocks.resize(stride * n);
+  if (qs.scale.size() < (size_t)(nb * n)) qs.scale.resize((size_t)(nb * n));
+  if (qs.bias.size() < (size_t)(nb * n * 8)) qs.bias.resize((size_t)(nb * n * 8));
+  const auto quant = cpu::kernels().quantize_q8_0;
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 8), [&](const tbb::blocked_range<int64_t> &r) {
+    for (int64_t t = r.begin(); t < r.end(); ++t)
+      quant(x + t * cols, qs.blocks.data() + t * stride, qs.scale.data() + t * nb, qs.bias.data() + t * nb * 8, cols);
+  });
+  return {qs.blocks.data(), stride, nb, &qs};
+}
 
 void matmul(const matrix &w, const float *x, int64_t n, float *y, q8_scratch &qs) {
   const matrix *ws[1] = {&w};
@@ -43,23 +70,10 @@ void matmul_shared(const matrix *const *ws, float *const *ys, int count, const f
       for (int k = 0; k < count; ++k) matmul(*ws[k], x, n, ys[k], qs);
       return;
     }
-  const cpu::dot_fn dot = dot_for(type);
-  const void *act = x;
-  size_t stride = (size_t)cols * sizeof(float);
-  const int64_t nb = cols / cpu::qk8_0;
-  if (quantized(type)) {
-    stride = row_bytes(dtype::q8_0, cols);
-    if (qs.blocks.size() < stride * n) qs.blocks.resize(stride * n);
-    if (qs.scale.size() < (size_t)(nb * n)) qs.scale.resize((size_t)(nb * n));
-    if (qs.bias.size() < (size_t)(nb * n * 8)) qs.bias.resize((size_t)(nb * n * 8));
-    const auto quant = cpu::kernels().quantize_q8_0;
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 8), [&](const tbb::blocked_range<int64_t> &r) {
-      for (int64_t t = r.begin(); t < r.end(); ++t)
-        quant(x + t * cols, qs.blocks.data() + t * stride, qs.scale.data() + t * nb, qs.bias.data() + t * nb * 8, cols);
-    });
-    act = qs.blocks.data();
-  }
-  const uint8_t *xa = (const uint8_t *)act;
+  const cpu::dot_fn dot = dot_kernel(type);
+  const activations act = prepare_activations(type, x, n, cols, qs);
+  const uint8_t *xa = act.data;
+  const size_t stride = act.stride;
   // The matrices' rows form one range, so one parallel loop (one synchronisation) covers them all. Chunks of
   // 128 rows keep each thread's weight stream long for the prefetcher yet let a faster thread take more chunks
   // (a static split left one thread idle at the end of every matrix). For batches, 16 rows stay in cache while
@@ -83,7 +97,7 @@ void matmul_shared(const matrix *const *ws, float *const *ys, int count, const f
           float *y = ys[m];
           for (int64_t t = 0; t < n; t += 4) {
             const int nc = (int)std::min<int64_t>(4, n - t);
-            const cpu::q8_aux aux = {qs.scale.data() + t * nb, qs.bias.data() + t * nb * 8};
+            const cpu::q8_aux aux = act.aux(t);
             for (int64_t row = g - first[m]; row < end - first[m]; ++row) {
               dot(cols, w.row(row), xa + t * stride, stride, &aux, nc, out);
               for (int c = 0; c < nc; ++c) y[(t + c) * w.rows + row] = out[c];
@@ -93,28 +107,6 @@ void matmul_shared(const matrix *const *ws, float *const *ys, int count, const f
         }
       },
       tbb::simple_partitioner());
-}
-
-void matmul_t(const matrix &w, const float *a, int64_t n, float *y) {
-  const int64_t neurons = w.rows, width = w.cols;
-  const int64_t slice = 256;  // a multiple of every block size
-  std::fill(y, y + n * width, 0.0f);
-  const auto axpy = cpu::kernels().axpy_f32;
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, (width + slice - 1) / slice), [&](const tbb::blocked_range<int64_t> &r) {
-    float row[256];
-    for (int64_t s = r.begin(); s < r.end(); ++s) {
-      const int64_t c0 = s * slice, len = std::min(slice, width - c0);
-      const size_t off = row_bytes(w.type, c0);
-      for (int64_t i = 0; i < neurons; ++i) {
-        bool any = false;
-        for (int64_t t = 0; t < n && !any; ++t) any = a[t * neurons + i] != 0.0f;
-        if (!any) continue;
-        dequantize_row(w.type, w.row(i) + off, row, len);
-        for (int64_t t = 0; t < n; ++t)
-          if (const float ai = a[t * neurons + i]; ai != 0.0f) axpy(len, ai, row, y + t * width + c0);
-      }
-    }
-  });
 }
 
 void rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, float eps, float *y) {

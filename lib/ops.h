@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../kernels/cpu/kernels.h"
 #include "model.h"
 
 namespace hearth {
@@ -17,6 +18,18 @@ struct q8_scratch {
   std::vector<int32_t> bias;
 };
 void matmul(const matrix &w, const float *x, int64_t n, float *y, q8_scratch &qs);
+
+// Activations in the format a weight type's dot kernel reads (floats, or Q8_0 blocks with their side data).
+struct activations {
+  const uint8_t *data;
+  size_t stride;  // bytes between tokens
+  int64_t nb;     // Q8_0 blocks per token (0 for floats)
+  const q8_scratch *qs;
+  cpu::q8_aux aux(int64_t t) const { return {qs->scale.data() + t * nb, qs->bias.data() + t * nb * 8}; }
+};
+activations prepare_activations(dtype weight_type, const float *x, int64_t n, int64_t cols, q8_scratch &qs);
+cpu::dot_fn dot_kernel(dtype weight_type);
+cpu::axpy_rows_fn axpy_rows_kernel(dtype weight_type);
 // Y[t] = sum_i A[t][i] * W.row(i) for the neuron-major down projection (ffn_down_t); zero activations are
 // skipped exactly. Threads own disjoint column slices of Y, so the reduction is race-free.
 // Several matrices with the same input and row length (Q, K, V; gate and up), as one parallel loop. count <= 8.

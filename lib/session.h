@@ -1,5 +1,6 @@
-// A session: the KV cache, the position, scratch buffers, the sampler and the queued input of one conversation.
-// Used by one thread at a time; runs its parallel work in its own oneTBB task_arena.
+// A session: the KV cache, the position, scratch buffers, the sampler and the queued input of one conversation,
+// the sparse mode and its neuron tables, and the operator graph that evaluates a batch. Used by one thread at a
+// time; runs its parallel work in its own oneTBB task_arena.
 #pragma once
 #include <tbb/task_arena.h>
 
@@ -10,15 +11,21 @@
 #include <string>
 #include <vector>
 
+#include "executor.h"
 #include "memory.h"
 #include "model.h"
+#include "neuron_table.h"
 #include "ops.h"
+#include "predictor.h"
 #include "sampler.h"
+#include "sparse_ffn.h"
 
 namespace hearth {
 
 struct session_config {
   int32_t n_ctx = 0, n_batch = 256, n_threads = 0;
+  int32_t sparse_mode = 0;     // 0 auto, else a sparse_mode value
+  float cats_sparsity = 0.5f;  // target fraction of skipped neurons in CATS mode
 };
 
 struct perf_counters {
@@ -26,15 +33,27 @@ struct perf_counters {
   double prompt_ms = 0, generate_ms = 0;
 };
 
+// What the FFNs actually did, over every evaluated token since the last reset_stats().
+struct sparse_stats {
+  uint64_t tokens = 0;          // tokens evaluated
+  uint64_t decode_tokens = 0;   // of which in one-token steps
+  uint64_t active = 0;          // active neuron-layers summed over tokens
+  uint64_t neurons = 0;         // neuron-layers summed over tokens (n_ff x n_layer per token)
+  double decode_bytes = 0;      // weight bytes read by one-token steps
+  double predictor_ms = 0, step_ms = 0;
+};
+
 class session {
  public:
   session(const model &m, const session_config &cfg);
+  ~session();
 
   const model &mdl() const { return model_; }
   int32_t n_ctx() const { return n_ctx_; }
   int32_t n_batch() const { return n_batch_; }
   int32_t n_threads() const { return n_threads_; }
   int32_t n_past() const { return n_past_; }
+  sparse_mode mode() const { return mode_; }
 
   void reset();
   void request_cancel() { cancel_.store(true); }
@@ -45,17 +64,34 @@ class session {
   sampler &smp() { return sampler_; }
   int32_t sample();  // from the last logits, and remembers the token
 
-  // Queued input for the step API and generation.
   void feed(const std::vector<int32_t> &tokens) { pending_.insert(pending_.end(), tokens.begin(), tokens.end()); }
   size_t pending() const { return pending_.size() - pending_pos_; }
-  // One step (see hearth_session_step): returns -1 after evaluating queued input, else the sampled token.
-  int32_t step();
+  int32_t step();  // see hearth_session_step: -1 after evaluating queued input, else the sampled token
+
+  // Sparse control and measurement.
+  void set_threshold(int32_t layer, float value);  // layer -1: every layer
+  float threshold(int32_t layer) const { return thresholds_[(size_t)layer]; }
+  const sparse_stats &stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+  // Weight bytes a one-token step reads outside the FFNs (attention, norms, output, one embedding row).
+  double non_ffn_bytes() const;
 
   perf_counters &perf() { return perf_; }
   std::string last_error;
 
+  // The operators the executor's nodes run, on the current batch.
+  void op_embed();
+  void op_attention_in(int32_t il);
+  void op_attend(int32_t il);
+  void op_attention_out(int32_t il);
+  void op_ffn_norm(int32_t il);
+  void op_ffn_mask(int32_t il);
+  void op_ffn(int32_t il);
+  void op_output();
+
  private:
   void forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_logits, float *logits_out);
+  void calibrate_cats(float sparsity);
   void check_cancel();
   float *kcache(int32_t il) { return k_.get() + (size_t)il * n_ctx_ * kv_width_; }
   float *vcache(int32_t il) { return v_.get() + (size_t)il * n_ctx_ * kv_width_; }
@@ -74,9 +110,30 @@ class session {
   std::vector<int32_t> pending_;
   size_t pending_pos_ = 0;
   perf_counters perf_;
+
+  // sparse state
+  sparse_mode mode_;
+  std::vector<neuron_table> tables_;
+  std::vector<float> thresholds_;
+  bool calibrating_ = false;
+  std::vector<std::vector<float>> calib_samples_;
+  sparse_stats stats_;
+
+  // the current batch
+  const int32_t *tokens_ = nullptr;
+  int64_t n_ = 0;
+  int32_t pos0_ = 0;
+  bool all_logits_ = false;
+  float *logits_out_ = nullptr;
+  std::vector<int32_t> pos_;
+
   // scratch
-  std::vector<float> x_, xn_, q_, kk_, vv_, att_, gate_, up_, ffo_;
-  q8_scratch qscratch_;
+  std::vector<float> x_, xn_, q_, kk_, vv_, att_, gate_, up_, ffo_, hidden_, plogits_;
+  q8_scratch qscratch_, qscratch_pred_;
+  ffn_masks masks_;
+  std::vector<int32_t> cpu_active_;
+  sparse_scratch sparse_;
+  std::unique_ptr<executor> exec_;
 };
 
 }  // namespace hearth

@@ -147,6 +147,40 @@ TEST_CASE("Q8_0 activation quantization: identical bytes on every tier, within h
   }
 }
 
+TEST_CASE("row axpy (the sparse down projection) of every tier matches float64") {
+  std::mt19937 rng(13);
+  const dtype types[] = {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0};
+  for (const cpu::kernel_table *k : tiers())
+    for (dtype t : types)
+      for (int trial = 0; trial < 30; ++trial) {
+        const bool q = t == dtype::q8_0 || t == dtype::q4_0;
+        const int64_t n = q ? 32 * (1 + (int64_t)(rng() % 12)) : 1 + (int64_t)(rng() % 200);
+        const int nrows = (int)(rng() % 6);  // 0 to 5 rows: empty, odd and even counts
+        std::vector<std::vector<uint8_t>> data;
+        std::vector<const void *> rows;
+        std::vector<float> coef;
+        for (int r = 0; r < nrows; ++r) {
+          const std::vector<float> wf = random_floats(rng, n);
+          data.emplace_back(row_bytes(t, n));
+          quantize_row(t, wf.data(), data.back().data(), n);
+          coef.push_back(random_floats(rng, 1, 3.0f)[0]);
+        }
+        for (auto &d : data) rows.push_back(d.data());
+        std::vector<float> y = random_floats(rng, n);
+        std::vector<double> want(y.begin(), y.end());
+        for (int r = 0; r < nrows; ++r)
+          for (int64_t i = 0; i < n; ++i) want[(size_t)i] += coef[(size_t)r] * weight_at(t, data[(size_t)r], i);
+        auto fn = t == dtype::f32 ? k->axpy_rows_f32 : t == dtype::f16 ? k->axpy_rows_f16 : t == dtype::bf16 ? k->axpy_rows_bf16
+                : t == dtype::q8_0 ? k->axpy_rows_q8_0 : k->axpy_rows_q4_0;
+        fn(n, rows.data(), coef.data(), nrows, y.data());
+        CAPTURE(k->isa);
+        CAPTURE(type_name(t));
+        CAPTURE(n);
+        CAPTURE(nrows);
+        for (int64_t i = 0; i < n; ++i) CHECK(std::fabs(y[(size_t)i] - want[(size_t)i]) <= 1e-5 * (1 + std::fabs(want[(size_t)i])));
+      }
+}
+
 TEST_CASE("axpy of every tier matches float64, tails included") {
   std::mt19937 rng(5);
   for (const cpu::kernel_table *k : tiers())

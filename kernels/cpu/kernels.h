@@ -42,6 +42,11 @@ struct q8_aux {
 using dot_fn = void (*)(int64_t n, const void *w, const void *x, size_t x_stride, const q8_aux *aux, int ncols,
                         float *out);
 
+// Neuron-aware down projection: y[0:n) += sum_k coef[k] * row_k[0:n) over nrows weight rows of one type, each
+// pointing at the first element of a block-aligned slice (n a multiple of the block size, except for float
+// types). Rows are taken in pairs so each slice of y is loaded and stored once per two neurons.
+using axpy_rows_fn = void (*)(int64_t n, const void *const *rows, const float *coef, int nrows, float *y);
+
 struct kernel_table {
   const char *isa;
   dot_fn dot_f32;
@@ -52,6 +57,11 @@ struct kernel_table {
   // n % 32 == 0; scale and bias (each may be NULL) receive the q8_aux data of the blocks (see above)
   void (*quantize_q8_0)(const float *x, void *y, float *scale, int32_t *bias, int64_t n);
   void (*axpy_f32)(int64_t n, float a, const float *x, float *y);  // y += a * x
+  axpy_rows_fn axpy_rows_f32;
+  axpy_rows_fn axpy_rows_f16;
+  axpy_rows_fn axpy_rows_bf16;
+  axpy_rows_fn axpy_rows_q8_0;
+  axpy_rows_fn axpy_rows_q4_0;
 };
 
 const kernel_table &ref_kernels();

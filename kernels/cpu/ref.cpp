@@ -85,7 +85,39 @@ void axpy_f32(int64_t n, float a, const float *x, float *y) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-const kernel_table table = {"ref", dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0, quantize_q8_0, axpy_f32};
+template <class Decode>
+void axpy_rows(int64_t n, const void *const *rows, const float *coef, int nrows, float *y, const Decode &decode) {
+  for (int k = 0; k < nrows; ++k)
+    for (int64_t i = 0; i < n; ++i) y[i] += coef[k] * decode(rows[k], i);
+}
+
+void axpy_rows_f32(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  axpy_rows(n, rows, coef, nrows, y, [](const void *r, int64_t i) { return ((const float *)r)[i]; });
+}
+void axpy_rows_f16(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  axpy_rows(n, rows, coef, nrows, y, [](const void *r, int64_t i) { return hearth_fp16_to_f32(((const uint16_t *)r)[i]); });
+}
+void axpy_rows_bf16(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  axpy_rows(n, rows, coef, nrows, y, [](const void *r, int64_t i) { return hearth_bf16_to_f32(((const uint16_t *)r)[i]); });
+}
+void axpy_rows_q8_0(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  axpy_rows(n, rows, coef, nrows, y, [](const void *r, int64_t i) {
+    const block_q8_0 &b = ((const block_q8_0 *)r)[i / 32];
+    return hearth_fp16_to_f32(b.d) * b.qs[i % 32];
+  });
+}
+void axpy_rows_q4_0(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  axpy_rows(n, rows, coef, nrows, y, [](const void *r, int64_t i) {
+    const block_q4_0 &b = ((const block_q4_0 *)r)[i / 32];
+    const int j = (int)(i % 32);
+    const int q = j < 16 ? (b.qs[j] & 15) : (b.qs[j - 16] >> 4);
+    return hearth_fp16_to_f32(b.d) * (float)(q - 8);
+  });
+}
+
+const kernel_table table = {"ref",         dot_f32,       dot_f16,        dot_bf16,       dot_q8_0,
+                            dot_q4_0,      quantize_q8_0, axpy_f32,       axpy_rows_f32,  axpy_rows_f16,
+                            axpy_rows_bf16, axpy_rows_q8_0, axpy_rows_q4_0};
 
 }  // namespace
 

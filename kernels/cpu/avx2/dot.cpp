@@ -223,7 +223,115 @@ void axpy_f32(int64_t n, float a, const float *x, float *y) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
-const kernel_table table = {"avx2", dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0, quantize_q8_0, axpy_f32};
+// ---- neuron-aware axpy over rows ------------------------------------------------------------------------
+
+// Float-like rows: Load(row, i) gives 8 elements as floats.
+template <class Load, class Scalar>
+void axpy_rows_floatlike(int64_t n, const void *const *rows, const float *coef, int nrows, float *y, const Load &load,
+                         const Scalar &scalar) {
+  int k = 0;
+  for (; k + 2 <= nrows; k += 2) {
+    const __m256 a0 = _mm256_set1_ps(coef[k]), a1 = _mm256_set1_ps(coef[k + 1]);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      __m256 v = _mm256_loadu_ps(y + i);
+      v = _mm256_fmadd_ps(a0, load(rows[k], i), v);
+      v = _mm256_fmadd_ps(a1, load(rows[k + 1], i), v);
+      _mm256_storeu_ps(y + i, v);
+    }
+    for (; i < n; ++i) y[i] += coef[k] * scalar(rows[k], i) + coef[k + 1] * scalar(rows[k + 1], i);
+  }
+  for (; k < nrows; ++k) {
+    const __m256 a0 = _mm256_set1_ps(coef[k]);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a0, load(rows[k], i), _mm256_loadu_ps(y + i)));
+    for (; i < n; ++i) y[i] += coef[k] * scalar(rows[k], i);
+  }
+}
+
+void axpy_rows_f32(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  axpy_rows_floatlike(
+      n, rows, coef, nrows, y, [](const void *r, int64_t i) { return _mm256_loadu_ps((const float *)r + i); },
+      [](const void *r, int64_t i) { return ((const float *)r)[i]; });
+}
+void axpy_rows_f16(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  axpy_rows_floatlike(
+      n, rows, coef, nrows, y,
+      [](const void *r, int64_t i) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)r + i))); },
+      [](const void *r, int64_t i) { return hearth_fp16_to_f32(((const uint16_t *)r)[i]); });
+}
+void axpy_rows_bf16(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  axpy_rows_floatlike(
+      n, rows, coef, nrows, y,
+      [](const void *r, int64_t i) {
+        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)r + i)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+      },
+      [](const void *r, int64_t i) { return hearth_bf16_to_f32(((const uint16_t *)r)[i]); });
+}
+
+// One 32-element block as signed bytes (Q4_0 with its -8 applied) and its scale.
+template <bool Q4>
+inline __m256i block_bytes(const void *row, int64_t b, float *d) {
+  if constexpr (Q4) {
+    const block_q4_0 &blk = ((const block_q4_0 *)row)[b];
+    *d = half_scale(&blk);
+    return _mm256_sub_epi8(nibbles(blk.qs), _mm256_set1_epi8(8));
+  } else {
+    const block_q8_0 &blk = ((const block_q8_0 *)row)[b];
+    *d = half_scale(&blk);
+    return _mm256_loadu_si256((const __m256i *)blk.qs);
+  }
+}
+
+// acc[0..3] (32 floats) += a * bytes
+inline void fma_bytes(__m256 acc[4], __m256i q, __m256 a) {
+  const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+  acc[0] = _mm256_fmadd_ps(a, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), acc[0]);
+  acc[1] = _mm256_fmadd_ps(a, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), acc[1]);
+  acc[2] = _mm256_fmadd_ps(a, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), acc[2]);
+  acc[3] = _mm256_fmadd_ps(a, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), acc[3]);
+}
+
+template <bool Q4>
+void axpy_rows_q(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  const int64_t nb = n / 32;
+  constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+  int k = 0;
+  for (; k < nrows; k += 2) {
+    const bool pair = k + 1 < nrows;
+    if (k + 2 < nrows) {  // the next pair's slices, one line each, while this pair computes
+      _mm_prefetch((const char *)rows[k + 2], _MM_HINT_T0);
+      if (k + 3 < nrows) _mm_prefetch((const char *)rows[k + 3], _MM_HINT_T0);
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+      __m256 acc[4];
+      for (int j = 0; j < 4; ++j) acc[j] = _mm256_loadu_ps(y + b * 32 + 8 * j);
+      float d0;
+      const __m256i q0 = block_bytes<Q4>(rows[k], b, &d0);
+      fma_bytes(acc, q0, _mm256_set1_ps(coef[k] * d0));
+      if (pair) {
+        float d1;
+        const __m256i q1 = block_bytes<Q4>(rows[k + 1], b, &d1);
+        fma_bytes(acc, q1, _mm256_set1_ps(coef[k + 1] * d1));
+      }
+      _mm_prefetch((const char *)rows[k] + (b + 8) * bsize, _MM_HINT_T0);
+      if (pair) _mm_prefetch((const char *)rows[k + 1] + (b + 8) * bsize, _MM_HINT_T0);
+      for (int j = 0; j < 4; ++j) _mm256_storeu_ps(y + b * 32 + 8 * j, acc[j]);
+    }
+  }
+}
+
+void axpy_rows_q8_0(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  axpy_rows_q<false>(n, rows, coef, nrows, y);
+}
+void axpy_rows_q4_0(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  axpy_rows_q<true>(n, rows, coef, nrows, y);
+}
+
+const kernel_table table = {"avx2",         dot_f32,       dot_f16,        dot_bf16,       dot_q8_0,
+                            dot_q4_0,       quantize_q8_0, axpy_f32,       axpy_rows_f32,  axpy_rows_f16,
+                            axpy_rows_bf16, axpy_rows_q8_0, axpy_rows_q4_0};
 
 }  // namespace
 

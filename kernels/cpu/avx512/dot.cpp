@@ -175,9 +175,12 @@ void axpy_f32(int64_t n, float a, const float *x, float *y) {
 }  // namespace
 
 const kernel_table *avx512_kernels() {
-  // Quantizing activations is not the bottleneck; the AVX2 routine gives identical blocks.
-  static const kernel_table table = {"avx512", dot_f32, dot_f16, dot_bf16, dot_q8_0,
-                                     dot_q4_0, avx2_kernels()->quantize_q8_0, axpy_f32};
+  // Quantizing activations and the row axpys are memory-bound; the AVX2 routines serve this tier as they are.
+  const kernel_table &a = *avx2_kernels();
+  static const kernel_table table = {"avx512",          dot_f32,         dot_f16,          dot_bf16,
+                                     dot_q8_0,          dot_q4_0,        a.quantize_q8_0,  axpy_f32,
+                                     a.axpy_rows_f32,   a.axpy_rows_f16, a.axpy_rows_bf16, a.axpy_rows_q8_0,
+                                     a.axpy_rows_q4_0};
   return &table;
 }
 

@@ -1,0 +1,131 @@
+#include "sparse_ffn.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "quant.h"
+
+namespace hearth {
+namespace {
+
+// Gathered rows are not contiguous: start fetching the next row before the current one is done.
+inline void prefetch_row(const uint8_t *row, size_t bytes) {
+  for (size_t off = 0; off < bytes && off < 4096; off += 64) __builtin_prefetch(row + off, 0, 3);
+}
+
+float activate(ffn_kind kind, float g, float u) {
+  switch (kind) {
+    case ffn_kind::silu_gated: return u * g / (1.0f + std::exp(-g));
+    case ffn_kind::relu_gated: return g > 0.0f ? u * g : 0.0f;
+    case ffn_kind::drelu: return g > 0.0f && u > 0.0f ? u * g : 0.0f;
+    case ffn_kind::relu: return std::max(u, 0.0f);
+  }
+  return 0.0f;
+}
+
+}  // namespace
+
+void rows_dot(const matrix &w, const int32_t *idx, int64_t K, const float *x, int64_t n, float *out, q8_scratch &qs) {
+  if (K == 0) return;
+  const cpu::dot_fn dot = dot_kernel(w.type);
+  const activations act = prepare_activations(w.type, x, n, w.cols, qs);
+  tbb::parallel_for(
+      tbb::blocked_range<int64_t>(0, K, n == 1 ? 32 : 8),
+      [&](const tbb::blocked_range<int64_t> &r) {
+        float o[4];
+        for (int64_t j = r.begin(); j < r.end(); ++j) {
+          if (j + 1 < K) prefetch_row(w.row(idx[j + 1]), w.row_size);
+          for (int64_t t = 0; t < n; t += 4) {
+            const int nc = (int)std::min<int64_t>(4, n - t);
+            const cpu::q8_aux aux = act.aux(t);
+            dot(w.cols, w.row(idx[j]), act.data + t * act.stride, act.stride, &aux, nc, o);
+            for (int c = 0; c < nc; ++c) out[(t + c) * K + j] = o[c];
+          }
+        }
+      },
+      tbb::simple_partitioner());
+}
+
+void rows_axpy(const matrix &w, const int32_t *idx, int64_t K, const float *a, int64_t n, float *y, sparse_scratch &s) {
+  const int64_t d = w.cols;
+  std::fill(y, y + n * d, 0.0f);
+  if (K == 0) return;
+  if (n == 1) {
+    // Decode: fixed parts of the active list, each into its own partial sum, reduced in order.
+    const int parts = (int)std::min<int64_t>(k_down_parts, K);
+    s.partial.assign((size_t)(parts * d), 0.0f);
+    const cpu::axpy_rows_fn axpy = axpy_rows_kernel(w.type);
+    tbb::parallel_for(
+        tbb::blocked_range<int>(0, parts, 1),
+        [&](const tbb::blocked_range<int> &r) {
+          std::vector<const void *> rows;
+          std::vector<float> coef;
+          for (int p = r.begin(); p < r.end(); ++p) {
+            const int64_t j0 = K * p / parts, j1 = K * (p + 1) / parts;
+            rows.clear();
+            coef.clear();
+            for (int64_t j = j0; j < j1; ++j)
+              if (a[j] != 0.0f) {
+                rows.push_back(w.row(idx[j]));
+                coef.push_back(a[j]);
+              }
+            axpy(d, rows.data(), coef.data(), (int)rows.size(), s.partial.data() + p * d);
+          }
+        },
+        tbb::simple_partitioner());
+    for (int p = 0; p < parts; ++p) {
+      const float *src = s.partial.data() + p * d;
+      for (int64_t i = 0; i < d; ++i) y[i] += src[i];
+    }
+    return;
+  }
+  // Prompt: threads own disjoint column slices of y; each active row's slice is decoded once and added to every
+  // token that uses it (matrix-matrix reuse of the row).
+  const int64_t slice = 512;  // a multiple of every block size
+  const auto axpy1 = cpu::kernels().axpy_f32;
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, (d + slice - 1) / slice), [&](const tbb::blocked_range<int64_t> &r) {
+    std::vector<float> row((size_t)slice);
+    for (int64_t sl = r.begin(); sl < r.end(); ++sl) {
+      const int64_t c0 = sl * slice, len = std::min(slice, d - c0);
+      const size_t off = row_bytes(w.type, c0);
+      for (int64_t j = 0; j < K; ++j) {
+        bool any = false;
+        for (int64_t t = 0; t < n && !any; ++t) any = a[t * K + j] != 0.0f;
+        if (!any) continue;
+        dequantize_row(w.type, w.row(idx[j]) + off, row.data(), len);
+        for (int64_t t = 0; t < n; ++t)
+          if (const float at = a[t * K + j]; at != 0.0f) axpy1(len, at, row.data(), y + t * d + c0);
+      }
+    }
+  });
+}
+
+void sparse_ffn(const layer &L, ffn_kind kind, const float *xn, int64_t n, const ffn_masks &m,
+                const std::vector<int32_t> &rows, const float *gate_dense, const float *up_dense, float *y,
+                sparse_scratch &s, q8_scratch &qs) {
+  const int64_t K = (int64_t)rows.size(), ff = m.n_ff;
+  const int32_t *idx = rows.data();
+  s.g.resize((size_t)(n * K));
+  s.u.resize((size_t)(n * K));
+  s.a.resize((size_t)(n * K));
+  auto gather = [&](const float *dense, float *out) {
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t j = 0; j < K; ++j) out[t * K + j] = dense[t * ff + idx[j]];
+  };
+  if (kind != ffn_kind::relu) {
+    if (gate_dense) gather(gate_dense, s.g.data());
+    else rows_dot(L.gate, idx, K, xn, n, s.g.data(), qs);
+  }
+  if (up_dense) gather(up_dense, s.u.data());
+  else rows_dot(L.up, idx, K, xn, n, s.u.data(), qs);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t j = 0; j < K; ++j)
+      s.a[(size_t)(t * K + j)] = m.flags[(size_t)(t * ff + idx[j])] ? activate(kind, s.g[(size_t)(t * K + j)], s.u[(size_t)(t * K + j)]) : 0.0f;
+  rows_axpy(L.down_t, idx, K, s.a.data(), n, y, s);
+}
+
+}  // namespace hearth
