@@ -134,11 +134,20 @@ HEARTH_API hearth_status hearth_detokenize(const hearth_model *model, const hear
                                            int32_t flags, char *buf, size_t cap, size_t *n_out);
 
 /* ---- sessions ------------------------------------------------------------------------------------------ */
+/* How the FFNs run (hearth_session_params.sparse_mode). */
+#define HEARTH_SPARSE_AUTO 0        /* predictor if the file has one, exact gate for ReLU-family neuron-major files, else dense */
+#define HEARTH_SPARSE_DENSE 1       /* every neuron */
+#define HEARTH_SPARSE_PREDICTOR 2   /* PowerInfer files: neuron i runs iff its predictor logit >= the layer threshold */
+#define HEARTH_SPARSE_EXACT_GATE 3  /* ReLU-family: dense gate, then only neurons whose gate is > 0 (exact) */
+#define HEARTH_SPARSE_CATS 4        /* SwiGLU: dense gate, then neurons with |silu(gate)| >= a calibrated threshold */
+
 typedef struct hearth_session_params {
   uint32_t struct_size;
-  int32_t n_ctx;      /* context length in tokens; 0 = the model's training context (capped at 4096) */
-  int32_t n_batch;    /* most tokens evaluated in one forward pass (prompt chunking); default 256 */
-  int32_t n_threads;  /* worker threads of the session's own arena; 0 = all cores */
+  int32_t n_ctx;         /* context length in tokens; 0 = the model's training context (capped at 4096) */
+  int32_t n_batch;       /* most tokens evaluated in one forward pass (prompt chunking); default 256 */
+  int32_t n_threads;     /* worker threads of the session's own arena; 0 = all cores */
+  int32_t sparse_mode;   /* HEARTH_SPARSE_*; default HEARTH_SPARSE_AUTO */
+  float cats_sparsity;   /* CATS: fraction of neurons each layer skips, calibrated at session creation; default 0.5 */
 } hearth_session_params;
 
 HEARTH_API void hearth_session_params_init(hearth_session_params *params);
@@ -151,6 +160,24 @@ HEARTH_API const char *hearth_session_last_error(const hearth_session *session);
 HEARTH_API hearth_status hearth_session_reset(hearth_session *session);
 HEARTH_API int32_t hearth_session_n_past(const hearth_session *session);
 HEARTH_API int32_t hearth_session_n_ctx(const hearth_session *session);
+
+/* The session's FFN mode ("dense", "sparse (predictor)", ...); static storage. */
+HEARTH_API const char *hearth_session_mode(const hearth_session *session);
+/* Overrides the activation threshold of one layer (layer -1: all layers) for the predictor and CATS modes. */
+HEARTH_API hearth_status hearth_session_set_threshold(hearth_session *session, int32_t layer, float threshold);
+
+/* What the FFNs did over the tokens evaluated since the session was created or the stats were reset. */
+typedef struct hearth_sparse_stats {
+  uint32_t struct_size;
+  int32_t mode;                  /* HEARTH_SPARSE_* in effect */
+  uint64_t tokens;               /* tokens evaluated */
+  double active_fraction;        /* computed neurons / all neurons, over layers and tokens */
+  double decode_bytes_per_token; /* weight bytes read per one-token step (0 before any) */
+  double predictor_ms;           /* time in predictors */
+  double total_ms;               /* time in forward steps */
+} hearth_sparse_stats;
+HEARTH_API hearth_status hearth_session_sparse_stats(const hearth_session *session, hearth_sparse_stats *out);
+HEARTH_API hearth_status hearth_session_reset_stats(hearth_session *session);
 
 /* Cancels the call running on the session, or the next one started, from any thread; that call returns
  * HEARTH_ERR_CANCELLED and the request is consumed. */

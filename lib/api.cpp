@@ -228,6 +228,8 @@ void hearth_session_params_init(hearth_session_params *p) {
   std::memset(p, 0, sizeof *p);
   p->struct_size = sizeof *p;
   p->n_batch = 256;
+  p->sparse_mode = HEARTH_SPARSE_AUTO;
+  p->cats_sparsity = 0.5f;
 }
 
 hearth_status hearth_session_create(const hearth_model *model, const hearth_session_params *params, hearth_session **out) {
@@ -240,6 +242,8 @@ hearth_status hearth_session_create(const hearth_model *model, const hearth_sess
     cfg.n_ctx = p.n_ctx;
     cfg.n_batch = p.n_batch;
     cfg.n_threads = p.n_threads;
+    cfg.sparse_mode = p.sparse_mode;
+    cfg.cats_sparsity = p.cats_sparsity;
     auto s = std::make_unique<hearth_session>();
     s->model = model;
     s->impl = std::make_unique<hearth::session>(m, cfg);
@@ -258,6 +262,35 @@ hearth_status hearth_session_reset(hearth_session *s) {
 }
 int32_t hearth_session_n_past(const hearth_session *s) { return s && s->impl ? s->impl->n_past() : 0; }
 int32_t hearth_session_n_ctx(const hearth_session *s) { return s && s->impl ? s->impl->n_ctx() : 0; }
+
+const char *hearth_session_mode(const hearth_session *s) {
+  return s && s->impl ? hearth::sparse_mode_name(s->impl->mode()) : "none";
+}
+
+hearth_status hearth_session_set_threshold(hearth_session *s, int32_t layer, float threshold) {
+  return guarded(s, [&] { live_session(s).set_threshold(layer, threshold); });
+}
+
+hearth_status hearth_session_sparse_stats(const hearth_session *s, hearth_sparse_stats *out) {
+  return guarded([&] {
+    require(s && s->impl, "session is NULL");
+    require(out && out->struct_size >= sizeof(uint32_t), "out is NULL or out->struct_size is not set");
+    const hearth::sparse_stats &st = s->impl->stats();
+    hearth_sparse_stats r;
+    r.struct_size = sizeof r;
+    r.mode = (int32_t)s->impl->mode();
+    r.tokens = st.tokens;
+    r.active_fraction = st.neurons ? (double)st.active / (double)st.neurons : 0.0;
+    r.decode_bytes_per_token = st.decode_tokens ? s->impl->non_ffn_bytes() + st.decode_bytes / (double)st.decode_tokens : 0.0;
+    r.predictor_ms = st.predictor_ms;
+    r.total_ms = st.step_ms;
+    std::memcpy(out, &r, std::min<size_t>(out->struct_size, sizeof r));
+  });
+}
+
+hearth_status hearth_session_reset_stats(hearth_session *s) {
+  return guarded(s, [&] { live_session(s).reset_stats(); });
+}
 
 void hearth_session_cancel(hearth_session *s) {
   if (s && s->impl) s->impl->request_cancel();

@@ -38,7 +38,8 @@ session::session(const model &m, const session_config &cfg)
       n_threads_(cfg.n_threads > 0 ? cfg.n_threads : tbb::info::default_concurrency()),
       kv_width_(m.hp().n_embd_kv()),
       arena_(n_threads_),
-      mode_(resolve_sparse_mode(cfg.sparse_mode, m)) {
+      mode_(resolve_sparse_mode(cfg.sparse_mode, m)),
+      count_neurons_(cfg.count_neurons) {
   if (cfg.n_ctx < 0 || cfg.n_batch < 0 || cfg.n_threads < 0 || n_ctx_ > (1 << 24) || n_threads_ > 1024)
     fail(HEARTH_ERR_INVALID_ARGUMENT, "n_ctx, n_batch and n_threads must be small non-negative numbers");
   if (!(cfg.cats_sparsity >= 0.0f && cfg.cats_sparsity < 1.0f)) fail(HEARTH_ERR_INVALID_ARGUMENT, "cats_sparsity must be in [0, 1)");
@@ -55,6 +56,7 @@ session::session(const model &m, const session_config &cfg)
     tables_.push_back(neuron_table::all_cpu(m.hp().n_ff));
     thresholds_.push_back(m.layers()[(size_t)il].threshold);
   }
+  reset_stats();
   arena_.execute([&] { exec_ = std::make_unique<executor>(*this); });
   if (mode_ == sparse_mode::cats) calibrate_cats(cfg.cats_sparsity);
   log(HEARTH_LOG_INFO, "session: n_ctx {}, n_batch {}, {} threads, kernels {}, mode {}, graph of {} operators", n_ctx_,
@@ -92,6 +94,11 @@ void session::reset() {
   pending_.clear();
   pending_pos_ = 0;
   sampler_.clear_history();
+}
+
+void session::reset_stats() {
+  stats_ = {};
+  if (count_neurons_) stats_.fired.assign((size_t)model_.hp().n_layer * model_.hp().n_ff, 0);
 }
 
 void session::set_threshold(int32_t layer, float value) {
@@ -298,6 +305,11 @@ void session::op_ffn(int32_t il) {
       rows_axpy(L.down_t, cpu_active_.data(), ff, up_.data(), n_, ffo_.data(), sparse_);
     }
     stats_.active += (uint64_t)(n_ * ff);
+    if (count_neurons_) {
+      uint64_t *f = stats_.fired.data() + (size_t)il * ff;
+      for (int64_t t = 0; t < n_; ++t)
+        for (int64_t i = 0; i < ff; ++i) f[i] += up_[(size_t)(t * ff + i)] != 0.0f;
+    }
     if (n_ == 1) stats_.decode_bytes += (double)(L.up.bytes() + (L.gate ? L.gate.bytes() : 0) + (L.down ? L.down : L.down_t).bytes());
   } else {
     tables_[(size_t)il].cpu_active(masks_.uni, cpu_active_);
@@ -322,6 +334,11 @@ void session::op_ffn(int32_t il) {
     }
     const size_t active = masks_.total_active();
     stats_.active += active;
+    if (count_neurons_) {
+      uint64_t *f = stats_.fired.data() + (size_t)il * ff;
+      for (const auto &list : masks_.active)
+        for (int32_t i : list) ++f[i];
+    }
     if (n_ == 1) {
       const double per_neuron = (double)(L.up.row_size + (L.down_t ? L.down_t.row_size : 0)) +
                                 (mode_ == sparse_mode::predictor && L.gate ? (double)L.gate.row_size : 0.0);

@@ -26,6 +26,7 @@ struct session_config {
   int32_t n_ctx = 0, n_batch = 256, n_threads = 0;
   int32_t sparse_mode = 0;     // 0 auto, else a sparse_mode value
   float cats_sparsity = 0.5f;  // target fraction of skipped neurons in CATS mode
+  bool count_neurons = false;  // keep per-neuron firing counts (sparse_stats::fired)
 };
 
 struct perf_counters {
@@ -41,6 +42,9 @@ struct sparse_stats {
   uint64_t neurons = 0;         // neuron-layers summed over tokens (n_ff x n_layer per token)
   double decode_bytes = 0;      // weight bytes read by one-token steps
   double predictor_ms = 0, step_ms = 0;
+  // With session_config::count_neurons: per layer and neuron, how many tokens computed it (sparse modes) or gave
+  // it a nonzero activation (dense), n_layer x n_ff.
+  std::vector<uint64_t> fired;
 };
 
 class session {
@@ -72,7 +76,7 @@ class session {
   void set_threshold(int32_t layer, float value);  // layer -1: every layer
   float threshold(int32_t layer) const { return thresholds_[(size_t)layer]; }
   const sparse_stats &stats() const { return stats_; }
-  void reset_stats() { stats_ = {}; }
+  void reset_stats();
   // Weight bytes a one-token step reads outside the FFNs (attention, norms, output, one embedding row).
   double non_ffn_bytes() const;
 
@@ -116,6 +120,7 @@ class session {
   std::vector<neuron_table> tables_;
   std::vector<float> thresholds_;
   bool calibrating_ = false;
+  bool count_neurons_ = false;
   std::vector<std::vector<float>> calib_samples_;
   sparse_stats stats_;
 

@@ -1,5 +1,6 @@
 // hearth run: load, generate with streaming output, print speeds. Uses only the public C API.
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 
 #include "commands.h"
@@ -25,6 +26,15 @@ int report(hearth_status st, const char *what) {
 }
 }  // namespace
 
+int parse_sparse_mode(const std::string &name) {
+  if (name == "auto") return HEARTH_SPARSE_AUTO;
+  if (name == "dense") return HEARTH_SPARSE_DENSE;
+  if (name == "predictor") return HEARTH_SPARSE_PREDICTOR;
+  if (name == "exact" || name == "exact-gate") return HEARTH_SPARSE_EXACT_GATE;
+  if (name == "cats") return HEARTH_SPARSE_CATS;
+  throw std::runtime_error("--sparse must be auto, dense, predictor, exact or cats");
+}
+
 void log_to_stderr(int verbose) { hearth_set_log_callback(stderr_log, nullptr, verbose >= 2 ? HEARTH_LOG_INFO : HEARTH_LOG_WARN); }
 
 int cmd_run(const args &a) {
@@ -42,6 +52,8 @@ int cmd_run(const args &a) {
   hearth_session_params_init(&sp);
   sp.n_threads = (int32_t)a.num("-t", "--threads", 0);
   sp.n_ctx = (int32_t)a.num("-c", "--ctx", 0);
+  sp.sparse_mode = parse_sparse_mode(a.str("--sparse", "", "auto"));
+  sp.cats_sparsity = (float)a.real("--cats-sparsity", "", sp.cats_sparsity);
   hearth_session *s = nullptr;
   st = hearth_session_create(model, &sp, &s);
   if (st) {
@@ -61,7 +73,8 @@ int cmd_run(const args &a) {
     char desc[256];
     size_t n = 0;
     hearth_model_desc(model, desc, sizeof desc, &n);
-    std::fprintf(stderr, "model: %s\nkernels: %s, GPUs: %d, mode: dense\n", desc, hearth_cpu_isa(), hearth_gpu_count());
+    std::fprintf(stderr, "model: %s\nkernels: %s, GPUs: %d, FFN mode: %s\n", desc, hearth_cpu_isa(), hearth_gpu_count(),
+                 hearth_session_mode(s));
     hearth_generate_params gp;
     hearth_generate_params_init(&gp);
     gp.n_predict = (int32_t)a.num("-n", "--n-predict", 64);
@@ -82,6 +95,11 @@ int cmd_run(const args &a) {
                  perf.prompt_ms > 0 ? perf.n_prompt * 1000.0 / perf.prompt_ms : 0.0);
     std::fprintf(stderr, "generation: %4d tokens in %8.1f ms, %8.2f tokens/s\n", perf.n_generated, perf.generate_ms,
                  perf.generate_ms > 0 ? perf.n_generated * 1000.0 / perf.generate_ms : 0.0);
+    hearth_sparse_stats ss;
+    ss.struct_size = sizeof ss;
+    if (hearth_session_sparse_stats(s, &ss) == HEARTH_OK)
+      std::fprintf(stderr, "FFN %s: %.1f%% of neurons computed, %.1f MiB of weights read per generated token\n",
+                   hearth_session_mode(s), 100.0 * ss.active_fraction, ss.decode_bytes_per_token / 1048576.0);
   }
   hearth_session_free(s);
   hearth_model_free(model);

@@ -38,6 +38,15 @@ int cmd_synth(const args &a) {
   c.n_ctx = (int32_t)a.num("--ctx", "", c.n_ctx);
   c.seed = (uint64_t)a.num("--seed", "", (long)c.seed);
   c.tied_output = a.has("--tied");
+  c.sparsity = (float)a.real("--sparsity", "", c.sparsity);
+  c.hot_fraction = (float)a.real("--hot", "", c.hot_fraction);
+  c.hot_coverage = (float)a.real("--coverage", "", c.hot_coverage);
+  c.predictor_rank = (int32_t)a.num("--predictor-rank", "", c.predictor_rank);
+  if (a.has("--predictor-type") && !parse_type(a.str("--predictor-type", "", ""), &c.predictor_type)) {
+    std::fprintf(stderr, "hearth synth: --predictor-type must be f32, f16, bf16, q8_0 or q4_0\n");
+    return 2;
+  }
+  if (c.sparsity > 0 && !a.has("--ffn")) c.ffn = "relu";
   const bool tty = isatty(2);
   const auto t0 = std::chrono::steady_clock::now();
   try {
@@ -50,6 +59,9 @@ int cmd_synth(const args &a) {
     return 1;
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (c.sparsity > 0)
+    std::fprintf(stderr, "%splanted sparsity %.2f, hottest %.0f%% of neurons cover %.0f%% of firings, predictor rank %d %s, PWRI file\n",
+                 tty ? "\n" : "", c.sparsity, 100 * c.hot_fraction, 100 * c.hot_coverage, c.predictor_rank, type_name(c.predictor_type));
   std::fprintf(stderr, "%swrote %s: %d layers, embd %d, ff %d, heads %d/%d, vocab %s, %s, FFN %s (%.1f s)\n", tty ? "\n" : "",
                out.c_str(), c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.n_vocab > 0 ? std::to_string(c.n_vocab).c_str() : "auto", type_name(c.type), c.ffn.c_str(), s);
   return 0;

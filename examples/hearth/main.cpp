@@ -12,12 +12,15 @@ void usage() {
                "hearth %s: fast local LLM inference\n"
                "usage:\n"
                "  hearth run -m MODEL -p PROMPT [-n N] [-t THREADS] [-c CTX] [--temp T] [--top-k K] [--top-p P]\n"
-               "             [--min-p P] [--repeat-penalty R] [--seed S] [-v]\n"
-               "  hearth bench -m MODEL [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS]\n"
+               "             [--min-p P] [--repeat-penalty R] [--seed S] [--sparse auto|dense|predictor|exact|cats]\n"
+               "             [--cats-sparsity F] [-v]\n"
+               "  hearth bench -m MODEL [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS] [--sparse MODE]\n"
+               "             [--agreement N]\n"
                "  hearth inspect MODEL\n"
                "  hearth synth -o OUT.gguf [--preset tiny|small|1b|7b|13b] [--type f32|f16|bf16|q8_0|q4_0]\n"
                "             [--ffn silu|relu|drelu|relu_nogate] [--vocab N] [--embd N] [--layers N] [--ff N]\n"
-               "             [--heads N] [--kv-heads N] [--ctx N] [--seed S] [--tied]\n",
+               "             [--heads N] [--kv-heads N] [--ctx N] [--seed S] [--tied]\n"
+               "             [--sparsity 0.9 [--hot 0.2 --coverage 0.8] [--predictor-rank 64] [--predictor-type q8_0]]\n",
                hearth_version_string());
 }
 }  // namespace

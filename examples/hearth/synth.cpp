@@ -5,6 +5,9 @@
 #include <tbb/parallel_for.h>
 
 #include <cmath>
+#include <cstring>
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "bpe.h"
@@ -29,7 +32,8 @@ uint64_t hash_name(const std::string &s) {
 
 // Row r of a tensor: uniform values in [center - scale, center + scale], from a generator seeded by (tensor, row)
 // so the bytes do not depend on how rows are spread over threads.
-void fill_rows(uint8_t *dst, dtype type, int64_t cols, int64_t rows, uint64_t seed, float center, float scale) {
+void fill_rows(uint8_t *dst, dtype type, int64_t cols, int64_t rows, uint64_t seed, float center, float scale,
+               const std::function<void(int64_t, float *)> &edit = nullptr) {
   const size_t rb = row_bytes(type, cols);
   tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, 16), [&](const tbb::blocked_range<int64_t> &r) {
     std::vector<float> v((size_t)cols);
@@ -39,9 +43,128 @@ void fill_rows(uint8_t *dst, dtype type, int64_t cols, int64_t rows, uint64_t se
         s = mix(s);
         x = center + scale * ((float)(s >> 40) * (2.0f / 16777216.0f) - 1.0f);
       }
+      if (edit) edit(row, v.data());
       quantize_row(type, v.data(), dst + row * rb, cols);
     }
   });
+}
+
+}  // namespace
+
+// ---- planted sparsity ------------------------------------------------------------------------------------------
+
+std::vector<float> planted_frequencies(int32_t n, float sparsity, float hot_fraction, float hot_coverage, double *alpha_out) {
+  const double mean = 1.0 - sparsity, pmax = 0.98;
+  // p_r = min(pmax, c (r+1)^-alpha), c set so the mean is 1 - sparsity.
+  auto shape = [&](double alpha) {
+    std::vector<double> w((size_t)n);
+    for (int32_t r = 0; r < n; ++r) w[(size_t)r] = std::pow(r + 1.0, -alpha);
+    double lo = 0, hi = 1e9;
+    for (int it = 0; it < 200; ++it) {
+      const double c = (lo + hi) / 2;
+      double sum = 0;
+      for (double v : w) sum += std::min(pmax, c * v);
+      (sum / n < mean ? lo : hi) = c;
+    }
+    for (double &v : w) v = std::min(pmax, lo * v);
+    return w;
+  };
+  auto coverage = [&](const std::vector<double> &p) {
+    const size_t hot = (size_t)std::lround(hot_fraction * n);
+    double top = 0, all = 0;
+    for (size_t r = 0; r < p.size(); ++r) (r < hot ? top : all) += p[r];
+    return top / (top + all);
+  };
+  double lo = 0, hi = 6;  // coverage grows with alpha
+  for (int it = 0; it < 60; ++it) {
+    const double a = (lo + hi) / 2;
+    (coverage(shape(a)) < hot_coverage ? lo : hi) = a;
+  }
+  if (alpha_out) *alpha_out = lo;
+  const std::vector<double> p = shape(lo);
+  return std::vector<float>(p.begin(), p.end());
+}
+
+namespace {
+
+// Inverse of the standard normal CDF (Acklam's rational approximation, relative error < 1.2e-9).
+double normal_quantile(double p) {
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+                             1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00};
+  static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                             6.680131188771972e+01, -1.328068155288572e+01};
+  static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                             -2.549671010229624e+00, 4.374664141464968e+00, 2.938163982698783e+00};
+  static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00};
+  const double pl = 0.02425;
+  if (p < pl) {
+    const double q = std::sqrt(-2 * std::log(p));
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  if (p > 1 - pl) return -normal_quantile(1 - p);
+  const double q = p - 0.5, r = q * q;
+  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+         (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+// Gaussian from the same deterministic generator (Box-Muller).
+struct gauss {
+  uint64_t s;
+  double uniform() {
+    s = mix(s);
+    return ((double)(s >> 11) + 0.5) * 0x1.0p-53;
+  }
+  double next() { return std::sqrt(-2 * std::log(uniform())) * std::cos(6.283185307179586 * uniform()); }
+};
+
+// How a planted model's dimensions are used: dim 0 holds a constant 1 in every token's residual (no layer
+// writes it), dims [1, half) hold the embedding's "predictor subspace" (read by gates and predictors, never
+// written by layers), dims [half, d) are where attention and FFN outputs go. A neuron's gate then sees only the
+// current token's embedding, so its firing frequency over random embeddings is set exactly by its offset.
+struct planted_layer {
+  std::vector<float> A;       // k x d: row 0 reads the constant dim, rows 1.. random unit vectors on [1, half)
+  std::vector<float> B;       // n_ff x k: column 0 the per-neuron offset, the rest N(0, 1)
+  std::vector<float> gate;    // n_ff x d, = (B A)_i / ffn_norm weights
+  std::vector<float> norm;    // ffn_norm weights
+};
+
+planted_layer plant(const synth_config &c, int32_t il, uint64_t seed) {
+  const int64_t d = c.n_embd, ff = c.n_ff, half = d / 2, k = c.predictor_rank / 2;
+  planted_layer p;
+  gauss g{seed};
+  p.norm.resize((size_t)d);
+  for (float &w : p.norm) w = (float)(0.8 + 0.4 * g.uniform());
+  p.A.assign((size_t)(k * d), 0.0f);
+  p.A[0] = 1.0f;
+  for (int64_t h = 1; h < k; ++h) {
+    double n2 = 0;
+    for (int64_t j = 1; j < half; ++j) n2 += std::pow(p.A[(size_t)(h * d + j)] = (float)g.next(), 2);
+    const float inv = (float)(1.0 / std::sqrt(n2));
+    for (int64_t j = 1; j < half; ++j) p.A[(size_t)(h * d + j)] *= inv;
+  }
+  // Frequencies in a random neuron order.
+  std::vector<float> freq = planted_frequencies(c.n_ff, c.sparsity, c.hot_fraction, c.hot_coverage);
+  for (int64_t i = ff - 1; i > 0; --i) std::swap(freq[(size_t)i], freq[(size_t)(g.uniform() * (double)(i + 1))]);
+  p.B.assign((size_t)(ff * k), 0.0f);
+  p.gate.assign((size_t)(ff * d), 0.0f);
+  tbb::parallel_for((int64_t)0, ff, [&](int64_t i) {
+    gauss gi{seed ^ mix(0xb0000000ull + (uint64_t)i)};  // per-neuron generator: same bytes on any thread count
+    std::vector<double> v((size_t)d);
+    for (int64_t h = 1; h < k; ++h) p.B[(size_t)(i * k + h)] = (float)gi.next();
+    std::fill(v.begin(), v.end(), 0.0);
+    for (int64_t h = 1; h < k; ++h)
+      for (int64_t j = 1; j < half; ++j) v[(size_t)j] += (double)p.B[(size_t)(i * k + h)] * p.A[(size_t)(h * d + j)];
+    double n2 = 0;
+    for (int64_t j = 1; j < half; ++j) n2 += v[(size_t)j] * v[(size_t)j];
+    // Embedding entries are uniform(-1, 1): variance 1/3, so v.e has standard deviation |v| / sqrt(3).
+    const double sigma = std::sqrt(n2 / 3.0);
+    const double offset = sigma * normal_quantile((double)freq[(size_t)i]);
+    p.B[(size_t)(i * k)] = (float)offset;
+    v[0] = offset;
+    for (int64_t j = 0; j < half; ++j) p.gate[(size_t)(i * d + j)] = (float)(v[(size_t)j] / p.norm[(size_t)j]);
+  });
+  (void)il;
+  return p;
 }
 
 }  // namespace
@@ -79,22 +202,41 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   if (c.ffn != "silu" && c.ffn != "relu" && c.ffn != "drelu" && c.ffn != "relu_nogate")
     fail(HEARTH_ERR_INVALID_ARGUMENT, "ffn must be silu, relu, drelu or relu_nogate");
 
+  const bool planted = c.sparsity > 0.0f;
+  if (planted) {
+    if (c.ffn == "silu") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs a ReLU-family FFN (--ffn relu or drelu)");
+    if (c.ffn == "relu_nogate") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs a gate (--ffn relu or drelu)");
+    if (!(c.sparsity < 1.0f) || !(c.hot_fraction > 0 && c.hot_fraction < 1) || !(c.hot_coverage > c.hot_fraction && c.hot_coverage < 1))
+      fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs 0 < sparsity < 1 and hot_fraction < hot_coverage < 1");
+    if (c.predictor_rank < 4 || c.predictor_rank % 2 || c.predictor_rank % info(c.predictor_type).block_elems ||
+        c.predictor_rank / 2 > c.n_embd / 2)
+      fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("predictor rank must be even, a multiple of {} and at most n_embd", info(c.predictor_type).block_elems));
+  }
   const bpe_vocab vocab = train_bpe(corpus, c.n_vocab);
   const int64_t nv = (int64_t)vocab.tokens.size();
+  // PowerInfer reads a ReLU-family llama file as ReGLU and bamboo as dReLU; hearth's own key says it explicitly.
+  const std::string arch = planted && c.ffn == "drelu" ? "bamboo" : "llama";
   gguf_writer w;
-  w.set_str("general.architecture", "llama");
+  w.set_pwri(planted);
+  w.set_str("general.architecture", arch);
   w.set_str("general.name", fmt::format("hearth synthetic {}x{} {}", c.n_layer, c.n_embd, type_name(c.type)));
   w.set_u64("hearth.synthetic.seed", c.seed);
-  w.set_u32("llama.context_length", (uint32_t)c.n_ctx);
-  w.set_u32("llama.embedding_length", (uint32_t)c.n_embd);
-  w.set_u32("llama.block_count", (uint32_t)c.n_layer);
-  w.set_u32("llama.feed_forward_length", (uint32_t)c.n_ff);
-  w.set_u32("llama.attention.head_count", (uint32_t)c.n_head);
-  w.set_u32("llama.attention.head_count_kv", (uint32_t)c.n_head_kv);
-  w.set_u32("llama.rope.dimension_count", (uint32_t)(c.n_embd / c.n_head));
-  w.set_f32("llama.rope.freq_base", c.rope_base);
-  w.set_f32("llama.attention.layer_norm_rms_epsilon", c.rms_eps);
+  w.set_u32(arch + ".context_length", (uint32_t)c.n_ctx);
+  w.set_u32(arch + ".embedding_length", (uint32_t)c.n_embd);
+  w.set_u32(arch + ".block_count", (uint32_t)c.n_layer);
+  w.set_u32(arch + ".feed_forward_length", (uint32_t)c.n_ff);
+  w.set_u32(arch + ".attention.head_count", (uint32_t)c.n_head);
+  w.set_u32(arch + ".attention.head_count_kv", (uint32_t)c.n_head_kv);
+  w.set_u32(arch + ".rope.dimension_count", (uint32_t)(c.n_embd / c.n_head));
+  w.set_f32(arch + ".rope.freq_base", c.rope_base);
+  w.set_f32(arch + ".attention.layer_norm_rms_epsilon", c.rms_eps);
   w.set_str("hearth.ffn_activation", c.ffn);
+  if (planted) {
+    w.set_f32("powerinfer.sparse_threshold", 0.0f);
+    w.set_f32("hearth.synthetic.sparsity", c.sparsity);
+    w.set_f32("hearth.synthetic.hot_fraction", c.hot_fraction);
+    w.set_f32("hearth.synthetic.hot_coverage", c.hot_coverage);
+  }
   w.set_str("tokenizer.ggml.model", "llama");
   w.set_arr_str("tokenizer.ggml.tokens", vocab.tokens);
   w.set_arr_f32("tokenizer.ggml.scores", vocab.scores);
@@ -104,11 +246,18 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   w.set_u32("tokenizer.ggml.unknown_token_id", 0);
   w.set_bool("tokenizer.ggml.add_bos_token", true);
 
-  const int64_t d = c.n_embd, dkv = (int64_t)c.n_embd / c.n_head * c.n_head_kv, ff = c.n_ff;
-  auto matrix = [&](const std::string &name, int64_t cols, int64_t rows, float scale) {
+  const int64_t d = c.n_embd, dkv = (int64_t)c.n_embd / c.n_head * c.n_head_kv, ff = c.n_ff, half = d / 2;
+  const dtype t = c.type;
+  // A random matrix; in a planted model, outputs that would write the constant or predictor dims are zero.
+  auto matrix = [&](const std::string &name, int64_t cols, int64_t rows, float scale, int64_t zero_rows = 0,
+                    int64_t zero_cols = 0) {
     const uint64_t seed = c.seed ^ hash_name(name);
-    const dtype t = c.type;
-    w.add_tensor(name, t, {cols, rows}, [=](uint8_t *dst, size_t) { fill_rows(dst, t, cols, rows, seed, 0.0f, scale); });
+    w.add_tensor(name, t, {cols, rows}, [=](uint8_t *dst, size_t) {
+      fill_rows(dst, t, cols, rows, seed, 0.0f, scale, [=](int64_t r, float *v) {
+        if (r < zero_rows) std::fill(v, v + cols, 0.0f);
+        std::fill(v, v + zero_cols, 0.0f);
+      });
+    });
   };
   auto norm = [&](const std::string &name) {
     const uint64_t seed = c.seed ^ hash_name(name);
@@ -116,20 +265,72 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   };
   // Uniform(-a, a) has variance a^2/3: a = sqrt(3/n_in) keeps each output near unit variance.
   const float sd = std::sqrt(3.0f / (float)d), sf = std::sqrt(3.0f / (float)ff);
-  matrix("token_embd.weight", d, nv, 1.0f);
+  {
+    const uint64_t seed = c.seed ^ hash_name("token_embd.weight");
+    w.add_tensor("token_embd.weight", t, {d, nv}, [=](uint8_t *dst, size_t) {
+      fill_rows(dst, t, d, nv, seed, 0.0f, 1.0f, [=](int64_t, float *v) {
+        if (planted) v[0] = 1.0f;  // the constant dimension the planted offsets multiply
+      });
+    });
+  }
   norm("output_norm.weight");
   if (!c.tied_output) matrix("output.weight", d, nv, sd);
+  // The planted layer is computed once, when its first tensor is written, and shared by its tensors.
+  auto cache = std::make_shared<std::pair<int32_t, planted_layer>>(-1, planted_layer{});
+  auto planted_of = [cache, c](int32_t il) -> const planted_layer & {
+    if (cache->first != il) {
+      cache->second = plant(c, il, c.seed ^ mix(0x5eed0000ull + (uint64_t)il));
+      cache->first = il;
+    }
+    return cache->second;
+  };
   for (int32_t il = 0; il < c.n_layer; ++il) {
     const std::string p = fmt::format("blk.{}.", il);
     norm(p + "attn_norm.weight");
     matrix(p + "attn_q.weight", d, d, sd);
     matrix(p + "attn_k.weight", d, dkv, sd);
     matrix(p + "attn_v.weight", d, dkv, sd);
-    matrix(p + "attn_output.weight", d, d, sd);
-    norm(p + "ffn_norm.weight");
-    if (c.ffn != "relu_nogate") matrix(p + "ffn_gate.weight", d, ff, sd);
+    if (!planted) {
+      matrix(p + "attn_output.weight", d, d, sd);
+      norm(p + "ffn_norm.weight");
+      if (c.ffn != "relu_nogate") matrix(p + "ffn_gate.weight", d, ff, sd);
+      matrix(p + "ffn_up.weight", d, ff, sd);
+      matrix(p + "ffn_down.weight", ff, d, sf);
+      continue;
+    }
+    const int64_t rank = c.predictor_rank, k = rank / 2;
+    const dtype pt = c.predictor_type;
+    matrix(p + "attn_output.weight", d, d, sd, half);  // attention never writes dims [0, half)
+    w.add_tensor(p + "ffn_norm.weight", dtype::f32, {d}, [=](uint8_t *dst, size_t n) {
+      std::memcpy(dst, planted_of(il).norm.data(), n);
+    });
+    w.add_tensor(p + "ffn_gate.weight", t, {d, ff}, [=](uint8_t *dst, size_t) {
+      const planted_layer &pl = planted_of(il);
+      const size_t rb = row_bytes(t, d);
+      tbb::parallel_for((int64_t)0, ff, [&](int64_t i) { quantize_row(t, pl.gate.data() + i * d, dst + i * rb, d); });
+    });
     matrix(p + "ffn_up.weight", d, ff, sd);
-    matrix(p + "ffn_down.weight", ff, d, sf);
+    matrix(p + "ffn_down_t.weight", d, ff, sf, 0, half);  // neuron-major; never writes dims [0, half)
+    // fc1 = [A; -A] and fc2 = [B, -B]: fc2 . relu(fc1 . x) = B A x exactly, the gate's own direction.
+    w.add_tensor(p + "fc1.weight", pt, {d, rank}, [=](uint8_t *dst, size_t) {
+      const planted_layer &pl = planted_of(il);
+      const size_t rb = row_bytes(pt, d);
+      std::vector<float> row((size_t)d);
+      for (int64_t h = 0; h < rank; ++h) {
+        const float sign = h < k ? 1.0f : -1.0f;
+        for (int64_t j = 0; j < d; ++j) row[(size_t)j] = sign * pl.A[(size_t)((h % k) * d + j)];
+        quantize_row(pt, row.data(), dst + h * rb, d);
+      }
+    });
+    w.add_tensor(p + "fc2.weight", pt, {rank, ff}, [=](uint8_t *dst, size_t) {
+      const planted_layer &pl = planted_of(il);
+      const size_t rb = row_bytes(pt, rank);
+      std::vector<float> row((size_t)rank);
+      for (int64_t i = 0; i < ff; ++i) {
+        for (int64_t h = 0; h < rank; ++h) row[(size_t)h] = (h < k ? 1.0f : -1.0f) * pl.B[(size_t)(i * k + h % k)];
+        quantize_row(pt, row.data(), dst + i * rb, rank);
+      }
+    });
   }
   w.write(path, progress);
 }

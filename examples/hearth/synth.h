@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "quant.h"
 
@@ -19,7 +20,19 @@ struct synth_config {
   bool tied_output = false;     // no output.weight: the embedding is reused
   float rope_base = 10000.0f, rms_eps = 1e-5f;
   uint64_t seed = 1;
+
+  // Planted activation sparsity (0 = none). With it the FFN is ReLU-family, the file is PowerInfer's PWRI layout
+  // (ffn_down_t, fc1/fc2 predictors that match the gates exactly), and neuron i of a layer fires for a fraction
+  // p_i of tokens, p following a power law whose hottest hot_fraction of neurons cover hot_coverage of all firings.
+  float sparsity = 0.0f;
+  float hot_fraction = 0.2f, hot_coverage = 0.8f;
+  int32_t predictor_rank = 64;   // fc1 rows; the planted predictor is exact at rank 2 x (directions + 1)
+  dtype predictor_type = dtype::q8_0;
 };
+
+// The per-neuron firing frequencies a planted layer gets (descending, before the random neuron order), and the
+// power-law exponent that produced them.
+std::vector<float> planted_frequencies(int32_t n_ff, float sparsity, float hot_fraction, float hot_coverage, double *alpha = nullptr);
 
 // Named shapes: tiny, small, 1b (TinyLlama-like), 7b, 13b. Returns false for an unknown name.
 bool synth_preset(const std::string &name, synth_config *cfg);
