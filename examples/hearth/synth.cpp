@@ -82,6 +82,13 @@ std::vector<float> planted_frequencies(int32_t n, float sparsity, float hot_frac
   }
   if (alpha_out) *alpha_out = lo;
   const std::vector<double> p = shape(lo);
+  double sum = 0;
+  for (double v : p) sum += v;
+  if (std::fabs(sum / n - mean) > 1e-3 * mean || std::fabs(coverage(p) - hot_coverage) > 5e-3)
+    fail(HEARTH_ERR_INVALID_ARGUMENT,
+         fmt::format("the hottest {:.0f}% of neurons cannot cover {:.0f}% of firings at sparsity {:.2f} (a neuron fires at "
+                     "most {:.0f}% of the time); raise the sparsity or lower the coverage",
+                     100 * hot_fraction, 100 * hot_coverage, sparsity, 100 * pmax));
   return std::vector<float>(p.begin(), p.end());
 }
 
@@ -117,53 +124,83 @@ struct gauss {
   double next() { return std::sqrt(-2 * std::log(uniform())) * std::cos(6.283185307179586 * uniform()); }
 };
 
-// How a planted model's dimensions are used: dim 0 holds a constant 1 in every token's residual (no layer
-// writes it), dims [1, half) hold the embedding's "predictor subspace" (read by gates and predictors, never
-// written by layers), dims [half, d) are where attention and FFN outputs go. A neuron's gate then sees only the
-// current token's embedding, so its firing frequency over random embeddings is set exactly by its offset.
+// How a planted model's dimensions are used. Dims [0, 32) are one block holding (1, 0, ..., 0) in every token's
+// residual: a constant no layer writes, which the planted offsets multiply. Dims [32, half) hold each token's
+// "features": z_1..z_m ~ N(0, 1) times an orthonormal basis U shared by all layers (the embedding lives in that
+// m-dimensional subspace there); no layer writes them either. Attention and FFN outputs go to dims [half, d).
+// A gate row is (offset_i e_0 + sum_h B_ih U_h) / ffn_norm weights, so its firing over tokens is set exactly by
+// its offset: P(offset_i + B_i . z > 0) = p_i. The predictor reads (x_0, U x) with fc1 = [E; -E] (E the constant
+// row and U) and multiplies by fc2 = [B'; -B'], where B' are the *quantized* gate rows expressed in that basis,
+// so it matches what the stored gate computes, not merely what it was meant to compute.
+constexpr int64_t k_const_dims = 32;
+
+// The shared feature basis: m orthonormal rows over dims [32, half).
+std::vector<double> planted_basis(const synth_config &c) {
+  const int64_t d = c.n_embd, half = d / 2, m = c.predictor_rank / 2 - 1;
+  gauss g{c.seed ^ 0xba515ull};
+  std::vector<double> U((size_t)(m * d), 0.0);
+  for (int64_t h = 0; h < m; ++h) {
+    double *u = U.data() + h * d;
+    for (int64_t j = k_const_dims; j < half; ++j) u[j] = g.next();
+    for (int pass = 0; pass < 2; ++pass)  // Gram-Schmidt, twice for accuracy
+      for (int64_t q = 0; q < h; ++q) {
+        const double *v = U.data() + q * d;
+        double dot = 0;
+        for (int64_t j = k_const_dims; j < half; ++j) dot += u[j] * v[j];
+        for (int64_t j = k_const_dims; j < half; ++j) u[j] -= dot * v[j];
+      }
+    double n2 = 0;
+    for (int64_t j = k_const_dims; j < half; ++j) n2 += u[j] * u[j];
+    for (int64_t j = k_const_dims; j < half; ++j) u[j] /= std::sqrt(n2);
+  }
+  return U;
+}
+
 struct planted_layer {
-  std::vector<float> A;       // k x d: row 0 reads the constant dim, rows 1.. random unit vectors on [1, half)
-  std::vector<float> B;       // n_ff x k: column 0 the per-neuron offset, the rest N(0, 1)
-  std::vector<float> gate;    // n_ff x d, = (B A)_i / ffn_norm weights
   std::vector<float> norm;    // ffn_norm weights
+  std::vector<uint8_t> gate;  // quantized gate rows
+  std::vector<float> Bq;      // n_ff x k: the quantized gate in the predictor's basis (column 0: the constant)
 };
 
-planted_layer plant(const synth_config &c, int32_t il, uint64_t seed) {
-  const int64_t d = c.n_embd, ff = c.n_ff, half = d / 2, k = c.predictor_rank / 2;
+planted_layer plant(const synth_config &c, const std::vector<double> &U, uint64_t seed) {
+  const int64_t d = c.n_embd, ff = c.n_ff, half = d / 2, k = c.predictor_rank / 2, m = k - 1;
   planted_layer p;
   gauss g{seed};
   p.norm.resize((size_t)d);
   for (float &w : p.norm) w = (float)(0.8 + 0.4 * g.uniform());
-  p.A.assign((size_t)(k * d), 0.0f);
-  p.A[0] = 1.0f;
-  for (int64_t h = 1; h < k; ++h) {
-    double n2 = 0;
-    for (int64_t j = 1; j < half; ++j) n2 += std::pow(p.A[(size_t)(h * d + j)] = (float)g.next(), 2);
-    const float inv = (float)(1.0 / std::sqrt(n2));
-    for (int64_t j = 1; j < half; ++j) p.A[(size_t)(h * d + j)] *= inv;
-  }
   // Frequencies in a random neuron order.
   std::vector<float> freq = planted_frequencies(c.n_ff, c.sparsity, c.hot_fraction, c.hot_coverage);
   for (int64_t i = ff - 1; i > 0; --i) std::swap(freq[(size_t)i], freq[(size_t)(g.uniform() * (double)(i + 1))]);
-  p.B.assign((size_t)(ff * k), 0.0f);
-  p.gate.assign((size_t)(ff * d), 0.0f);
+  const size_t rb = row_bytes(c.type, d);
+  p.gate.resize(rb * (size_t)ff);
+  p.Bq.assign((size_t)(ff * k), 0.0f);
   tbb::parallel_for((int64_t)0, ff, [&](int64_t i) {
     gauss gi{seed ^ mix(0xb0000000ull + (uint64_t)i)};  // per-neuron generator: same bytes on any thread count
-    std::vector<double> v((size_t)d);
-    for (int64_t h = 1; h < k; ++h) p.B[(size_t)(i * k + h)] = (float)gi.next();
-    std::fill(v.begin(), v.end(), 0.0);
-    for (int64_t h = 1; h < k; ++h)
-      for (int64_t j = 1; j < half; ++j) v[(size_t)j] += (double)p.B[(size_t)(i * k + h)] * p.A[(size_t)(h * d + j)];
+    std::vector<double> b((size_t)m);
     double n2 = 0;
-    for (int64_t j = 1; j < half; ++j) n2 += v[(size_t)j] * v[(size_t)j];
-    // Embedding entries are uniform(-1, 1): variance 1/3, so v.e has standard deviation |v| / sqrt(3).
-    const double sigma = std::sqrt(n2 / 3.0);
-    const double offset = sigma * normal_quantile((double)freq[(size_t)i]);
-    p.B[(size_t)(i * k)] = (float)offset;
-    v[0] = offset;
-    for (int64_t j = 0; j < half; ++j) p.gate[(size_t)(i * d + j)] = (float)(v[(size_t)j] / p.norm[(size_t)j]);
+    for (double &x : b) n2 += (x = gi.next()) * x;
+    // B . z with z ~ N(0, I) has standard deviation |B|.
+    const double offset = std::sqrt(n2) * normal_quantile((double)freq[(size_t)i]);
+    std::vector<float> row((size_t)d, 0.0f);
+    row[0] = (float)(offset / p.norm[0]);
+    for (int64_t j = k_const_dims; j < half; ++j) {
+      double v = 0;
+      for (int64_t h = 0; h < m; ++h) v += b[(size_t)h] * U[(size_t)(h * d + j)];
+      row[(size_t)j] = (float)(v / p.norm[(size_t)j]);
+    }
+    uint8_t *q = p.gate.data() + (size_t)i * rb;
+    quantize_row(c.type, row.data(), q, d);
+    dequantize_row(c.type, q, row.data(), d);
+    // What the stored gate computes on a token (up to the norm's positive scale): (gate_q * w) . x, with
+    // x = e_0 + U^T z on the dims the gate reads.
+    float *bq = p.Bq.data() + i * k;
+    bq[0] = row[0] * p.norm[0];
+    for (int64_t h = 0; h < m; ++h) {
+      double v = 0;
+      for (int64_t j = k_const_dims; j < half; ++j) v += (double)row[(size_t)j] * p.norm[(size_t)j] * U[(size_t)(h * d + j)];
+      bq[h + 1] = (float)v;
+    }
   });
-  (void)il;
   return p;
 }
 
@@ -209,8 +246,9 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     if (!(c.sparsity < 1.0f) || !(c.hot_fraction > 0 && c.hot_fraction < 1) || !(c.hot_coverage > c.hot_fraction && c.hot_coverage < 1))
       fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs 0 < sparsity < 1 and hot_fraction < hot_coverage < 1");
     if (c.predictor_rank < 4 || c.predictor_rank % 2 || c.predictor_rank % info(c.predictor_type).block_elems ||
-        c.predictor_rank / 2 > c.n_embd / 2)
-      fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("predictor rank must be even, a multiple of {} and at most n_embd", info(c.predictor_type).block_elems));
+        c.predictor_rank / 2 > c.n_embd / 2 - k_const_dims || c.n_embd % 64)
+      fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("planting needs n_embd a multiple of 64 and a predictor rank that is even, a multiple "
+                                                    "of {} and at most n_embd - 64", info(c.predictor_type).block_elems));
   }
   const bpe_vocab vocab = train_bpe(corpus, c.n_vocab);
   const int64_t nv = (int64_t)vocab.tokens.size();
@@ -265,11 +303,21 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   };
   // Uniform(-a, a) has variance a^2/3: a = sqrt(3/n_in) keeps each output near unit variance.
   const float sd = std::sqrt(3.0f / (float)d), sf = std::sqrt(3.0f / (float)ff);
+  const auto basis = std::make_shared<std::vector<double>>(planted ? planted_basis(c) : std::vector<double>());
   {
     const uint64_t seed = c.seed ^ hash_name("token_embd.weight");
+    const int64_t m = c.predictor_rank / 2 - 1;
     w.add_tensor("token_embd.weight", t, {d, nv}, [=](uint8_t *dst, size_t) {
-      fill_rows(dst, t, d, nv, seed, 0.0f, 1.0f, [=](int64_t, float *v) {
-        if (planted) v[0] = 1.0f;  // the constant dimension the planted offsets multiply
+      fill_rows(dst, t, d, nv, seed, 0.0f, 1.0f, [=](int64_t r, float *v) {
+        if (!planted) return;
+        // The constant block, then this token's features z in the shared basis (see planted_basis).
+        std::fill(v, v + half, 0.0f);
+        v[0] = 1.0f;
+        gauss g{seed ^ mix(0xe0000000ull + (uint64_t)r)};
+        for (int64_t h = 0; h < m; ++h) {
+          const double z = g.next();
+          for (int64_t j = k_const_dims; j < half; ++j) v[j] += (float)(z * (*basis)[(size_t)(h * d + j)]);
+        }
       });
     });
   }
@@ -277,9 +325,9 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   if (!c.tied_output) matrix("output.weight", d, nv, sd);
   // The planted layer is computed once, when its first tensor is written, and shared by its tensors.
   auto cache = std::make_shared<std::pair<int32_t, planted_layer>>(-1, planted_layer{});
-  auto planted_of = [cache, c](int32_t il) -> const planted_layer & {
+  auto planted_of = [cache, c, basis](int32_t il) -> const planted_layer & {
     if (cache->first != il) {
-      cache->second = plant(c, il, c.seed ^ mix(0x5eed0000ull + (uint64_t)il));
+      cache->second = plant(c, *basis, c.seed ^ mix(0x5eed0000ull + (uint64_t)il));
       cache->first = il;
     }
     return cache->second;
@@ -304,21 +352,19 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     w.add_tensor(p + "ffn_norm.weight", dtype::f32, {d}, [=](uint8_t *dst, size_t n) {
       std::memcpy(dst, planted_of(il).norm.data(), n);
     });
-    w.add_tensor(p + "ffn_gate.weight", t, {d, ff}, [=](uint8_t *dst, size_t) {
-      const planted_layer &pl = planted_of(il);
-      const size_t rb = row_bytes(t, d);
-      tbb::parallel_for((int64_t)0, ff, [&](int64_t i) { quantize_row(t, pl.gate.data() + i * d, dst + i * rb, d); });
+    w.add_tensor(p + "ffn_gate.weight", t, {d, ff}, [=](uint8_t *dst, size_t n) {
+      std::memcpy(dst, planted_of(il).gate.data(), n);
     });
     matrix(p + "ffn_up.weight", d, ff, sd);
     matrix(p + "ffn_down_t.weight", d, ff, sf, 0, half);  // neuron-major; never writes dims [0, half)
-    // fc1 = [A; -A] and fc2 = [B, -B]: fc2 . relu(fc1 . x) = B A x exactly, the gate's own direction.
+    // fc1 = [E; -E] and fc2 = [B', -B']: fc2 . relu(fc1 . x) = B' E x, the quantized gate on the feature space.
     w.add_tensor(p + "fc1.weight", pt, {d, rank}, [=](uint8_t *dst, size_t) {
-      const planted_layer &pl = planted_of(il);
       const size_t rb = row_bytes(pt, d);
       std::vector<float> row((size_t)d);
       for (int64_t h = 0; h < rank; ++h) {
         const float sign = h < k ? 1.0f : -1.0f;
-        for (int64_t j = 0; j < d; ++j) row[(size_t)j] = sign * pl.A[(size_t)((h % k) * d + j)];
+        const int64_t e = h % k;  // 0: the constant dim; e >= 1: basis row e - 1
+        for (int64_t j = 0; j < d; ++j) row[(size_t)j] = e == 0 ? (j == 0 ? sign : 0.0f) : sign * (float)(*basis)[(size_t)((e - 1) * d + j)];
         quantize_row(pt, row.data(), dst + h * rb, d);
       }
     });
@@ -327,7 +373,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       const size_t rb = row_bytes(pt, rank);
       std::vector<float> row((size_t)rank);
       for (int64_t i = 0; i < ff; ++i) {
-        for (int64_t h = 0; h < rank; ++h) row[(size_t)h] = (h < k ? 1.0f : -1.0f) * pl.B[(size_t)(i * k + h % k)];
+        for (int64_t h = 0; h < rank; ++h) row[(size_t)h] = (h < k ? 1.0f : -1.0f) * pl.Bq[(size_t)(i * k + h % k)];
         quantize_row(pt, row.data(), dst + i * rb, rank);
       }
     });
