@@ -29,6 +29,13 @@ cpu::dot_fn dot_kernel(dtype t) {
   }
 }
 
+cpu::dot_fn gather_dot_kernel(dtype t) {
+  const cpu::kernel_table &k = cpu::kernels();
+  if (t == dtype::q8_0) return k.dot_q8_0_gather;
+  if (t == dtype::q4_0) return k.dot_q4_0_gather;
+  return dot_kernel(t);  // float rows are not prefetched past their ends anyway
+}
+
 cpu::axpy_rows_fn axpy_rows_kernel(dtype t) {
   const cpu::kernel_table &k = cpu::kernels();
   switch (t) {

@@ -209,8 +209,16 @@ int32_t session::step() {
 
 void session::op_embed() { embed(model_.tok_embd(), tokens_, n_, x_.data()); }
 
+// Wall time of an operator, added to a counter when it returns.
+struct op_timer {
+  double &acc;
+  clock_type::time_point t0 = clock_type::now();
+  ~op_timer() { acc += ms_since(t0); }
+};
+
 void session::op_attention_in(int32_t il) {
   check_cancel();
+  op_timer timer{stats_.attention_ms};
   const hparams &hp = model_.hp();
   const layer &L = model_.layers()[(size_t)il];
   rmsnorm(x_.data(), L.attn_norm.data(), n_, hp.n_embd, hp.rms_eps, xn_.data());
@@ -225,6 +233,7 @@ void session::op_attention_in(int32_t il) {
 
 // Causal attention: token t sees cache positions 0..pos0+t; query head h reads KV head h / group.
 void session::op_attend(int32_t il) {
+  op_timer timer{stats_.attention_ms};
   const hparams &hp = model_.hp();
   const int64_t d = hp.n_embd, dkv = kv_width_, hd = hp.head_dim();
   const int32_t n_head = hp.n_head, group = hp.n_head / hp.n_head_kv;
@@ -255,6 +264,7 @@ void session::op_attend(int32_t il) {
 }
 
 void session::op_attention_out(int32_t il) {
+  op_timer timer{stats_.attention_ms};
   const layer &L = model_.layers()[(size_t)il];
   matmul(L.wo, att_.data(), n_, ffo_.data(), qscratch_);
   const int64_t len = n_ * model_.hp().n_embd;
@@ -269,6 +279,7 @@ void session::op_ffn_norm(int32_t il) {
 // The activation masks of the layer: from the predictor (which reads x before the norm), or from the dense gate
 // (exact gate: gate > 0; CATS: |silu(gate)| >= threshold), which the FFN then reuses instead of recomputing.
 void session::op_ffn_mask(int32_t il) {
+  op_timer timer{stats_.mask_ms};
   const hparams &hp = model_.hp();
   const layer &L = model_.layers()[(size_t)il];
   if (mode_ == sparse_mode::predictor) {
@@ -289,6 +300,7 @@ void session::op_ffn_mask(int32_t il) {
 }
 
 void session::op_ffn(int32_t il) {
+  op_timer timer{stats_.ffn_ms};
   const hparams &hp = model_.hp();
   const layer &L = model_.layers()[(size_t)il];
   const int64_t len = n_ * hp.n_embd, ff = hp.n_ff;
@@ -354,6 +366,7 @@ void session::op_ffn(int32_t il) {
 
 void session::op_output() {
   if (!logits_out_) return;
+  op_timer timer{stats_.output_ms};
   const hparams &hp = model_.hp();
   // Only the rows whose logits are wanted go through the output matrix.
   const int64_t first = all_logits_ ? 0 : n_ - 1, rows = n_ - first;

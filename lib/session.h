@@ -42,6 +42,7 @@ struct sparse_stats {
   uint64_t neurons = 0;         // neuron-layers summed over tokens (n_ff x n_layer per token)
   double decode_bytes = 0;      // weight bytes read by one-token steps
   double predictor_ms = 0, step_ms = 0;
+  double attention_ms = 0, mask_ms = 0, ffn_ms = 0, output_ms = 0;  // per operator kind, all steps
   // With session_config::count_neurons: per layer and neuron, how many tokens computed it (sparse modes) or gave
   // it a nonzero activation (dense), n_layer x n_ff.
   std::vector<uint64_t> fired;

@@ -30,20 +30,37 @@ float activate(ffn_kind kind, float g, float u) {
 }  // namespace
 
 void rows_dot(const matrix &w, const int32_t *idx, int64_t K, const float *x, int64_t n, float *out, q8_scratch &qs) {
+  const matrix *ws[1] = {&w};
+  float *outs[1] = {out};
+  rows_dot_shared(ws, outs, 1, idx, K, x, n, qs);
+}
+
+void rows_dot_shared(const matrix *const *ws, float *const *outs, int count, const int32_t *idx, int64_t K, const float *x,
+                     int64_t n, q8_scratch &qs) {
   if (K == 0) return;
-  const cpu::dot_fn dot = dot_kernel(w.type);
-  const activations act = prepare_activations(w.type, x, n, w.cols, qs);
+  for (int m = 1; m < count; ++m)
+    if (ws[m]->type != ws[0]->type || ws[m]->cols != ws[0]->cols) {  // mixed types: one pass each
+      for (int k = 0; k < count; ++k) rows_dot(*ws[k], idx, K, x, n, outs[k], qs);
+      return;
+    }
+  const matrix &w0 = *ws[0];
+  const cpu::dot_fn dot = gather_dot_kernel(w0.type);
+  const activations act = prepare_activations(w0.type, x, n, w0.cols, qs);
   tbb::parallel_for(
       tbb::blocked_range<int64_t>(0, K, n == 1 ? 32 : 8),
       [&](const tbb::blocked_range<int64_t> &r) {
         float o[4];
         for (int64_t j = r.begin(); j < r.end(); ++j) {
-          if (j + 1 < K) prefetch_row(w.row(idx[j + 1]), w.row_size);
-          for (int64_t t = 0; t < n; t += 4) {
-            const int nc = (int)std::min<int64_t>(4, n - t);
-            const cpu::q8_aux aux = act.aux(t);
-            dot(w.cols, w.row(idx[j]), act.data + t * act.stride, act.stride, &aux, nc, o);
-            for (int c = 0; c < nc; ++c) out[(t + c) * K + j] = o[c];
+          for (int m = 0; m < count; ++m) {
+            const matrix &w = *ws[m];
+            // Gathered rows are not contiguous: the next neuron's rows are requested before this one is done.
+            if (j + 1 < r.end()) prefetch_row(w.row(idx[j + 1]), w.row_size);
+            for (int64_t t = 0; t < n; t += 4) {
+              const int nc = (int)std::min<int64_t>(4, n - t);
+              const cpu::q8_aux aux = act.aux(t);
+              dot(w.cols, w.row(idx[j]), act.data + t * act.stride, act.stride, &aux, nc, o);
+              for (int c = 0; c < nc; ++c) outs[m][(t + c) * K + j] = o[c];
+            }
           }
         }
       },
@@ -116,12 +133,17 @@ void sparse_ffn(const layer &L, ffn_kind kind, const float *xn, int64_t n, const
     for (int64_t t = 0; t < n; ++t)
       for (int64_t j = 0; j < K; ++j) out[t * K + j] = dense[t * ff + idx[j]];
   };
-  if (kind != ffn_kind::relu) {
-    if (gate_dense) gather(gate_dense, s.g.data());
-    else rows_dot(L.gate, idx, K, xn, n, s.g.data(), qs);
-  }
+  const bool need_gate = kind != ffn_kind::relu && !gate_dense;
+  if (gate_dense) gather(gate_dense, s.g.data());
   if (up_dense) gather(up_dense, s.u.data());
-  else rows_dot(L.up, idx, K, xn, n, s.u.data(), qs);
+  if (need_gate && !up_dense) {  // the predictor mode: gate and up rows of each neuron in one pass
+    const matrix *ws[2] = {&L.gate, &L.up};
+    float *outs[2] = {s.g.data(), s.u.data()};
+    rows_dot_shared(ws, outs, 2, idx, K, xn, n, qs);
+  } else {
+    if (need_gate) rows_dot(L.gate, idx, K, xn, n, s.g.data(), qs);
+    if (!up_dense) rows_dot(L.up, idx, K, xn, n, s.u.data(), qs);
+  }
   for (int64_t t = 0; t < n; ++t)
     for (int64_t j = 0; j < K; ++j)
       s.a[(size_t)(t * K + j)] = m.flags[(size_t)(t * ff + idx[j])] ? activate(kind, s.g[(size_t)(t * K + j)], s.u[(size_t)(t * K + j)]) : 0.0f;

@@ -22,6 +22,9 @@ inline constexpr int k_down_parts = 8;
 
 // out[t * K + j] = w.row(idx[j]) . x[t] for the K neurons idx (ascending).
 void rows_dot(const matrix &w, const int32_t *idx, int64_t K, const float *x, int64_t n, float *out, q8_scratch &qs);
+// The same for several matrices sharing x (gate and up): each neuron's rows in one pass, one parallel loop.
+void rows_dot_shared(const matrix *const *ws, float *const *outs, int count, const int32_t *idx, int64_t K, const float *x,
+                     int64_t n, q8_scratch &qs);
 // y[t] = sum_j a[t * K + j] * w.row(idx[j]) (w neuron-major: n_ff rows of n_embd); zero coefficients are skipped.
 void rows_axpy(const matrix &w, const int32_t *idx, int64_t K, const float *a, int64_t n, float *y, sparse_scratch &s);
 

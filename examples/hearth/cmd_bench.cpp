@@ -26,6 +26,7 @@ double ms_since(clock_type::time_point t0) { return std::chrono::duration<double
 struct result {
   std::vector<double> pp_ms, tg_ms;
   double active = 0, bytes = 0, predictor_share = 0;
+  sparse_stats last;  // of the last generation run
 };
 
 int32_t argmax(const float *l, int32_t n) { return (int32_t)(std::max_element(l, l + n) - l); }
@@ -47,6 +48,7 @@ void run_once(session &s, const std::vector<int32_t> &prompt, int n_gen, result 
   r.active = st.neurons ? (double)st.active / (double)st.neurons : 0;
   r.bytes = s.non_ffn_bytes() + (st.decode_tokens ? st.decode_bytes / (double)st.decode_tokens : 0);
   r.predictor_share = st.step_ms > 0 ? st.predictor_ms / st.step_ms : 0;
+  r.last = st;
 }
 
 // Teacher-forced agreement: the share of positions where the sparse session's greedy token equals the dense
@@ -139,6 +141,11 @@ int cmd_bench(const args &a) {
     row("achieved bandwidth", [&](size_t k) { return fmt::format("{:.2f} GB/s", (res[k].bytes + kv) * rate(res[k].tg_ms, n_gen) / 1e9); });
     row("  of measured read bandwidth", [&](size_t k) { return fmt::format("{:.1f}%", 100 * (res[k].bytes + kv) * rate(res[k].tg_ms, n_gen) / bw); });
     row("predictor time share", [&](size_t k) { return fmt::format("{:.1f}%", 100 * res[k].predictor_share); });
+    auto per_token = [&](size_t k, double ms) { return fmt::format("{:.2f} ms", ms / (double)std::max<uint64_t>(1, res[k].last.decode_tokens)); };
+    row("generation time per token: attention", [&](size_t k) { return per_token(k, res[k].last.attention_ms); });
+    row("  masks (predictor or dense gate)", [&](size_t k) { return per_token(k, res[k].last.mask_ms); });
+    row("  FFN", [&](size_t k) { return per_token(k, res[k].last.ffn_ms); });
+    row("  output", [&](size_t k) { return per_token(k, res[k].last.output_ms); });
     fmt::print("memory read bandwidth (measured, {} threads, best of 5 reads of {:.1f} GiB): {:.2f} GB/s before, {:.2f} GB/s after\n",
                dense->n_threads(), probe / 1073741824.0, bw_before / 1e9, bw_after / 1e9);
     fmt::print("peak RSS of the model runs: {:.1f} MiB (model file {:.1f} MiB, mapped)\n", rss / 1048576.0, m->file().file_size() / 1048576.0);

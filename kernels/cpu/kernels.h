@@ -54,6 +54,10 @@ struct kernel_table {
   dot_fn dot_bf16;
   dot_fn dot_q8_0;
   dot_fn dot_q4_0;
+  // The same for rows read one at a time (gathered neurons): no prefetching past the row's end, where the next
+  // row in memory is usually one the caller skips; the caller prefetches the next row it will use.
+  dot_fn dot_q8_0_gather;
+  dot_fn dot_q4_0_gather;
   // n % 32 == 0; scale and bias (each may be NULL) receive the q8_aux data of the blocks (see above)
   void (*quantize_q8_0)(const float *x, void *y, float *scale, int32_t *bias, int64_t n);
   void (*axpy_f32)(int64_t n, float a, const float *x, float *y);  // y += a * x

@@ -115,9 +115,9 @@ void axpy_rows_q4_0(int64_t n, const void *const *rows, const float *coef, int n
   });
 }
 
-const kernel_table table = {"ref",         dot_f32,       dot_f16,        dot_bf16,       dot_q8_0,
-                            dot_q4_0,      quantize_q8_0, axpy_f32,       axpy_rows_f32,  axpy_rows_f16,
-                            axpy_rows_bf16, axpy_rows_q8_0, axpy_rows_q4_0};
+const kernel_table table = {"ref",         dot_f32,        dot_f16,        dot_bf16,      dot_q8_0,
+                            dot_q4_0,      dot_q8_0,       dot_q4_0,       quantize_q8_0, axpy_f32,
+                            axpy_rows_f32, axpy_rows_f16,  axpy_rows_bf16, axpy_rows_q8_0, axpy_rows_q4_0};
 
 }  // namespace
 

@@ -132,7 +132,7 @@ constexpr int64_t k_prefetch_bytes = 4096;
 
 // Two blocks per iteration into two accumulators: the FMA latency chain, not the arithmetic, limited the
 // one-accumulator loop.
-template <int NC, bool Q4>
+template <int NC, bool Q4, bool Stream>
 void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, float *out) {
   const int64_t nb = n / 32;
   constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
@@ -159,7 +159,7 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
   for (; b + 2 <= nb; b += 2) {
     // Weights stream from memory once per token: ask for them well ahead, since one core cannot keep enough
     // misses in flight by out-of-order execution alone.
-    _mm_prefetch((const char *)w + b * bsize + k_prefetch_bytes, _MM_HINT_T1);
+    if constexpr (Stream) _mm_prefetch((const char *)w + b * bsize + k_prefetch_bytes, _MM_HINT_T1);
     step(b, 0);
     step(b + 1, 1);
   }
@@ -167,13 +167,13 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
   for (int c = 0; c < NC; ++c) out[c] = hsum(_mm256_add_ps(acc[c][0], acc[c][1]));
 }
 
-template <bool Q4>
+template <bool Q4, bool Stream = true>
 void dot_q_n(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
   switch (nc) {
-    case 1: return dot_q<1, Q4>(n, w, x, xs, aux, out);
-    case 2: return dot_q<2, Q4>(n, w, x, xs, aux, out);
-    case 3: return dot_q<3, Q4>(n, w, x, xs, aux, out);
-    default: return dot_q<4, Q4>(n, w, x, xs, aux, out);
+    case 1: return dot_q<1, Q4, Stream>(n, w, x, xs, aux, out);
+    case 2: return dot_q<2, Q4, Stream>(n, w, x, xs, aux, out);
+    case 3: return dot_q<3, Q4, Stream>(n, w, x, xs, aux, out);
+    default: return dot_q<4, Q4, Stream>(n, w, x, xs, aux, out);
   }
 }
 
@@ -182,6 +182,12 @@ void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *
 }
 void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
   dot_q_n<true>(n, w, x, xs, aux, nc, out);
+}
+void dot_q8_0_gather(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
+  dot_q_n<false, false>(n, w, x, xs, aux, nc, out);
+}
+void dot_q4_0_gather(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
+  dot_q_n<true, false>(n, w, x, xs, aux, nc, out);
 }
 
 void quantize_q8_0(const float *x, void *y, float *scale, int32_t *bias, int64_t n) {
@@ -315,8 +321,10 @@ void axpy_rows_q(int64_t n, const void *const *rows, const float *coef, int nrow
         const __m256i q1 = block_bytes<Q4>(rows[k + 1], b, &d1);
         fma_bytes(acc, q1, _mm256_set1_ps(coef[k + 1] * d1));
       }
-      _mm_prefetch((const char *)rows[k] + (b + 8) * bsize, _MM_HINT_T0);
-      if (pair) _mm_prefetch((const char *)rows[k + 1] + (b + 8) * bsize, _MM_HINT_T0);
+      if (b + 8 < nb) {  // ahead within the rows, never past their ends
+        _mm_prefetch((const char *)rows[k] + (b + 8) * bsize, _MM_HINT_T0);
+        if (pair) _mm_prefetch((const char *)rows[k + 1] + (b + 8) * bsize, _MM_HINT_T0);
+      }
       for (int j = 0; j < 4; ++j) _mm256_storeu_ps(y + b * 32 + 8 * j, acc[j]);
     }
   }
@@ -329,9 +337,9 @@ void axpy_rows_q4_0(int64_t n, const void *const *rows, const float *coef, int n
   axpy_rows_q<true>(n, rows, coef, nrows, y);
 }
 
-const kernel_table table = {"avx2",         dot_f32,       dot_f16,        dot_bf16,       dot_q8_0,
-                            dot_q4_0,       quantize_q8_0, axpy_f32,       axpy_rows_f32,  axpy_rows_f16,
-                            axpy_rows_bf16, axpy_rows_q8_0, axpy_rows_q4_0};
+const kernel_table table = {"avx2",          dot_f32,         dot_f16,         dot_bf16,      dot_q8_0,
+                            dot_q4_0,        dot_q8_0_gather, dot_q4_0_gather, quantize_q8_0, axpy_f32,
+                            axpy_rows_f32,   axpy_rows_f16,   axpy_rows_bf16,  axpy_rows_q8_0, axpy_rows_q4_0};
 
 }  // namespace
 

@@ -115,7 +115,7 @@ inline __m256i block_dot(const void *w, int64_t b, __m256i qx, const int32_t *bi
   }
 }
 
-template <int NC, bool Q4>
+template <int NC, bool Q4, bool Stream>
 void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, float *out) {
   const int64_t nb = n / 32;
   constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
@@ -131,7 +131,7 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
   };
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    _mm_prefetch((const char *)w + b * bsize + k_prefetch_bytes, _MM_HINT_T1);
+    if constexpr (Stream) _mm_prefetch((const char *)w + b * bsize + k_prefetch_bytes, _MM_HINT_T1);
     step(b, 0);
     step(b + 1, 1);
   }
@@ -145,13 +145,13 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
   }
 }
 
-template <bool Q4>
+template <bool Q4, bool Stream = true>
 void dot_q_n(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
   switch (nc) {
-    case 1: return dot_q<1, Q4>(n, w, x, xs, aux, out);
-    case 2: return dot_q<2, Q4>(n, w, x, xs, aux, out);
-    case 3: return dot_q<3, Q4>(n, w, x, xs, aux, out);
-    default: return dot_q<4, Q4>(n, w, x, xs, aux, out);
+    case 1: return dot_q<1, Q4, Stream>(n, w, x, xs, aux, out);
+    case 2: return dot_q<2, Q4, Stream>(n, w, x, xs, aux, out);
+    case 3: return dot_q<3, Q4, Stream>(n, w, x, xs, aux, out);
+    default: return dot_q<4, Q4, Stream>(n, w, x, xs, aux, out);
   }
 }
 
@@ -160,6 +160,12 @@ void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *
 }
 void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
   dot_q_n<true>(n, w, x, xs, aux, nc, out);
+}
+void dot_q8_0_gather(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
+  dot_q_n<false, false>(n, w, x, xs, aux, nc, out);
+}
+void dot_q4_0_gather(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
+  dot_q_n<true, false>(n, w, x, xs, aux, nc, out);
 }
 
 void axpy_f32(int64_t n, float a, const float *x, float *y) {
@@ -172,15 +178,73 @@ void axpy_f32(int64_t n, float a, const float *x, float *y) {
   }
 }
 
+// ---- neuron-aware axpy over rows: four rows per pass over each 32-element block of y ------------------------
+
+// One block of a row as 2 x 16 floats (unscaled quants; the caller folds the block scale into the coefficient).
+template <int T>  // 0: Q4_0, 1: Q8_0, 2: F16
+inline void block_floats(const void *row, int64_t b, __m512 *lo, __m512 *hi, float *d) {
+  if constexpr (T == 0) {
+    const block_q4_0 &blk = ((const block_q4_0 *)row)[b];
+    *d = half_scale(&blk);
+    const __m128i raw = _mm_loadu_si128((const __m128i *)blk.qs);
+    const __m128i m = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+    const __m128i l = _mm_sub_epi8(_mm_and_si128(raw, m), eight);
+    const __m128i h = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), m), eight);
+    *lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(l));
+    *hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(h));
+  } else if constexpr (T == 1) {
+    const block_q8_0 &blk = ((const block_q8_0 *)row)[b];
+    *d = half_scale(&blk);
+    *lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)blk.qs)));
+    *hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk.qs + 16))));
+  } else {
+    const uint16_t *h = (const uint16_t *)row + b * 32;
+    *d = 1.0f;
+    *lo = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+    *hi = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + 16)));
+  }
+}
+
+template <int T>
+void axpy_rows_blocks(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  const int64_t nb = n / 32;
+  constexpr int64_t bsize = T == 0 ? sizeof(block_q4_0) : T == 1 ? sizeof(block_q8_0) : 64;
+  for (int k = 0; k < nrows; k += 4) {
+    const int g = nrows - k < 4 ? nrows - k : 4;
+    for (int r = 0; r < g && k + 4 + r < nrows; ++r) _mm_prefetch((const char *)rows[k + 4 + r], _MM_HINT_T0);
+    for (int64_t b = 0; b < nb; ++b) {
+      __m512 y0 = _mm512_loadu_ps(y + b * 32), y1 = _mm512_loadu_ps(y + b * 32 + 16);
+      for (int r = 0; r < g; ++r) {
+        __m512 lo, hi;
+        float d;
+        block_floats<T>(rows[k + r], b, &lo, &hi, &d);
+        const __m512 a = _mm512_set1_ps(coef[k + r] * d);
+        y0 = _mm512_fmadd_ps(a, lo, y0);
+        y1 = _mm512_fmadd_ps(a, hi, y1);
+        if (b + 8 < nb) _mm_prefetch((const char *)rows[k + r] + (b + 8) * bsize, _MM_HINT_T0);  // within the row
+      }
+      _mm512_storeu_ps(y + b * 32, y0);
+      _mm512_storeu_ps(y + b * 32 + 16, y1);
+    }
+  }
+}
+
+void axpy_rows_q4_0(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  axpy_rows_blocks<0>(n, rows, coef, nrows, y);
+}
+void axpy_rows_q8_0(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  axpy_rows_blocks<1>(n, rows, coef, nrows, y);
+}
+
 }  // namespace
 
 const kernel_table *avx512_kernels() {
-  // Quantizing activations and the row axpys are memory-bound; the AVX2 routines serve this tier as they are.
+  // Quantizing activations and the float-row axpys are memory-bound; the AVX2 routines serve this tier.
   const kernel_table &a = *avx2_kernels();
-  static const kernel_table table = {"avx512",          dot_f32,         dot_f16,          dot_bf16,
-                                     dot_q8_0,          dot_q4_0,        a.quantize_q8_0,  axpy_f32,
-                                     a.axpy_rows_f32,   a.axpy_rows_f16, a.axpy_rows_bf16, a.axpy_rows_q8_0,
-                                     a.axpy_rows_q4_0};
+  static const kernel_table table = {"avx512",        dot_f32,         dot_f16,         dot_bf16,
+                                     dot_q8_0,        dot_q4_0,        dot_q8_0_gather, dot_q4_0_gather,
+                                     a.quantize_q8_0, axpy_f32,        a.axpy_rows_f32, a.axpy_rows_f16,
+                                     a.axpy_rows_bf16, axpy_rows_q8_0, axpy_rows_q4_0};
   return &table;
 }
 
