@@ -36,6 +36,13 @@ cpu::dot_fn gather_dot_kernel(dtype t) {
   return dot_kernel(t);  // float rows are not prefetched past their ends anyway
 }
 
+cpu::dot_rows_fn dot_rows_kernel(dtype t) {
+  const cpu::kernel_table &k = cpu::kernels();
+  if (t == dtype::q8_0) return k.dot_rows_q8_0;
+  if (t == dtype::q4_0) return k.dot_rows_q4_0;
+  return nullptr;
+}
+
 cpu::axpy_rows_fn axpy_rows_kernel(dtype t) {
   const cpu::kernel_table &k = cpu::kernels();
   switch (t) {

@@ -46,6 +46,29 @@ void rows_dot_shared(const matrix *const *ws, float *const *outs, int count, con
   const matrix &w0 = *ws[0];
   const cpu::dot_fn dot = gather_dot_kernel(w0.type);
   const activations act = prepare_activations(w0.type, x, n, w0.cols, qs);
+  if (const cpu::dot_rows_fn dot_rows = dot_rows_kernel(w0.type); dot_rows && n == 1) {
+    // One token: all the chunk's rows (gate and up of each neuron, neuron after neuron) go to the multi-row
+    // kernel, which keeps four row streams in flight and loads x once per four rows.
+    const cpu::q8_aux aux = act.aux(0);
+    tbb::parallel_for(
+        tbb::blocked_range<int64_t>(0, K, 32),
+        [&](const tbb::blocked_range<int64_t> &r) {
+          const void *rows[64 * 8];
+          float out[64 * 8];
+          for (int64_t j0 = r.begin(); j0 < r.end(); j0 += 64) {
+            const int64_t j1 = std::min(r.end(), j0 + 64);
+            int nr = 0;
+            for (int64_t j = j0; j < j1; ++j)
+              for (int m = 0; m < count; ++m) rows[nr++] = ws[m]->row(idx[j]);
+            dot_rows(w0.cols, rows, nr, act.data, &aux, out);
+            nr = 0;
+            for (int64_t j = j0; j < j1; ++j)
+              for (int m = 0; m < count; ++m) outs[m][j] = out[nr++];
+          }
+        },
+        tbb::simple_partitioner());
+    return;
+  }
   tbb::parallel_for(
       tbb::blocked_range<int64_t>(0, K, n == 1 ? 32 : 8),
       [&](const tbb::blocked_range<int64_t> &r) {

@@ -42,6 +42,11 @@ struct q8_aux {
 using dot_fn = void (*)(int64_t n, const void *w, const void *x, size_t x_stride, const q8_aux *aux, int ncols,
                         float *out);
 
+// Dot products of nrows weight rows (anywhere in memory) against one Q8_0 activation vector: out[r] = row_r . x.
+// Rows are processed four at a time, so x, its scales and its bias are loaded once per four rows and four
+// independent memory streams are in flight: the gate and up rows of gathered neurons.
+using dot_rows_fn = void (*)(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out);
+
 // Neuron-aware down projection: y[0:n) += sum_k coef[k] * row_k[0:n) over nrows weight rows of one type, each
 // pointing at the first element of a block-aligned slice (n a multiple of the block size, except for float
 // types). Rows are taken in pairs so each slice of y is loaded and stored once per two neurons.
@@ -58,6 +63,8 @@ struct kernel_table {
   // row in memory is usually one the caller skips; the caller prefetches the next row it will use.
   dot_fn dot_q8_0_gather;
   dot_fn dot_q4_0_gather;
+  dot_rows_fn dot_rows_q8_0;
+  dot_rows_fn dot_rows_q4_0;
   // n % 32 == 0; scale and bias (each may be NULL) receive the q8_aux data of the blocks (see above)
   void (*quantize_q8_0)(const float *x, void *y, float *scale, int32_t *bias, int64_t n);
   void (*axpy_f32)(int64_t n, float a, const float *x, float *y);  // y += a * x

@@ -85,6 +85,13 @@ void axpy_f32(int64_t n, float a, const float *x, float *y) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+void dot_rows_q8_0(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
+  for (int r = 0; r < nrows; ++r) dot_q8_0(n, rows[r], x, 0, aux, 1, out + r);
+}
+void dot_rows_q4_0(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
+  for (int r = 0; r < nrows; ++r) dot_q4_0(n, rows[r], x, 0, aux, 1, out + r);
+}
+
 template <class Decode>
 void axpy_rows(int64_t n, const void *const *rows, const float *coef, int nrows, float *y, const Decode &decode) {
   for (int k = 0; k < nrows; ++k)
@@ -116,7 +123,8 @@ void axpy_rows_q4_0(int64_t n, const void *const *rows, const float *coef, int n
 }
 
 const kernel_table table = {"ref",         dot_f32,        dot_f16,        dot_bf16,      dot_q8_0,
-                            dot_q4_0,      dot_q8_0,       dot_q4_0,       quantize_q8_0, axpy_f32,
+                            dot_q4_0,      dot_q8_0,       dot_q4_0,       dot_rows_q8_0, dot_rows_q4_0,
+                            quantize_q8_0, axpy_f32,
                             axpy_rows_f32, axpy_rows_f16,  axpy_rows_bf16, axpy_rows_q8_0, axpy_rows_q4_0};
 
 }  // namespace

@@ -190,6 +190,54 @@ void dot_q4_0_gather(int64_t n, const void *w, const void *x, size_t xs, const q
   dot_q_n<true, false>(n, w, x, xs, aux, nc, out);
 }
 
+// Up to four rows against one activation vector, sharing its loads; each row keeps its own accumulator chain.
+template <bool Q4, int NR>
+void dot_rows_group(int64_t n, const void *const *rows, const void *x, const q8_aux *aux, float *out) {
+  const int64_t nb = n / 32;
+  constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+  const block_q8_0 *xb = (const block_q8_0 *)x;
+  __m256 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i qx = _mm256_loadu_si256((const __m256i *)xb[b].qs);
+    const float xd = aux->scale[b];
+    __m256i bias;
+    if constexpr (Q4) bias = _mm256_loadu_si256((const __m256i *)(aux->bias + b * 8));
+    for (int r = 0; r < NR; ++r) {
+      if (b + 8 < nb) _mm_prefetch((const char *)rows[r] + (b + 8) * bsize, _MM_HINT_T0);  // within the row
+      float dw;
+      const __m256i qw = load_block<Q4>(rows[r], b, &dw);
+      __m256i si;
+      if constexpr (Q4) si = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), _mm256_set1_epi16(1)), bias);
+      else si = mul_sum_i8(qw, qx);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd), _mm256_cvtepi32_ps(si), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
+}
+
+template <bool Q4>
+void dot_rows_q(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
+  int r = 0;
+  for (; r + 4 <= nrows; r += 4) {
+    for (int k = r + 4; k < r + 8 && k < nrows; ++k)  // the next group's first lines; the kernel prefetches the rest
+      for (int l = 0; l < 4; ++l) _mm_prefetch((const char *)rows[k] + 64 * l, _MM_HINT_T0);
+    dot_rows_group<Q4, 4>(n, rows + r, x, aux, out + r);
+  }
+  if (nrows - r >= 2) {
+    dot_rows_group<Q4, 2>(n, rows + r, x, aux, out + r);
+    r += 2;
+  }
+  if (r < nrows) dot_rows_group<Q4, 1>(n, rows + r, x, aux, out + r);
+}
+
+void dot_rows_q8_0(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
+  dot_rows_q<false>(n, rows, nrows, x, aux, out);
+}
+void dot_rows_q4_0(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
+  dot_rows_q<true>(n, rows, nrows, x, aux, out);
+}
+
 void quantize_q8_0(const float *x, void *y, float *scale, int32_t *bias, int64_t n) {
   block_q8_0 *yb = (block_q8_0 *)y;
   const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -338,7 +386,8 @@ void axpy_rows_q4_0(int64_t n, const void *const *rows, const float *coef, int n
 }
 
 const kernel_table table = {"avx2",          dot_f32,         dot_f16,         dot_bf16,      dot_q8_0,
-                            dot_q4_0,        dot_q8_0_gather, dot_q4_0_gather, quantize_q8_0, axpy_f32,
+                            dot_q4_0,        dot_q8_0_gather, dot_q4_0_gather, dot_rows_q8_0, dot_rows_q4_0,
+                            quantize_q8_0,   axpy_f32,
                             axpy_rows_f32,   axpy_rows_f16,   axpy_rows_bf16,  axpy_rows_q8_0, axpy_rows_q4_0};
 
 }  // namespace

@@ -178,6 +178,54 @@ void axpy_f32(int64_t n, float a, const float *x, float *y) {
   }
 }
 
+// Up to four rows against one activation vector, sharing its loads (see the AVX2 tier).
+template <bool Q4, int NR>
+void dot_rows_group(int64_t n, const void *const *rows, const void *x, const q8_aux *aux, float *out) {
+  const int64_t nb = n / 32;
+  constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+  const block_q8_0 *xb = (const block_q8_0 *)x;
+  __m256 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i qx = _mm256_loadu_si256((const __m256i *)xb[b].qs);
+    const float xd = aux->scale[b];
+    for (int r = 0; r < NR; ++r) {
+      if (b + 8 < nb) _mm_prefetch((const char *)rows[r] + (b + 8) * bsize, _MM_HINT_T0);  // within the row
+      float dw;
+      const __m256i s = block_dot<Q4>(rows[r], b, qx, Q4 ? aux->bias + b * 8 : nullptr, &dw);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd), _mm256_cvtepi32_ps(s), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) {
+    __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));
+    out[r] = _mm_cvtss_f32(v);
+  }
+}
+
+template <bool Q4>
+void dot_rows_q(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
+  int r = 0;
+  for (; r + 4 <= nrows; r += 4) {
+    for (int k = r + 4; k < r + 8 && k < nrows; ++k)  // the next group's first lines; the kernel prefetches the rest
+      for (int l = 0; l < 4; ++l) _mm_prefetch((const char *)rows[k] + 64 * l, _MM_HINT_T0);
+    dot_rows_group<Q4, 4>(n, rows + r, x, aux, out + r);
+  }
+  if (nrows - r >= 2) {
+    dot_rows_group<Q4, 2>(n, rows + r, x, aux, out + r);
+    r += 2;
+  }
+  if (r < nrows) dot_rows_group<Q4, 1>(n, rows + r, x, aux, out + r);
+}
+
+void dot_rows_q8_0(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
+  dot_rows_q<false>(n, rows, nrows, x, aux, out);
+}
+void dot_rows_q4_0(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
+  dot_rows_q<true>(n, rows, nrows, x, aux, out);
+}
+
 // ---- neuron-aware axpy over rows: four rows per pass over each 32-element block of y ------------------------
 
 // One block of a row as 2 x 16 floats (unscaled quants; the caller folds the block scale into the coefficient).
@@ -243,7 +291,7 @@ const kernel_table *avx512_kernels() {
   const kernel_table &a = *avx2_kernels();
   static const kernel_table table = {"avx512",        dot_f32,         dot_f16,         dot_bf16,
                                      dot_q8_0,        dot_q4_0,        dot_q8_0_gather, dot_q4_0_gather,
-                                     a.quantize_q8_0, axpy_f32,        a.axpy_rows_f32, a.axpy_rows_f16,
+                                     dot_rows_q8_0,   dot_rows_q4_0,   a.quantize_q8_0, axpy_f32,        a.axpy_rows_f32, a.axpy_rows_f16,
                                      a.axpy_rows_bf16, axpy_rows_q8_0, axpy_rows_q4_0};
   return &table;
 }
