@@ -192,7 +192,8 @@ void dot_q4_0_gather(int64_t n, const void *w, const void *x, size_t xs, const q
 
 // Up to four rows against one activation vector, sharing its loads; each row keeps its own accumulator chain.
 template <bool Q4, int NR>
-void dot_rows_group(int64_t n, const void *const *rows, const void *x, const q8_aux *aux, float *out) {
+void dot_rows_group(int64_t n, const void *const *rows, const void *const *next, int n_next, const void *x,
+                    const q8_aux *aux, float *out) {
   const int64_t nb = n / 32;
   constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
   const block_q8_0 *xb = (const block_q8_0 *)x;
@@ -203,8 +204,10 @@ void dot_rows_group(int64_t n, const void *const *rows, const void *x, const q8_
     const float xd = aux->scale[b];
     __m256i bias;
     if constexpr (Q4) bias = _mm256_loadu_si256((const __m256i *)(aux->bias + b * 8));
+    // Gathered rows defeat the hardware prefetcher: the next group's rows are requested at the pace this group
+    // is read, one whole group ahead.
+    for (int r = 0; r < n_next; ++r) _mm_prefetch((const char *)next[r] + b * bsize, _MM_HINT_T0);
     for (int r = 0; r < NR; ++r) {
-      if (b + 8 < nb) _mm_prefetch((const char *)rows[r] + (b + 8) * bsize, _MM_HINT_T0);  // within the row
       float dw;
       const __m256i qw = load_block<Q4>(rows[r], b, &dw);
       __m256i si;
@@ -220,15 +223,14 @@ template <bool Q4>
 void dot_rows_q(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
   int r = 0;
   for (; r + 4 <= nrows; r += 4) {
-    for (int k = r + 4; k < r + 8 && k < nrows; ++k)  // the next group's first lines; the kernel prefetches the rest
-      for (int l = 0; l < 4; ++l) _mm_prefetch((const char *)rows[k] + 64 * l, _MM_HINT_T0);
-    dot_rows_group<Q4, 4>(n, rows + r, x, aux, out + r);
+    const int n_next = nrows - r - 4 < 4 ? nrows - r - 4 : 4;
+    dot_rows_group<Q4, 4>(n, rows + r, rows + r + 4, n_next, x, aux, out + r);
   }
   if (nrows - r >= 2) {
-    dot_rows_group<Q4, 2>(n, rows + r, x, aux, out + r);
+    dot_rows_group<Q4, 2>(n, rows + r, nullptr, 0, x, aux, out + r);
     r += 2;
   }
-  if (r < nrows) dot_rows_group<Q4, 1>(n, rows + r, x, aux, out + r);
+  if (r < nrows) dot_rows_group<Q4, 1>(n, rows + r, nullptr, 0, x, aux, out + r);
 }
 
 void dot_rows_q8_0(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
@@ -354,11 +356,11 @@ void axpy_rows_q(int64_t n, const void *const *rows, const float *coef, int nrow
   int k = 0;
   for (; k < nrows; k += 2) {
     const bool pair = k + 1 < nrows;
-    if (k + 2 < nrows) {  // the next pair's slices, one line each, while this pair computes
-      _mm_prefetch((const char *)rows[k + 2], _MM_HINT_T0);
-      if (k + 3 < nrows) _mm_prefetch((const char *)rows[k + 3], _MM_HINT_T0);
-    }
     for (int64_t b = 0; b < nb; ++b) {
+      // Gathered rows defeat the hardware prefetcher: the next pair's rows are requested at the pace this pair
+      // is read, one pair ahead.
+      if (k + 2 < nrows) _mm_prefetch((const char *)rows[k + 2] + b * bsize, _MM_HINT_T0);
+      if (k + 3 < nrows) _mm_prefetch((const char *)rows[k + 3] + b * bsize, _MM_HINT_T0);
       __m256 acc[4];
       for (int j = 0; j < 4; ++j) acc[j] = _mm256_loadu_ps(y + b * 32 + 8 * j);
       float d0;
@@ -368,10 +370,6 @@ void axpy_rows_q(int64_t n, const void *const *rows, const float *coef, int nrow
         float d1;
         const __m256i q1 = block_bytes<Q4>(rows[k + 1], b, &d1);
         fma_bytes(acc, q1, _mm256_set1_ps(coef[k + 1] * d1));
-      }
-      if (b + 8 < nb) {  // ahead within the rows, never past their ends
-        _mm_prefetch((const char *)rows[k] + (b + 8) * bsize, _MM_HINT_T0);
-        if (pair) _mm_prefetch((const char *)rows[k + 1] + (b + 8) * bsize, _MM_HINT_T0);
       }
       for (int j = 0; j < 4; ++j) _mm256_storeu_ps(y + b * 32 + 8 * j, acc[j]);
     }

@@ -180,7 +180,8 @@ void axpy_f32(int64_t n, float a, const float *x, float *y) {
 
 // Up to four rows against one activation vector, sharing its loads (see the AVX2 tier).
 template <bool Q4, int NR>
-void dot_rows_group(int64_t n, const void *const *rows, const void *x, const q8_aux *aux, float *out) {
+void dot_rows_group(int64_t n, const void *const *rows, const void *const *next, int n_next, const void *x,
+                    const q8_aux *aux, float *out) {
   const int64_t nb = n / 32;
   constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
   const block_q8_0 *xb = (const block_q8_0 *)x;
@@ -189,8 +190,9 @@ void dot_rows_group(int64_t n, const void *const *rows, const void *x, const q8_
   for (int64_t b = 0; b < nb; ++b) {
     const __m256i qx = _mm256_loadu_si256((const __m256i *)xb[b].qs);
     const float xd = aux->scale[b];
+    // The next group's rows, requested at the pace this group is read (see axpy_rows_blocks).
+    for (int r = 0; r < n_next; ++r) _mm_prefetch((const char *)next[r] + b * bsize, _MM_HINT_T0);
     for (int r = 0; r < NR; ++r) {
-      if (b + 8 < nb) _mm_prefetch((const char *)rows[r] + (b + 8) * bsize, _MM_HINT_T0);  // within the row
       float dw;
       const __m256i s = block_dot<Q4>(rows[r], b, qx, Q4 ? aux->bias + b * 8 : nullptr, &dw);
       acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd), _mm256_cvtepi32_ps(s), acc[r]);
@@ -208,15 +210,14 @@ template <bool Q4>
 void dot_rows_q(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
   int r = 0;
   for (; r + 4 <= nrows; r += 4) {
-    for (int k = r + 4; k < r + 8 && k < nrows; ++k)  // the next group's first lines; the kernel prefetches the rest
-      for (int l = 0; l < 4; ++l) _mm_prefetch((const char *)rows[k] + 64 * l, _MM_HINT_T0);
-    dot_rows_group<Q4, 4>(n, rows + r, x, aux, out + r);
+    const int n_next = nrows - r - 4 < 4 ? nrows - r - 4 : 4;
+    dot_rows_group<Q4, 4>(n, rows + r, rows + r + 4, n_next, x, aux, out + r);
   }
   if (nrows - r >= 2) {
-    dot_rows_group<Q4, 2>(n, rows + r, x, aux, out + r);
+    dot_rows_group<Q4, 2>(n, rows + r, nullptr, 0, x, aux, out + r);
     r += 2;
   }
-  if (r < nrows) dot_rows_group<Q4, 1>(n, rows + r, x, aux, out + r);
+  if (r < nrows) dot_rows_group<Q4, 1>(n, rows + r, nullptr, 0, x, aux, out + r);
 }
 
 void dot_rows_q8_0(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
@@ -259,8 +260,11 @@ void axpy_rows_blocks(int64_t n, const void *const *rows, const float *coef, int
   constexpr int64_t bsize = T == 0 ? sizeof(block_q4_0) : T == 1 ? sizeof(block_q8_0) : 64;
   for (int k = 0; k < nrows; k += 4) {
     const int g = nrows - k < 4 ? nrows - k : 4;
-    for (int r = 0; r < g && k + 4 + r < nrows; ++r) _mm_prefetch((const char *)rows[k + 4 + r], _MM_HINT_T0);
+    const int gn = nrows - k - 4 < 4 ? nrows - k - 4 : 4;  // rows in the next group (may be <= 0)
     for (int64_t b = 0; b < nb; ++b) {
+      // Gathered rows defeat the hardware prefetcher: while this group streams its rows, the next group's rows
+      // are requested at the same pace, one whole group (several KiB) ahead.
+      for (int r = 0; r < gn; ++r) _mm_prefetch((const char *)rows[k + 4 + r] + b * bsize, _MM_HINT_T0);
       __m512 y0 = _mm512_loadu_ps(y + b * 32), y1 = _mm512_loadu_ps(y + b * 32 + 16);
       for (int r = 0; r < g; ++r) {
         __m512 lo, hi;
@@ -269,7 +273,6 @@ void axpy_rows_blocks(int64_t n, const void *const *rows, const float *coef, int
         const __m512 a = _mm512_set1_ps(coef[k + r] * d);
         y0 = _mm512_fmadd_ps(a, lo, y0);
         y1 = _mm512_fmadd_ps(a, hi, y1);
-        if (b + 8 < nb) _mm_prefetch((const char *)rows[k + r] + (b + 8) * bsize, _MM_HINT_T0);  // within the row
       }
       _mm512_storeu_ps(y + b * 32, y0);
       _mm512_storeu_ps(y + b * 32 + 16, y1);
