@@ -144,11 +144,80 @@ void rows_axpy(const matrix &w, const int32_t *idx, int64_t K, const float *a, i
   });
 }
 
+namespace {
+
+// One token, quantized rows: the whole FFN in one parallel loop over fixed parts of the active list. Each part
+// computes its neurons' gate/up dot products (four row streams at a time), their activations, and adds their
+// down rows into its own partial sum; the partials are then reduced in order. One synchronisation per layer
+// instead of one per operator, and the same result on any thread count.
+void sparse_ffn_decode(const layer &L, ffn_kind kind, const float *xn, const std::vector<int32_t> &rows,
+                       const float *gate_dense, const float *up_dense, int32_t n_ff, float *y, sparse_scratch &s,
+                       q8_scratch &qs, cpu::dot_rows_fn dot_rows) {
+  const int64_t K = (int64_t)rows.size(), d = L.down_t.cols;
+  const int32_t *idx = rows.data();
+  const bool need_gate = kind != ffn_kind::relu && !gate_dense, need_up = !up_dense;
+  const activations act = prepare_activations(L.up.type, xn, 1, L.up.cols, qs);
+  const cpu::q8_aux aux = act.aux(0);
+  const cpu::axpy_rows_fn axpy = axpy_rows_kernel(L.down_t.type);
+  const int parts = (int)std::min<int64_t>(k_down_parts, K);
+  s.g.resize((size_t)K);
+  s.u.resize((size_t)K);
+  s.a.resize((size_t)K);
+  s.partial.assign((size_t)(parts * d), 0.0f);
+  tbb::parallel_for(
+      tbb::blocked_range<int>(0, parts, 1),
+      [&](const tbb::blocked_range<int> &r) {
+        std::vector<const void *> ptr;
+        std::vector<float> out, coef;
+        for (int p = r.begin(); p < r.end(); ++p) {
+          const int64_t j0 = K * p / parts, j1 = K * (p + 1) / parts;
+          ptr.clear();
+          for (int64_t j = j0; j < j1; ++j) {
+            if (need_gate) ptr.push_back(L.gate.row(idx[j]));
+            if (need_up) ptr.push_back(L.up.row(idx[j]));
+          }
+          out.resize(ptr.size());
+          if (!ptr.empty()) dot_rows(L.up.cols, ptr.data(), (int)ptr.size(), act.data, &aux, out.data());
+          size_t o = 0;
+          ptr.clear();
+          coef.clear();
+          for (int64_t j = j0; j < j1; ++j) {
+            const float g = need_gate ? out[o++] : gate_dense ? gate_dense[idx[j]] : 0.0f;
+            const float u = need_up ? out[o++] : up_dense[idx[j]];
+            const float a = activate(kind, g, u);
+            s.g[(size_t)j] = g;
+            s.u[(size_t)j] = u;
+            s.a[(size_t)j] = a;
+            if (a != 0.0f) {
+              ptr.push_back(L.down_t.row(idx[j]));
+              coef.push_back(a);
+            }
+          }
+          axpy(d, ptr.data(), coef.data(), (int)ptr.size(), s.partial.data() + p * d);
+        }
+      },
+      tbb::simple_partitioner());
+  std::fill(y, y + d, 0.0f);
+  for (int p = 0; p < parts; ++p) {
+    const float *src = s.partial.data() + p * d;
+    for (int64_t i = 0; i < d; ++i) y[i] += src[i];
+  }
+  (void)n_ff;
+}
+
+}  // namespace
+
 void sparse_ffn(const layer &L, ffn_kind kind, const float *xn, int64_t n, const ffn_masks &m,
                 const std::vector<int32_t> &rows, const float *gate_dense, const float *up_dense, float *y,
                 sparse_scratch &s, q8_scratch &qs) {
   const int64_t K = (int64_t)rows.size(), ff = m.n_ff;
   const int32_t *idx = rows.data();
+  const cpu::dot_rows_fn dot_rows = dot_rows_kernel(L.up.type);
+  const bool same_types = kind == ffn_kind::relu || gate_dense || (L.gate.type == L.up.type && L.gate.cols == L.up.cols);
+  if (n == 1 && K > 0 && dot_rows && same_types) {
+    sparse_ffn_decode(L, kind, xn, rows, gate_dense, up_dense, m.n_ff, y, s, qs, dot_rows);
+    return;
+  }
   s.g.resize((size_t)(n * K));
   s.u.resize((size_t)(n * K));
   s.a.resize((size_t)(n * K));

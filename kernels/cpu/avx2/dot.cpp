@@ -197,8 +197,9 @@ void dot_rows_group(int64_t n, const void *const *rows, const void *const *next,
   const int64_t nb = n / 32;
   constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
   const block_q8_0 *xb = (const block_q8_0 *)x;
-  __m256 acc[NR];
-  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  // Two accumulators per row, alternating by block as in dot_q, so both kernels give bit-identical results.
+  __m256 acc[NR][2];
+  for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const __m256i qx = _mm256_loadu_si256((const __m256i *)xb[b].qs);
     const float xd = aux->scale[b];
@@ -213,10 +214,10 @@ void dot_rows_group(int64_t n, const void *const *rows, const void *const *next,
       __m256i si;
       if constexpr (Q4) si = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), _mm256_set1_epi16(1)), bias);
       else si = mul_sum_i8(qw, qx);
-      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd), _mm256_cvtepi32_ps(si), acc[r]);
+      acc[r][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd), _mm256_cvtepi32_ps(si), acc[r][b & 1]);
     }
   }
-  for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
+  for (int r = 0; r < NR; ++r) out[r] = hsum(_mm256_add_ps(acc[r][0], acc[r][1]));
 }
 
 template <bool Q4>

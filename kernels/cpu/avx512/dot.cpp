@@ -185,8 +185,9 @@ void dot_rows_group(int64_t n, const void *const *rows, const void *const *next,
   const int64_t nb = n / 32;
   constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
   const block_q8_0 *xb = (const block_q8_0 *)x;
-  __m256 acc[NR];
-  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  // Two accumulators per row, alternating by block as in dot_q, so both kernels give bit-identical results.
+  __m256 acc[NR][2];
+  for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const __m256i qx = _mm256_loadu_si256((const __m256i *)xb[b].qs);
     const float xd = aux->scale[b];
@@ -195,11 +196,12 @@ void dot_rows_group(int64_t n, const void *const *rows, const void *const *next,
     for (int r = 0; r < NR; ++r) {
       float dw;
       const __m256i s = block_dot<Q4>(rows[r], b, qx, Q4 ? aux->bias + b * 8 : nullptr, &dw);
-      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd), _mm256_cvtepi32_ps(s), acc[r]);
+      acc[r][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd), _mm256_cvtepi32_ps(s), acc[r][b & 1]);
     }
   }
   for (int r = 0; r < NR; ++r) {
-    __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+    const __m256 sum = _mm256_add_ps(acc[r][0], acc[r][1]);
+    __m128 v = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
     v = _mm_add_ps(v, _mm_movehl_ps(v, v));
     v = _mm_add_ss(v, _mm_movehdup_ps(v));
     out[r] = _mm_cvtss_f32(v);
