@@ -178,7 +178,10 @@ planted_layer plant(const synth_config &c, const std::vector<double> &U, uint64_
     gauss gi{seed ^ mix(0xb0000000ull + (uint64_t)i)};  // per-neuron generator: same bytes on any thread count
     std::vector<double> b((size_t)m);
     double n2 = 0;
-    for (double &x : b) n2 += (x = gi.next()) * x;
+    for (double &x : b) {
+      x = gi.next();
+      n2 += x * x;
+    }
     // B . z with z ~ N(0, I) has standard deviation |B|.
     const double offset = std::sqrt(n2) * normal_quantile((double)freq[(size_t)i]);
     std::vector<float> row((size_t)d, 0.0f);
