@@ -85,12 +85,14 @@ void matmul_shared(const matrix *const *ws, float *const *ys, int count, const f
       return;
     }
   const cpu::dot_fn dot = dot_kernel(type);
+  const cpu::dot_rows_fn dot_rows = dot_rows_kernel(type);
   const activations act = prepare_activations(type, x, n, cols, qs);
   const uint8_t *xa = act.data;
   const size_t stride = act.stride;
   // The matrices' rows form one range, so one parallel loop (one synchronisation) covers them all. Chunks of
   // 128 rows keep each thread's weight stream long for the prefetcher yet let a faster thread take more chunks
-  // (a static split left one thread idle at the end of every matrix). For batches, 16 rows stay in cache while
+  // (a static split left one thread idle at the end of every matrix); small matrices (a predictor's fc1) get
+  // smaller chunks so they still spread over the threads. For batches, 16 rows stay in cache while
   // every token passes over them.
   int64_t total = 0;
   int64_t first[8];
@@ -99,7 +101,7 @@ void matmul_shared(const matrix *const *ws, float *const *ys, int count, const f
     total += ws[m]->rows;
   }
   tbb::parallel_for(
-      tbb::blocked_range<int64_t>(0, total, n == 1 ? 128 : 16),
+      tbb::blocked_range<int64_t>(0, total, n == 1 ? std::clamp<int64_t>(total / 8, 16, 128) : 16),
       [&](const tbb::blocked_range<int64_t> &r) {
         float out[4];
         int m = 0;
@@ -109,6 +111,19 @@ void matmul_shared(const matrix *const *ws, float *const *ys, int count, const f
           const matrix &w = *ws[m];
           const int64_t end = std::min<int64_t>(r.end(), first[m] + w.rows);
           float *y = ys[m];
+          if (dot_rows && n == 1 && cols <= 256) {
+            // Short rows (a predictor's fc2): per-row call overhead rivals the work, so four rows share each call
+            // and each activation load. Long rows stream faster through dot's own far prefetching (measured).
+            const cpu::q8_aux aux = act.aux(0);
+            const void *rows[256];
+            for (int64_t r0 = g - first[m]; r0 < end - first[m]; r0 += 256) {
+              const int nr = (int)std::min<int64_t>(256, end - first[m] - r0);
+              for (int k = 0; k < nr; ++k) rows[k] = w.row(r0 + k);
+              dot_rows(cols, rows, nr, xa, &aux, y + r0);
+            }
+            g = end;
+            continue;
+          }
           for (int64_t t = 0; t < n; t += 4) {
             const int nc = (int)std::min<int64_t>(4, n - t);
             const cpu::q8_aux aux = act.aux(t);
