@@ -70,7 +70,7 @@ size_t ffn_masks::total_active() const {
   return s;
 }
 
-void predict_masks(const layer &L, const float *x, int64_t n, int32_t n_embd, float threshold, ffn_masks &out,
+void predict_masks(const layer &L, const float *x, int64_t n, float threshold, ffn_masks &out,
                    std::vector<float> &hidden, std::vector<float> &logits, q8_scratch &qs) {
   const int64_t rank = L.fc1.rows, ff = L.fc2.rows;
   hidden.resize((size_t)(n * rank));
@@ -85,7 +85,6 @@ void predict_masks(const layer &L, const float *x, int64_t n, int32_t n_embd, fl
       if (l[i] >= threshold) out.add(t, i);
   }
   out.finish();
-  (void)n_embd;
 }
 
 void gate_masks(const float *gate, int64_t n, int32_t n_ff, bool cats, float threshold, ffn_masks &out) {

@@ -40,7 +40,7 @@ struct ffn_masks {
 
 // Predictor logits (n x n_ff) for the FFN inputs x (n x n_embd; the residual before the FFN norm, as PowerInfer
 // trained it), then masks where logit >= threshold.
-void predict_masks(const layer &L, const float *x, int64_t n, int32_t n_embd, float threshold, ffn_masks &out,
+void predict_masks(const layer &L, const float *x, int64_t n, float threshold, ffn_masks &out,
                    std::vector<float> &hidden, std::vector<float> &logits, q8_scratch &qs);
 // Masks from dense gate values (n x n_ff): gate > 0 (exact gate) or |silu(gate)| >= threshold (CATS).
 void gate_masks(const float *gate, int64_t n, int32_t n_ff, bool cats, float threshold, ffn_masks &out);

@@ -284,7 +284,7 @@ void session::op_ffn_mask(int32_t il) {
   const layer &L = model_.layers()[(size_t)il];
   if (mode_ == sparse_mode::predictor) {
     const auto t0 = clock_type::now();
-    predict_masks(L, x_.data(), n_, hp.n_embd, thresholds_[(size_t)il], masks_, hidden_, plogits_, qscratch_pred_);
+    predict_masks(L, x_.data(), n_, thresholds_[(size_t)il], masks_, hidden_, plogits_, qscratch_pred_);
     stats_.predictor_ms += ms_since(t0);
     return;
   }
@@ -311,10 +311,9 @@ void session::op_ffn(int32_t il) {
     ffn_activate(hp.ffn, gate_.data(), up_.data(), n_ * ff);
     if (L.down) {
       matmul(L.down, up_.data(), n_, ffo_.data(), qscratch_);
-    } else {  // neuron-major file, every neuron
-      cpu_active_.resize((size_t)ff);
-      for (int32_t i = 0; i < (int32_t)ff; ++i) cpu_active_[(size_t)i] = i;
-      rows_axpy(L.down_t, cpu_active_.data(), ff, up_.data(), n_, ffo_.data(), sparse_);
+    } else {  // neuron-major file, every neuron: the layer's CPU table lists them all
+      const std::vector<int32_t> &all = tables_[(size_t)il].cpu;
+      rows_axpy(L.down_t, all.data(), (int64_t)all.size(), up_.data(), n_, ffo_.data(), sparse_);
     }
     stats_.active += (uint64_t)(n_ * ff);
     if (count_neurons_) {

@@ -151,7 +151,7 @@ namespace {
 // down rows into its own partial sum; the partials are then reduced in order. One synchronisation per layer
 // instead of one per operator, and the same result on any thread count.
 void sparse_ffn_decode(const layer &L, ffn_kind kind, const float *xn, const std::vector<int32_t> &rows,
-                       const float *gate_dense, const float *up_dense, int32_t n_ff, float *y, sparse_scratch &s,
+                       const float *gate_dense, const float *up_dense, float *y, sparse_scratch &s,
                        q8_scratch &qs, cpu::dot_rows_fn dot_rows) {
   const int64_t K = (int64_t)rows.size(), d = L.down_t.cols;
   const int32_t *idx = rows.data();
@@ -202,7 +202,6 @@ void sparse_ffn_decode(const layer &L, ffn_kind kind, const float *xn, const std
     const float *src = s.partial.data() + p * d;
     for (int64_t i = 0; i < d; ++i) y[i] += src[i];
   }
-  (void)n_ff;
 }
 
 }  // namespace
@@ -215,7 +214,7 @@ void sparse_ffn(const layer &L, ffn_kind kind, const float *xn, int64_t n, const
   const cpu::dot_rows_fn dot_rows = dot_rows_kernel(L.up.type);
   const bool same_types = kind == ffn_kind::relu || gate_dense || (L.gate.type == L.up.type && L.gate.cols == L.up.cols);
   if (n == 1 && K > 0 && dot_rows && same_types) {
-    sparse_ffn_decode(L, kind, xn, rows, gate_dense, up_dense, m.n_ff, y, s, qs, dot_rows);
+    sparse_ffn_decode(L, kind, xn, rows, gate_dense, up_dense, y, s, qs, dot_rows);
     return;
   }
   s.g.resize((size_t)(n * K));

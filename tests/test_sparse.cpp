@@ -281,7 +281,7 @@ TEST_CASE("predictor masks are the neurons whose logit reaches the threshold") {
   ffn_masks masks;
   std::vector<float> hidden, logits;
   q8_scratch qs;
-  predict_masks(L, x.data(), 2, c.n_embd, 0.25f, masks, hidden, logits, qs);
+  predict_masks(L, x.data(), 2, 0.25f, masks, hidden, logits, qs);
   // The reference quantizes what the kernels quantize: x before fc1 and the hidden layer before fc2 (Q8_0).
   for (int t = 0; t < 2; ++t) {
     const std::vector<double> xs = as_seen(L.fc1.type, x.data() + t * c.n_embd, c.n_embd);

@@ -19,6 +19,14 @@ inline float half_scale(const void *blk) {
   return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(v)));
 }
 
+// Sum of the 8 lanes of a 256-bit float vector.
+inline float hsum256(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
 inline const float *col(const void *x, size_t stride, int c) {
   return (const float *)((const char *)x + c * stride);
 }
@@ -136,13 +144,7 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
     step(b + 1, 1);
   }
   if (b < nb) step(b, 0);
-  for (int c = 0; c < NC; ++c) {
-    const __m256 v = _mm256_add_ps(acc[c][0], acc[c][1]);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    out[c] = _mm_cvtss_f32(s);
-  }
+  for (int c = 0; c < NC; ++c) out[c] = hsum256(_mm256_add_ps(acc[c][0], acc[c][1]));
 }
 
 template <bool Q4, bool Stream = true>
@@ -199,13 +201,7 @@ void dot_rows_group(int64_t n, const void *const *rows, const void *const *next,
       acc[r][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd), _mm256_cvtepi32_ps(s), acc[r][b & 1]);
     }
   }
-  for (int r = 0; r < NR; ++r) {
-    const __m256 sum = _mm256_add_ps(acc[r][0], acc[r][1]);
-    __m128 v = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
-    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-    v = _mm_add_ss(v, _mm_movehdup_ps(v));
-    out[r] = _mm_cvtss_f32(v);
-  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum256(_mm256_add_ps(acc[r][0], acc[r][1]));
 }
 
 template <bool Q4>
