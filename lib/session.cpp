@@ -311,9 +311,9 @@ void session::op_ffn(int32_t il) {
     ffn_activate(hp.ffn, gate_.data(), up_.data(), n_ * ff);
     if (L.down) {
       matmul(L.down, up_.data(), n_, ffo_.data(), qscratch_);
-    } else {  // neuron-major file, every neuron: the layer's CPU table lists them all
+    } else {  // neuron-major file, every neuron (the layer's CPU table lists them all), zeros included
       const std::vector<int32_t> &all = tables_[(size_t)il].cpu;
-      rows_axpy(L.down_t, all.data(), (int64_t)all.size(), up_.data(), n_, ffo_.data(), sparse_);
+      rows_axpy(L.down_t, all.data(), (int64_t)all.size(), up_.data(), n_, ffo_.data(), sparse_, false);
     }
     stats_.active += (uint64_t)(n_ * ff);
     if (count_neurons_) {

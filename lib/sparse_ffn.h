@@ -25,8 +25,11 @@ void rows_dot(const matrix &w, const int32_t *idx, int64_t K, const float *x, in
 // The same for several matrices sharing x (gate and up): each neuron's rows in one pass, one parallel loop.
 void rows_dot_shared(const matrix *const *ws, float *const *outs, int count, const int32_t *idx, int64_t K, const float *x,
                      int64_t n, q8_scratch &qs);
-// y[t] = sum_j a[t * K + j] * w.row(idx[j]) (w neuron-major: n_ff rows of n_embd); zero coefficients are skipped.
-void rows_axpy(const matrix &w, const int32_t *idx, int64_t K, const float *a, int64_t n, float *y, sparse_scratch &s);
+// y[t] = sum_j a[t * K + j] * w.row(idx[j]) (w neuron-major: n_ff rows of n_embd). Rows whose coefficients are
+// all zero are skipped (exact, and what makes the down projection sparse) unless skip_zero is false: the dense
+// mode reads every row, as a dense engine would, so that it is an honest baseline.
+void rows_axpy(const matrix &w, const int32_t *idx, int64_t K, const float *a, int64_t n, float *y, sparse_scratch &s,
+               bool skip_zero = true);
 
 // The FFN output y (n x n_embd) over the neurons `rows` (ascending original ids: the masks' union, restricted to
 // this device's neuron table), each counted only for the tokens whose mask has it. gate_dense and up_dense

@@ -69,7 +69,7 @@ TEST_CASE("dot kernels of every tier match float64 over random lengths and colum
       for (int trial = 0; trial < 40; ++trial) {
         const bool q = t == dtype::q8_0 || t == dtype::q4_0;
         // float types: any length (tails of every size); block types: whole blocks, odd counts included
-        const int64_t n = q ? 32 * (1 + (int64_t)(rng() % 21)) : 1 + (int64_t)(rng() % 300);
+        const int64_t n = q ? 32 * (1 + (int64_t)(rng() % 40)) : 1 + (int64_t)(rng() % 300);
         const int nc = 1 + (int)(rng() % 4);
         const std::vector<float> wf = random_floats(rng, n);
         std::vector<uint8_t> w(row_bytes(t, n));
@@ -147,6 +147,51 @@ TEST_CASE("Q8_0 activation quantization: identical bytes on every tier, within h
   }
 }
 
+TEST_CASE("multi-row and gather dot kernels of every tier match float64 and their single-row kernel") {
+  std::mt19937 rng(11);
+  for (const cpu::kernel_table *k : tiers())
+    for (dtype t : {dtype::q8_0, dtype::q4_0})
+      for (int trial = 0; trial < 30; ++trial) {
+        const int64_t n = 32 * (1 + (int64_t)(rng() % 40));  // past one 16-block scale run, with tails
+        const int nrows = (int)(rng() % 11);                  // empty, partial and whole groups of four
+        std::vector<std::vector<uint8_t>> data;
+        std::vector<const void *> rows;
+        for (int r = 0; r < nrows; ++r) {
+          const std::vector<float> wf = random_floats(rng, n);
+          data.emplace_back(row_bytes(t, n));
+          quantize_row(t, wf.data(), data.back().data(), n);
+        }
+        for (auto &d : data) rows.push_back(d.data());
+        const std::vector<float> xf = random_floats(rng, n, 2.0f);
+        std::vector<uint8_t> x(row_bytes(dtype::q8_0, n));
+        std::vector<float> xd((size_t)(n / 32));
+        std::vector<int32_t> xb((size_t)(n / 32 * 8));
+        k->quantize_q8_0(xf.data(), x.data(), xd.data(), xb.data(), n);
+        const cpu::q8_aux aux = {xd.data(), xb.data()};
+        std::vector<float> out((size_t)nrows + 1, -1.0f);
+        (t == dtype::q8_0 ? k->dot_rows_q8_0 : k->dot_rows_q4_0)(n, rows.data(), nrows, x.data(), &aux, out.data());
+        CHECK(out[(size_t)nrows] == -1.0f);  // nothing written past the rows
+        CAPTURE(k->isa);
+        CAPTURE(type_name(t));
+        CAPTURE(n);
+        CAPTURE(nrows);
+        for (int r = 0; r < nrows; ++r) {
+          double want = 0, mag = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            const double p = weight_at(t, data[(size_t)r], i) * weight_at(dtype::q8_0, x, i);
+            want += p;
+            mag += std::fabs(p);
+          }
+          CHECK(std::fabs(out[(size_t)r] - want) <= 2e-6 * mag + 1e-6);
+          float single = 0, gathered = 0;
+          (t == dtype::q8_0 ? k->dot_q8_0 : k->dot_q4_0)(n, rows[(size_t)r], x.data(), 0, &aux, 1, &single);
+          (t == dtype::q8_0 ? k->dot_q8_0_gather : k->dot_q4_0_gather)(n, rows[(size_t)r], x.data(), 0, &aux, 1, &gathered);
+          CHECK(out[(size_t)r] == single);  // the sparse and dense paths give the same value for a neuron
+          CHECK(gathered == single);
+        }
+      }
+}
+
 TEST_CASE("row axpy (the sparse down projection) of every tier matches float64") {
   std::mt19937 rng(13);
   const dtype types[] = {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0};
@@ -154,8 +199,8 @@ TEST_CASE("row axpy (the sparse down projection) of every tier matches float64")
     for (dtype t : types)
       for (int trial = 0; trial < 30; ++trial) {
         const bool q = t == dtype::q8_0 || t == dtype::q4_0;
-        const int64_t n = q ? 32 * (1 + (int64_t)(rng() % 12)) : 1 + (int64_t)(rng() % 200);
-        const int nrows = (int)(rng() % 6);  // 0 to 5 rows: empty, odd and even counts
+        const int64_t n = q ? 32 * (1 + (int64_t)(rng() % 40)) : 1 + (int64_t)(rng() % 200);
+        const int nrows = (int)(rng() % 10);  // 0 to 9 rows: empty, partial and whole groups of four
         std::vector<std::vector<uint8_t>> data;
         std::vector<const void *> rows;
         std::vector<float> coef;

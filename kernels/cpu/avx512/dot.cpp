@@ -103,21 +103,33 @@ inline __m256i nibbles(const uint8_t *qs) {
 }
 
 constexpr int64_t k_prefetch_bytes = 4096;  // see the AVX2 tier
+constexpr int k_scale_run = 16;             // blocks whose scales are converted together
+
+// The fp16 scales of blocks b0 .. b0 + cnt - 1 (cnt <= 16) of a quantized row, as floats. Converting sixteen at
+// once from a small buffer costs a fraction of the per-block scalar conversion and broadcast, which competed with
+// the byte products for the two vector ports.
+template <bool Q4>
+inline __m512 block_scales(const void *row, int64_t b0, int cnt) {
+  constexpr int32_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+  const __m512i offs = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(bsize));
+  const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), (__mmask16)((1u << cnt) - 1u), offs, (const char *)row + b0 * bsize, 1);
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+}
+
+inline __mmask16 first_lanes(int cnt) { return (__mmask16)((1u << cnt) - 1u); }
 
 // 256-bit VPDPBUSD (AVX512-VL + VNNI) on one block at a time, two blocks per iteration into two accumulators.
 // VPDPBUSD multiplies unsigned by signed bytes: Q4_0 nibbles are already unsigned, and the activation's bias
 // (-8 * sum(x), see q8_aux) is the accumulator it starts from; Q8_0 weights give |w| and move their sign onto x.
 // This measured faster than packing two blocks per 512-bit register, whose per-half scales cost more than the
-// wider multiply saved.
+// wider multiply saved. The block's scale (weight scale x activation scale) comes precomputed.
 template <bool Q4>
-inline __m256i block_dot(const void *w, int64_t b, __m256i qx, const int32_t *bias, float *dw) {
+inline __m256i block_dot(const void *w, int64_t b, __m256i qx, const int32_t *bias) {
   if constexpr (Q4) {
     const block_q4_0 &blk = ((const block_q4_0 *)w)[b];
-    *dw = half_scale(&blk);
     return _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)bias), nibbles(blk.qs), qx);
   } else {
     const block_q8_0 &blk = ((const block_q8_0 *)w)[b];
-    *dw = half_scale(&blk);
     const __m256i q = _mm256_loadu_si256((const __m256i *)blk.qs);
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(qx, q));
   }
@@ -129,21 +141,30 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
   constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
   __m256 acc[NC][2];
   for (int c = 0; c < NC; ++c) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
-  auto step = [&](int64_t b, int k) {
-    for (int c = 0; c < NC; ++c) {
-      const block_q8_0 &xb = qcol(x, xs, c)[b];
-      float dw;
-      const __m256i s = block_dot<Q4>(w, b, _mm256_loadu_si256((const __m256i *)xb.qs), Q4 ? aux->bias + (c * nb + b) * 8 : nullptr, &dw);
-      acc[c][k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * aux->scale[c * nb + b]), _mm256_cvtepi32_ps(s), acc[c][k]);
+  alignas(64) float sc[NC][k_scale_run];
+  for (int64_t b0 = 0; b0 < nb; b0 += k_scale_run) {
+    const int cnt = (int)(nb - b0 < k_scale_run ? nb - b0 : k_scale_run);
+    const __m512 dw = block_scales<Q4>(w, b0, cnt);
+    for (int c = 0; c < NC; ++c)
+      _mm512_store_ps(sc[c], _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(first_lanes(cnt), aux->scale + c * nb + b0)));
+    // Blocks alternate between two accumulators (b0 is even, so i's parity is b's); constant indices keep them
+    // in registers.
+    auto step = [&](int i, int k) {
+      const int64_t b = b0 + i;
+      for (int c = 0; c < NC; ++c) {
+        const block_q8_0 &xb = qcol(x, xs, c)[b];
+        const __m256i s = block_dot<Q4>(w, b, _mm256_loadu_si256((const __m256i *)xb.qs), Q4 ? aux->bias + (c * nb + b) * 8 : nullptr);
+        acc[c][k] = _mm256_fmadd_ps(_mm256_broadcast_ss(&sc[c][i]), _mm256_cvtepi32_ps(s), acc[c][k]);
+      }
+    };
+    int i = 0;
+    for (; i + 2 <= cnt; i += 2) {
+      if constexpr (Stream) _mm_prefetch((const char *)w + (b0 + i) * bsize + k_prefetch_bytes, _MM_HINT_T1);
+      step(i, 0);
+      step(i + 1, 1);
     }
-  };
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    if constexpr (Stream) _mm_prefetch((const char *)w + b * bsize + k_prefetch_bytes, _MM_HINT_T1);
-    step(b, 0);
-    step(b + 1, 1);
+    if (i < cnt) step(i, 0);
   }
-  if (b < nb) step(b, 0);
   for (int c = 0; c < NC; ++c) out[c] = hsum256(_mm256_add_ps(acc[c][0], acc[c][1]));
 }
 
@@ -190,16 +211,27 @@ void dot_rows_group(int64_t n, const void *const *rows, const void *const *next,
   // Two accumulators per row, alternating by block as in dot_q, so both kernels give bit-identical results.
   __m256 acc[NR][2];
   for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const __m256i qx = _mm256_loadu_si256((const __m256i *)xb[b].qs);
-    const float xd = aux->scale[b];
-    // The next group's rows, requested at the pace this group is read (see axpy_rows_blocks).
-    for (int r = 0; r < n_next; ++r) _mm_prefetch((const char *)next[r] + b * bsize, _MM_HINT_T0);
-    for (int r = 0; r < NR; ++r) {
-      float dw;
-      const __m256i s = block_dot<Q4>(rows[r], b, qx, Q4 ? aux->bias + b * 8 : nullptr, &dw);
-      acc[r][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd), _mm256_cvtepi32_ps(s), acc[r][b & 1]);
+  alignas(64) float sc[NR][k_scale_run];
+  for (int64_t b0 = 0; b0 < nb; b0 += k_scale_run) {
+    const int cnt = (int)(nb - b0 < k_scale_run ? nb - b0 : k_scale_run);
+    const __m512 xd = _mm512_maskz_loadu_ps(first_lanes(cnt), aux->scale + b0);
+    for (int r = 0; r < NR; ++r) _mm512_store_ps(sc[r], _mm512_mul_ps(block_scales<Q4>(rows[r], b0, cnt), xd));
+    auto step = [&](int i, int k) {
+      const int64_t b = b0 + i;
+      const __m256i qx = _mm256_loadu_si256((const __m256i *)xb[b].qs);
+      // The next group's rows, requested at the pace this group is read (see axpy_rows_blocks).
+      for (int r = 0; r < n_next; ++r) _mm_prefetch((const char *)next[r] + b * bsize, _MM_HINT_T0);
+      for (int r = 0; r < NR; ++r) {
+        const __m256i s = block_dot<Q4>(rows[r], b, qx, Q4 ? aux->bias + b * 8 : nullptr);
+        acc[r][k] = _mm256_fmadd_ps(_mm256_broadcast_ss(&sc[r][i]), _mm256_cvtepi32_ps(s), acc[r][k]);
+      }
+    };
+    int i = 0;
+    for (; i + 2 <= cnt; i += 2) {
+      step(i, 0);
+      step(i + 1, 1);
     }
+    if (i < cnt) step(i, 0);
   }
   for (int r = 0; r < NR; ++r) out[r] = hsum256(_mm256_add_ps(acc[r][0], acc[r][1]));
 }
@@ -247,7 +279,7 @@ inline void block_floats(const void *row, int64_t b, __m512 *lo, __m512 *hi, flo
 template <int T>
 void axpy_rows_blocks(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
   const int64_t nb = n / 32;
-  constexpr int64_t bsize = T == 0 ? sizeof(block_q4_0) : T == 1 ? sizeof(block_q8_0) : 64;
+  constexpr int64_t bsize = T == 1 ? sizeof(block_q8_0) : 64;
   for (int k = 0; k < nrows; k += 4) {
     const int g = nrows - k < 4 ? nrows - k : 4;
     const int gn = nrows - k - 4 < 4 ? nrows - k - 4 : 4;  // rows in the next group (may be <= 0)
@@ -256,29 +288,13 @@ void axpy_rows_blocks(int64_t n, const void *const *rows, const float *coef, int
       // are requested at the same pace, one whole group (several KiB) ahead.
       for (int r = 0; r < gn; ++r) _mm_prefetch((const char *)rows[k + 4 + r] + b * bsize, _MM_HINT_T0);
       __m512 y0 = _mm512_loadu_ps(y + b * 32), y1 = _mm512_loadu_ps(y + b * 32 + 16);
-      if constexpr (T == 0) {
-        // Q4_0: widen the raw bytes once and split the nibbles in 32-bit lanes (no byte arithmetic); the -8 of
-        // every element becomes one subtraction of 8 * sum(a d) per block.
-        __m512 offset = _mm512_setzero_ps();
-        for (int r = 0; r < g; ++r) {
-          const block_q4_0 &blk = ((const block_q4_0 *)rows[k + r])[b];
-          const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)blk.qs));
-          const __m512 a = _mm512_set1_ps(coef[k + r] * half_scale(&blk));
-          y0 = _mm512_fmadd_ps(a, _mm512_cvtepi32_ps(_mm512_and_si512(v, _mm512_set1_epi32(15))), y0);
-          y1 = _mm512_fmadd_ps(a, _mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4)), y1);
-          offset = _mm512_add_ps(offset, a);
-        }
-        y0 = _mm512_fnmadd_ps(_mm512_set1_ps(8.0f), offset, y0);
-        y1 = _mm512_fnmadd_ps(_mm512_set1_ps(8.0f), offset, y1);
-      } else {
-        for (int r = 0; r < g; ++r) {
-          __m512 lo, hi;
-          float d;
-          block_floats<T>(rows[k + r], b, &lo, &hi, &d);
-          const __m512 a = _mm512_set1_ps(coef[k + r] * d);
-          y0 = _mm512_fmadd_ps(a, lo, y0);
-          y1 = _mm512_fmadd_ps(a, hi, y1);
-        }
+      for (int r = 0; r < g; ++r) {
+        __m512 lo, hi;
+        float d;
+        block_floats<T>(rows[k + r], b, &lo, &hi, &d);
+        const __m512 a = _mm512_set1_ps(coef[k + r] * d);
+        y0 = _mm512_fmadd_ps(a, lo, y0);
+        y1 = _mm512_fmadd_ps(a, hi, y1);
       }
       _mm512_storeu_ps(y + b * 32, y0);
       _mm512_storeu_ps(y + b * 32 + 16, y1);
@@ -286,8 +302,44 @@ void axpy_rows_blocks(int64_t n, const void *const *rows, const float *coef, int
   }
 }
 
+// Q4_0 rows. The two vector ports are the limit here, so each block costs six operations on them: its 16 bytes are
+// broadcast to the four 128-bit lanes by the load itself, a per-lane shift brings byte e(j) = 4 (j % 4) + j / 4 to
+// the bottom of lane j, and VPERMPS looks the low (then, after a shift, the high) nibble up in a table of q - 8
+// (VPERMPS reads only an index's low four bits, so no masking). y is held in that transposed element order for
+// the whole call (the 4 x 4 transpose is its own inverse), and the block scales times coefficients are
+// converted sixteen at a time.
 void axpy_rows_q4_0(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
-  axpy_rows_blocks<0>(n, rows, coef, nrows, y);
+  const int64_t nb = n / 32;
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m512i shift = _mm512_setr_epi32(0, 0, 0, 0, 8, 8, 8, 8, 16, 16, 16, 16, 24, 24, 24, 24);
+  const __m512 table = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t i = 0; i < 2 * nb; ++i) _mm512_storeu_ps(y + i * 16, _mm512_permutexvar_ps(order, _mm512_loadu_ps(y + i * 16)));
+  alignas(64) float sc[4][k_scale_run];
+  for (int k = 0; k < nrows; k += 4) {
+    const int g = nrows - k < 4 ? nrows - k : 4;
+    const int gn = nrows - k - 4 < 4 ? nrows - k - 4 : 4;  // rows in the next group (may be <= 0)
+    for (int64_t b0 = 0; b0 < nb; b0 += k_scale_run) {
+      const int cnt = (int)(nb - b0 < k_scale_run ? nb - b0 : k_scale_run);
+      for (int r = 0; r < g; ++r)
+        _mm512_store_ps(sc[r], _mm512_mul_ps(_mm512_set1_ps(coef[k + r]), block_scales<true>(rows[k + r], b0, cnt)));
+      for (int i = 0; i < cnt; ++i) {
+        const int64_t b = b0 + i;
+        // See axpy_rows_blocks: the next group's rows are requested at this group's pace.
+        for (int r = 0; r < gn; ++r) _mm_prefetch((const char *)rows[k + 4 + r] + b * sizeof(block_q4_0), _MM_HINT_T0);
+        __m512 y0 = _mm512_loadu_ps(y + b * 32), y1 = _mm512_loadu_ps(y + b * 32 + 16);
+        for (int r = 0; r < g; ++r) {
+          const block_q4_0 &blk = ((const block_q4_0 *)rows[k + r])[b];
+          const __m512i lo = _mm512_srlv_epi32(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)blk.qs)), shift);
+          const __m512 a = _mm512_set1_ps(sc[r][i]);
+          y0 = _mm512_fmadd_ps(a, _mm512_permutexvar_ps(lo, table), y0);
+          y1 = _mm512_fmadd_ps(a, _mm512_permutexvar_ps(_mm512_srli_epi32(lo, 4), table), y1);
+        }
+        _mm512_storeu_ps(y + b * 32, y0);
+        _mm512_storeu_ps(y + b * 32 + 16, y1);
+      }
+    }
+  }
+  for (int64_t i = 0; i < 2 * nb; ++i) _mm512_storeu_ps(y + i * 16, _mm512_permutexvar_ps(order, _mm512_loadu_ps(y + i * 16)));
 }
 void axpy_rows_q8_0(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
   axpy_rows_blocks<1>(n, rows, coef, nrows, y);
