@@ -39,7 +39,8 @@ session::session(const model &m, const session_config &cfg)
       kv_width_(m.hp().n_embd_kv()),
       arena_(n_threads_),
       mode_(resolve_sparse_mode(cfg.sparse_mode, m)),
-      count_neurons_(cfg.count_neurons) {
+      count_neurons_(cfg.count_neurons),
+      observer_(cfg.observer) {
   if (cfg.n_ctx < 0 || cfg.n_batch < 0 || cfg.n_threads < 0 || n_ctx_ > (1 << 24) || n_threads_ > 1024)
     fail(HEARTH_ERR_INVALID_ARGUMENT, "n_ctx, n_batch and n_threads must be small non-negative numbers");
   if (!(cfg.cats_sparsity >= 0.0f && cfg.cats_sparsity < 1.0f)) fail(HEARTH_ERR_INVALID_ARGUMENT, "cats_sparsity must be in [0, 1)");
@@ -316,6 +317,7 @@ void session::op_ffn(int32_t il) {
       rows_axpy(L.down_t, all.data(), (int64_t)all.size(), up_.data(), n_, ffo_.data(), sparse_, false);
     }
     stats_.active += (uint64_t)(n_ * ff);
+    if (observer_) observer_->on_ffn(il, x_.data(), up_.data(), n_);
     if (count_neurons_) {
       uint64_t *f = stats_.fired.data() + (size_t)il * ff;
       for (int64_t t = 0; t < n_; ++t)

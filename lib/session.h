@@ -22,8 +22,17 @@
 
 namespace hearth {
 
+// Sees each layer's FFN in dense mode: the FFN's input residual (before its norm, what a predictor reads) and the
+// activations (zero = the neuron did not fire), n tokens of n_embd and n_ff. Used by the calibration profiler.
+class ffn_observer {
+ public:
+  virtual ~ffn_observer() = default;
+  virtual void on_ffn(int32_t layer, const float *x, const float *act, int64_t n) = 0;
+};
+
 struct session_config {
   int32_t n_ctx = 0, n_batch = 256, n_threads = 0;
+  ffn_observer *observer = nullptr;  // dense mode only; must outlive the session
   int32_t sparse_mode = 0;     // 0 auto, else a sparse_mode value
   float cats_sparsity = 0.5f;  // target fraction of skipped neurons in CATS mode
   bool count_neurons = false;  // keep per-neuron firing counts (sparse_stats::fired)
@@ -122,6 +131,7 @@ class session {
   std::vector<float> thresholds_;
   bool calibrating_ = false;
   bool count_neurons_ = false;
+  ffn_observer *observer_ = nullptr;
   std::vector<std::vector<float>> calib_samples_;
   sparse_stats stats_;
 

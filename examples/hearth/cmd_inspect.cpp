@@ -8,6 +8,7 @@
 #include "error.h"
 #include "gguf.h"
 #include "model.h"
+#include "report.h"
 
 namespace hearth::cli {
 
@@ -50,6 +51,8 @@ int cmd_inspect(const args &a) {
     const auto m = model::load(path, false, false, nullptr, nullptr);
     fmt::print("engine:    {}\n           bytes read per decoded token (dense): {:.1f} MiB\n", m->describe(),
                m->bytes_per_token() / 1048576.0);
+    if (a.has("--report"))
+      fmt::print("report:    {}\n", write_report(a.str("--report", "", "report"), *m, (uint64_t)(a.real("--vram-budget", "", 8.0) * 1073741824.0)));
   } catch (const error &e) {
     fmt::print("engine:    cannot run this file: {}\n", e.what());
   }

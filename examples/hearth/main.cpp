@@ -1,4 +1,4 @@
-// The hearth command-line tool: run, bench, inspect, synth.
+// The hearth command-line tool: run, bench, inspect, synth, calibrate.
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -16,11 +16,15 @@ void usage() {
                "             [--cats-sparsity F] [-v]\n"
                "  hearth bench -m MODEL [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS] [--sparse MODE]\n"
                "             [--agreement N]\n"
-               "  hearth inspect MODEL\n"
+               "  hearth inspect MODEL [--report DIR [--vram-budget GIB]]\n"
                "  hearth synth -o OUT.gguf [--preset tiny|small|1b|7b|13b] [--type f32|f16|bf16|q8_0|q4_0]\n"
                "             [--ffn silu|relu|drelu|relu_nogate] [--vocab N] [--embd N] [--layers N] [--ff N]\n"
                "             [--heads N] [--kv-heads N] [--ctx N] [--seed S] [--tied]\n"
-               "             [--sparsity 0.9 [--hot 0.2 --coverage 0.8] [--predictor-rank 64] [--predictor-type q8_0]]\n",
+               "             [--sparsity 0.9 [--hot 0.2 --coverage 0.8] [--predictor-rank 64] [--predictor-type q8_0]]\n"
+               "             [--layout sparse|dense]\n"
+               "  hearth calibrate -m DENSE.gguf [--text CORPUS.txt] -o OUT.gguf [--type T] [--down-type T]\n"
+               "             [--predictor-type q8_0] [--recall 0.99] [--samples 4096] [--rank R] [--epochs 40] [--seed S]\n"
+               "             [-c CTX] [-b BATCH] [-t THREADS] [--report DIR] [--gpuidx OUT.gpuidx] [--vram-budget GIB]\n",
                hearth_version_string());
 }
 }  // namespace
@@ -38,6 +42,7 @@ int main(int argc, char **argv) {
     if (!std::strcmp(cmd, "bench")) return hearth::cli::cmd_bench(a);
     if (!std::strcmp(cmd, "inspect")) return hearth::cli::cmd_inspect(a);
     if (!std::strcmp(cmd, "synth")) return hearth::cli::cmd_synth(a);
+    if (!std::strcmp(cmd, "calibrate")) return hearth::cli::cmd_calibrate(a);
     std::fprintf(stderr, "hearth: unknown command '%s'\n", cmd);
     usage();
     return 2;

@@ -162,15 +162,22 @@ struct planted_layer {
   std::vector<float> Bq;      // n_ff x k: the quantized gate in the predictor's basis (column 0: the constant)
 };
 
+// The layer's ffn_norm weights and its neurons' firing frequencies in a random neuron order.
+void plant_norm_and_frequencies(const synth_config &c, uint64_t seed, std::vector<float> &norm, std::vector<float> &freq) {
+  gauss g{seed};
+  norm.resize((size_t)c.n_embd);
+  for (float &w : norm) w = (float)(0.8 + 0.4 * g.uniform());
+  freq = planted_frequencies(c.n_ff, c.sparsity, c.hot_fraction, c.hot_coverage);
+  for (int64_t i = c.n_ff - 1; i > 0; --i) std::swap(freq[(size_t)i], freq[(size_t)(g.uniform() * (double)(i + 1))]);
+}
+
+uint64_t layer_seed(const synth_config &c, int32_t il) { return c.seed ^ mix(0x5eed0000ull + (uint64_t)il); }
+
 planted_layer plant(const synth_config &c, const std::vector<double> &U, uint64_t seed) {
   const int64_t d = c.n_embd, ff = c.n_ff, half = d / 2, k = c.predictor_rank / 2, m = k - 1;
   planted_layer p;
-  gauss g{seed};
-  p.norm.resize((size_t)d);
-  for (float &w : p.norm) w = (float)(0.8 + 0.4 * g.uniform());
-  // Frequencies in a random neuron order.
-  std::vector<float> freq = planted_frequencies(c.n_ff, c.sparsity, c.hot_fraction, c.hot_coverage);
-  for (int64_t i = ff - 1; i > 0; --i) std::swap(freq[(size_t)i], freq[(size_t)(g.uniform() * (double)(i + 1))]);
+  std::vector<float> freq;
+  plant_norm_and_frequencies(c, seed, p.norm, freq);
   const size_t rb = row_bytes(c.type, d);
   p.gate.resize(rb * (size_t)ff);
   p.Bq.assign((size_t)(ff * k), 0.0f);
@@ -258,7 +265,8 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   // PowerInfer reads a ReLU-family llama file as ReGLU and bamboo as dReLU; hearth's own key says it explicitly.
   const std::string arch = planted && c.ffn == "drelu" ? "bamboo" : "llama";
   gguf_writer w;
-  w.set_pwri(planted);
+  const bool pwri = planted && !c.dense_layout;
+  w.set_pwri(pwri);
   w.set_str("general.architecture", arch);
   w.set_str("general.name", fmt::format("hearth synthetic {}x{} {}", c.n_layer, c.n_embd, type_name(c.type)));
   w.set_u64("hearth.synthetic.seed", c.seed);
@@ -273,10 +281,16 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   w.set_f32(arch + ".attention.layer_norm_rms_epsilon", c.rms_eps);
   w.set_str("hearth.ffn_activation", c.ffn);
   if (planted) {
-    w.set_f32("powerinfer.sparse_threshold", 0.0f);
+    if (pwri) w.set_f32("powerinfer.sparse_threshold", 0.0f);
     w.set_f32("hearth.synthetic.sparsity", c.sparsity);
     w.set_f32("hearth.synthetic.hot_fraction", c.hot_fraction);
     w.set_f32("hearth.synthetic.hot_coverage", c.hot_coverage);
+    // Each neuron's planted firing probability, so that a calibration can be checked against it.
+    for (int32_t il = 0; il < c.n_layer; ++il) {
+      std::vector<float> norm, freq;
+      plant_norm_and_frequencies(c, layer_seed(c, il), norm, freq);
+      w.set_arr_f32(fmt::format("hearth.synthetic.frequency.{}", il), freq);
+    }
   }
   w.set_str("tokenizer.ggml.model", "llama");
   w.set_arr_str("tokenizer.ggml.tokens", vocab.tokens);
@@ -330,7 +344,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   auto cache = std::make_shared<std::pair<int32_t, planted_layer>>(-1, planted_layer{});
   auto planted_of = [cache, c, basis](int32_t il) -> const planted_layer & {
     if (cache->first != il) {
-      cache->second = plant(c, *basis, c.seed ^ mix(0x5eed0000ull + (uint64_t)il));
+      cache->second = plant(c, *basis, layer_seed(c, il));
       cache->first = il;
     }
     return cache->second;
@@ -359,6 +373,10 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       std::memcpy(dst, planted_of(il).gate.data(), n);
     });
     matrix(p + "ffn_up.weight", d, ff, sd);
+    if (c.dense_layout) {  // llama.cpp's layout, for `hearth calibrate` to turn into a sparse file
+      matrix(p + "ffn_down.weight", ff, d, sf, half);
+      continue;
+    }
     matrix(p + "ffn_down_t.weight", d, ff, sf, 0, half);  // neuron-major; never writes dims [0, half)
     // fc1 = [E; -E] and fc2 = [B', -B']: fc2 . relu(fc1 . x) = B' E x, the quantized gate on the feature space.
     w.add_tensor(p + "fc1.weight", pt, {d, rank}, [=](uint8_t *dst, size_t) {

@@ -28,6 +28,9 @@ struct synth_config {
   float hot_fraction = 0.2f, hot_coverage = 0.8f;
   int32_t predictor_rank = 64;   // fc1 rows; the planted predictor is exact at rank 2 x (directions + 1)
   dtype predictor_type = dtype::q8_0;
+  // Planted, but in llama.cpp's dense layout (GGUF magic, row-major ffn_down, no predictors): the input
+  // `hearth calibrate` expects. The planted frequencies are in the metadata either way.
+  bool dense_layout = false;
 };
 
 // The per-neuron firing frequencies a planted layer gets (descending, before the random neuron order), and the

@@ -1,0 +1,61 @@
+// `hearth calibrate`: profile a dense ReLU-family model on a corpus, train predictors, and write a PowerInfer PWRI
+// file (neuron-major ffn_down_t, fc1/fc2, powerinfer.sparse_threshold) with hearth's calibration record under
+// hearth.* keys. Deterministic: the same model, text, options and seed give a byte-identical file.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model.h"
+#include "placement.h"
+#include "predictor_trainer.h"
+#include "profiler.h"
+#include "quant.h"
+
+namespace hearth {
+
+struct calibrate_config {
+  profile_config profile;
+  trainer_config trainer;
+  bool convert_weights = false;  // requantize every 2-D weight to weight_type (else copied as they are)
+  dtype weight_type = dtype::f16;
+  bool down_type_set = false;    // ffn_down_t's type; default: the source ffn_down's type
+  dtype down_type = dtype::f16;
+  dtype predictor_type = dtype::q8_0;
+};
+
+struct calibration {
+  activation_profile profile;
+  std::vector<trained_predictor> predictors;
+  uint64_t corpus_hash = 0;  // FNV-1a 64 of the corpus bytes
+  int64_t corpus_tokens = 0;
+  std::vector<std::string> notes;  // what was converted or requantized
+};
+
+// Stage callbacks: stage name, done, total; false cancels.
+using calibrate_progress = std::function<bool(const char *stage, int64_t done, int64_t total)>;
+
+calibration calibrate_model(const model &m, const std::string &corpus, const calibrate_config &cfg,
+                            const calibrate_progress &progress = nullptr);
+void write_calibrated_model(const model &m, const calibration &c, const calibrate_config &cfg, const std::string &path,
+                            const calibrate_progress &progress = nullptr);
+
+uint64_t fnv1a64(const void *data, size_t n);
+
+}  // namespace hearth
+
+namespace hearth {
+
+// Spearman's rank correlation (ties get their average rank).
+double rank_correlation(const std::vector<float> &a, const std::vector<float> &b);
+
+// A float array under `key` in the file (empty if absent or not an f32 array).
+std::vector<float> metadata_floats(const gguf_file &f, const std::string &key);
+
+// The placement problem for a model: per-layer frequencies from its calibration record (all 1 if it has none), each
+// neuron's exact bytes (gate + up + down rows at their types), each layer's attention, norms, predictor and
+// an n_ctx-token F32 KV cache as its dense unit, and the output matrix.
+placement_input placement_input_for(const model &m, uint64_t budget, int32_t n_ctx);
+
+}  // namespace hearth
