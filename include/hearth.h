@@ -252,6 +252,10 @@ HEARTH_API int32_t hearth_gpu_count(void);
 /* The CPU kernel tier in use: "ref", "avx2" or "avx512". HEARTH_FORCE_ISA=ref|avx2|avx512 caps it. */
 HEARTH_API const char *hearth_cpu_isa(void);
 
+/* sizeof of a public struct, by its name ("hearth_session_params", ...), or 0 for an unknown name: bindings
+ * check their mirrored layouts against the loaded library with it. */
+HEARTH_API size_t hearth_sizeof(const char *type_name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <string_view>
 
 #include "../kernels/cpu/kernels.h"
 #include "error.h"
@@ -426,5 +427,17 @@ int32_t hearth_gpu_count(void) {
 }
 
 const char *hearth_cpu_isa(void) { return hearth::cpu::kernels().isa; }
+
+size_t hearth_sizeof(const char *name) {
+  if (!name) return 0;
+  const std::string_view n = name;
+  if (n == "hearth_model_params") return sizeof(hearth_model_params);
+  if (n == "hearth_session_params") return sizeof(hearth_session_params);
+  if (n == "hearth_sampler_params") return sizeof(hearth_sampler_params);
+  if (n == "hearth_generate_params") return sizeof(hearth_generate_params);
+  if (n == "hearth_sparse_stats") return sizeof(hearth_sparse_stats);
+  if (n == "hearth_perf") return sizeof(hearth_perf);
+  return 0;
+}
 
 }  // extern "C"

@@ -73,6 +73,14 @@ TEST_CASE("versions and status strings") {
   CHECK(std::string(hearth_version_string()) == "0.1.0");
   for (int s = 0; s <= 12; ++s) CHECK(hearth_status_string(s) != nullptr);
   CHECK(std::string(hearth_cpu_isa()).size() > 0);
+  CHECK(hearth_sizeof("hearth_session_params") == sizeof(hearth_session_params));
+  CHECK(hearth_sizeof("hearth_model_params") == sizeof(hearth_model_params));
+  CHECK(hearth_sizeof("hearth_sampler_params") == sizeof(hearth_sampler_params));
+  CHECK(hearth_sizeof("hearth_generate_params") == sizeof(hearth_generate_params));
+  CHECK(hearth_sizeof("hearth_sparse_stats") == sizeof(hearth_sparse_stats));
+  CHECK(hearth_sizeof("hearth_perf") == sizeof(hearth_perf));
+  CHECK(hearth_sizeof("nonsense") == 0);
+  CHECK(hearth_sizeof(nullptr) == 0);
   CHECK(hearth_gpu_count() >= 0);
 }
 
