@@ -1,0 +1,269 @@
+// hearth for C#: P/Invoke over libhearth with SafeHandles. Works on Mono (mcs/mono) and .NET.
+//
+//   using (var model = new Hearth.Model("model.gguf"))
+//   using (var session = new Hearth.Session(model, nCtx: 2048))
+//       session.Generate("Once upon a time", 64, piece => { Console.Write(piece); return true; });
+//
+// A Model may be shared by any number of threads; a Session is used by one thread at a time, except Cancel().
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Hearth
+{
+    /// <summary>A failed hearth call: the HEARTH_ERR_* status and the library's message.</summary>
+    public class HearthException : Exception
+    {
+        public const int InvalidArgument = 1, OutOfMemory = 2, IO = 3, BadFormat = 4, Unsupported = 5, ContextFull = 6,
+                         Cancelled = 7, BufferTooSmall = 8, Internal = 9;
+        public int Status { get; private set; }
+        public HearthException(int status, string message) : base(message) { Status = status; }
+        internal static void Check(int status)
+        {
+            if (status != 0) throw new HearthException(status, Native.Str(Native.hearth_last_error()));
+        }
+    }
+
+    internal static class Native
+    {
+        const string Lib = "hearth";
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct ModelParams { public uint StructSize; public int VocabOnly; public IntPtr Progress; public IntPtr ProgressUser; public int Prefault; }
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct SessionParams { public uint StructSize; public int NCtx, NBatch, NThreads, SparseMode; public float CatsSparsity; }
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct SamplerParams { public uint StructSize; public float Temperature; public int TopK; public float TopP, MinP, RepeatPenalty; public int RepeatLastN; public ulong Seed; }
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct GenerateParams { public uint StructSize; public int NPredict, AddBos, StopAtEog; public IntPtr OnToken; public IntPtr User; }
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int TokenFn(int token, IntPtr piece, UIntPtr len, IntPtr user);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern IntPtr hearth_version_string();
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern IntPtr hearth_last_error();
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern IntPtr hearth_status_string(int status);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern UIntPtr hearth_sizeof(byte[] name);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern IntPtr hearth_cpu_isa();
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_gpu_count();
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern void hearth_model_params_init(ref ModelParams p);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_load(byte[] path, ref ModelParams p, out ModelHandle model);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern void hearth_model_free(IntPtr model);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_n_vocab(ModelHandle m);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_n_layer(ModelHandle m);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_bos(ModelHandle m);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_token_is_eog(ModelHandle m, int token);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_meta(ModelHandle m, byte[] key, byte[] buf, UIntPtr cap, out UIntPtr n);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_tokenize(ModelHandle m, byte[] text, UIntPtr len, int flags, int[] outTokens, UIntPtr cap, out UIntPtr n);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_detokenize(ModelHandle m, int[] tokens, UIntPtr nTokens, int flags, byte[] buf, UIntPtr cap, out UIntPtr n);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern void hearth_session_params_init(ref SessionParams p);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_create(ModelHandle m, ref SessionParams p, out SessionHandle s);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern void hearth_session_free(IntPtr s);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_reset(SessionHandle s);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_n_past(SessionHandle s);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern void hearth_session_cancel(SessionHandle s);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_eval(SessionHandle s, int[] tokens, int n, int allLogits);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern void hearth_sampler_params_init(ref SamplerParams p);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_set_sampler(SessionHandle s, ref SamplerParams p);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern void hearth_generate_params_init(ref GenerateParams p);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_generate(SessionHandle s, byte[] prompt, ref GenerateParams p);
+
+        internal static string Str(IntPtr p) { return p == IntPtr.Zero ? "" : Utf8(p); }
+        static string Utf8(IntPtr p)
+        {
+            int n = 0;
+            while (Marshal.ReadByte(p, n) != 0) n++;
+            var b = new byte[n];
+            Marshal.Copy(p, b, 0, n);
+            return Encoding.UTF8.GetString(b);
+        }
+        internal static byte[] Z(string s) { return Encoding.UTF8.GetBytes(s + "\0"); }
+
+        static bool layoutChecked;
+        internal static void CheckLayout()
+        {
+            if (layoutChecked) return;
+            var sizes = new Dictionary<string, int> {
+                { "hearth_model_params", Marshal.SizeOf(typeof(ModelParams)) },
+                { "hearth_session_params", Marshal.SizeOf(typeof(SessionParams)) },
+                { "hearth_sampler_params", Marshal.SizeOf(typeof(SamplerParams)) },
+                { "hearth_generate_params", Marshal.SizeOf(typeof(GenerateParams)) },
+            };
+            foreach (var kv in sizes)
+            {
+                int got = (int)hearth_sizeof(Z(kv.Key)).ToUInt64();
+                if (got != kv.Value)
+                    throw new HearthException(HearthException.InvalidArgument,
+                        string.Format("{0} is {1} bytes in libhearth but {2} in this binding", kv.Key, got, kv.Value));
+            }
+            layoutChecked = true;
+        }
+    }
+
+    internal sealed class ModelHandle : SafeHandle
+    {
+        public ModelHandle() : base(IntPtr.Zero, true) { }
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+        protected override bool ReleaseHandle() { Native.hearth_model_free(handle); return true; }
+    }
+
+    internal sealed class SessionHandle : SafeHandle
+    {
+        public SessionHandle() : base(IntPtr.Zero, true) { }
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+        protected override bool ReleaseHandle() { Native.hearth_session_free(handle); return true; }
+    }
+
+    public static class Library
+    {
+        public static string Version { get { return Native.Str(Native.hearth_version_string()); } }
+        public static string CpuIsa { get { return Native.Str(Native.hearth_cpu_isa()); } }
+        public static int GpuCount { get { return Native.hearth_gpu_count(); } }
+    }
+
+    /// <summary>A loaded model file: immutable, shareable across threads.</summary>
+    public sealed class Model : IDisposable
+    {
+        internal readonly ModelHandle Handle;
+
+        public Model(string path)
+        {
+            Native.CheckLayout();
+            var p = new Native.ModelParams();
+            Native.hearth_model_params_init(ref p);
+            ModelHandle h;
+            int st = Native.hearth_model_load(Native.Z(path), ref p, out h);
+            if (st != 0) { h.Dispose(); HearthException.Check(st); }
+            Handle = h;
+        }
+
+        public int NVocab { get { return Native.hearth_model_n_vocab(Live()); } }
+        public int NLayer { get { return Native.hearth_model_n_layer(Live()); } }
+        public int Bos { get { return Native.hearth_model_bos(Live()); } }
+        public bool IsEog(int token) { return Native.hearth_token_is_eog(Live(), token) != 0; }
+
+        internal ModelHandle Live()
+        {
+            if (Handle.IsClosed) throw new ObjectDisposedException("Model");
+            return Handle;
+        }
+
+        /// <summary>A metadata value as text, or null when the key is absent.</summary>
+        public string Meta(string key)
+        {
+            var buf = new byte[256];
+            UIntPtr n;
+            int st = Native.hearth_model_meta(Live(), Native.Z(key), buf, (UIntPtr)buf.Length, out n);
+            if (st == HearthException.InvalidArgument) return null;
+            if (st == HearthException.BufferTooSmall || (st == 0 && (int)n >= buf.Length))
+            {
+                buf = new byte[(int)n + 1];
+                st = Native.hearth_model_meta(Live(), Native.Z(key), buf, (UIntPtr)buf.Length, out n);
+            }
+            HearthException.Check(st);
+            return Encoding.UTF8.GetString(buf, 0, (int)n);
+        }
+
+        public int[] Tokenize(byte[] utf8, bool addBos)
+        {
+            var outTokens = new int[utf8.Length + 8];
+            UIntPtr n;
+            int st = Native.hearth_tokenize(Live(), utf8, (UIntPtr)utf8.Length, addBos ? 1 : 0, outTokens, (UIntPtr)outTokens.Length, out n);
+            if (st == HearthException.BufferTooSmall)
+            {
+                outTokens = new int[(int)n];
+                st = Native.hearth_tokenize(Live(), utf8, (UIntPtr)utf8.Length, addBos ? 1 : 0, outTokens, (UIntPtr)outTokens.Length, out n);
+            }
+            HearthException.Check(st);
+            Array.Resize(ref outTokens, (int)n);
+            return outTokens;
+        }
+
+        public int[] Tokenize(string text, bool addBos = true) { return Tokenize(Encoding.UTF8.GetBytes(text), addBos); }
+
+        public string Detokenize(int[] tokens)
+        {
+            var buf = new byte[256];
+            UIntPtr n;
+            int st = Native.hearth_detokenize(Live(), tokens, (UIntPtr)tokens.Length, 0, buf, (UIntPtr)buf.Length, out n);
+            if (st == HearthException.BufferTooSmall || (st == 0 && (int)n >= buf.Length))
+            {
+                buf = new byte[(int)n + 1];
+                st = Native.hearth_detokenize(Live(), tokens, (UIntPtr)tokens.Length, 0, buf, (UIntPtr)buf.Length, out n);
+            }
+            HearthException.Check(st);
+            return Encoding.UTF8.GetString(buf, 0, (int)n);
+        }
+
+        public void Dispose() { Handle.Dispose(); }
+    }
+
+    /// <summary>A conversation's state on a model. One thread at a time; Cancel() from any thread.</summary>
+    public sealed class Session : IDisposable
+    {
+        readonly SessionHandle handle;
+        readonly Model model; // keeps the model alive while the session is
+
+        public Session(Model model, int nCtx = 0, int nThreads = 0, int sparseMode = 0)
+        {
+            var p = new Native.SessionParams();
+            Native.hearth_session_params_init(ref p);
+            p.NCtx = nCtx;
+            p.NThreads = nThreads;
+            p.SparseMode = sparseMode;
+            SessionHandle h;
+            int st = Native.hearth_session_create(model.Live(), ref p, out h);
+            if (st != 0) { h.Dispose(); HearthException.Check(st); }
+            handle = h;
+            this.model = model;
+        }
+
+        SessionHandle Live()
+        {
+            if (handle.IsClosed) throw new ObjectDisposedException("Session");
+            return handle;
+        }
+
+        public int NPast { get { return Native.hearth_session_n_past(Live()); } }
+        public void Reset() { HearthException.Check(Native.hearth_session_reset(Live())); }
+        public void Cancel() { if (!handle.IsClosed) Native.hearth_session_cancel(handle); }
+
+        public void SetGreedy()
+        {
+            var p = new Native.SamplerParams();
+            Native.hearth_sampler_params_init(ref p);
+            p.Temperature = 0;
+            HearthException.Check(Native.hearth_session_set_sampler(Live(), ref p));
+        }
+
+        public void Eval(int[] tokens) { HearthException.Check(Native.hearth_session_eval(Live(), tokens, tokens.Length, 0)); }
+
+        /// <summary>Streams the continuation of prompt to onPiece (whole UTF-8 characters); return false to stop.
+        /// An exception thrown by onPiece stops the generation and is rethrown here.</summary>
+        public void Generate(string prompt, int maxTokens, Func<string, bool> onPiece)
+        {
+            Exception error = null;
+            Native.TokenFn cb = (token, piece, len, user) => {
+                try
+                {
+                    var b = new byte[(int)len];
+                    Marshal.Copy(piece, b, 0, b.Length);
+                    return onPiece(Encoding.UTF8.GetString(b)) ? 0 : 1;
+                }
+                catch (Exception e) { error = e; return 1; } // never let it unwind into C
+            };
+            var p = new Native.GenerateParams();
+            Native.hearth_generate_params_init(ref p);
+            p.NPredict = maxTokens;
+            p.OnToken = Marshal.GetFunctionPointerForDelegate(cb);
+            int st = Native.hearth_generate(Live(), Native.Z(prompt), ref p);
+            GC.KeepAlive(cb);
+            GC.KeepAlive(model);
+            if (error != null) throw new InvalidOperationException("the token callback threw", error);
+            HearthException.Check(st);
+        }
+
+        public void Dispose() { handle.Dispose(); }
+    }
+}

@@ -1,0 +1,400 @@
+"""hearth for Python: ctypes over libhearth, standard library only.
+
+    import hearth
+    with hearth.Model("model.gguf") as model, hearth.Session(model, n_ctx=2048) as session:
+        for piece in session.generate("Once upon a time", max_tokens=64):
+            print(piece, end="", flush=True)
+
+Every failed call raises hearth.HearthError carrying the status and the library's message. The library is found
+through $HEARTH_LIBRARY, then the system's search (ctypes.util.find_library), then libhearth.so.0.
+"""
+import codecs
+import ctypes
+import ctypes.util
+import os
+import threading
+
+__all__ = ["HearthError", "Model", "Session", "version", "cpu_isa", "gpu_count", "set_log_callback",
+           "SPARSE_AUTO", "SPARSE_DENSE", "SPARSE_PREDICTOR", "SPARSE_EXACT_GATE", "SPARSE_CATS"]
+
+OK, ERR_INVALID_ARGUMENT, ERR_OUT_OF_MEMORY, ERR_IO, ERR_BAD_FORMAT, ERR_UNSUPPORTED, ERR_CONTEXT_FULL, \
+    ERR_CANCELLED, ERR_BUFFER_TOO_SMALL, ERR_INTERNAL = range(10)
+SPARSE_AUTO, SPARSE_DENSE, SPARSE_PREDICTOR, SPARSE_EXACT_GATE, SPARSE_CATS = range(5)
+_SPARSE_NAMES = {"auto": 0, "dense": 1, "predictor": 2, "exact": 3, "exact_gate": 3, "cats": 4}
+
+
+def _load():
+    path = os.environ.get("HEARTH_LIBRARY") or ctypes.util.find_library("hearth") or "libhearth.so.0"
+    return ctypes.CDLL(path)
+
+
+_lib = _load()
+
+_c_status = ctypes.c_int32
+_progress_fn = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_float, ctypes.c_void_p)
+_token_fn = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32, ctypes.POINTER(ctypes.c_char), ctypes.c_size_t, ctypes.c_void_p)
+_log_fn = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p)
+
+
+class _ModelParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("vocab_only", ctypes.c_int32), ("progress", _progress_fn),
+                ("progress_user", ctypes.c_void_p), ("prefault", ctypes.c_int32)]
+
+
+class _SessionParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("n_ctx", ctypes.c_int32), ("n_batch", ctypes.c_int32),
+                ("n_threads", ctypes.c_int32), ("sparse_mode", ctypes.c_int32), ("cats_sparsity", ctypes.c_float)]
+
+
+class _SamplerParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("temperature", ctypes.c_float), ("top_k", ctypes.c_int32),
+                ("top_p", ctypes.c_float), ("min_p", ctypes.c_float), ("repeat_penalty", ctypes.c_float),
+                ("repeat_last_n", ctypes.c_int32), ("seed", ctypes.c_uint64)]
+
+
+class _GenerateParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("n_predict", ctypes.c_int32), ("add_bos", ctypes.c_int32),
+                ("stop_at_eog", ctypes.c_int32), ("on_token", _token_fn), ("user", ctypes.c_void_p)]
+
+
+class _SparseStats(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("mode", ctypes.c_int32), ("tokens", ctypes.c_uint64),
+                ("active_fraction", ctypes.c_double), ("decode_bytes_per_token", ctypes.c_double),
+                ("predictor_ms", ctypes.c_double), ("total_ms", ctypes.c_double)]
+
+
+class _Perf(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("n_prompt", ctypes.c_int32), ("n_generated", ctypes.c_int32),
+                ("prompt_ms", ctypes.c_double), ("generate_ms", ctypes.c_double)]
+
+
+def _sig(name, restype, *argtypes):
+    f = getattr(_lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+_p = ctypes.c_void_p
+_sz = ctypes.c_size_t
+_psz = ctypes.POINTER(ctypes.c_size_t)
+_sig("hearth_version", ctypes.c_uint32)
+_sig("hearth_version_string", ctypes.c_char_p)
+_sig("hearth_abi_version", ctypes.c_uint32)
+_sig("hearth_status_string", ctypes.c_char_p, _c_status)
+_sig("hearth_last_error", ctypes.c_char_p)
+_sig("hearth_sizeof", _sz, ctypes.c_char_p)
+_sig("hearth_set_log_callback", None, _log_fn, _p, ctypes.c_int32)
+_sig("hearth_cpu_isa", ctypes.c_char_p)
+_sig("hearth_gpu_count", ctypes.c_int32)
+_sig("hearth_model_params_init", None, ctypes.POINTER(_ModelParams))
+_sig("hearth_model_load", _c_status, ctypes.c_char_p, ctypes.POINTER(_ModelParams), ctypes.POINTER(_p))
+_sig("hearth_model_free", None, _p)
+for _n in ("n_vocab", "n_ctx_train", "n_embd", "n_layer"):
+    _sig("hearth_model_" + _n, ctypes.c_int32, _p)
+_sig("hearth_model_n_params", ctypes.c_uint64, _p)
+_sig("hearth_model_size_bytes", ctypes.c_uint64, _p)
+_sig("hearth_model_bos", ctypes.c_int32, _p)
+_sig("hearth_model_eos", ctypes.c_int32, _p)
+_sig("hearth_token_is_eog", ctypes.c_int32, _p, ctypes.c_int32)
+_sig("hearth_model_desc", _c_status, _p, ctypes.c_char_p, _sz, _psz)
+_sig("hearth_model_meta", _c_status, _p, ctypes.c_char_p, ctypes.c_char_p, _sz, _psz)
+_sig("hearth_tokenize", _c_status, _p, ctypes.c_char_p, _sz, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32), _sz, _psz)
+_sig("hearth_token_to_piece", _c_status, _p, ctypes.c_int32, ctypes.c_int32, ctypes.c_char_p, _sz, _psz)
+_sig("hearth_detokenize", _c_status, _p, ctypes.POINTER(ctypes.c_int32), _sz, ctypes.c_int32, ctypes.c_char_p, _sz, _psz)
+_sig("hearth_session_params_init", None, ctypes.POINTER(_SessionParams))
+_sig("hearth_session_create", _c_status, _p, ctypes.POINTER(_SessionParams), ctypes.POINTER(_p))
+_sig("hearth_session_free", None, _p)
+_sig("hearth_session_reset", _c_status, _p)
+_sig("hearth_session_n_past", ctypes.c_int32, _p)
+_sig("hearth_session_n_ctx", ctypes.c_int32, _p)
+_sig("hearth_session_mode", ctypes.c_char_p, _p)
+_sig("hearth_session_set_threshold", _c_status, _p, ctypes.c_int32, ctypes.c_float)
+_sig("hearth_session_sparse_stats", _c_status, _p, ctypes.POINTER(_SparseStats))
+_sig("hearth_session_cancel", None, _p)
+_sig("hearth_session_eval", _c_status, _p, ctypes.POINTER(ctypes.c_int32), ctypes.c_int32, ctypes.c_int32)
+_sig("hearth_session_logits", ctypes.POINTER(ctypes.c_float), _p, ctypes.c_int32)
+_sig("hearth_sampler_params_init", None, ctypes.POINTER(_SamplerParams))
+_sig("hearth_session_set_sampler", _c_status, _p, ctypes.POINTER(_SamplerParams))
+_sig("hearth_session_sample", _c_status, _p, ctypes.POINTER(ctypes.c_int32))
+_sig("hearth_generate_params_init", None, ctypes.POINTER(_GenerateParams))
+_sig("hearth_generate", _c_status, _p, ctypes.c_char_p, ctypes.POINTER(_GenerateParams))
+_sig("hearth_session_perf", _c_status, _p, ctypes.POINTER(_Perf))
+_sig("hearth_session_feed", _c_status, _p, ctypes.c_char_p, _sz, ctypes.c_int32)
+_sig("hearth_session_step", _c_status, _p, ctypes.POINTER(ctypes.c_int32))
+
+# The mirrored structs must have the loaded library's layout.
+for _name, _cls in (("hearth_model_params", _ModelParams), ("hearth_session_params", _SessionParams),
+                    ("hearth_sampler_params", _SamplerParams), ("hearth_generate_params", _GenerateParams),
+                    ("hearth_sparse_stats", _SparseStats), ("hearth_perf", _Perf)):
+    if _lib.hearth_sizeof(_name.encode()) != ctypes.sizeof(_cls):
+        raise ImportError("hearth: %s is %d bytes in the library but %d here: binding and library do not match"
+                          % (_name, _lib.hearth_sizeof(_name.encode()), ctypes.sizeof(_cls)))
+
+
+class HearthError(Exception):
+    """A failed hearth call: .status is the HEARTH_ERR_* code, .message the library's explanation."""
+
+    def __init__(self, status, message):
+        self.status = status
+        self.message = message
+        super().__init__("%s: %s" % (_lib.hearth_status_string(status).decode(), message))
+
+
+def _check(status):
+    if status != OK:
+        raise HearthError(status, (_lib.hearth_last_error() or b"").decode("utf-8", "replace"))
+
+
+def _text(fn, *args):
+    """Calls an snprintf-style function, growing the buffer until the text fits."""
+    cap = 256
+    while True:
+        buf = ctypes.create_string_buffer(cap)
+        n = ctypes.c_size_t()
+        st = fn(*args, buf, cap, ctypes.byref(n))
+        if st == ERR_BUFFER_TOO_SMALL or (st == OK and n.value >= cap):
+            cap = n.value + 1
+            continue
+        _check(st)
+        return buf.raw[:n.value]
+
+
+def version():
+    return _lib.hearth_version_string().decode()
+
+
+def cpu_isa():
+    return _lib.hearth_cpu_isa().decode()
+
+
+def gpu_count():
+    return _lib.hearth_gpu_count()
+
+
+_log_keepalive = None
+
+
+def set_log_callback(fn, max_level=1):
+    """fn(level, message) receives the library's log lines (0 error .. 3 debug); None restores the default."""
+    global _log_keepalive
+    if fn is None:
+        _log_keepalive = None
+        _lib.hearth_set_log_callback(_log_fn(), None, max_level)
+        return
+
+    def tramp(level, msg, user):
+        try:
+            fn(level, msg.decode("utf-8", "replace"))
+        except Exception:  # an exception must not cross into C
+            pass
+    _log_keepalive = _log_fn(tramp)
+    _lib.hearth_set_log_callback(_log_keepalive, None, max_level)
+
+
+class Model:
+    """A loaded model: immutable, shareable by any number of threads and sessions."""
+
+    def __init__(self, path, vocab_only=False, prefault=False):
+        p = _ModelParams()
+        _lib.hearth_model_params_init(ctypes.byref(p))
+        p.vocab_only = int(vocab_only)
+        p.prefault = int(prefault)
+        h = ctypes.c_void_p()
+        _check(_lib.hearth_model_load(os.fsencode(path), ctypes.byref(p), ctypes.byref(h)))
+        self._h = h
+
+    def _handle(self):
+        if not self._h:
+            raise ValueError("the model is closed")
+        return self._h
+
+    def close(self):
+        if getattr(self, "_h", None):
+            _lib.hearth_model_free(self._h)
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+    n_vocab = property(lambda self: _lib.hearth_model_n_vocab(self._handle()))
+    n_ctx_train = property(lambda self: _lib.hearth_model_n_ctx_train(self._handle()))
+    n_embd = property(lambda self: _lib.hearth_model_n_embd(self._handle()))
+    n_layer = property(lambda self: _lib.hearth_model_n_layer(self._handle()))
+    n_params = property(lambda self: _lib.hearth_model_n_params(self._handle()))
+    bos = property(lambda self: _lib.hearth_model_bos(self._handle()))
+    eos = property(lambda self: _lib.hearth_model_eos(self._handle()))
+
+    @property
+    def description(self):
+        return _text(_lib.hearth_model_desc, self._handle()).decode("utf-8", "replace")
+
+    def meta(self, key):
+        """A metadata value as text; KeyError if the file has no such key."""
+        try:
+            return _text(_lib.hearth_model_meta, self._handle(), key.encode()).decode("utf-8", "replace")
+        except HearthError as e:
+            if e.status == ERR_INVALID_ARGUMENT:
+                raise KeyError(key) from None
+            raise
+
+    def is_eog(self, token):
+        return bool(_lib.hearth_token_is_eog(self._handle(), token))
+
+    def tokenize(self, text, add_bos=True, special=False):
+        data = text if isinstance(text, (bytes, bytearray)) else text.encode("utf-8")
+        flags = (1 if add_bos else 0) | (2 if special else 0)
+        cap = len(data) + 8
+        while True:
+            out = (ctypes.c_int32 * cap)()
+            n = ctypes.c_size_t()
+            st = _lib.hearth_tokenize(self._handle(), bytes(data), len(data), flags, out, cap, ctypes.byref(n))
+            if st == ERR_BUFFER_TOO_SMALL:
+                cap = n.value
+                continue
+            _check(st)
+            return list(out[:n.value])
+
+    def token_to_piece(self, token, special=False):
+        """The bytes of one token (a token may hold part of a UTF-8 character)."""
+        return _text(_lib.hearth_token_to_piece, self._handle(), token, 1 if special else 0)
+
+    def detokenize(self, tokens, special=False):
+        arr = (ctypes.c_int32 * len(tokens))(*tokens)
+        return _text(_lib.hearth_detokenize, self._handle(), arr, len(tokens), 1 if special else 0).decode("utf-8", "replace")
+
+
+class Session:
+    """A conversation's state (KV cache, sampler) on a model. Use from one thread at a time; cancel() from any."""
+
+    def __init__(self, model, n_ctx=0, n_batch=0, n_threads=0, sparse_mode="auto", cats_sparsity=None):
+        p = _SessionParams()
+        _lib.hearth_session_params_init(ctypes.byref(p))
+        p.n_ctx, p.n_threads = n_ctx, n_threads
+        if n_batch:
+            p.n_batch = n_batch
+        p.sparse_mode = _SPARSE_NAMES[sparse_mode] if isinstance(sparse_mode, str) else int(sparse_mode)
+        if cats_sparsity is not None:
+            p.cats_sparsity = cats_sparsity
+        h = ctypes.c_void_p()
+        _check(_lib.hearth_session_create(model._handle(), ctypes.byref(p), ctypes.byref(h)))
+        self._h = h
+        self.model = model  # the model must outlive the session
+
+    def _handle(self):
+        if not self._h:
+            raise ValueError("the session is closed")
+        return self._h
+
+    def close(self):
+        if getattr(self, "_h", None):
+            _lib.hearth_session_free(self._h)
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+    n_past = property(lambda self: _lib.hearth_session_n_past(self._handle()))
+    n_ctx = property(lambda self: _lib.hearth_session_n_ctx(self._handle()))
+    mode = property(lambda self: _lib.hearth_session_mode(self._handle()).decode())
+
+    def reset(self):
+        _check(_lib.hearth_session_reset(self._handle()))
+
+    def cancel(self):
+        """Stops the call running on this session (or the next one started), from any thread."""
+        h = self._h
+        if h:
+            _lib.hearth_session_cancel(h)
+
+    def set_sampler(self, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, repeat_last_n=64, seed=0):
+        p = _SamplerParams()
+        _lib.hearth_sampler_params_init(ctypes.byref(p))
+        p.temperature, p.top_k, p.top_p, p.min_p = temperature, top_k, top_p, min_p
+        p.repeat_penalty, p.repeat_last_n, p.seed = repeat_penalty, repeat_last_n, seed
+        _check(_lib.hearth_session_set_sampler(self._handle(), ctypes.byref(p)))
+
+    def eval(self, tokens, all_logits=False):
+        arr = (ctypes.c_int32 * len(tokens))(*tokens)
+        _check(_lib.hearth_session_eval(self._handle(), arr, len(tokens), int(all_logits)))
+
+    def logits(self, i=-1):
+        """The logits of token i of the last eval, as a list of floats."""
+        ptr = _lib.hearth_session_logits(self._handle(), i)
+        if not ptr:
+            raise IndexError("no logits kept for token %d" % i)
+        return ptr[:self.model.n_vocab]
+
+    def sample(self):
+        t = ctypes.c_int32()
+        _check(_lib.hearth_session_sample(self._handle(), ctypes.byref(t)))
+        return t.value
+
+    def generate(self, prompt, max_tokens=128, add_bos=True):
+        """Yields the continuation of prompt piece by piece (always whole UTF-8 characters), through the step API."""
+        data = prompt.encode("utf-8")
+        _check(_lib.hearth_session_feed(self._handle(), data, len(data), 1 if add_bos else 0))
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        produced = 0
+        t = ctypes.c_int32()
+        while produced < max_tokens:
+            _check(_lib.hearth_session_step(self._handle(), ctypes.byref(t)))
+            if t.value < 0:
+                continue  # a prompt chunk was evaluated
+            produced += 1
+            if self.model.is_eog(t.value):
+                break
+            piece = decoder.decode(self.model.token_to_piece(t.value))
+            if piece:
+                yield piece
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
+
+    def generate_text(self, prompt, max_tokens=128, add_bos=True, on_piece=None):
+        """Runs hearth_generate; on_piece(str) sees each piece as it streams and may return True to stop.
+        Returns the whole text. An exception raised by on_piece stops the generation and is re-raised here."""
+        pieces, error = [], []
+
+        def tramp(token, piece, n, user):
+            try:
+                s = ctypes.string_at(piece, n).decode("utf-8", "replace")
+                pieces.append(s)
+                return 1 if on_piece is not None and on_piece(s) else 0
+            except BaseException as e:  # never let it cross into C
+                error.append(e)
+                return 1
+        cb = _token_fn(tramp)
+        p = _GenerateParams()
+        _lib.hearth_generate_params_init(ctypes.byref(p))
+        p.n_predict, p.add_bos, p.on_token = max_tokens, int(add_bos), cb
+        st = _lib.hearth_generate(self._handle(), prompt.encode("utf-8"), ctypes.byref(p))
+        if error:
+            raise error[0]
+        _check(st)
+        return "".join(pieces)
+
+    def sparse_stats(self):
+        s = _SparseStats()
+        s.struct_size = ctypes.sizeof(s)
+        _check(_lib.hearth_session_sparse_stats(self._handle(), ctypes.byref(s)))
+        return {"mode": s.mode, "tokens": s.tokens, "active_fraction": s.active_fraction,
+                "decode_bytes_per_token": s.decode_bytes_per_token, "predictor_ms": s.predictor_ms, "total_ms": s.total_ms}
+
+    def perf(self):
+        s = _Perf()
+        s.struct_size = ctypes.sizeof(s)
+        _check(_lib.hearth_session_perf(self._handle(), ctypes.byref(s)))
+        return {"n_prompt": s.n_prompt, "n_generated": s.n_generated, "prompt_ms": s.prompt_ms, "generate_ms": s.generate_ms}
