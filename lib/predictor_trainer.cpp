@@ -10,6 +10,7 @@
 
 #include "../kernels/cpu/kernels.h"
 #include "error.h"
+#include "splitmix.h"
 
 namespace hearth {
 namespace {
@@ -17,11 +18,9 @@ namespace {
 struct rng64 {
   uint64_t s;
   uint64_t next() {
+    const uint64_t r = splitmix64(s);
     s += 0x9e3779b97f4a7c15ull;
-    uint64_t x = s;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
+    return r;
   }
   float uniform() { return (float)(next() >> 40) * (1.0f / 16777216.0f); }  // [0, 1)
 };

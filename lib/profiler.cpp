@@ -5,16 +5,12 @@
 
 #include "error.h"
 #include "session.h"
+#include "splitmix.h"
 
 namespace hearth {
 namespace {
 
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+uint64_t mix(uint64_t x) { return splitmix64(x); }
 
 // Bottom-k sampling: every token gets a key hash(seed, position); the max_samples smallest keys are kept. The
 // choice depends only on the seed and the token positions, so it is the same for every layer, thread count and

@@ -4,13 +4,14 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "splitmix.h"
+
 namespace hearth {
 namespace {
-uint64_t splitmix64(uint64_t &x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
+uint64_t next_splitmix(uint64_t &x) {
+  const uint64_t r = splitmix64(x);
+  x += 0x9e3779b97f4a7c15ull;
+  return r;
 }
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
@@ -18,7 +19,7 @@ uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 void sampler::configure(const sampler_config &cfg) {
   cfg_ = cfg;
   uint64_t x = cfg.seed;
-  for (uint64_t &s : s_) s = splitmix64(x);
+  for (uint64_t &s : s_) s = next_splitmix(x);
   history_.clear();
 }
 

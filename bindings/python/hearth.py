@@ -192,26 +192,20 @@ def set_log_callback(fn, max_level=1):
     _lib.hearth_set_log_callback(_log_keepalive, None, max_level)
 
 
-class Model:
-    """A loaded model: immutable, shareable by any number of threads and sessions."""
-
-    def __init__(self, path, vocab_only=False, prefault=False):
-        p = _ModelParams()
-        _lib.hearth_model_params_init(ctypes.byref(p))
-        p.vocab_only = int(vocab_only)
-        p.prefault = int(prefault)
-        h = ctypes.c_void_p()
-        _check(_lib.hearth_model_load(os.fsencode(path), ctypes.byref(p), ctypes.byref(h)))
-        self._h = h
+class _Owned:
+    """A C object owned by Python: freed by close(), the with-statement, or (as a backstop) garbage collection."""
+    _free = None
+    _what = "object"
+    _h = None
 
     def _handle(self):
         if not self._h:
-            raise ValueError("the model is closed")
+            raise ValueError("the %s is closed" % self._what)
         return self._h
 
     def close(self):
-        if getattr(self, "_h", None):
-            _lib.hearth_model_free(self._h)
+        if self._h:
+            type(self)._free(self._h)
             self._h = None
 
     def __enter__(self):
@@ -222,6 +216,21 @@ class Model:
 
     def __del__(self):
         self.close()
+
+
+class Model(_Owned):
+    """A loaded model: immutable, shareable by any number of threads and sessions."""
+    _free = staticmethod(_lib.hearth_model_free)
+    _what = "model"
+
+    def __init__(self, path, vocab_only=False, prefault=False):
+        p = _ModelParams()
+        _lib.hearth_model_params_init(ctypes.byref(p))
+        p.vocab_only = int(vocab_only)
+        p.prefault = int(prefault)
+        h = ctypes.c_void_p()
+        _check(_lib.hearth_model_load(os.fsencode(path), ctypes.byref(p), ctypes.byref(h)))
+        self._h = h
 
     n_vocab = property(lambda self: _lib.hearth_model_n_vocab(self._handle()))
     n_ctx_train = property(lambda self: _lib.hearth_model_n_ctx_train(self._handle()))
@@ -270,8 +279,10 @@ class Model:
         return _text(_lib.hearth_detokenize, self._handle(), arr, len(tokens), 1 if special else 0).decode("utf-8", "replace")
 
 
-class Session:
+class Session(_Owned):
     """A conversation's state (KV cache, sampler) on a model. Use from one thread at a time; cancel() from any."""
+    _free = staticmethod(_lib.hearth_session_free)
+    _what = "session"
 
     def __init__(self, model, n_ctx=0, n_batch=0, n_threads=0, sparse_mode="auto", cats_sparsity=None):
         p = _SessionParams()
@@ -286,25 +297,6 @@ class Session:
         _check(_lib.hearth_session_create(model._handle(), ctypes.byref(p), ctypes.byref(h)))
         self._h = h
         self.model = model  # the model must outlive the session
-
-    def _handle(self):
-        if not self._h:
-            raise ValueError("the session is closed")
-        return self._h
-
-    def close(self):
-        if getattr(self, "_h", None):
-            _lib.hearth_session_free(self._h)
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
 
     n_past = property(lambda self: _lib.hearth_session_n_past(self._handle()))
     n_ctx = property(lambda self: _lib.hearth_session_n_ctx(self._handle()))

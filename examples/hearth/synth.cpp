@@ -13,16 +13,12 @@
 #include "bpe.h"
 #include "error.h"
 #include "gguf.h"
+#include "splitmix.h"
 
 namespace hearth {
 namespace {
 
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+uint64_t mix(uint64_t x) { return splitmix64(x); }
 
 uint64_t hash_name(const std::string &s) {
   uint64_t h = 1469598103934665603ull;
