@@ -44,7 +44,7 @@ int cmd_calibrate(const args &a) {
     cfg.profile.max_samples = a.num("--samples", "", 4096);
     cfg.trainer.seed = cfg.profile.seed = (uint64_t)a.num("--seed", "", 1);
     cfg.trainer.target_recall = a.real("--recall", "", 0.99);
-    cfg.trainer.max_epochs = (int32_t)a.num("--epochs", "", 40);
+    cfg.trainer.max_epochs = (int32_t)a.num("--epochs", "", cfg.trainer.max_epochs);
     cfg.trainer.fixed_rank = (int32_t)a.num("--rank", "", 0);
     cfg.convert_weights = parse_type_opt(a, "--type", &cfg.weight_type);
     cfg.down_type_set = parse_type_opt(a, "--down-type", &cfg.down_type);
@@ -98,6 +98,9 @@ int cmd_calibrate(const args &a) {
     fmt::print("lowest held-out recall {:.4f}; largest predictor {:.2f}% of its layer's FFN bytes", min_recall, 100 * max_share);
     if (m->file().find("hearth.synthetic.frequency.0")) fmt::print("; lowest rank correlation with the planted frequencies {:.4f}", min_corr);
     fmt::print("\n");
+    if (min_recall < cfg.trainer.target_recall)
+      std::fprintf(stderr, "hearth calibrate: warning: some layers stay below the recall target %.3f on held-out tokens; "
+                           "more text (--text) or samples (--samples) usually helps\n", cfg.trainer.target_recall);
     write_calibrated_model(*m, c, cfg, out, progress);
     if (tty) std::fprintf(stderr, "\n");
     fmt::print("wrote {}\n", out);

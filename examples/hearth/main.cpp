@@ -23,7 +23,7 @@ void usage() {
                "             [--sparsity 0.9 [--hot 0.2 --coverage 0.8] [--predictor-rank 64] [--predictor-type q8_0]]\n"
                "             [--layout sparse|dense]\n"
                "  hearth calibrate -m DENSE.gguf [--text CORPUS.txt] -o OUT.gguf [--type T] [--down-type T]\n"
-               "             [--predictor-type q8_0] [--recall 0.99] [--samples 4096] [--rank R] [--epochs 40] [--seed S]\n"
+               "             [--predictor-type q8_0] [--recall 0.99] [--samples 4096] [--rank R] [--epochs 60] [--seed S]\n"
                "             [-c CTX] [-b BATCH] [-t THREADS] [--report DIR] [--gpuidx OUT.gpuidx] [--vram-budget GIB]\n",
                hearth_version_string());
 }
