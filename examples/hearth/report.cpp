@@ -22,7 +22,7 @@ std::string color(int32_t l, int32_t n) { return fmt::format("hsl({},70%,45%)", 
 // Frequency (y, 0..1) against neuron rank (x, hottest first, log scale): one line per layer.
 std::string frequency_chart(const model &m) {
   const int32_t L = m.hp().n_layer;
-  std::string s = fmt::format("<svg width='{}' height='{}' xmlns='http://www.w3.org/2000/svg'>", k_w, k_h);
+  std::string s = fmt::format("<svg width='{}' height='{}' xmlns='http://www.w3.org/2000/svg' font-family='sans-serif'>", k_w, k_h);
   s += fmt::format("<text x='{}' y='16' font-size='13'>firing frequency by neuron rank (log scale), one line per layer</text>", k_pad);
   for (int32_t l = 0; l < L; ++l) {
     std::vector<float> f = metadata_floats(m.file(), fmt::format("hearth.calibration.frequency.{}", l));
@@ -39,21 +39,41 @@ std::string frequency_chart(const model &m) {
   }
   s += fmt::format("<line x1='{0}' y1='{1}' x2='{2}' y2='{1}' stroke='#444'/><line x1='{0}' y1='{3}' x2='{0}' y2='{1}' stroke='#444'/>",
                    k_pad, k_h - k_pad, k_w - k_pad, k_pad);
-  s += fmt::format("<text x='{}' y='{}' font-size='11'>1.0</text><text x='{}' y='{}' font-size='11'>0</text>", 8, k_pad + 4, 20, k_h - k_pad + 4);
+  s += fmt::format("<text x='{}' y='{}' font-size='10' text-anchor='end'>1.0</text><text x='{}' y='{}' font-size='10' text-anchor='end'>0</text>",
+                   k_pad - 4, k_pad + 4, k_pad - 4, k_h - k_pad + 4);
+  const double n = (double)m.hp().n_ff;
+  for (double r = 1; r <= n; r *= 10) {  // rank ticks: 1, 10, 100, ...
+    const double x = k_pad + (k_w - 2 * k_pad) * std::log1p(r - 1) / std::log1p(n);
+    s += fmt::format("<line x1='{0:.1f}' y1='{1}' x2='{0:.1f}' y2='{2}' stroke='#444'/><text x='{0:.1f}' y='{3}' font-size='10' "
+                     "text-anchor='middle'>{4}</text>", x, k_h - k_pad, k_h - k_pad + 4, k_h - k_pad + 14, r);
+  }
+  s += fmt::format("<text x='{}' y='{}' font-size='11' text-anchor='middle'>neuron rank, hottest first</text>", k_w / 2, k_h - 8);
   return s + "</svg>";
 }
 
-// One bar per layer, value in [0, 1].
-std::string bars(const std::string &title, const std::vector<float> &v, const std::function<std::string(size_t)> &label) {
-  std::string s = fmt::format("<svg width='{}' height='{}' xmlns='http://www.w3.org/2000/svg'>", k_w, k_h);
+// One bar per layer on a [lo, hi] axis, each labelled with its value, layers numbered below.
+std::string bars(const std::string &title, const std::vector<float> &v, double lo, double hi, const char *value_fmt,
+                 const std::function<std::string(size_t)> &label) {
+  std::string s = fmt::format("<svg width='{}' height='{}' xmlns='http://www.w3.org/2000/svg' font-family='sans-serif'>", k_w, k_h);
   s += fmt::format("<text x='{}' y='16' font-size='13'>{}</text>", k_pad, title);
-  const double bw = (double)(k_w - 2 * k_pad) / std::max<size_t>(1, v.size());
+  const double bw = (double)(k_w - 2 * k_pad) / (double)std::max<size_t>(1, v.size());
+  const size_t every = std::max<size_t>(1, v.size() / 20);
   for (size_t i = 0; i < v.size(); ++i) {
-    const double h = (k_h - 2 * k_pad) * std::clamp(v[i], 0.0f, 1.0f);
-    s += fmt::format("<rect x='{:.1f}' y='{:.1f}' width='{:.1f}' height='{:.1f}' fill='#3a7'><title>{}</title></rect>",
-                     k_pad + bw * (double)i, k_h - k_pad - h, std::max(1.0, bw - 1), h, label(i));
+    const double f = std::clamp(((double)v[i] - lo) / (hi - lo), 0.0, 1.0), h = (k_h - 2 * k_pad) * f;
+    const double x = k_pad + bw * (double)i;
+    s += fmt::format("<rect x='{:.1f}' y='{:.1f}' width='{:.1f}' height='{:.1f}' fill='#3a7'><title>{}</title></rect>", x,
+                     k_h - k_pad - h, std::max(1.0, bw - 1), h, label(i));
+    if (i % every == 0) {
+      s += fmt::format("<text x='{:.1f}' y='{}' font-size='10' text-anchor='middle'>{}</text>", x + bw / 2, k_h - k_pad + 12, i);
+      if (bw >= 24) s += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='10' text-anchor='middle'>{}</text>", x + bw / 2,
+                                     k_h - k_pad - h - 3, fmt::format(fmt::runtime(value_fmt), v[i]));
+    }
   }
-  s += fmt::format("<line x1='{0}' y1='{1}' x2='{2}' y2='{1}' stroke='#444'/>", k_pad, k_h - k_pad, k_w - k_pad);
+  s += fmt::format("<line x1='{0}' y1='{1}' x2='{2}' y2='{1}' stroke='#444'/><line x1='{0}' y1='{3}' x2='{0}' y2='{1}' stroke='#444'/>",
+                   k_pad, k_h - k_pad, k_w - k_pad, k_pad);
+  s += fmt::format("<text x='{}' y='{}' font-size='10' text-anchor='end'>{}</text><text x='{}' y='{}' font-size='10' text-anchor='end'>{}</text>",
+                   k_pad - 4, k_pad + 4, hi, k_pad - 4, k_h - k_pad + 4, lo);
+  s += fmt::format("<text x='{}' y='{}' font-size='11' text-anchor='middle'>layer</text>", k_w / 2, k_h - 8);
   return s + "</svg>";
 }
 
@@ -80,11 +100,12 @@ std::string write_report(const std::string &dir, const model &m, uint64_t budget
   html += fmt::format("<h1>hearth calibration report</h1><p>{}</p>", m.describe());
   html += "<h2>Activation frequency (hot/cold skew)</h2>" + frequency_chart(m);
   if (!sparsity.empty())
-    html += "<h2>Sparsity per layer</h2>" + bars("share of neurons silent per token", sparsity, [&](size_t i) {
+    html += "<h2>Sparsity per layer</h2>" + bars("share of neurons silent per token", sparsity, 0.0, 1.0, "{:.3f}", [&](size_t i) {
               return fmt::format("layer {}: {:.3f}", i, sparsity[i]);
             });
   if (!recall.empty())
-    html += "<h2>Predictor recall per layer (held-out tokens)</h2>" + bars("recall of firing neurons", recall, [&](size_t i) {
+    html += "<h2>Predictor recall per layer (held-out tokens)</h2>" +
+            bars("recall of firing neurons (axis from 0.9)", recall, 0.9, 1.0, "{:.4f}", [&](size_t i) {
               return fmt::format("layer {}: {:.4f}", i, recall[i]);
             });
   html += fmt::format("<h2>GPU/CPU split for a {:.2f} GiB budget</h2><p>{} of {} layers' attention on the GPU, output {}; "
@@ -92,7 +113,7 @@ std::string write_report(const std::string &dir, const model &m, uint64_t budget
                       budget / 1073741824.0,
                       std::count_if(p.layers.begin(), p.layers.end(), [](const placement_layer &x) { return x.dense_on_gpu; }), L,
                       p.output_on_gpu ? "on the GPU" : "on the CPU", 100 * p.gpu_firing_share, p.bytes / 1073741824.0, p.solve_ms);
-  html += bars("share of each layer's firings served by GPU neurons", gpu_share, [&](size_t i) {
+  html += bars("share of each layer's firings served by GPU neurons", gpu_share, 0.0, 1.0, "{:.2f}", [&](size_t i) {
     return fmt::format("layer {}: {} GPU neurons, {:.1f}% of firings", i, p.layers[i].gpu_neurons.size(), 100 * gpu_share[i]);
   });
   html += "</body>\n";
