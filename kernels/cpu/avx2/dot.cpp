@@ -8,24 +8,10 @@
 #include "../fp16.h"
 #include "../kernels.h"
 #include "../q8_aux.h"
+#include "../x86_common.h"
 
 namespace hearth::cpu {
 namespace {
-
-// A block's fp16 scale (its first two bytes) as a float: one 32-bit load and one conversion. The load also
-// reads two quant bytes of the same block, so it never leaves the block.
-inline float half_scale(const void *blk) {
-  int32_t v;
-  std::memcpy(&v, blk, 4);
-  return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(v)));
-}
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 inline const float *col(const void *x, size_t stride, int c) {
   return (const float *)((const char *)x + c * stride);
@@ -50,7 +36,7 @@ void dot_floatlike(int64_t n, const Load &load, const Scalar &scalar, const void
     for (int c = 0; c < NC; ++c) acc[c][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(col(x, xs, c) + i), acc[c][0]);
   }
   for (int c = 0; c < NC; ++c) {
-    float s = hsum(_mm256_add_ps(acc[c][0], acc[c][1]));
+    float s = hearth_hsum256(_mm256_add_ps(acc[c][0], acc[c][1]));
     const float *xc = col(x, xs, c);
     for (int64_t j = i; j < n; ++j) s += scalar(j) * xc[j];
     out[c] = s;
@@ -117,11 +103,11 @@ template <bool Q4>
 inline __m256i load_block(const void *w, int64_t b, float *d) {
   if constexpr (Q4) {
     const block_q4_0 &blk = ((const block_q4_0 *)w)[b];
-    *d = half_scale(&blk);
+    *d = hearth_half_scale(&blk);
     return nibbles(blk.qs);
   } else {
     const block_q8_0 &blk = ((const block_q8_0 *)w)[b];
-    *d = half_scale(&blk);
+    *d = hearth_half_scale(&blk);
     return _mm256_loadu_si256((const __m256i *)blk.qs);
   }
 }
@@ -164,7 +150,7 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
     step(b + 1, 1);
   }
   if (b < nb) step(b, 0);
-  for (int c = 0; c < NC; ++c) out[c] = hsum(_mm256_add_ps(acc[c][0], acc[c][1]));
+  for (int c = 0; c < NC; ++c) out[c] = hearth_hsum256(_mm256_add_ps(acc[c][0], acc[c][1]));
 }
 
 template <bool Q4, bool Stream = true>
@@ -217,7 +203,7 @@ void dot_rows_group(int64_t n, const void *const *rows, const void *const *next,
       acc[r][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd), _mm256_cvtepi32_ps(si), acc[r][b & 1]);
     }
   }
-  for (int r = 0; r < NR; ++r) out[r] = hsum(_mm256_add_ps(acc[r][0], acc[r][1]));
+  for (int r = 0; r < NR; ++r) out[r] = hearth_hsum256(_mm256_add_ps(acc[r][0], acc[r][1]));
 }
 
 template <bool Q4>
@@ -356,7 +342,7 @@ void axpy_rows_q(int64_t n, const void *const *rows, const float *coef, int nrow
         __m256 offset = _mm256_setzero_ps();
         for (int r = 0; r < (pair ? 2 : 1); ++r) {
           const block_q4_0 &blk = ((const block_q4_0 *)rows[k + r])[b];
-          const __m256 a = _mm256_set1_ps(coef[k + r] * half_scale(&blk));
+          const __m256 a = _mm256_set1_ps(coef[k + r] * hearth_half_scale(&blk));
           const __m128i raw = _mm_loadu_si128((const __m128i *)blk.qs);
           const __m256i v0 = _mm256_cvtepu8_epi32(raw), v1 = _mm256_cvtepu8_epi32(_mm_srli_si128(raw, 8));
           const __m256i m = _mm256_set1_epi32(15);

@@ -7,25 +7,10 @@
 #include "../fp16.h"
 #include "../kernels.h"
 #include "../q8_aux.h"
+#include "../x86_common.h"
 
 namespace hearth::cpu {
 namespace {
-
-// A block's fp16 scale (its first two bytes) as a float: one 32-bit load and one conversion. The load also
-// reads two quant bytes of the same block, so it never leaves the block.
-inline float half_scale(const void *blk) {
-  int32_t v;
-  std::memcpy(&v, blk, 4);
-  return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(v)));
-}
-
-// Sum of the 8 lanes of a 256-bit float vector.
-inline float hsum256(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 inline const float *col(const void *x, size_t stride, int c) {
   return (const float *)((const char *)x + c * stride);
@@ -165,7 +150,7 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
     }
     if (i < cnt) step(i, 0);
   }
-  for (int c = 0; c < NC; ++c) out[c] = hsum256(_mm256_add_ps(acc[c][0], acc[c][1]));
+  for (int c = 0; c < NC; ++c) out[c] = hearth_hsum256(_mm256_add_ps(acc[c][0], acc[c][1]));
 }
 
 template <bool Q4, bool Stream = true>
@@ -233,7 +218,7 @@ void dot_rows_group(int64_t n, const void *const *rows, const void *const *next,
     }
     if (i < cnt) step(i, 0);
   }
-  for (int r = 0; r < NR; ++r) out[r] = hsum256(_mm256_add_ps(acc[r][0], acc[r][1]));
+  for (int r = 0; r < NR; ++r) out[r] = hearth_hsum256(_mm256_add_ps(acc[r][0], acc[r][1]));
 }
 
 template <bool Q4>
@@ -265,7 +250,7 @@ template <int T>
 inline void block_floats(const void *row, int64_t b, __m512 *lo, __m512 *hi, float *d) {
   if constexpr (T == 1) {
     const block_q8_0 &blk = ((const block_q8_0 *)row)[b];
-    *d = half_scale(&blk);
+    *d = hearth_half_scale(&blk);
     *lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)blk.qs)));
     *hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk.qs + 16))));
   } else {
