@@ -51,6 +51,10 @@ uint64_t fnv1a64(const void *data, size_t n) {
 
 calibration calibrate_model(const model &m, const std::string &corpus, const calibrate_config &cfg,
                             const calibrate_progress &progress) {
+  const int32_t blk = (int32_t)info(cfg.predictor_type).block_elems;
+  if (cfg.trainer.fixed_rank > 0 && cfg.trainer.fixed_rank % blk)  // refused before the long profile, not after
+    fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("predictor rank {} is not a multiple of {}'s block of {}", cfg.trainer.fixed_rank,
+                                                  type_name(cfg.predictor_type), blk));
   calibration c;
   c.corpus_hash = fnv1a64(corpus.data(), corpus.size());
   std::vector<int32_t> tokens;
@@ -60,12 +64,9 @@ calibration calibrate_model(const model &m, const std::string &corpus, const cal
   c.profile = profile_activations(m, tokens, cfg.profile, [&](int64_t d, int64_t t) { return !progress || progress("profile", d, t); });
   const hparams &hp = m.hp();
   trainer_config tc = cfg.trainer;
-  // fc1 rows are rank-long rows of fc2: keep the rank a multiple of the predictor type's block
-  const int32_t blk = (int32_t)info(cfg.predictor_type).block_elems;
-  tc.min_rank = std::max<int32_t>(tc.min_rank, blk);
+  // fc2 rows are rank long: every rank tried is a whole number of the predictor type's blocks
+  tc.rank_multiple = std::max<int32_t>(tc.rank_multiple, blk);
   c.predictors = train_predictors(c.profile, hp.n_embd, hp.n_ff, tc, [&](int64_t d, int64_t t) { return !progress || progress("train", d, t); });
-  for (trained_predictor &p : c.predictors)
-    if (p.rank % blk) fail(HEARTH_ERR_INTERNAL, "predictor rank is not a multiple of the predictor type's block");
   return c;
 }
 

@@ -1,5 +1,7 @@
 #include "predictor_trainer.h"
 
+#include <fmt/format.h>
+
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
@@ -202,48 +204,51 @@ trained_predictor train_predictor(const layer_samples &s, const std::vector<uint
   out.sparsity = 1.0 - density;
   out.skew = activation_skew(counts);
   const double pos_weight = std::clamp((1.0 - density) / std::max(density, 1e-6), 1.0, 50.0);
-  const int32_t max_rank = cfg.max_rank > 0 ? cfg.max_rank : (int32_t)d;
-  auto round16 = [&](double r) { return std::clamp((int32_t)(std::ceil(r / 16.0) * 16.0), cfg.min_rank, max_rank); };
+  const int32_t step = std::max<int32_t>(1, cfg.rank_multiple);
+  if (cfg.fixed_rank > 0 && cfg.fixed_rank % step)
+    fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("predictor rank {} is not a multiple of {}", cfg.fixed_rank, step));
+  // the search range, in whole multiples
+  const int32_t lo = (std::max<int32_t>(cfg.min_rank, 1) + step - 1) / step * step;
+  const int32_t hi = std::max(lo, (cfg.max_rank > 0 ? cfg.max_rank : (int32_t)d) / step * step);
+  auto round_rank = [&](double r) { return std::clamp((int32_t)std::ceil(r / step) * step, lo, hi); };
   // Baseline: a quarter of n_embd at 90% sparsity (ProSparse-7B's 1024 of 4096), scaling with the active share;
   // a skewed layer (hot 20% covering more than 80% of firings) needs less.
   int32_t r = cfg.fixed_rank > 0 ? cfg.fixed_rank
-                                 : round16(0.25 * (double)d * std::clamp(density / 0.1, 0.25, 2.0) * std::clamp(1.6 - out.skew, 0.5, 1.4));
+                                 : round_rank(0.25 * (double)d * std::clamp(density / 0.1, 0.25, 2.0) * std::clamp(1.6 - out.skew, 0.5, 1.4));
   std::vector<fit_result> tried;
   // selection uses validation rows only; the reported recall and precision are the test rows'
   auto passes = [&](const fit_result &f) { return f.val.recall >= cfg.target_recall && f.val.precision >= cfg.min_precision; };
-  auto try_rank = [&](int32_t rank) -> const fit_result & {
+  auto try_rank = [&](int32_t rank) {  // index of the new fit in `tried`
     tried.push_back(fit(s, d, ff, rank, cfg, layer_seed ^ (uint64_t)rank * 0x9e37ull, pos_weight));
-    return tried.back();
+    return tried.size() - 1;
   };
-  const fit_result *chosen = &try_rank(r);
+  size_t chosen = try_rank(r);
   if (cfg.fixed_rank <= 0) {
-    if (passes(*chosen)) {  // shrink while it still passes
-      for (int k = 0; k < 3 && r > cfg.min_rank; ++k) {
-        const int32_t smaller = round16(r / 2.0);
+    if (passes(tried[chosen])) {  // shrink while it still passes
+      for (int k = 0; k < 3 && r > lo; ++k) {
+        const int32_t smaller = round_rank(r / 2.0);
         if (smaller >= r) break;
-        const fit_result &f = try_rank(smaller);
-        if (!passes(f)) break;
+        const size_t f = try_rank(smaller);
+        if (!passes(tried[f])) break;
         r = smaller;
-        chosen = &tried.back();
+        chosen = f;
       }
     } else {  // grow until it passes
-      for (int k = 0; k < 3 && r < max_rank; ++k) {
-        r = round16(r * 2.0);
-        chosen = &try_rank(r);
-        if (passes(*chosen)) break;
+      for (int k = 0; k < 3 && r < hi; ++k) {
+        r = round_rank(r * 2.0);
+        chosen = try_rank(r);
+        if (passes(tried[chosen])) break;
       }
     }
   }
-  // `tried` may have reallocated: find the chosen fit by rank
-  for (const fit_result &f : tried)
-    if (f.nt.r_ == r) chosen = &f;
+  const fit_result &best = tried[chosen];
   out.rank = r;
-  out.fc1 = chosen->nt.fc1;
-  out.fc2 = chosen->nt.fc2();
-  out.threshold = chosen->threshold;
-  out.recall = chosen->test.recall;
-  out.precision = chosen->test.precision;
-  out.epochs = chosen->epochs;
+  out.fc1 = best.nt.fc1;
+  out.fc2 = best.nt.fc2();
+  out.threshold = best.threshold;
+  out.recall = best.test.recall;
+  out.precision = best.test.precision;
+  out.epochs = best.epochs;
   out.trials = (int32_t)tried.size();
   return out;
 }

@@ -18,7 +18,8 @@ struct trainer_config {
   int32_t max_epochs = 60, batch = 32;
   float learning_rate = 1e-2f;
   int32_t min_rank = 16, max_rank = 0;  // 0: n_embd
-  int32_t fixed_rank = 0;               // > 0: no search
+  int32_t rank_multiple = 16;           // every rank tried is a multiple (a quantized predictor's block size)
+  int32_t fixed_rank = 0;               // > 0: no search (must be a multiple of rank_multiple)
   uint64_t seed = 1;
 };
 

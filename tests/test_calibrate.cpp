@@ -134,6 +134,7 @@ TEST_CASE("trained predictors reach the recall target on held-out tokens at unde
     CHECK(p.precision >= 0.5);
     CHECK(share < 0.10);
     CHECK(L.fc1.rows == p.rank);
+    CHECK(p.rank % 32 == 0);  // whole Q8_0 blocks
     CHECK(L.threshold == p.threshold);
     // held-out recall recomputed independently through the file's (quantized) predictor: the library's mask
     // computation on fresh tokens against the dense model's true firings
@@ -272,6 +273,19 @@ TEST_CASE("calibration refuses what it cannot do, with a reason") {
     FAIL("a PWRI file was calibrated again");
   } catch (const error &e) {
     CHECK(e.status() == HEARTH_ERR_INVALID_ARGUMENT);
+  }
+  // a fixed rank that is not whole Q8_0 blocks: refused up front
+  {
+    const auto dm = model::load(dense_planted_path(), false, false, nullptr, nullptr);
+    calibrate_config cfg = test_config(1);
+    cfg.trainer.fixed_rank = 48;
+    try {
+      calibrate_model(*dm, std::string(builtin_corpus()), cfg);
+      FAIL("rank 48 with Q8_0 predictors was accepted");
+    } catch (const error &e) {
+      CHECK(e.status() == HEARTH_ERR_INVALID_ARGUMENT);
+      CHECK(std::string(e.what()).find("multiple") != std::string::npos);
+    }
   }
   // cancellation from the progress callback
   const auto dm = model::load(dense_planted_path(), false, false, nullptr, nullptr);
