@@ -91,7 +91,19 @@ typedef struct hearth_model_params {
   hearth_progress_fn progress;   /* may be NULL */
   void *progress_user;
   int32_t prefault;              /* 1: read all weights once at load so first tokens do not page-fault */
+  /* GPU offload, decided at load (all sessions of the model share it). Without a usable GPU (no driver, no
+   * device, a build without CUDA, a failed allocation) the model loads CPU-only with a logged warning. */
+  int32_t gpu_offload;           /* HEARTH_GPU_*; default HEARTH_GPU_AUTO */
+  uint64_t vram_budget_bytes;    /* VRAM for weights and one session's KV cache; 0 = free memory minus a margin */
+  const char *gpuidx_path;       /* PowerInfer .gpuidx giving the hot neurons; NULL = the placement solver decides */
+  int32_t gpu_n_ctx;             /* context the GPU layers' KV cache is budgeted for; 0 = min(training, 4096) */
 } hearth_model_params;
+
+/* hearth_model_params.gpu_offload */
+#define HEARTH_GPU_AUTO 0    /* hybrid when a GPU is usable, else CPU */
+#define HEARTH_GPU_NONE 1    /* CPU only */
+#define HEARTH_GPU_HYBRID 2  /* hot neurons and the most valuable dense tensors in VRAM, the rest on the CPU */
+#define HEARTH_GPU_LAYERS 3  /* whole layers from the first while the budget lasts (llama.cpp's -ngl) */
 
 HEARTH_API void hearth_model_params_init(hearth_model_params *params);
 
@@ -175,6 +187,9 @@ typedef struct hearth_sparse_stats {
   double decode_bytes_per_token; /* weight bytes read per one-token step (0 before any) */
   double predictor_ms;           /* time in predictors */
   double total_ms;               /* time in forward steps */
+  double gpu_neuron_share;       /* computed neurons that the GPU computed / all computed neurons */
+  double gpu_bytes_per_token;    /* of decode_bytes_per_token, the bytes the GPU read */
+  int32_t uses_gpu;              /* 1 if this session runs the hybrid CPU-GPU executor */
 } hearth_sparse_stats;
 HEARTH_API hearth_status hearth_session_sparse_stats(const hearth_session *session, hearth_sparse_stats *out);
 HEARTH_API hearth_status hearth_session_reset_stats(hearth_session *session);

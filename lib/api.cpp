@@ -14,6 +14,7 @@
 #include "hearth.h"
 #include "log.h"
 #include "model.h"
+#include "offload.h"
 #include "session.h"
 
 struct hearth_model {
@@ -161,6 +162,13 @@ hearth_status hearth_model_load(const char *path, const hearth_model_params *par
     const hearth_model_params p = read_params(params, hearth_model_params_init);
     auto m = std::make_unique<hearth_model>();
     m->impl = hearth::model::load(path, p.vocab_only != 0, p.prefault != 0, p.progress, p.progress_user);
+    hearth::offload_config oc;
+    oc.mode = p.gpu_offload;
+    oc.budget = p.vram_budget_bytes;
+    oc.gpuidx = p.gpuidx_path ? p.gpuidx_path : "";
+    oc.n_ctx = p.gpu_n_ctx;
+    if (oc.n_ctx < 0) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, "gpu_n_ctx is negative");
+    m->impl->set_offload(hearth::offload::create(*m->impl, oc));
     *out = m.release();
   });
 }
@@ -285,6 +293,9 @@ hearth_status hearth_session_sparse_stats(const hearth_session *s, hearth_sparse
     r.decode_bytes_per_token = st.decode_tokens ? s->impl->non_ffn_bytes() + st.decode_bytes / (double)st.decode_tokens : 0.0;
     r.predictor_ms = st.predictor_ms;
     r.total_ms = st.step_ms;
+    r.gpu_neuron_share = st.active ? (double)st.gpu_active / (double)st.active : 0.0;
+    r.gpu_bytes_per_token = st.decode_tokens ? st.gpu_decode_bytes / (double)st.decode_tokens : 0.0;
+    r.uses_gpu = s->impl->uses_gpu() ? 1 : 0;
     std::memcpy(out, &r, std::min<size_t>(out->struct_size, sizeof r));
   });
 }

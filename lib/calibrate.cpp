@@ -229,6 +229,8 @@ placement_input placement_input_for(const model &m, uint64_t budget, int32_t n_c
     const layer &L = m.layers()[(size_t)l];
     placement_layer_input li;
     li.frequency = metadata_floats(m.file(), fmt::format("hearth.calibration.frequency.{}", l));
+    if (li.frequency.empty())  // a synthetic model's planted frequencies stand in for a calibration
+      li.frequency = metadata_floats(m.file(), fmt::format("hearth.synthetic.frequency.{}", l));
     if ((int32_t)li.frequency.size() != hp.n_ff) li.frequency.assign((size_t)hp.n_ff, 1.0f);
     li.neuron_bytes = L.up.row_size + (L.gate ? L.gate.row_size : 0) + (L.down_t ? L.down_t.row_size : 0);
     if (!L.down_t && L.down) li.neuron_bytes += L.down.bytes() / (uint64_t)hp.n_ff;  // a column of row-major down

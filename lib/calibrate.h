@@ -53,7 +53,8 @@ double rank_correlation(const std::vector<float> &a, const std::vector<float> &b
 // A float array under `key` in the file (empty if absent or not an f32 array).
 std::vector<float> metadata_floats(const gguf_file &f, const std::string &key);
 
-// The placement problem for a model: per-layer frequencies from its calibration record (all 1 if it has none), each
+// The placement problem for a model: per-layer frequencies from its calibration record (a synthetic model's
+// planted ones if it has none, else all 1), each
 // neuron's exact bytes (gate + up + down rows at their types), each layer's attention, norms, predictor and
 // an n_ctx-token F32 KV cache as its dense unit, and the output matrix.
 placement_input placement_input_for(const model &m, uint64_t budget, int32_t n_ctx);

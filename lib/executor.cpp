@@ -23,6 +23,25 @@ executor::executor(session &s) : s_(s), start_(g_) {
   const sparse_mode mode = s.mode();
   node *prev = &add([this] { s_.op_embed(); });
   make_edge(start_, *prev);
+  if (s.uses_gpu()) {
+    // Hybrid: both halves of a layer's FFN follow its attention node and run at the same time; the GPU half
+    // only enqueues, the CPU half computes, and the merge joins them.
+    for (int32_t il = 0; il < n_layer; ++il) {
+      node &attn = add([this, il] { s_.op_layer_attention(il); });
+      node &gpu = add([this, il] { s_.op_ffn_gpu(il); });
+      node &cpu = add([this, il] { s_.op_ffn_cpu(il); });
+      node &merge = add([this, il] { s_.op_ffn_merge(il); });
+      make_edge(*prev, attn);
+      make_edge(attn, gpu);
+      make_edge(attn, cpu);
+      make_edge(gpu, merge);
+      make_edge(cpu, merge);
+      prev = &merge;
+    }
+    node &out = add([this] { s_.op_output_gpu(); });
+    make_edge(*prev, out);
+    return;
+  }
   for (int32_t il = 0; il < n_layer; ++il) {
     node &attn_in = add([this, il] { s_.op_attention_in(il); });
     node &attend = add([this, il] { s_.op_attend(il); });

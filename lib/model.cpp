@@ -4,6 +4,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "offload.h"
 
 namespace hearth {
 
@@ -16,6 +17,10 @@ const char *ffn_kind_name(ffn_kind k) {
   }
   return "?";
 }
+
+model::~model() = default;
+
+void model::set_offload(std::unique_ptr<offload> o) { offload_ = std::move(o); }
 
 std::unique_ptr<model> model::load(const std::string &path, bool vocab_only, bool prefault,
                                    int32_t (*progress)(float, void *), void *progress_user) {

@@ -51,8 +51,11 @@ struct layer {
   float threshold = 0.0f;  // neuron i is computed iff its predictor logit >= threshold
 };
 
+class offload;
+
 class model {
  public:
+  ~model();
   // progress may be null; it returns false to cancel. Throws hearth::error.
   static std::unique_ptr<model> load(const std::string &path, bool vocab_only, bool prefault,
                                      int32_t (*progress)(float, void *), void *progress_user);
@@ -71,6 +74,10 @@ class model {
   bool has_predictors() const { return has_predictors_; }
   // Every layer stores its down projection neuron-major (ffn_down_t), so skipped neurons skip their down rows.
   bool neuron_major() const { return neuron_major_; }
+
+  // The part of the model in VRAM (nullptr: CPU only). Set once after loading, before any session exists.
+  const offload *gpu() const { return offload_.get(); }
+  void set_offload(std::unique_ptr<offload> o);
 
   uint64_t n_params() const { return n_params_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
@@ -93,6 +100,7 @@ class model {
   std::vector<layer> layers_;
   uint64_t n_params_ = 0, weight_bytes_ = 0;
   bool has_predictors_ = false, neuron_major_ = false;
+  std::unique_ptr<offload> offload_;
 };
 
 }  // namespace hearth

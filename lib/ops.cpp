@@ -169,6 +169,34 @@ void rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot,
   }
 }
 
+void attend(const float *q, const float *kc, const float *vc, int64_t n, int32_t pos0, int32_t n_head, int32_t n_head_kv,
+            int32_t head_dim, float *att) {
+  const int64_t hd = head_dim, d = (int64_t)n_head * hd, dkv = (int64_t)n_head_kv * hd;
+  const int32_t group = n_head / n_head_kv;
+  const float scale = 1.0f / std::sqrt((float)hd);
+  const auto &K = cpu::kernels();
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, n * n_head), [&](const tbb::blocked_range<int64_t> &r) {
+    std::vector<float> score;
+    for (int64_t job = r.begin(); job < r.end(); ++job) {
+      const int64_t t = job / n_head, h = job % n_head, kvh = h / group;
+      const int64_t n_kv = pos0 + t + 1;
+      const float *qh = q + t * d + h * hd;
+      score.resize((size_t)n_kv);
+      float max = -INFINITY;
+      for (int64_t p = 0; p < n_kv; ++p) {
+        K.dot_f32(hd, qh, kc + p * dkv + kvh * hd, 0, nullptr, 1, &score[(size_t)p]);
+        score[(size_t)p] *= scale;
+        max = std::max(max, score[(size_t)p]);
+      }
+      float sum = 0;
+      for (float &s : score) sum += s = std::exp(s - max);
+      float *out = att + t * d + h * hd;
+      std::fill(out, out + hd, 0.0f);
+      for (int64_t p = 0; p < n_kv; ++p) K.axpy_f32(hd, score[(size_t)p] / sum, vc + p * dkv + kvh * hd, out);
+    }
+  });
+}
+
 void ffn_activate(ffn_kind kind, const float *gate, float *up, int64_t count) {
   switch (kind) {
     case ffn_kind::silu_gated:

@@ -1,6 +1,7 @@
 // The operators of the dense forward pass, on float activations laid out token-major ([n][width]).
 // Parallel ones use tbb::parallel_for and so run in whatever task_arena the caller executes in.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -41,6 +42,20 @@ void matmul_t(const matrix &w, const float *a, int64_t n, float *y);
 void rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, float eps, float *y);
 // llama.cpp's "normal" RoPE: rotates pairs (2i, 2i+1) of the first n_rot dims of every head by pos * base^(-2i/n_rot).
 void rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, const int32_t *pos);
+// Causal attention: query t (position pos0 + t) sees cache rows 0..pos0+t; query head h reads KV head
+// h / (n_head / n_head_kv). q and out are [n][n_head * head_dim], the caches [position][n_head_kv * head_dim].
+void attend(const float *q, const float *kcache, const float *vcache, int64_t n, int32_t pos0, int32_t n_head,
+            int32_t n_head_kv, int32_t head_dim, float *out);
+// One neuron's activation from its gate and up values (gate unused for ffn_kind::relu).
+inline float ffn_act(ffn_kind kind, float g, float u) {
+  switch (kind) {
+    case ffn_kind::silu_gated: return u * g / (1.0f + std::exp(-g));
+    case ffn_kind::relu_gated: return g > 0.0f ? u * g : 0.0f;
+    case ffn_kind::drelu: return g > 0.0f && u > 0.0f ? u * g : 0.0f;
+    case ffn_kind::relu: return u > 0.0f ? u : 0.0f;
+  }
+  return 0.0f;
+}
 void ffn_activate(ffn_kind kind, const float *gate, float *up_inout, int64_t count);
 void embed(const matrix &tok_embd, const int32_t *tokens, int64_t n, float *x);
 

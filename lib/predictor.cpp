@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "error.h"
+#include "offload.h"
 
 namespace hearth {
 
@@ -23,6 +24,7 @@ sparse_mode resolve_sparse_mode(int32_t requested, const model &m) {
   switch (requested) {
     case 0:
       if (m.has_predictors()) return sparse_mode::predictor;
+      if (m.gpu()) return sparse_mode::dense;  // the hybrid executor runs predictor or dense FFNs
       if (relu_family && m.neuron_major()) return sparse_mode::exact_gate;
       return sparse_mode::dense;
     case (int32_t)sparse_mode::dense: return sparse_mode::dense;

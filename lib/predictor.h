@@ -19,7 +19,7 @@ enum class sparse_mode {
 };
 const char *sparse_mode_name(sparse_mode m);
 // Resolves a requested mode (0 = auto: predictor if the file has predictors, exact_gate for ReLU-family models
-// with neuron-major down projections, else dense); throws if the model cannot run the requested mode.
+// with neuron-major down projections when the model runs on the CPU only, else dense); throws if the model cannot run the requested mode.
 sparse_mode resolve_sparse_mode(int32_t requested, const model &m);
 
 struct ffn_masks {

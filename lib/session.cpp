@@ -11,12 +11,12 @@
 #include "../kernels/cpu/kernels.h"
 #include "error.h"
 #include "log.h"
+#include "offload.h"
+#include "session_gpu.h"
+#include "stopwatch.h"
 
 namespace hearth {
 namespace {
-
-using clock_type = std::chrono::steady_clock;
-double ms_since(clock_type::time_point t0) { return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count(); }
 
 const model &runnable(const model &m) {
   if (m.vocab_only()) fail(HEARTH_ERR_INVALID_ARGUMENT, "the model was loaded vocabulary-only; it cannot evaluate");
@@ -58,10 +58,11 @@ session::session(const model &m, const session_config &cfg)
     thresholds_.push_back(m.layers()[(size_t)il].threshold);
   }
   reset_stats();
+  gpu_open();
   arena_.execute([&] { exec_ = std::make_unique<executor>(*this); });
   if (mode_ == sparse_mode::cats) calibrate_cats(cfg.cats_sparsity);
-  log(HEARTH_LOG_INFO, "session: n_ctx {}, n_batch {}, {} threads, kernels {}, mode {}, graph of {} operators", n_ctx_,
-      n_batch_, n_threads_, cpu::kernels().isa, sparse_mode_name(mode_), exec_->node_count());
+  log(HEARTH_LOG_INFO, "session: n_ctx {}, n_batch {}, {} threads, kernels {}, mode {}{}, graph of {} operators", n_ctx_,
+      n_batch_, n_threads_, cpu::kernels().isa, sparse_mode_name(mode_), gpu_ ? ", hybrid CPU-GPU" : "", exec_->node_count());
 }
 
 session::~session() {
@@ -159,6 +160,11 @@ void session::forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_l
   need(x_, hp.n_embd), need(xn_, hp.n_embd), need(q_, hp.n_embd), need(kk_, kv_width_), need(vv_, kv_width_);
   need(att_, hp.n_embd), need(gate_, hp.n_ff), need(up_, hp.n_ff), need(ffo_, hp.n_embd);
   const auto t0 = clock_type::now();
+  if (gpu_) {
+    gpu_->st->sync();  // nothing of an earlier, failed step is still in flight
+    gpu_->x_host = true, gpu_->x_dev = false;
+    std::fill(gpu_->counted.begin(), gpu_->counted.end(), 0);
+  }
   arena_.execute([&] { exec_->run(); });
   stats_.step_ms += ms_since(t0);
   stats_.tokens += (uint64_t)n;
@@ -210,13 +216,6 @@ int32_t session::step() {
 
 void session::op_embed() { embed(model_.tok_embd(), tokens_, n_, x_.data()); }
 
-// Wall time of an operator, added to a counter when it returns.
-struct op_timer {
-  double &acc;
-  clock_type::time_point t0 = clock_type::now();
-  ~op_timer() { acc += ms_since(t0); }
-};
-
 void session::op_attention_in(int32_t il) {
   check_cancel();
   op_timer timer{stats_.attention_ms};
@@ -232,36 +231,10 @@ void session::op_attention_in(int32_t il) {
   std::copy(vv_.begin(), vv_.begin() + n_ * kv_width_, vcache(il) + (size_t)pos0_ * kv_width_);
 }
 
-// Causal attention: token t sees cache positions 0..pos0+t; query head h reads KV head h / group.
 void session::op_attend(int32_t il) {
   op_timer timer{stats_.attention_ms};
   const hparams &hp = model_.hp();
-  const int64_t d = hp.n_embd, dkv = kv_width_, hd = hp.head_dim();
-  const int32_t n_head = hp.n_head, group = hp.n_head / hp.n_head_kv;
-  const float scale = 1.0f / std::sqrt((float)hd);
-  const float *kc = kcache(il), *vc = vcache(il), *q = q_.data();
-  float *att = att_.data();
-  const auto &K = cpu::kernels();
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, n_ * n_head), [&](const tbb::blocked_range<int64_t> &r) {
-    std::vector<float> score;
-    for (int64_t job = r.begin(); job < r.end(); ++job) {
-      const int64_t t = job / n_head, h = job % n_head, kvh = h / group;
-      const int64_t n_kv = pos0_ + t + 1;
-      const float *qh = q + t * d + h * hd;
-      score.resize((size_t)n_kv);
-      float max = -INFINITY;
-      for (int64_t p = 0; p < n_kv; ++p) {
-        K.dot_f32(hd, qh, kc + p * dkv + kvh * hd, 0, nullptr, 1, &score[(size_t)p]);
-        score[(size_t)p] *= scale;
-        max = std::max(max, score[(size_t)p]);
-      }
-      float sum = 0;
-      for (float &s : score) sum += s = std::exp(s - max);
-      float *out = att + t * d + h * hd;
-      std::fill(out, out + hd, 0.0f);
-      for (int64_t p = 0; p < n_kv; ++p) K.axpy_f32(hd, score[(size_t)p] / sum, vc + p * dkv + kvh * hd, out);
-    }
-  });
+  attend(q_.data(), kcache(il), vcache(il), n_, pos0_, hp.n_head, hp.n_head_kv, hp.head_dim(), att_.data());
 }
 
 void session::op_attention_out(int32_t il) {
@@ -302,10 +275,18 @@ void session::op_ffn_mask(int32_t il) {
 
 void session::op_ffn(int32_t il) {
   op_timer timer{stats_.ffn_ms};
+  ffn_compute(il);
+  stats_.neurons += (uint64_t)(n_ * model_.hp().n_ff);
+  const int64_t len = n_ * model_.hp().n_embd;
+  for (int64_t i = 0; i < len; ++i) x_[(size_t)i] += ffo_[(size_t)i];
+}
+
+void session::ffn_compute(int32_t il) {
   const hparams &hp = model_.hp();
   const layer &L = model_.layers()[(size_t)il];
-  const int64_t len = n_ * hp.n_embd, ff = hp.n_ff;
-  if (mode_ == sparse_mode::dense) {
+  const neuron_table &table = tables_[(size_t)il];
+  const int64_t ff = hp.n_ff;
+  if (mode_ == sparse_mode::dense && table.gpu.empty()) {
     const matrix *ws[2] = {&L.up, &L.gate};
     float *ys[2] = {up_.data(), gate_.data()};
     matmul_shared(ws, ys, L.gate ? 2 : 1, xn_.data(), n_, qscratch_);
@@ -313,8 +294,7 @@ void session::op_ffn(int32_t il) {
     if (L.down) {
       matmul(L.down, up_.data(), n_, ffo_.data(), qscratch_);
     } else {  // neuron-major file, every neuron (the layer's CPU table lists them all), zeros included
-      const std::vector<int32_t> &all = tables_[(size_t)il].cpu;
-      rows_axpy(L.down_t, all.data(), (int64_t)all.size(), up_.data(), n_, ffo_.data(), sparse_, false);
+      rows_axpy(L.down_t, table.cpu.data(), (int64_t)table.cpu.size(), up_.data(), n_, ffo_.data(), sparse_, false);
     }
     stats_.active += (uint64_t)(n_ * ff);
     if (observer_) observer_->on_ffn(il, x_.data(), up_.data(), n_);
@@ -325,8 +305,14 @@ void session::op_ffn(int32_t il) {
     }
     if (n_ == 1) stats_.decode_bytes += (double)(L.up.bytes() + (L.gate ? L.gate.bytes() : 0) + (L.down ? L.down : L.down_t).bytes());
   } else {
-    tables_[(size_t)il].cpu_active(masks_.uni, cpu_active_);
-    const bool gate_done = mode_ != sparse_mode::predictor;
+    if (mode_ == sparse_mode::dense) {  // the CPU half of a dense FFN split with the GPU: every CPU neuron
+      masks_.reset(n_, (int32_t)ff);
+      for (int64_t t = 0; t < n_; ++t)
+        for (int32_t i : table.cpu) masks_.add(t, i);
+      masks_.finish();
+    }
+    table.cpu_active(masks_.uni, cpu_active_);
+    const bool gate_done = mode_ == sparse_mode::exact_gate || mode_ == sparse_mode::cats;
     const bool gateless = hp.ffn == ffn_kind::relu;
     if (L.down_t) {
       sparse_ffn(L, hp.ffn, xn_.data(), n_, masks_, cpu_active_, gate_done && !gateless ? gate_.data() : nullptr,
@@ -345,7 +331,9 @@ void session::op_ffn(int32_t il) {
       ffn_activate(hp.ffn, gate_.data(), up_.data(), n_ * ff);
       matmul(L.down, up_.data(), n_, ffo_.data(), qscratch_);
     }
-    const size_t active = masks_.total_active();
+    size_t active = 0;  // the CPU's share of the active neurons
+    for (const auto &list : masks_.active)
+      for (int32_t i : list) active += table.gpu.empty() || !table.on_gpu[(size_t)i];
     stats_.active += active;
     if (count_neurons_) {
       uint64_t *f = stats_.fired.data() + (size_t)il * ff;
@@ -354,15 +342,14 @@ void session::op_ffn(int32_t il) {
     }
     if (n_ == 1) {
       const double per_neuron = (double)(L.up.row_size + (L.down_t ? L.down_t.row_size : 0)) +
-                                (mode_ == sparse_mode::predictor && L.gate ? (double)L.gate.row_size : 0.0);
+                                (!gate_done && L.gate ? (double)L.gate.row_size : 0.0);
       double b = (double)active * per_neuron + (L.down_t ? 0.0 : (double)L.down.bytes());
-      if (mode_ == sparse_mode::predictor) b += (double)(L.fc1.bytes() + L.fc2.bytes());
-      else b += (double)(hp.ffn == ffn_kind::relu ? L.up : L.gate).bytes();  // the dense gate
+      const bool predictor_here = mode_ == sparse_mode::predictor && !(gpu_ && model_.gpu()->layers()[(size_t)il].dense);
+      if (predictor_here) b += (double)(L.fc1.bytes() + L.fc2.bytes());
+      if (gate_done) b += (double)(hp.ffn == ffn_kind::relu ? L.up : L.gate).bytes();  // the dense gate
       stats_.decode_bytes += b;
     }
   }
-  stats_.neurons += (uint64_t)(n_ * ff);
-  for (int64_t i = 0; i < len; ++i) x_[(size_t)i] += ffo_[(size_t)i];
 }
 
 void session::op_output() {

@@ -49,13 +49,17 @@ struct sparse_stats {
   uint64_t decode_tokens = 0;   // of which in one-token steps
   uint64_t active = 0;          // active neuron-layers summed over tokens
   uint64_t neurons = 0;         // neuron-layers summed over tokens (n_ff x n_layer per token)
-  double decode_bytes = 0;      // weight bytes read by one-token steps
+  double decode_bytes = 0;      // weight bytes read by one-token steps (FFN and predictor, both devices)
+  uint64_t gpu_active = 0;      // of `active`, those computed on the GPU
+  double gpu_decode_bytes = 0;  // weight bytes the GPU read in one-token steps (attention and output included)
   double predictor_ms = 0, step_ms = 0;
   double attention_ms = 0, mask_ms = 0, ffn_ms = 0, output_ms = 0;  // per operator kind, all steps
   // With session_config::count_neurons: per layer and neuron, how many tokens computed it (sparse modes) or gave
   // it a nonzero activation (dense), n_layer x n_ff.
   std::vector<uint64_t> fired;
 };
+
+struct session_gpu;
 
 class session {
  public:
@@ -68,6 +72,7 @@ class session {
   int32_t n_threads() const { return n_threads_; }
   int32_t n_past() const { return n_past_; }
   sparse_mode mode() const { return mode_; }
+  bool uses_gpu() const { return gpu_ != nullptr; }
 
   void reset();
   void request_cancel() { cancel_.store(true); }
@@ -102,11 +107,23 @@ class session {
   void op_ffn_mask(int32_t il);
   void op_ffn(int32_t il);
   void op_output();
+  // The hybrid executor's operators (a model with a GPU part): per layer attention (on the GPU or the CPU, with
+  // the predictor), the FFN's GPU half (enqueued), its CPU half, and the merge; then the output.
+  void op_layer_attention(int32_t il);
+  void op_ffn_gpu(int32_t il);
+  void op_ffn_cpu(int32_t il);
+  void op_ffn_merge(int32_t il);
+  void op_output_gpu();
 
  private:
   void forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_logits, float *logits_out);
   void calibrate_cats(float sparsity);
   void check_cancel();
+  void ffn_compute(int32_t il);  // ffo_ = the FFN over the layer's CPU neurons
+  void gpu_open();
+  void gpu_attention(int32_t il);
+  void ensure_x_dev();
+  void ensure_x_host();
   float *kcache(int32_t il) { return k_.get() + (size_t)il * n_ctx_ * kv_width_; }
   float *vcache(int32_t il) { return v_.get() + (size_t)il * n_ctx_ * kv_width_; }
 
@@ -149,6 +166,7 @@ class session {
   ffn_masks masks_;
   std::vector<int32_t> cpu_active_;
   sparse_scratch sparse_;
+  std::unique_ptr<session_gpu> gpu_;  // declared before exec_: the graph's operators use it
   std::unique_ptr<executor> exec_;
 };
 

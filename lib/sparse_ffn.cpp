@@ -17,16 +17,6 @@ inline void prefetch_row(const uint8_t *row, size_t bytes) {
   for (size_t off = 0; off < bytes && off < 4096; off += 64) __builtin_prefetch(row + off, 0, 3);
 }
 
-float activate(ffn_kind kind, float g, float u) {
-  switch (kind) {
-    case ffn_kind::silu_gated: return u * g / (1.0f + std::exp(-g));
-    case ffn_kind::relu_gated: return g > 0.0f ? u * g : 0.0f;
-    case ffn_kind::drelu: return g > 0.0f && u > 0.0f ? u * g : 0.0f;
-    case ffn_kind::relu: return std::max(u, 0.0f);
-  }
-  return 0.0f;
-}
-
 }  // namespace
 
 void rows_dot(const matrix &w, const int32_t *idx, int64_t K, const float *x, int64_t n, float *out, q8_scratch &qs) {
@@ -196,7 +186,7 @@ void sparse_ffn_decode(const layer &L, ffn_kind kind, const float *xn, const std
           for (int64_t j = j0; j < j1; ++j) {
             const float g = need_gate ? out[o++] : gate_dense ? gate_dense[idx[j]] : 0.0f;
             const float u = need_up ? out[o++] : up_dense[idx[j]];
-            const float a = activate(kind, g, u);
+            const float a = ffn_act(kind, g, u);
             s.g[(size_t)j] = g;
             s.u[(size_t)j] = u;
             s.a[(size_t)j] = a;
@@ -249,7 +239,7 @@ void sparse_ffn(const layer &L, ffn_kind kind, const float *xn, int64_t n, const
   }
   for (int64_t t = 0; t < n; ++t)
     for (int64_t j = 0; j < K; ++j)
-      s.a[(size_t)(t * K + j)] = m.flags[(size_t)(t * ff + idx[j])] ? activate(kind, s.g[(size_t)(t * K + j)], s.u[(size_t)(t * K + j)]) : 0.0f;
+      s.a[(size_t)(t * K + j)] = m.flags[(size_t)(t * ff + idx[j])] ? ffn_act(kind, s.g[(size_t)(t * K + j)], s.u[(size_t)(t * K + j)]) : 0.0f;
   rows_axpy(L.down_t, idx, K, s.a.data(), n, y, s);
 }
 

@@ -1,134 +1,159 @@
-// Neuron-aware CUDA kernels (see neuron_kernels.h). The CPU tier's scalar references are the oracle in
-// tests/test_gpu_kernels.cpp.
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
+// Neuron-aware FFN kernels over the GPU neuron table: K hot neurons whose gate, up and ffn_down_t rows are packed
+// compactly (row j is original neuron orig[j]).
+//   hot_gate_up: one warp per row, eight rows per block; a row no token needs is skipped after reading one
+//                predictor logit per token; no synchronisation between blocks.
+//   hot_down:    y = sum_j a_j * down_t.row(j): threads own columns, blocks own a fixed part of the rows and write
+//                their own partial sums, which a second kernel adds in part order: no atomics, the same bits
+//                every run.
+//   cold_lists:  per token, the CPU's active neurons as an ascending index list (one block per token, an
+//                exclusive scan of per-thread counts) and the number of active GPU neurons.
+#include "common.cuh"
+#include "ops.h"
 
-#include "neuron_kernels.h"
-
-namespace hearth::gpu {
+namespace hearth::cuda {
 namespace {
 
-constexpr int k_warp = 32;
-constexpr int k_rows_per_block = 8;
+constexpr int k_rows = 8, k_tokens = 4;
 
-__device__ float warp_sum(float v) {
-  for (int o = k_warp / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-__global__ void gather_dot_f16_kernel(const __half *W, size_t stride, const int32_t *idx, int32_t K, const float *x,
-                                      int32_t n, float *out) {
-  const int lane = threadIdx.x % k_warp;
-  const int64_t j = (int64_t)blockIdx.x * k_rows_per_block + threadIdx.x / k_warp;
+template <uint32_t T>
+__global__ void hot_gate_up_kernel(const uint8_t *gate, const uint8_t *up, int64_t K, int64_t cols, size_t row_size,
+                                   int32_t kind, const float *xn, int64_t n, const float *logits, int32_t n_ff,
+                                   const int32_t *orig, float threshold, float *a) {
+  const int64_t j = (int64_t)blockIdx.x * k_rows + threadIdx.x / k_warp;
   if (j >= K) return;
-  const __half *row = W + (size_t)idx[j] * stride;
-  float acc = 0.0f;
-  // pairs of halves where the row allows, then the tail
-  const int32_t n2 = (n / 2) * 2;
-  const bool aligned = ((reinterpret_cast<uintptr_t>(row) & 3u) == 0);
-  if (aligned) {
-    const __half2 *r2 = reinterpret_cast<const __half2 *>(row);
-    for (int32_t i = lane; i < n2 / 2; i += k_warp) {
-      const float2 w = __half22float2(r2[i]);
-      acc += w.x * x[2 * i] + w.y * x[2 * i + 1];
+  const int lane = threadIdx.x % k_warp;
+  const int64_t o = logits ? orig[j] : 0;
+  for (int64_t t0 = 0; t0 < n; t0 += k_tokens) {
+    const int nt = (int)min((int64_t)k_tokens, n - t0);
+    bool on[k_tokens];
+    bool any = false;
+#pragma unroll
+    for (int t = 0; t < k_tokens; ++t) {
+      on[t] = t < nt && (!logits || logits[(t0 + t) * n_ff + o] >= threshold);
+      any = any || on[t];
     }
-  } else {
-    for (int32_t i = lane; i < n2; i += k_warp) acc += __half2float(row[i]) * x[i];
+    if (!any) {  // inactive for these tokens: no weight is read
+      if (lane < nt) a[(t0 + lane) * K + j] = 0.0f;
+      continue;
+    }
+    float g[k_tokens] = {0, 0, 0, 0}, u[k_tokens] = {0, 0, 0, 0};
+    if (gate) warp_dot<T, k_tokens>(gate + j * row_size, cols, xn + t0 * cols, cols, nt, g);
+    warp_dot<T, k_tokens>(up + j * row_size, cols, xn + t0 * cols, cols, nt, u);
+#pragma unroll
+    for (int t = 0; t < k_tokens; ++t) {
+      const float gs = warp_sum(g[t]), us = warp_sum(u[t]);
+      if (lane == 0 && t < nt) a[(t0 + t) * K + j] = on[t] ? ffn_act(kind, gs, us) : 0.0f;
+    }
   }
-  for (int32_t i = n2 + lane; i < n; i += k_warp) acc += __half2float(row[i]) * x[i];
-  acc = warp_sum(acc);
-  if (lane == 0) out[j] = acc;
 }
 
-// Block (column tile, part): the part's rows added into its partial sums for the tile's columns.
-__global__ void axpy_rows_f16_kernel(const __half *W, size_t stride, const int32_t *idx, const float *a, int32_t K,
-                                     int32_t d, int32_t parts, float *partial) {
-  const int32_t c = blockIdx.x * blockDim.x + threadIdx.x;
-  const int32_t p = blockIdx.y;
-  if (c >= d) return;
-  const int64_t j0 = (int64_t)K * p / parts, j1 = (int64_t)K * (p + 1) / parts;
+// Block (column tile, part, token): the part's rows with a nonzero coefficient, added into its partial sums.
+template <uint32_t T>
+__global__ void hot_down_kernel(const uint8_t *w, int64_t K, int64_t cols, size_t row_size, const float *a, int64_t n,
+                                int parts, float *partial) {
+  const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  const int p = blockIdx.y;
+  const int64_t t = blockIdx.z;
+  if (c >= cols) return;
+  const int64_t j0 = K * p / parts, j1 = K * (p + 1) / parts;
+  const float *at = a + t * K;
   float acc = 0.0f;
   for (int64_t j = j0; j < j1; ++j) {
-    const float aj = a[j];
-    if (aj != 0.0f) acc += aj * __half2float(W[(size_t)idx[j] * stride + c]);
+    const float aj = at[j];  // the same for the whole block: no divergence
+    if (aj != 0.0f) acc += aj * weight_at<T>(w + j * row_size, c);
   }
-  partial[(size_t)p * d + c] = acc;
+  partial[((int64_t)p * n + t) * cols + c] = acc;
 }
 
-__global__ void reduce_parts_kernel(const float *partial, int32_t parts, int32_t d, float *y) {
-  const int32_t c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= d) return;
+__global__ void reduce_parts_kernel(const float *partial, int parts, int64_t n, int64_t cols, float *y) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n * cols) return;
   float s = 0.0f;
-  for (int32_t p = 0; p < parts; ++p) s += partial[(size_t)p * d + c];  // in order: the same bits every run
-  y[c] = s;
+  for (int p = 0; p < parts; ++p) s += partial[(int64_t)p * n * cols + i];  // in order
+  y[i] = s;
 }
 
-// One block: each thread counts its contiguous chunk, an exclusive scan of the counts gives its write offset,
-// so the list comes out ascending.
-__global__ void compact_kernel(const float *logits, int32_t n, float threshold, int32_t *idx, int32_t *count) {
-  __shared__ int32_t offs[1024];
-  const int t = threadIdx.x, T = blockDim.x;
-  const int32_t chunk = (n + T - 1) / T, b = min(n, t * chunk), e = min(n, b + chunk);
-  int32_t c = 0;
-  for (int32_t i = b; i < e; ++i) c += logits[i] >= threshold;
-  offs[t] = c;
+constexpr int k_scan_threads = 1024;
+
+__global__ void cold_lists_kernel(const float *logits, int64_t n, int32_t n_ff, float threshold, const int32_t *row_of,
+                                  int32_t *lists, int32_t *counts) {
+  __shared__ int32_t offs[k_scan_threads];
+  __shared__ int32_t hot_total;
+  const int64_t tok = blockIdx.x;
+  const float *l = logits + tok * n_ff;
+  int32_t *list = lists + tok * n_ff;
+  const int th = threadIdx.x;
+  if (th == 0) hot_total = 0;
+  const int32_t chunk = (n_ff + k_scan_threads - 1) / k_scan_threads, b = min(n_ff, th * chunk), e = min(n_ff, b + chunk);
+  int32_t c = 0, hot = 0;
+  for (int32_t i = b; i < e; ++i)
+    if (l[i] >= threshold) (row_of[i] < 0 ? c : hot) += 1;
+  offs[th] = c;
   __syncthreads();
-  for (int s = 1; s < T; s *= 2) {  // Hillis-Steele inclusive scan
-    const int32_t v = t >= s ? offs[t - s] : 0;
+  atomicAdd(&hot_total, hot);  // a count: the order of the additions does not matter
+  for (int s = 1; s < k_scan_threads; s *= 2) {  // Hillis-Steele inclusive scan
+    const int32_t v = th >= s ? offs[th - s] : 0;
     __syncthreads();
-    offs[t] += v;
+    offs[th] += v;
     __syncthreads();
   }
-  int32_t w = offs[t] - c;
+  int32_t w = offs[th] - c;
   for (int32_t i = b; i < e; ++i)
-    if (logits[i] >= threshold) idx[w++] = i;
-  if (t == T - 1) *count = offs[t];
+    if (l[i] >= threshold && row_of[i] < 0) list[w++] = i;
+  if (th == k_scan_threads - 1) counts[tok] = offs[th];
+  if (th == 0) counts[n + tok] = hot_total;  // complete: the scan's barriers came after every atomicAdd
 }
 
-bool ok() { return cudaGetLastError() == cudaSuccess; }
+int down_parts(int64_t n) { return n == 1 ? 32 : 8; }
 
 }  // namespace
 
-bool gather_dot_f16(const void *W, size_t row_stride, const int32_t *idx, int32_t K, const float *x, int32_t n,
-                    float *out, void *stream) {
-  if (K <= 0) return true;
-  const int blocks = (K + k_rows_per_block - 1) / k_rows_per_block;
-  gather_dot_f16_kernel<<<blocks, k_rows_per_block * k_warp, 0, (cudaStream_t)stream>>>(
-      (const __half *)W, row_stride, idx, K, x, n, out);
-  return ok();
+size_t hot_down_scratch_floats(int64_t n, int64_t cols) { return (size_t)(down_parts(n) * n * cols); }
+
+bool hot_gate_up(const void *gate, const void *up, uint32_t type, int64_t K, int64_t cols, size_t row_size, int32_t kind,
+                 const float *xn, int64_t n, const float *logits, int32_t n_ff, const int32_t *orig, float threshold,
+                 float *a, void *stream) {
+  if (K <= 0 || n <= 0) return true;
+  const int64_t blocks = (K + k_rows - 1) / k_rows;
+  if (blocks > INT32_MAX) return false;
+  auto launch = [&](auto kernel) {
+    kernel<<<(unsigned)blocks, k_rows * k_warp, 0, (cudaStream_t)stream>>>((const uint8_t *)gate, (const uint8_t *)up, K, cols,
+                                                                          row_size, kind, xn, n, logits, n_ff, orig, threshold, a);
+    return launched();
+  };
+  HEARTH_CUDA_DISPATCH(type, return launch(hot_gate_up_kernel<T>))
 }
 
-bool axpy_rows_f16(const void *W, size_t row_stride, const int32_t *idx, const float *a, int32_t K, int32_t d,
-                   float *partial, int32_t parts, float *y, void *stream) {
-  if (d <= 0) return true;
-  if (parts < 1) parts = 1;
-  const int threads = 256, tiles = (d + threads - 1) / threads;
-  axpy_rows_f16_kernel<<<dim3(tiles, parts), threads, 0, (cudaStream_t)stream>>>((const __half *)W, row_stride, idx, a,
-                                                                                   K, d, parts, partial);
-  if (!ok()) return false;
-  reduce_parts_kernel<<<tiles, threads, 0, (cudaStream_t)stream>>>(partial, parts, d, y);
-  return ok();
-}
-
-bool compact_mask(const float *logits, int32_t n, float threshold, int32_t *idx, int32_t *count, void *stream) {
-  if (n < 0 || n > (1 << 20)) return false;
-  compact_kernel<<<1, 1024, 0, (cudaStream_t)stream>>>(logits, n, threshold, idx, count);
-  return ok();
-}
-
-void *device_alloc(size_t bytes) {
-  void *p = nullptr;
-  if (cudaMalloc(&p, bytes) != cudaSuccess) {
-    cudaGetLastError();
-    return nullptr;
+bool hot_down(const void *w, uint32_t type, int64_t K, int64_t cols, size_t row_size, const float *a, int64_t n,
+              float *scratch, float *y, void *stream) {
+  if (cols <= 0 || n <= 0) return true;
+  if (n > 65535) return false;
+  const int threads = 256, parts = down_parts(n);
+  const dim3 grid((unsigned)((cols + threads - 1) / threads), (unsigned)parts, (unsigned)n);
+  auto launch = [&](auto kernel) {
+    kernel<<<grid, threads, 0, (cudaStream_t)stream>>>((const uint8_t *)w, K, cols, row_size, a, n, parts, scratch);
+    return launched();
+  };
+  bool ok = false;
+  switch (type) {  // (the dispatch macro returns; here the reduction follows)
+    case t_f32: ok = launch(hot_down_kernel<t_f32>); break;
+    case t_f16: ok = launch(hot_down_kernel<t_f16>); break;
+    case t_bf16: ok = launch(hot_down_kernel<t_bf16>); break;
+    case t_q8_0: ok = launch(hot_down_kernel<t_q8_0>); break;
+    case t_q4_0: ok = launch(hot_down_kernel<t_q4_0>); break;
+    default: return false;
   }
-  return p;
+  if (!ok) return false;
+  reduce_parts_kernel<<<(unsigned)((n * cols + threads - 1) / threads), threads, 0, (cudaStream_t)stream>>>(scratch, parts, n, cols, y);
+  return launched();
 }
-void device_free(void *p) {
-  if (p) cudaFree(p);
-}
-bool copy_to_device(void *dst, const void *src, size_t bytes) { return cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice) == cudaSuccess; }
-bool copy_to_host(void *dst, const void *src, size_t bytes) { return cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost) == cudaSuccess; }
-bool synchronize() { return cudaDeviceSynchronize() == cudaSuccess; }
 
-}  // namespace hearth::gpu
+bool cold_lists(const float *logits, int64_t n, int32_t n_ff, float threshold, const int32_t *row_of, int32_t *lists,
+                int32_t *counts, void *stream) {
+  if (n <= 0) return true;
+  if (n > INT32_MAX) return false;
+  cold_lists_kernel<<<(unsigned)n, k_scan_threads, 0, (cudaStream_t)stream>>>(logits, n, n_ff, threshold, row_of, lists, counts);
+  return launched();
+}
+
+}  // namespace hearth::cuda

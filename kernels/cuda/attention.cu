@@ -1,0 +1,74 @@
+// Causal attention for the layers placed on the GPU: one block per (token, head). Scores of a chunk of cache
+// positions go to shared memory; a running maximum and sum rescale the output between chunks (the online
+// softmax), so any context length works with fixed shared memory.
+#include "common.cuh"
+#include "ops.h"
+
+namespace hearth::cuda {
+namespace {
+
+constexpr int k_threads = 128, k_chunk = 2048, k_max_head_dim = 512;
+
+__device__ float block_reduce(float v, bool is_max, float *scratch) {
+  v = is_max ? v : warp_sum(v);
+  if (is_max)
+    for (int o = k_warp / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  const int w = threadIdx.x / k_warp;
+  __syncthreads();  // scratch may still be read from the last call
+  if (threadIdx.x % k_warp == 0) scratch[w] = v;
+  __syncthreads();
+  float r = scratch[0];
+  for (int k = 1; k < k_threads / k_warp; ++k) r = is_max ? fmaxf(r, scratch[k]) : r + scratch[k];
+  return r;
+}
+
+__global__ void attend_kernel(const float *q, const float *kc, const float *vc, int32_t pos0, int32_t n_head,
+                              int32_t n_head_kv, int32_t hd, float *out) {
+  __shared__ float score[k_chunk];
+  __shared__ float acc[k_max_head_dim];
+  __shared__ float red[k_threads / k_warp];
+  const int64_t t = blockIdx.x / n_head, h = blockIdx.x % n_head, kvh = h / (n_head / n_head_kv);
+  const int64_t d = (int64_t)n_head * hd, dkv = (int64_t)n_head_kv * hd, n_kv = pos0 + t + 1;
+  const float *qh = q + t * d + h * hd;
+  const float scale = rsqrtf((float)hd);
+  for (int i = threadIdx.x; i < hd; i += k_threads) acc[i] = 0.0f;
+  float m = -INFINITY, l = 0.0f;
+  for (int64_t c0 = 0; c0 < n_kv; c0 += k_chunk) {
+    const int len = (int)min((int64_t)k_chunk, n_kv - c0);
+    float cmax = -INFINITY;
+    for (int p = threadIdx.x; p < len; p += k_threads) {
+      const float *kp = kc + (c0 + p) * dkv + kvh * hd;
+      float s = 0.0f;
+      for (int i = 0; i < hd; ++i) s += qh[i] * kp[i];
+      score[p] = s * scale;
+      cmax = fmaxf(cmax, score[p]);
+    }
+    cmax = block_reduce(cmax, true, red);
+    const float m_new = fmaxf(m, cmax), rescale = expf(m - m_new);
+    float psum = 0.0f;
+    for (int p = threadIdx.x; p < len; p += k_threads) psum += score[p] = expf(score[p] - m_new);
+    psum = block_reduce(psum, false, red);  // also orders the score writes before the reads below
+    l = l * rescale + psum;
+    m = m_new;
+    for (int i = threadIdx.x; i < hd; i += k_threads) {
+      float a = acc[i] * rescale;
+      for (int p = 0; p < len; ++p) a += score[p] * vc[(c0 + p) * dkv + kvh * hd + i];
+      acc[i] = a;
+    }
+    __syncthreads();  // before the next chunk overwrites score
+  }
+  float *o = out + t * d + h * hd;
+  for (int i = threadIdx.x; i < hd; i += k_threads) o[i] = acc[i] / l;
+}
+
+}  // namespace
+
+bool attend(const float *q, const float *kc, const float *vc, int64_t n, int32_t pos0, int32_t n_head, int32_t n_head_kv,
+            int32_t hd, float *out, void *stream) {
+  if (n <= 0) return true;
+  if (hd > k_max_head_dim || n * n_head > INT32_MAX) return false;
+  attend_kernel<<<(unsigned)(n * n_head), k_threads, 0, (cudaStream_t)stream>>>(q, kc, vc, pos0, n_head, n_head_kv, hd, out);
+  return launched();
+}
+
+}  // namespace hearth::cuda

@@ -1,0 +1,213 @@
+// The CUDA device behind lib/device.h: cudaMalloc'd VRAM, cudaMallocHost'd staging, one cudaStream_t per stream,
+// events recorded on it and waited for with cudaEventSynchronize (the waiting host thread only, never the whole
+// device). Every CUDA error is kept as the stream's first failure and reported by the next wait, so a bad launch
+// becomes a hearth::error in the session, never an abort. Device discovery failures (no driver, no device) mean
+// "run on the CPU".
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+
+#include <string>
+
+#include "../../lib/device.h"
+#include "../../lib/error.h"
+#include "../../lib/gpu.h"
+#include "ops.h"
+
+namespace hearth {
+namespace {
+
+class cuda_event final : public device_event {
+ public:
+  cuda_event() {
+    if (cudaEventCreateWithFlags(&e, cudaEventDisableTiming) != cudaSuccess) e = nullptr;
+  }
+  ~cuda_event() override {
+    if (e) cudaEventDestroy(e);
+  }
+  cudaEvent_t e = nullptr;
+};
+
+class cuda_stream final : public device_stream {
+ public:
+  cuda_stream() {
+    if (cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking) != cudaSuccess) note("cudaStreamCreate", cudaGetLastError());
+  }
+  ~cuda_stream() override {
+    if (s_) {
+      cudaStreamSynchronize(s_);
+      cudaStreamDestroy(s_);
+    }
+  }
+
+  void upload(void *dst, const void *src, size_t bytes) override {
+    check("upload", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s_));
+  }
+  void download(void *dst, const void *src, size_t bytes) override {
+    check("download", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s_));
+  }
+  void copy(void *dst, const void *src, size_t bytes) override {
+    check("copy", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s_));
+  }
+  void matmul(const dev_matrix &w, const float *x, int64_t n, float *y) override {
+    launched("matmul", cuda::matmul(w.data, (uint32_t)w.type, w.rows, w.cols, w.row_size, x, n, y, s_));
+  }
+  void rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, float eps, float *y) override {
+    launched("rmsnorm", cuda::rmsnorm(x, weight, n, width, eps, y, s_));
+  }
+  void rope(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, int32_t pos0) override {
+    launched("rope", cuda::rope(x, n, heads, hd, n_rot, base, pos0, s_));
+  }
+  void attend(const float *q, const float *kc, const float *vc, int64_t n, int32_t pos0, int32_t n_head, int32_t n_head_kv,
+              int32_t hd, float *out) override {
+    launched("attend", cuda::attend(q, kc, vc, n, pos0, n_head, n_head_kv, hd, out, s_));
+  }
+  void add(float *x, const float *y, int64_t count) override { launched("add", cuda::add(x, y, count, s_)); }
+  void relu(float *x, int64_t count) override { launched("relu", cuda::relu(x, count, s_)); }
+  void activate(ffn_kind kind, const float *gate, float *up, int64_t count) override {
+    launched("activate", cuda::activate((int32_t)kind, gate, up, count, s_));
+  }
+  void hot_gate_up(const dev_matrix &gate, const dev_matrix &up, ffn_kind kind, const float *xn, int64_t n,
+                   const float *logits, int32_t n_ff, const int32_t *orig, float threshold, float *a) override {
+    if (gate && (gate.type != up.type || gate.row_size != up.row_size)) {
+      note("hot_gate_up", cudaErrorInvalidValue);  // offload keeps gate and up of one type
+      return;
+    }
+    launched("hot_gate_up", cuda::hot_gate_up(gate.data, up.data, (uint32_t)up.type, up.rows, up.cols, up.row_size,
+                                              (int32_t)kind, xn, n, logits, n_ff, orig, threshold, a, s_));
+  }
+  void hot_down(const dev_matrix &down_t, const float *a, int64_t n, float *scratch, float *y) override {
+    launched("hot_down", cuda::hot_down(down_t.data, (uint32_t)down_t.type, down_t.rows, down_t.cols, down_t.row_size, a, n,
+                                        scratch, y, s_));
+  }
+  void cold_lists(const float *logits, int64_t n, int32_t n_ff, float threshold, const int32_t *row_of, int32_t *lists,
+                  int32_t *counts) override {
+    launched("cold_lists", cuda::cold_lists(logits, n, n_ff, threshold, row_of, lists, counts, s_));
+  }
+
+  std::unique_ptr<device_event> record() override {
+    auto e = std::make_unique<cuda_event>();
+    if (!e->e) note("cudaEventCreate", cudaGetLastError());
+    else check("cudaEventRecord", cudaEventRecord(e->e, s_));
+    return e;
+  }
+  void wait(device_event &ev) override {
+    auto &e = static_cast<cuda_event &>(ev);
+    if (e.e) check("cudaEventSynchronize", cudaEventSynchronize(e.e));
+    raise();
+  }
+  void sync() override {
+    check("cudaStreamSynchronize", cudaStreamSynchronize(s_));
+    raise();
+  }
+
+ private:
+  void check(const char *what, cudaError_t r) {
+    if (r != cudaSuccess) note(what, r);
+  }
+  void launched(const char *what, bool ok) {
+    if (!ok) note(what, cudaGetLastError());
+  }
+  void note(const char *what, cudaError_t r) {
+    if (error_.empty()) error_ = fmt::format("{}: {}", what, r == cudaSuccess ? "no kernel for these arguments" : cudaGetErrorString(r));
+  }
+  void raise() {
+    if (error_.empty()) return;
+    const std::string e = error_;
+    error_.clear();
+    fail(HEARTH_ERR_INTERNAL, "GPU: " + e);
+  }
+
+  cudaStream_t s_ = nullptr;
+  std::string error_;
+};
+
+class cuda_device final : public device {
+ public:
+  explicit cuda_device(int id) : id_(id) {
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, id) == cudaSuccess) name_ = fmt::format("{} (CUDA device {})", p.name, id);
+  }
+  std::string name() const override { return name_; }
+  size_t free_bytes() const override {
+    size_t free = 0, total = 0;
+    return cudaMemGetInfo(&free, &total) == cudaSuccess ? free : 0;
+  }
+  void *alloc(size_t bytes) override {
+    void *p = nullptr;
+    if (cudaMalloc(&p, bytes) != cudaSuccess) {
+      cudaGetLastError();
+      return nullptr;
+    }
+    return p;
+  }
+  void release(void *p) override { cudaFree(p); }
+  void *alloc_pinned(size_t bytes) override {
+    void *p = nullptr;
+    if (cudaMallocHost(&p, bytes) != cudaSuccess) {
+      cudaGetLastError();
+      return nullptr;
+    }
+    return p;
+  }
+  void release_pinned(void *p) override { cudaFreeHost(p); }
+  bool upload_now(void *dst, const void *src, size_t bytes) override {
+    return cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice) == cudaSuccess;
+  }
+  std::unique_ptr<device_stream> make_stream() override { return std::make_unique<cuda_stream>(); }
+  double copy_bandwidth(size_t bytes) override {
+    void *a = alloc(bytes), *b = alloc(bytes);
+    double bw = 0;
+    cudaEvent_t e0, e1;
+    if (a && b && cudaEventCreate(&e0) == cudaSuccess && cudaEventCreate(&e1) == cudaSuccess) {
+      cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);  // warm up
+      cudaEventRecord(e0);
+      const int reps = 10;
+      for (int r = 0; r < reps; ++r) cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+      cudaEventRecord(e1);
+      cudaEventSynchronize(e1);
+      float ms = 0;
+      if (cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess && ms > 0) bw = 2.0 * (double)bytes * reps / (ms * 1e-3);
+      cudaEventDestroy(e0);
+      cudaEventDestroy(e1);
+    }
+    cudaGetLastError();
+    release(a);
+    release(b);
+    return bw;
+  }
+
+ private:
+  int id_;
+  std::string name_ = "CUDA device";
+};
+
+}  // namespace
+
+// Every CUDA error here (no driver: cudaErrorInsufficientDriver; no device: cudaErrorNoDevice) means "run on the
+// CPU", so the answer is a count, never a failure.
+int32_t gpu_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky error so later calls start clean
+    return 0;
+  }
+  return n;
+}
+
+std::unique_ptr<device> make_cuda_device(std::string *why) {
+  int n = 0;
+  const cudaError_t r = cudaGetDeviceCount(&n);
+  if (r != cudaSuccess || n == 0) {
+    cudaGetLastError();
+    if (why) *why = r != cudaSuccess ? cudaGetErrorString(r) : "no CUDA device";
+    return nullptr;
+  }
+  if (cudaSetDevice(0) != cudaSuccess) {
+    cudaGetLastError();
+    if (why) *why = "cudaSetDevice(0) failed";
+    return nullptr;
+  }
+  return std::make_unique<cuda_device>(0);
+}
+
+}  // namespace hearth

@@ -1,0 +1,233 @@
+#include "offload.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "calibrate.h"
+#include "error.h"
+#include "log.h"
+
+namespace hearth {
+namespace {
+
+constexpr double k_gib = 1024.0 * 1024.0 * 1024.0;
+
+uint64_t ffn_bytes(const layer &L) { return L.up.bytes() + L.gate.bytes() + (L.down_t ? L.down_t : L.down).bytes(); }
+
+// llama.cpp's -ngl: whole layers from the first while they fit, then the output matrix.
+placement plan_layers(const model &m, const placement_input &in) {
+  placement p;
+  p.layers.resize(in.layers.size());
+  uint64_t used = 0;
+  for (size_t l = 0; l < in.layers.size(); ++l) {
+    const uint64_t cost = in.layers[l].dense_bytes + ffn_bytes(m.layers()[l]) + 4ull * (uint64_t)m.hp().n_ff;
+    if (used + cost > in.budget) break;
+    used += cost;
+    p.layers[l].dense_on_gpu = true;
+    for (int32_t i = 0; i < m.hp().n_ff; ++i) p.layers[l].gpu_neurons.push_back(i);
+  }
+  if (used + in.output_bytes <= in.budget && p.layers.back().dense_on_gpu) {
+    used += in.output_bytes;
+    p.output_on_gpu = true;
+  }
+  p.bytes = used;
+  return p;
+}
+
+// The neuron split of a PowerInfer .gpuidx as given; dense units then fill what is left of the budget in layer
+// order, then the output.
+placement plan_from_gpuidx(const model &m, const placement_input &in, const std::string &path) {
+  placement p = read_gpuidx(path, m.hp().n_layer, m.hp().n_ff);
+  uint64_t used = 0;
+  for (size_t l = 0; l < in.layers.size(); ++l) used += p.layers[l].gpu_neurons.size() * in.layers[l].neuron_bytes;
+  if (used > in.budget)
+    fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("{} puts {:.2f} GiB of neurons on the GPU, more than the {:.2f} GiB budget",
+                                                  path, used / k_gib, in.budget / k_gib));
+  for (size_t l = 0; l < in.layers.size(); ++l)
+    if (used + in.layers[l].dense_bytes <= in.budget) {
+      used += in.layers[l].dense_bytes;
+      p.layers[l].dense_on_gpu = true;
+    }
+  if (used + in.output_bytes <= in.budget) {
+    used += in.output_bytes;
+    p.output_on_gpu = true;
+  }
+  p.bytes = used;
+  return p;
+}
+
+}  // namespace
+
+const char *offload_mode_name(offload_mode m) {
+  switch (m) {
+    case offload_mode::none: return "none";
+    case offload_mode::hybrid: return "hybrid";
+    case offload_mode::layers: return "layers";
+  }
+  return "?";
+}
+
+std::unique_ptr<offload> offload::create(const model &m, const offload_config &cfg) {
+  if (cfg.mode < 0 || cfg.mode > 3) fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("unknown GPU offload mode {}", cfg.mode));
+  if (cfg.mode == (int32_t)offload_mode::none || m.vocab_only()) return nullptr;
+  const bool asked = cfg.mode != 0 || cfg.budget != 0 || !cfg.gpuidx.empty();
+  const int level = asked ? HEARTH_LOG_WARN : HEARTH_LOG_INFO;
+  std::string why;
+  std::unique_ptr<device> dev = cfg.open ? cfg.open(&why) : nullptr;
+  if (!dev) {
+    log(level, "no usable GPU ({}): running on the CPU", why);
+    return nullptr;
+  }
+  offload_mode mode = cfg.mode == 0 ? offload_mode::hybrid : (offload_mode)cfg.mode;
+  if (mode == offload_mode::hybrid && !m.neuron_major()) {
+    log(HEARTH_LOG_INFO, "the file stores ffn_down row-major, so its neurons cannot be split: offloading whole layers "
+                         "(`hearth calibrate` writes the neuron-major layout)");
+    mode = offload_mode::layers;
+  }
+  const uint64_t free = dev->free_bytes(), margin = (256ull << 20) + free / 32;
+  uint64_t budget = cfg.budget;
+  if (budget == 0 || budget > free) {
+    if (budget > free)
+      log(HEARTH_LOG_WARN, "a VRAM budget of {:.2f} GiB is more than the {:.2f} GiB free on {}: using what is free",
+          budget / k_gib, free / k_gib, dev->name());
+    budget = free > margin ? free - margin : 0;
+  }
+  const int32_t n_ctx = cfg.n_ctx > 0 ? cfg.n_ctx : std::min(m.hp().n_ctx_train, 4096);
+  // Besides the weights the placement counts, each layer may hold its FFN norm and an n_ff map to compact rows,
+  // and each GPU neuron its original id: reserve the first, charge the second to the neurons.
+  const uint64_t overhead = (uint64_t)m.hp().n_layer * ((uint64_t)m.hp().n_ff + (uint64_t)m.hp().n_embd) * 4;
+  placement_input in = placement_input_for(m, budget > overhead ? budget - overhead : 0, n_ctx);
+  for (placement_layer_input &l : in.layers) l.neuron_bytes += 4;
+  if (cfg.cpu_bandwidth > 0) in.cpu_bandwidth = cfg.cpu_bandwidth;
+  if (cfg.gpu_bandwidth > 0) in.gpu_bandwidth = cfg.gpu_bandwidth;
+  if (cfg.sync_seconds > 0) in.sync_seconds = cfg.sync_seconds;
+
+  std::unique_ptr<offload> o(new offload());
+  o->mode_ = mode;
+  o->budget_ = budget;
+  o->n_ctx_ = n_ctx;
+  o->plan_ = mode == offload_mode::layers ? plan_layers(m, in)
+             : cfg.gpuidx.empty()         ? solve_placement(in)
+                                          : plan_from_gpuidx(m, in, cfg.gpuidx);
+  {  // the share of neuron firings the GPU serves, by the frequencies the plan was made with
+    double all = 0, gpu = 0;
+    for (size_t l = 0; l < in.layers.size(); ++l) {
+      for (float f : in.layers[l].frequency) all += f;
+      for (int32_t i : o->plan_.layers[l].gpu_neurons) gpu += in.layers[l].frequency[(size_t)i];
+    }
+    o->plan_.gpu_firing_share = all > 0 ? gpu / all : 0.0;
+  }
+  if (o->plan_.bytes == 0) {
+    log(level, "a VRAM budget of {:.2f} GiB holds nothing of this model: running on the CPU", budget / k_gib);
+    return nullptr;
+  }
+  o->dev_ = std::move(dev);
+  const auto t0 = std::chrono::steady_clock::now();
+  o->upload(m);
+  if (o->failed_) {
+    log(HEARTH_LOG_WARN, "could not allocate or fill {:.2f} GiB on {}: running on the CPU", o->plan_.bytes / k_gib,
+        o->dev_->name());
+    return nullptr;
+  }
+  log(HEARTH_LOG_INFO, "{} (uploaded in {:.1f} s)", o->describe(),
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return o;
+}
+
+offload::~offload() {
+  buffers_.clear();  // before the device they belong to
+}
+
+const void *offload::put(const void *host, size_t bytes) {
+  if (failed_) return nullptr;
+  device_buffer b(*dev_, std::max<size_t>(bytes, 4));
+  if (!b || !dev_->upload_now(b.get(), host, bytes)) {
+    failed_ = true;
+    return nullptr;
+  }
+  weight_bytes_ += bytes;
+  buffers_.push_back(std::move(b));
+  return buffers_.back().get();
+}
+
+dev_matrix offload::put_rows(const matrix &w, const std::vector<int32_t> &rows) {
+  dev_matrix d;
+  if (!w) return d;
+  d.type = w.type, d.cols = w.cols, d.row_size = w.row_size;
+  if (rows.empty()) {
+    d.rows = w.rows;
+    d.data = put(w.data, w.bytes());
+    return d;
+  }
+  std::vector<uint8_t> packed(rows.size() * w.row_size);
+  for (size_t j = 0; j < rows.size(); ++j) std::memcpy(packed.data() + j * w.row_size, w.row(rows[j]), w.row_size);
+  d.rows = (int64_t)rows.size();
+  d.data = put(packed.data(), packed.size());
+  return d;
+}
+
+void offload::upload(const model &m) {
+  const hparams &hp = m.hp();
+  for (int32_t l = 0; l < hp.n_layer && !failed_; ++l) {
+    const layer &L = m.layers()[(size_t)l];
+    const placement_layer &pl = plan_.layers[(size_t)l];
+    offload_layer ol;
+    const std::vector<int32_t> all;
+    if (pl.dense_on_gpu) {
+      ol.dense = true;
+      ol.wq = put_rows(L.wq, all), ol.wk = put_rows(L.wk, all), ol.wv = put_rows(L.wv, all), ol.wo = put_rows(L.wo, all);
+      ol.fc1 = put_rows(L.fc1, all), ol.fc2 = put_rows(L.fc2, all);
+      ol.attn_norm = (const float *)put(L.attn_norm.data(), L.attn_norm.size() * 4);
+      ol.dense_bytes = L.wq.bytes() + L.wk.bytes() + L.wv.bytes() + L.wo.bytes() + L.fc1.bytes() + L.fc2.bytes();
+    }
+    const std::vector<int32_t> &hot = pl.gpu_neurons;
+    ol.n_hot = (int32_t)hot.size();
+    ol.neuron_bytes = L.up.row_size + (L.gate ? L.gate.row_size : 0) + (L.down_t ? L.down_t.row_size : 0);
+    if (!hot.empty()) {
+      const bool whole = (int32_t)hot.size() == hp.n_ff;
+      if (!L.down_t && !whole) fail(HEARTH_ERR_INTERNAL, "a row-major FFN can only go to the GPU whole");
+      ol.gate = put_rows(L.gate, whole ? all : hot), ol.up = put_rows(L.up, whole ? all : hot);
+      if (L.down_t) ol.down_t = put_rows(L.down_t, whole ? all : hot);
+      else ol.down = put_rows(L.down, all);
+      ol.orig = (const int32_t *)put(hot.data(), hot.size() * 4);
+    }
+    if (ol.dense || !hot.empty()) {
+      ol.ffn_norm = (const float *)put(L.ffn_norm.data(), L.ffn_norm.size() * 4);
+      std::vector<int32_t> row_of((size_t)hp.n_ff, -1);
+      for (size_t j = 0; j < hot.size(); ++j) row_of[(size_t)hot[j]] = (int32_t)j;
+      ol.row_of = (const int32_t *)put(row_of.data(), row_of.size() * 4);
+    }
+    neuron_table t;
+    t.on_gpu.assign((size_t)hp.n_ff, 0);
+    for (int32_t i : hot) t.on_gpu[(size_t)i] = 1;
+    t.gpu = hot;
+    for (int32_t i = 0; i < hp.n_ff; ++i)
+      if (!t.on_gpu[(size_t)i]) t.cpu.push_back(i);
+    tables_.push_back(std::move(t));
+    layers_.push_back(ol);
+  }
+  if (plan_.output_on_gpu && !failed_) {
+    output_ = put_rows(m.output() ? m.output() : m.tok_embd(), {});
+    output_norm_ = (const float *)put(m.output_norm().data(), m.output_norm().size() * 4);
+  }
+}
+
+std::string offload::describe() const {
+  int32_t dense = 0;
+  uint64_t neurons = 0, all = 0;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    dense += layers_[l].dense;
+    neurons += (uint64_t)layers_[l].n_hot;
+    all += tables_[l].on_gpu.size();
+  }
+  return fmt::format("GPU offload ({}) on {}: attention of {}/{} layers, {:.1f}% of FFN neurons, output {}; "
+                     "{:.2f} GiB of weights for a {:.2f} GiB budget{}",
+                     offload_mode_name(mode_), dev_->name(), dense, layers_.size(), all ? 100.0 * neurons / all : 0.0,
+                     output_ ? "on the GPU" : "on the CPU", weight_bytes_ / k_gib, budget_ / k_gib,
+                     fmt::format(", {:.1f}% of neuron firings served by the GPU", 100 * plan_.gpu_firing_share));
+}
+
+}  // namespace hearth

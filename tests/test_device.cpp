@@ -1,0 +1,315 @@
+// Every device operator against float64 loops, over random sizes with tails, every weight type and activation
+// kind: `hearth_test_device emulated` (runs everywhere) or `hearth_test_device cuda` (exits 77, "skipped",
+// without a CUDA device). The emulated device computes with the CPU kernels, so for it this checks the stream
+// semantics and the operators' contracts; for CUDA it is the kernels' reference test.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "device.h"
+#include "gpu.h"
+#include "quant.h"
+
+using namespace hearth;
+
+namespace {
+
+int failures = 0, checks = 0;
+void expect(bool ok, const std::string &what) {
+  ++checks;
+  if (!ok && ++failures <= 20) std::printf("FAIL %s\n", what.c_str());
+}
+void near(double got, double want, double tol, const std::string &what) {
+  ++checks;
+  if (!(std::fabs(got - want) <= tol) && ++failures <= 20) std::printf("FAIL %s: got %.7g, want %.7g (tol %.3g)\n", what.c_str(), got, want, tol);
+}
+
+std::mt19937 rng(7);
+float uni() { return std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng); }
+int64_t pick(int64_t lo, int64_t hi) { return lo + (int64_t)(rng() % (uint64_t)(hi - lo + 1)); }
+
+struct harness {
+  device &dev;
+  std::unique_ptr<device_stream> st = dev.make_stream();
+  std::vector<device_buffer> keep;
+
+  template <class T>
+  T *put(const std::vector<T> &v) {
+    keep.emplace_back(dev, std::max<size_t>(v.size() * sizeof(T), 16));
+    if (!v.empty()) dev.upload_now(keep.back().get(), v.data(), v.size() * sizeof(T));
+    return keep.back().template get<T>();
+  }
+  template <class T>
+  T *room(size_t n) { return put(std::vector<T>(n)); }
+  template <class T>
+  std::vector<T> get(const T *p, size_t n) {
+    pinned_buffer pin(dev, std::max<size_t>(n * sizeof(T), 16));
+    st->download(pin.get(), p, n * sizeof(T));
+    st->sync();
+    std::vector<T> v(n);
+    std::memcpy(v.data(), pin.get(), n * sizeof(T));
+    return v;
+  }
+};
+
+// A random weight matrix of a type, its device copy and its dequantized values (the oracle's view).
+struct weights {
+  dev_matrix m;
+  std::vector<float> deq;  // rows x cols
+};
+weights make_weights(harness &h, dtype t, int64_t rows, int64_t cols) {
+  weights w;
+  const size_t rs = row_bytes(t, cols);
+  std::vector<uint8_t> raw(rs * (size_t)rows);
+  std::vector<float> src((size_t)cols);
+  w.deq.resize((size_t)(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (float &v : src) v = uni();
+    quantize_row(t, src.data(), raw.data() + r * rs, cols);
+    dequantize_row(t, raw.data() + r * rs, w.deq.data() + r * cols, cols);
+  }
+  w.m.data = h.put(raw), w.m.type = t, w.m.rows = rows, w.m.cols = cols, w.m.row_size = rs;
+  return w;
+}
+
+bool quantized(dtype t) { return t == dtype::q8_0 || t == dtype::q4_0; }
+// A dot product's tolerance: float rounding, plus Q8_0 rounding of the activations for quantized weights (the CPU
+// kernels quantize x; the CUDA ones do not).
+double dot_tol(dtype t, const float *w, const float *x, int64_t n) {
+  double mag = 0, wsum = 0, xmax = 0;
+  for (int64_t i = 0; i < n; ++i) mag += std::fabs((double)w[i] * x[i]), wsum += std::fabs(w[i]), xmax = std::max(xmax, (double)std::fabs(x[i]));
+  return 1e-5 * mag + 1e-6 + (quantized(t) ? wsum * xmax / 127.0 : 0.0);
+}
+double act64(int kind, double g, double u) {
+  switch (kind) {
+    case 0: return u * g / (1.0 + std::exp(-g));
+    case 1: return g > 0 ? u * g : 0.0;
+    case 2: return g > 0 && u > 0 ? u * g : 0.0;
+    default: return u > 0 ? u : 0.0;
+  }
+}
+
+const dtype k_types[] = {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0};
+
+void test_matmul(harness &h) {
+  for (int trial = 0; trial < 30; ++trial) {
+    const dtype t = k_types[trial % 5];
+    const int64_t cols = quantized(t) ? 32 * pick(1, 24) : pick(1, 700), rows = pick(1, 300), n = pick(1, 9);
+    weights w = make_weights(h, t, rows, cols);
+    std::vector<float> x((size_t)(n * cols));
+    for (float &v : x) v = uni();
+    float *y = h.room<float>((size_t)(n * rows));
+    h.st->matmul(w.m, h.put(x), n, y);
+    const auto got = h.get(y, (size_t)(n * rows));
+    for (int64_t tk = 0; tk < n; ++tk)
+      for (int64_t r = 0; r < rows; ++r) {
+        double want = 0;
+        for (int64_t i = 0; i < cols; ++i) want += (double)w.deq[(size_t)(r * cols + i)] * x[(size_t)(tk * cols + i)];
+        near(got[(size_t)(tk * rows + r)], want, dot_tol(t, &w.deq[(size_t)(r * cols)], &x[(size_t)(tk * cols)], cols),
+             std::string("matmul ") + type_name(t));
+      }
+  }
+}
+
+void test_norm_rope_elementwise(harness &h) {
+  for (int trial = 0; trial < 12; ++trial) {
+    const int64_t n = pick(1, 5), heads = pick(1, 6), hd = 2 * pick(1, 40), width = heads * hd;
+    const int32_t n_rot = (int32_t)(2 * pick(1, hd / 2)), pos0 = (int32_t)pick(0, 3000);
+    std::vector<float> x((size_t)(n * width)), w((size_t)width), y2((size_t)(n * width));
+    for (float &v : x) v = uni();
+    for (float &v : w) v = uni();
+    for (float &v : y2) v = uni();
+    float *dx = h.put(x), *dy = h.room<float>(x.size());
+    h.st->rmsnorm(dx, h.put(w), n, width, 1e-5f, dy);
+    auto got = h.get(dy, x.size());
+    for (int64_t t = 0; t < n; ++t) {
+      double ss = 0;
+      for (int64_t i = 0; i < width; ++i) ss += (double)x[(size_t)(t * width + i)] * x[(size_t)(t * width + i)];
+      const double s = 1.0 / std::sqrt(ss / width + 1e-5);
+      for (int64_t i = 0; i < width; ++i)
+        near(got[(size_t)(t * width + i)], x[(size_t)(t * width + i)] * s * w[(size_t)i], 1e-5, "rmsnorm");
+    }
+    h.st->rope(dx, n, (int32_t)heads, (int32_t)hd, n_rot, 10000.0f, pos0);
+    got = h.get(dx, x.size());
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t hh = 0; hh < heads; ++hh)
+        for (int64_t i = 0; i < hd; i += 2) {
+          const float *v = &x[(size_t)((t * heads + hh) * hd)];
+          double a = v[i], b = v[i + 1];
+          if (i < n_rot) {
+            const double th = (double)(pos0 + t) * std::pow(10000.0, -(double)i / n_rot);
+            a = v[i] * std::cos(th) - v[i + 1] * std::sin(th), b = v[i] * std::sin(th) + v[i + 1] * std::cos(th);
+          }
+          near(got[(size_t)((t * heads + hh) * hd + i)], a, 1e-5, "rope");
+          near(got[(size_t)((t * heads + hh) * hd + i + 1)], b, 1e-5, "rope");
+        }
+    float *da = h.put(x);
+    h.st->add(da, h.put(y2), (int64_t)x.size());
+    got = h.get(da, x.size());
+    for (size_t i = 0; i < x.size(); ++i) near(got[i], (double)x[i] + y2[i], 1e-6, "add");
+    float *dr = h.put(x);
+    h.st->relu(dr, (int64_t)x.size());
+    got = h.get(dr, x.size());
+    for (size_t i = 0; i < x.size(); ++i) near(got[i], std::max(0.0f, x[i]), 0, "relu");
+    for (int kind = 0; kind < 4; ++kind) {
+      float *du = h.put(x);
+      h.st->activate((ffn_kind)kind, kind == 3 ? nullptr : h.put(y2), du, (int64_t)x.size());
+      got = h.get(du, x.size());
+      for (size_t i = 0; i < x.size(); ++i) near(got[i], act64(kind, y2[i], x[i]), 1e-6, "activate");
+    }
+  }
+}
+
+void test_attention(harness &h) {
+  for (int trial = 0; trial < 12; ++trial) {
+    const int32_t n_head_kv = (int32_t)pick(1, 3), n_head = n_head_kv * (int32_t)pick(1, 3), hd = (int32_t)(2 * pick(1, 48));
+    const int64_t n = pick(1, 6);
+    const int32_t pos0 = (int32_t)(trial == 0 ? 2500 : pick(0, 300));  // one past a 2048-position chunk
+    const int64_t d = (int64_t)n_head * hd, dkv = (int64_t)n_head_kv * hd, n_kv = pos0 + n;
+    std::vector<float> q((size_t)(n * d)), kc((size_t)(n_kv * dkv)), vc((size_t)(n_kv * dkv));
+    for (float &v : q) v = 2 * uni();
+    for (float &v : kc) v = uni();
+    for (float &v : vc) v = uni();
+    float *out = h.room<float>(q.size());
+    h.st->attend(h.put(q), h.put(kc), h.put(vc), n, pos0, n_head, n_head_kv, hd, out);
+    const auto got = h.get(out, q.size());
+    for (int64_t t = 0; t < n; ++t)
+      for (int32_t hh = 0; hh < n_head; ++hh) {
+        const int64_t kvh = hh / (n_head / n_head_kv), m = pos0 + t + 1;
+        std::vector<double> s((size_t)m);
+        double mx = -1e300, sum = 0;
+        for (int64_t p = 0; p < m; ++p) {
+          double dot = 0;
+          for (int32_t i = 0; i < hd; ++i) dot += (double)q[(size_t)(t * d + hh * hd + i)] * kc[(size_t)(p * dkv + kvh * hd + i)];
+          s[(size_t)p] = dot / std::sqrt((double)hd);
+          mx = std::max(mx, s[(size_t)p]);
+        }
+        for (double &v : s) sum += v = std::exp(v - mx);
+        for (int32_t i = 0; i < hd; ++i) {
+          double o = 0;
+          for (int64_t p = 0; p < m; ++p) o += s[(size_t)p] / sum * vc[(size_t)(p * dkv + kvh * hd + i)];
+          near(got[(size_t)(t * d + hh * hd + i)], o, 2e-5, "attend");
+        }
+      }
+  }
+}
+
+void test_hot_ffn(harness &h) {
+  for (int trial = 0; trial < 40; ++trial) {
+    const dtype t = k_types[trial % 5];
+    const int kind = (trial / 5) % 4;
+    const int64_t cols = quantized(t) ? 32 * pick(1, 12) : pick(1, 400), K = pick(1, 200), n = pick(1, 6);
+    const int32_t n_ff = (int32_t)(K + pick(0, 100));
+    weights g = make_weights(h, t, K, cols), u = make_weights(h, t, K, cols), dn = make_weights(h, t, K, cols);
+    std::vector<int32_t> ids((size_t)n_ff);
+    for (int32_t i = 0; i < n_ff; ++i) ids[(size_t)i] = i;
+    std::shuffle(ids.begin(), ids.end(), rng);
+    std::vector<int32_t> orig(ids.begin(), ids.begin() + K), row_of((size_t)n_ff, -1);
+    for (int64_t j = 0; j < K; ++j) row_of[(size_t)orig[(size_t)j]] = (int32_t)j;
+    std::vector<float> xn((size_t)(n * cols)), logits((size_t)(n * n_ff));
+    for (float &v : xn) v = uni();
+    for (float &v : logits) v = uni();
+    const bool dense = trial % 7 == 0;
+    const float thr = 0.4f;  // about 30% active
+    float *a = h.room<float>((size_t)(n * K));
+    h.st->hot_gate_up(kind == 3 ? dev_matrix{} : g.m, u.m, (ffn_kind)kind, h.put(xn), n, dense ? nullptr : h.put(logits), n_ff,
+                      h.put(orig), thr, a);
+    const auto ga = h.get(a, (size_t)(n * K));
+    for (int64_t tk = 0; tk < n; ++tk)
+      for (int64_t j = 0; j < K; ++j) {
+        const bool on = dense || logits[(size_t)(tk * n_ff + orig[(size_t)j])] >= thr;
+        double gv = 0, uv = 0;
+        for (int64_t i = 0; i < cols; ++i) {
+          gv += (double)g.deq[(size_t)(j * cols + i)] * xn[(size_t)(tk * cols + i)];
+          uv += (double)u.deq[(size_t)(j * cols + i)] * xn[(size_t)(tk * cols + i)];
+        }
+        const double tg = dot_tol(t, &g.deq[(size_t)(j * cols)], &xn[(size_t)(tk * cols)], cols);
+        const double tu = dot_tol(t, &u.deq[(size_t)(j * cols)], &xn[(size_t)(tk * cols)], cols);
+        const double want = on ? act64(kind, kind == 3 ? 0.0 : gv, uv) : 0.0;
+        // an activation near a ReLU kink may fall either side within the dot's tolerance
+        const double tol = 2 * (std::fabs(gv) + std::fabs(uv) + 1) * (tg + tu) + 1e-6;
+        near(ga[(size_t)(tk * K + j)], want, tol, std::string("hot_gate_up ") + type_name(t) + " kind " + std::to_string(kind));
+        if (!on) expect(ga[(size_t)(tk * K + j)] == 0.0f, "hot_gate_up inactive row is exactly 0");
+      }
+    // the down axpy with the coefficients it is given (some exactly zero)
+    std::vector<float> coef((size_t)(n * K));
+    for (float &v : coef) v = rng() % 3 == 0 ? 0.0f : uni();
+    float *y = h.room<float>((size_t)(n * cols)), *scratch = h.room<float>(hot_down_scratch(n, cols));
+    h.st->hot_down(dn.m, h.put(coef), n, scratch, y);
+    const auto gy = h.get(y, (size_t)(n * cols));
+    for (int64_t tk = 0; tk < n; ++tk)
+      for (int64_t c = 0; c < cols; ++c) {
+        double want = 0, mag = 0;
+        for (int64_t j = 0; j < K; ++j) {
+          const double p = (double)coef[(size_t)(tk * K + j)] * dn.deq[(size_t)(j * cols + c)];
+          want += p, mag += std::fabs(p);
+        }
+        near(gy[(size_t)(tk * cols + c)], want, 1e-5 * mag + 1e-6, std::string("hot_down ") + type_name(t));
+      }
+    // the CPU's index lists and the GPU's active count
+    int32_t *lists = h.room<int32_t>((size_t)(n * n_ff)), *counts = h.room<int32_t>((size_t)(2 * n));
+    h.st->cold_lists(h.put(logits), n, n_ff, thr, h.put(row_of), lists, counts);
+    const auto gl = h.get(lists, (size_t)(n * n_ff));
+    const auto gc = h.get(counts, (size_t)(2 * n));
+    for (int64_t tk = 0; tk < n; ++tk) {
+      std::vector<int32_t> want;
+      int32_t hot = 0;
+      for (int32_t i = 0; i < n_ff; ++i)
+        if (logits[(size_t)(tk * n_ff + i)] >= thr) {
+          if (row_of[(size_t)i] < 0) want.push_back(i);
+          else ++hot;
+        }
+      expect(gc[(size_t)tk] == (int32_t)want.size(), "cold_lists count");
+      expect(gc[(size_t)(n + tk)] == hot, "cold_lists hot count");
+      expect(std::equal(want.begin(), want.end(), gl.begin() + tk * n_ff), "cold_lists ascending ids");
+    }
+  }
+}
+
+void test_ordering(harness &h) {
+  // Events order a host wait after exactly the work recorded before them; copies keep stream order.
+  const size_t n = 1 << 16;
+  std::vector<float> ones(n, 1.0f);
+  float *x = h.put(std::vector<float>(n, 0.0f)), *one = h.put(ones);
+  pinned_buffer pin(h.dev, n * sizeof(float));
+  for (int i = 0; i < 20; ++i) h.st->add(x, one, (int64_t)n);
+  h.st->download(pin.get(), x, n * sizeof(float));
+  auto ev = h.st->record();
+  h.st->wait(*ev);
+  bool all = true;
+  for (size_t i = 0; i < n; ++i) all = all && pin.get<float>()[i] == 20.0f;
+  expect(all, "an event waits for everything enqueued before it");
+  expect(h.dev.copy_bandwidth(1 << 24) > 0, "copy bandwidth measured");
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  const std::string which = argc > 1 ? argv[1] : "emulated";
+  std::unique_ptr<device> dev;
+  if (which == "cuda") {
+    std::string why;
+    dev = make_cuda_device(&why);
+    if (!dev) {
+      std::printf("no CUDA device (%s): skipped\n", why.c_str());
+      return 77;
+    }
+  } else {
+    dev = make_emulated_device(size_t(1) << 30, 0);
+  }
+  std::printf("device: %s\n", dev->name().c_str());
+  {
+    harness h{*dev};
+    test_matmul(h);
+    test_norm_rope_elementwise(h);
+    test_attention(h);
+    test_hot_ffn(h);
+    test_ordering(h);
+  }
+  std::printf("%d checks, %d failures\n", checks, failures);
+  return failures ? 1 : 0;
+}

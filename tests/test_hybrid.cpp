@@ -1,0 +1,305 @@
+// The hybrid CPU-GPU executor end to end: placement at load, packed hot tables, the graph with its events and
+// transfers, merging on either side, dense layer offload, and every fallback to the CPU. Logits of hybrid
+// sessions are compared with CPU-only sessions of the same model (the independent reference: the CPU path is
+// itself tested against float64 loops).
+//   hearth_test_hybrid emulated   the emulated device (runs everywhere, also with a delay before every device
+//                                 operator, so that a missing wait gives wrong numbers rather than passing by luck)
+//   hearth_test_hybrid cuda       the CUDA device; exits 77 (skipped) without one
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include "error.h"
+#include "hearth.h"
+#include "model.h"
+#include "offload.h"
+#include "placement.h"
+#include "session.h"
+#include "test_util.h"
+
+using namespace hearth;
+
+namespace {
+
+bool g_cuda = false;
+int32_t g_delay_us = 0;
+
+std::unique_ptr<device> open_test_device(size_t capacity, std::string *why) {
+  if (g_cuda) return make_cuda_device(why);
+  return make_emulated_device(capacity, g_delay_us);
+}
+
+synth_config planted(const std::string &ffn, dtype t, bool dense_layout = false) {
+  synth_config c = test::small_config(t, ffn);
+  c.n_embd = 256, c.n_head = 4, c.n_head_kv = 2, c.n_ff = 1024, c.n_layer = 4, c.n_vocab = 1408;
+  c.sparsity = 0.9f;
+  c.predictor_rank = 64;
+  c.dense_layout = dense_layout;
+  return c;
+}
+
+std::unique_ptr<model> load_with(const std::string &path, offload_config oc, size_t capacity = size_t(1) << 30) {
+  auto m = model::load(path, false, false, nullptr, nullptr);
+  oc.open = [capacity](std::string *why) { return open_test_device(capacity, why); };
+  m->set_offload(offload::create(*m, oc));
+  return m;
+}
+
+double rel_diff(const float *a, const float *b, int32_t n) {  // max |a - b| / max |b|
+  double err = 0, mag = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    err = std::max(err, (double)std::fabs(a[i] - b[i]));
+    mag = std::max(mag, (double)std::fabs(b[i]));
+  }
+  return err / mag;
+}
+
+int32_t argmax(const float *l, int32_t n) { return (int32_t)(std::max_element(l, l + n) - l); }
+
+// A prompt of 5 tokens (one batch), then `steps` greedy tokens: the hybrid session must match the CPU session's
+// logits within `tol` at every position and choose the same tokens.
+void compare(const model &cpu_m, const model &gpu_m, int32_t mode, double tol, int steps = 24) {
+  session_config sc;
+  sc.n_ctx = 128;
+  sc.n_threads = 2;
+  sc.sparse_mode = mode;
+  session ref(cpu_m, sc), hyb(gpu_m, sc);
+  REQUIRE(!ref.uses_gpu());
+  REQUIRE(hyb.uses_gpu());
+  const int32_t nv = cpu_m.hp().n_vocab;
+  std::vector<int32_t> prompt = {1, 17, 300, 45, 999};
+  ref.eval(prompt.data(), 5, true);
+  hyb.eval(prompt.data(), 5, true);
+  for (int i = 0; i < 5; ++i) CHECK(rel_diff(hyb.logits(i), ref.logits(i), nv) < tol);
+  for (int s = 0; s < steps; ++s) {
+    const int32_t t = argmax(ref.logits(-1), nv);
+    REQUIRE(argmax(hyb.logits(-1), nv) == t);
+    ref.eval(&t, 1, false);
+    hyb.eval(&t, 1, false);
+    CHECK(rel_diff(hyb.logits(-1), ref.logits(-1), nv) < tol);
+  }
+  // the same neurons were computed, now split between the devices
+  const sparse_stats &a = ref.stats(), &b = hyb.stats();
+  CHECK(b.neurons == a.neurons);
+  CHECK(std::llabs((long long)b.active - (long long)a.active) <= (long long)(a.active / 100));
+  CHECK(b.gpu_active > 0);
+  CHECK(b.gpu_active <= b.active);
+  CHECK(b.gpu_decode_bytes > 0);
+  MESSAGE(fmt::format("{}: the GPU computed {:.1f}% of {} active neuron-layers and read {:.0f} bytes per token",
+                      gpu_m.gpu()->describe(), 100.0 * b.gpu_active / b.active, b.active, b.gpu_decode_bytes / b.decode_tokens));
+}
+
+// A .gpuidx that gives layer 0 a random half of its neurons, layer 1 all, layer 2 a quarter and layer 3 none.
+std::string write_test_gpuidx(const model &m, uint64_t *neuron_bytes) {
+  placement p;
+  p.layers.resize((size_t)m.hp().n_layer);
+  const int32_t ff = m.hp().n_ff;
+  *neuron_bytes = 0;
+  for (int32_t l = 0; l < m.hp().n_layer; ++l) {
+    const int32_t share[] = {2, 1, 4, 0};
+    for (int32_t i = 0; i < ff && share[l]; ++i)
+      if ((i * 7919) % share[l] == 0) p.layers[(size_t)l].gpu_neurons.push_back(i);
+    const layer &L = m.layers()[(size_t)l];
+    *neuron_bytes += p.layers[(size_t)l].gpu_neurons.size() * (L.gate.row_size + L.up.row_size + L.down_t.row_size + 4);
+  }
+  const std::string path = test::temp_path("hybrid.gpuidx");
+  write_gpuidx(path, p, ff, 1 << 30);
+  return path;
+}
+
+// What offload reserves besides the placed weights: per layer an FFN norm and the n_ff map to compact rows.
+uint64_t overhead(const model &m) { return (uint64_t)m.hp().n_layer * (uint64_t)(m.hp().n_ff + m.hp().n_embd) * 4; }
+
+uint64_t layer_dense_bytes(const model &m, int32_t l, int32_t n_ctx) {
+  const layer &L = m.layers()[(size_t)l];
+  return L.wq.bytes() + L.wk.bytes() + L.wv.bytes() + L.wo.bytes() + L.fc1.bytes() + L.fc2.bytes() +
+         2ull * m.hp().n_embd * 4 + 2ull * m.hp().n_embd_kv() * 4 * (uint64_t)n_ctx;
+}
+
+}  // namespace
+
+TEST_CASE("hybrid: a .gpuidx split (all, some or no neurons; attention on either side) gives the CPU's logits") {
+  for (dtype t : {dtype::f16, dtype::q8_0, dtype::q4_0}) {
+    const std::string type = type_name(t);
+    CAPTURE(type);
+    const std::string path = test::synth_model(planted("relu", t));
+    const auto cpu = model::load(path, false, false, nullptr, nullptr);
+    uint64_t nb = 0;
+    offload_config oc;
+    oc.gpuidx = write_test_gpuidx(*cpu, &nb);
+    oc.n_ctx = 128;
+    oc.budget = overhead(*cpu) + nb + layer_dense_bytes(*cpu, 0, 128) + layer_dense_bytes(*cpu, 1, 128) + 4096;  // attention of layers 0-1
+    const auto gpu = load_with(path, oc);
+    REQUIRE(gpu->gpu());
+    const offload &o = *gpu->gpu();
+    CHECK(o.layers()[0].dense);
+    CHECK(o.layers()[1].dense);
+    CHECK(!o.layers()[2].dense);
+    CHECK(!o.layers()[3].dense);
+    CHECK(!o.output_on_gpu());
+    CHECK(o.layers()[1].n_hot == cpu->hp().n_ff);
+    CHECK(o.layers()[3].n_hot == 0);
+    CHECK(o.table(0).gpu.size() + o.table(0).cpu.size() == (size_t)cpu->hp().n_ff);
+    CHECK(o.weight_bytes() <= oc.budget);
+    // Quantized weights take Q8_0-quantized activations: a rounding-level difference in x (the halves are summed
+    // in another order) can move one activation by a quantization step, about 1e-3 of a logit's scale.
+    const double tol = t == dtype::f16 ? 1e-4 : 2e-2;
+    compare(*cpu, *gpu, HEARTH_SPARSE_PREDICTOR, tol);
+    compare(*cpu, *gpu, HEARTH_SPARSE_DENSE, tol, 6);
+  }
+}
+
+TEST_CASE("hybrid: the solver's placement at load, from a small budget to everything including the output") {
+  const std::string path = test::synth_model(planted("drelu", dtype::f16));
+  const auto cpu = model::load(path, false, false, nullptr, nullptr);
+  const uint64_t all = cpu->weight_bytes();
+  for (double share : {0.08, 0.3, 0.6, 2.0}) {
+    CAPTURE(share);
+    offload_config oc;
+    oc.mode = (int32_t)offload_mode::hybrid;
+    oc.n_ctx = 128;
+    oc.budget = (uint64_t)(share * (double)all);
+    oc.sync_seconds = 1e-9;  // a model this small is never worth a 20 us round trip per layer
+    const auto gpu = load_with(path, oc);
+    REQUIRE(gpu->gpu());
+    CHECK(gpu->gpu()->plan().bytes <= oc.budget);
+    CHECK(gpu->gpu()->weight_bytes() <= oc.budget);
+    if (share > 1) CHECK(gpu->gpu()->output_on_gpu());
+    compare(*cpu, *gpu, HEARTH_SPARSE_PREDICTOR, 1e-4, 12);
+  }
+}
+
+TEST_CASE("dense layer offload (-ngl) on neuron-major and row-major files equals the CPU's dense run") {
+  for (bool dense_layout : {false, true}) {
+    CAPTURE(dense_layout);
+    const std::string path = test::synth_model(planted("relu", dtype::q8_0, dense_layout));
+    const auto cpu = model::load(path, false, false, nullptr, nullptr);
+    const layer &L = cpu->layers()[0];
+    offload_config oc;
+    oc.mode = (int32_t)offload_mode::layers;
+    oc.n_ctx = 128;
+    const uint64_t per_layer = layer_dense_bytes(*cpu, 0, 128) + L.gate.bytes() + L.up.bytes() + (L.down_t ? L.down_t : L.down).bytes();
+    oc.budget = overhead(*cpu) + 2 * (per_layer + 4 * cpu->hp().n_ff) + 1000;
+    const auto gpu = load_with(path, oc);
+    REQUIRE(gpu->gpu());
+    const offload &o = *gpu->gpu();
+    CHECK(o.mode() == offload_mode::layers);
+    CHECK((o.layers()[0].dense && o.layers()[1].dense && !o.layers()[2].dense));
+    CHECK(o.layers()[0].n_hot == cpu->hp().n_ff);
+    CHECK(o.layers()[2].n_hot == 0);
+    compare(*cpu, *gpu, HEARTH_SPARSE_DENSE, 2e-2, 6);  // Q8_0 (see above)
+  }
+}
+
+TEST_CASE("without a usable GPU the model loads CPU-only and still runs") {
+  const std::string path = test::synth_model(planted("relu", dtype::q8_0));
+  const auto cpu = model::load(path, false, false, nullptr, nullptr);
+  offload_config oc;
+  oc.mode = (int32_t)offload_mode::hybrid;
+  oc.n_ctx = 128;
+  SUBCASE("no device") {
+    auto m = model::load(path, false, false, nullptr, nullptr);
+    oc.open = [](std::string *why) {
+      *why = "test: no device";
+      return std::unique_ptr<device>();
+    };
+    CHECK(!offload::create(*m, oc));
+  }
+  SUBCASE("a budget that holds nothing") {
+    oc.budget = 1;
+    CHECK(!load_with(path, oc)->gpu());
+  }
+  SUBCASE("a device with less memory than the plan: the allocation fails part way") {
+    if (!g_cuda) {
+      oc.budget = cpu->weight_bytes() / 2;
+      CHECK(!load_with(path, oc, cpu->weight_bytes() / 4)->gpu());
+    }
+  }
+  SUBCASE("a session whose KV cache does not fit runs on the CPU") {
+    if (!g_cuda) {
+      oc.mode = (int32_t)offload_mode::layers;
+      oc.budget = cpu->weight_bytes() * 2;
+      oc.n_ctx = 16;
+      const auto gpu = load_with(path, oc, cpu->weight_bytes() + (8u << 20));
+      REQUIRE(gpu->gpu());
+      session_config sc;
+      sc.n_ctx = 2048;  // 4 layers x 2 x 2048 x 128 x 4 bytes = 8 MiB of KV: over what is left
+      session s(*gpu, sc);
+      CHECK(!s.uses_gpu());
+      const int32_t t = 5;
+      s.eval(&t, 1, false);
+    }
+  }
+  SUBCASE("a .gpuidx that does not fit the budget is refused with a reason") {
+    uint64_t nb = 0;
+    oc.gpuidx = write_test_gpuidx(*cpu, &nb);
+    oc.budget = nb / 2;
+    auto m = model::load(path, false, false, nullptr, nullptr);
+    oc.open = [](std::string *why) { return open_test_device(size_t(1) << 30, why); };
+    CHECK_THROWS_AS(offload::create(*m, oc), hearth::error);
+  }
+  SUBCASE("a session mode the GPU does not run (exact gate) runs on the CPU with the CPU's results") {
+    oc.budget = cpu->weight_bytes();
+    const auto gpu = load_with(path, oc);
+    REQUIRE(gpu->gpu());
+    session_config sc;
+    sc.n_ctx = 64;
+    sc.sparse_mode = HEARTH_SPARSE_EXACT_GATE;
+    session a(*cpu, sc), b(*gpu, sc);
+    CHECK(!b.uses_gpu());
+    std::vector<int32_t> toks = {1, 2, 3};
+    a.eval(toks.data(), 3, false);
+    b.eval(toks.data(), 3, false);
+    CHECK(rel_diff(b.logits(-1), a.logits(-1), cpu->hp().n_vocab) == 0.0);
+  }
+}
+
+TEST_CASE("C API: asking for the GPU where there is none loads CPU-only") {
+  if (g_cuda) return;
+  const std::string path = test::synth_model(planted("relu", dtype::q8_0));
+  hearth_model_params mp;
+  hearth_model_params_init(&mp);
+  mp.gpu_offload = HEARTH_GPU_HYBRID;
+  mp.vram_budget_bytes = 1ull << 30;
+  hearth_model *m = nullptr;
+  REQUIRE(hearth_model_load(path.c_str(), &mp, &m) == HEARTH_OK);  // this build's machine has no GPU driver
+  hearth_session *s = nullptr;
+  REQUIRE(hearth_session_create(m, nullptr, &s) == HEARTH_OK);
+  const hearth_token t = 3;
+  CHECK(hearth_session_eval(s, &t, 1, 0) == HEARTH_OK);
+  hearth_sparse_stats st;
+  st.struct_size = sizeof st;
+  CHECK(hearth_session_sparse_stats(s, &st) == HEARTH_OK);
+  CHECK(st.uses_gpu == 0);
+  CHECK(st.gpu_neuron_share == 0.0);
+  mp.gpu_offload = 7;
+  hearth_model *bad = nullptr;
+  CHECK(hearth_model_load(path.c_str(), &mp, &bad) == HEARTH_ERR_INVALID_ARGUMENT);
+  CHECK(bad == nullptr);
+  hearth_session_free(s);
+  hearth_model_free(m);
+}
+
+int main(int argc, char **argv) {
+  std::vector<char *> rest = {argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "cuda") g_cuda = true;
+    else if (a.rfind("delay=", 0) == 0) g_delay_us = std::stoi(a.substr(6));
+    else if (a != "emulated") rest.push_back(argv[i]);
+  }
+  if (g_cuda) {
+    std::string why;
+    if (!make_cuda_device(&why)) {
+      std::printf("no CUDA device (%s): skipped\n", why.c_str());
+      return 77;
+    }
+  }
+  doctest::Context ctx((int)rest.size(), rest.data());
+  return ctx.run();
+}
