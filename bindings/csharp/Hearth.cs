@@ -30,7 +30,7 @@ namespace Hearth
         const string Lib = "hearth";
 
         [StructLayout(LayoutKind.Sequential)]
-        internal struct ModelParams { public uint StructSize; public int VocabOnly; public IntPtr Progress; public IntPtr ProgressUser; public int Prefault; }
+        internal struct ModelParams { public uint StructSize; public int VocabOnly; public IntPtr Progress; public IntPtr ProgressUser; public int Prefault; public int GpuOffload; public ulong VramBudgetBytes; public IntPtr GpuidxPath; public int GpuNCtx; }
         [StructLayout(LayoutKind.Sequential)]
         internal struct SessionParams { public uint StructSize; public int NCtx, NBatch, NThreads, SparseMode; public float CatsSparsity; }
         [StructLayout(LayoutKind.Sequential)]

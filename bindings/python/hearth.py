@@ -38,7 +38,8 @@ _log_fn = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_
 
 class _ModelParams(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("vocab_only", ctypes.c_int32), ("progress", _progress_fn),
-                ("progress_user", ctypes.c_void_p), ("prefault", ctypes.c_int32)]
+                ("progress_user", ctypes.c_void_p), ("prefault", ctypes.c_int32), ("gpu_offload", ctypes.c_int32),
+                ("vram_budget_bytes", ctypes.c_uint64), ("gpuidx_path", ctypes.c_char_p), ("gpu_n_ctx", ctypes.c_int32)]
 
 
 class _SessionParams(ctypes.Structure):
@@ -60,7 +61,8 @@ class _GenerateParams(ctypes.Structure):
 class _SparseStats(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("mode", ctypes.c_int32), ("tokens", ctypes.c_uint64),
                 ("active_fraction", ctypes.c_double), ("decode_bytes_per_token", ctypes.c_double),
-                ("predictor_ms", ctypes.c_double), ("total_ms", ctypes.c_double)]
+                ("predictor_ms", ctypes.c_double), ("total_ms", ctypes.c_double), ("gpu_neuron_share", ctypes.c_double),
+                ("gpu_bytes_per_token", ctypes.c_double), ("uses_gpu", ctypes.c_int32)]
 
 
 class _Perf(ctypes.Structure):
@@ -223,11 +225,16 @@ class Model(_Owned):
     _free = staticmethod(_lib.hearth_model_free)
     _what = "model"
 
-    def __init__(self, path, vocab_only=False, prefault=False):
+    GPU_AUTO, GPU_NONE, GPU_HYBRID, GPU_LAYERS = 0, 1, 2, 3
+
+    def __init__(self, path, vocab_only=False, prefault=False, gpu_offload=0, vram_budget_bytes=0, gpuidx_path=None):
         p = _ModelParams()
         _lib.hearth_model_params_init(ctypes.byref(p))
         p.vocab_only = int(vocab_only)
         p.prefault = int(prefault)
+        p.gpu_offload = int(gpu_offload)
+        p.vram_budget_bytes = int(vram_budget_bytes)
+        p.gpuidx_path = os.fsencode(gpuidx_path) if gpuidx_path else None
         h = ctypes.c_void_p()
         _check(_lib.hearth_model_load(os.fsencode(path), ctypes.byref(p), ctypes.byref(h)))
         self._h = h
@@ -383,7 +390,9 @@ class Session(_Owned):
         s.struct_size = ctypes.sizeof(s)
         _check(_lib.hearth_session_sparse_stats(self._handle(), ctypes.byref(s)))
         return {"mode": s.mode, "tokens": s.tokens, "active_fraction": s.active_fraction,
-                "decode_bytes_per_token": s.decode_bytes_per_token, "predictor_ms": s.predictor_ms, "total_ms": s.total_ms}
+                "decode_bytes_per_token": s.decode_bytes_per_token, "predictor_ms": s.predictor_ms, "total_ms": s.total_ms,
+                "gpu_neuron_share": s.gpu_neuron_share, "gpu_bytes_per_token": s.gpu_bytes_per_token,
+                "uses_gpu": bool(s.uses_gpu)}
 
     def perf(self):
         s = _Perf()

@@ -48,7 +48,16 @@ pub struct hearth_model_params {
     pub progress: hearth_progress_fn,
     pub progress_user: *mut c_void,
     pub prefault: i32,
+    pub gpu_offload: i32,
+    pub vram_budget_bytes: u64,
+    pub gpuidx_path: *const c_char,
+    pub gpu_n_ctx: i32,
 }
+
+pub const HEARTH_GPU_AUTO: i32 = 0;
+pub const HEARTH_GPU_NONE: i32 = 1;
+pub const HEARTH_GPU_HYBRID: i32 = 2;
+pub const HEARTH_GPU_LAYERS: i32 = 3;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -95,6 +104,9 @@ pub struct hearth_sparse_stats {
     pub decode_bytes_per_token: f64,
     pub predictor_ms: f64,
     pub total_ms: f64,
+    pub gpu_neuron_share: f64,
+    pub gpu_bytes_per_token: f64,
+    pub uses_gpu: i32,
 }
 
 #[repr(C)]
