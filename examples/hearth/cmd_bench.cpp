@@ -1,6 +1,10 @@
 // hearth bench: dense and sparse FFNs side by side in one run: prompt and generation speed, neurons computed,
 // weight bytes read per token, achieved bandwidth as a fraction of the machine's read bandwidth measured in the
 // same run, predictor time share, peak RSS, and optionally greedy-token agreement of sparse with dense.
+// With --vram-budget (GiB) two GPU columns join: dense layer offload (whole layers while the budget lasts, as
+// llama.cpp's -ngl) and the hybrid executor, with the bytes each side reads per token, the bound the host's and
+// the GPU's measured bandwidths give for them, the GPU's share of the computed neurons, and the achieved
+// bandwidth of the sparse GPU kernels against a device-to-device copy.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,6 +19,7 @@
 #include "error.h"
 #include "membw.h"
 #include "model.h"
+#include "offload.h"
 #include "session.h"
 
 namespace hearth::cli {
@@ -25,7 +30,7 @@ double ms_since(clock_type::time_point t0) { return std::chrono::duration<double
 
 struct result {
   std::vector<double> pp_ms, tg_ms;
-  double active = 0, bytes = 0, predictor_share = 0;
+  double active = 0, bytes = 0, gpu_bytes = 0, gpu_share = 0, predictor_share = 0;
   sparse_stats last;  // of the last generation run
 };
 
@@ -47,6 +52,8 @@ void run_once(session &s, const std::vector<int32_t> &prompt, int n_gen, result 
   const sparse_stats &st = s.stats();
   r.active = st.neurons ? (double)st.active / (double)st.neurons : 0;
   r.bytes = s.non_ffn_bytes() + (st.decode_tokens ? st.decode_bytes / (double)st.decode_tokens : 0);
+  r.gpu_bytes = st.decode_tokens ? st.gpu_decode_bytes / (double)st.decode_tokens : 0;
+  r.gpu_share = st.active ? (double)st.gpu_active / (double)st.active : 0;
   r.predictor_share = st.step_ms > 0 ? st.predictor_ms / st.step_ms : 0;
   r.last = st;
 }
@@ -67,6 +74,44 @@ double agreement(session &dense, session &sparse, const std::vector<int32_t> &pr
     sparse.eval(&t, 1, false);
   }
   return (double)same / n;
+}
+
+// The sparse GPU kernels alone on the layer with the most hot neurons: gate/up over rows of which `share` are
+// active, then the down axpy, timed over many launches. Returns the bytes of active rows read per second.
+double probe_sparse_kernels(const offload &o, const hparams &hp, double share) {
+  const offload_layer *best = nullptr;
+  for (const offload_layer &l : o.layers())
+    if (l.down_t && (!best || l.n_hot > best->n_hot)) best = &l;
+  if (!best || best->n_hot == 0) return 0;
+  device &dev = o.dev();
+  const int64_t K = best->n_hot, d = hp.n_embd, ff = hp.n_ff;
+  std::vector<float> x((size_t)d), logits((size_t)ff), orig_rows;
+  for (int64_t i = 0; i < d; ++i) x[(size_t)i] = (float)((i * 37 % 101) - 50) / 50.0f;
+  for (int64_t i = 0; i < ff; ++i) logits[(size_t)i] = ((i * 7919) % 1000) < share * 1000 ? 1.0f : -1.0f;
+  device_buffer dx(dev, (size_t)d * 4), dl(dev, (size_t)ff * 4), da(dev, (size_t)K * 4), dy(dev, (size_t)d * 4),
+      ds(dev, hot_down_scratch(1, d) * 4);
+  if (!dx || !dl || !da || !dy || !ds || !dev.upload_now(dx.get(), x.data(), x.size() * 4) ||
+      !dev.upload_now(dl.get(), logits.data(), logits.size() * 4))
+    return 0;
+  auto st = dev.make_stream();
+  auto pass = [&] {
+    st->hot_gate_up(best->gate, best->up, hp.ffn, dx.get<float>(), 1, dl.get<float>(), (int32_t)ff, best->orig, 0.0f, da.get<float>());
+    st->hot_down(best->down_t, da.get<float>(), 1, ds.get<float>(), dy.get<float>());
+  };
+  pass();
+  st->sync();
+  const int reps = 50;
+  const auto t0 = clock_type::now();
+  for (int r = 0; r < reps; ++r) pass();
+  st->sync();
+  const double s = ms_since(t0) / 1000.0;
+  // the rows read: every hot row's logit, the active rows' gate, up and down rows
+  int64_t active = 0;
+  std::vector<int32_t> orig((size_t)K);
+  st->download(orig.data(), best->orig, (size_t)K * 4);
+  st->sync();
+  for (int32_t i : orig) active += logits[(size_t)i] >= 0.0f;
+  return s > 0 ? (double)active * (double)best->neuron_bytes * reps / s : 0;
 }
 
 }  // namespace
@@ -100,6 +145,43 @@ int cmd_bench(const args &a) {
     const size_t probe = probe_bytes();
     const double bw_before = measure_read_bandwidth(probe, dense->n_threads(), 5);
 
+    // GPU columns: the same file loaded twice more, once per offload mode, under the same budget.
+    const uint64_t budget = parse_vram_budget(a);
+    std::unique_ptr<model> m_layers, m_hybrid;
+    std::unique_ptr<session> layers, hybrid;
+    double gpu_bw = 0;
+    if (budget > 0) {
+      std::string why;
+      if (auto dev = open_device(&why)) {
+        gpu_bw = dev->copy_bandwidth(size_t(256) << 20);
+        fmt::print("device:  {}, device-to-device copy {:.1f} GB/s\n", dev->name(), gpu_bw / 1e9);
+      } else {
+        fmt::print("device:  none ({}): the GPU columns are left out\n", why);
+      }
+      offload_config oc;
+      oc.budget = budget;
+      oc.n_ctx = cfg.n_ctx;
+      oc.cpu_bandwidth = bw_before;
+      oc.gpu_bandwidth = gpu_bw;
+      oc.mode = (int32_t)offload_mode::layers;
+      m_layers = model::load(path, false, false, nullptr, nullptr);
+      m_layers->set_offload(gpu_bw > 0 ? offload::create(*m_layers, oc) : nullptr);
+      oc.mode = (int32_t)offload_mode::hybrid;
+      oc.gpuidx = a.str("--gpuidx", "", "");
+      m_hybrid = model::load(path, false, false, nullptr, nullptr);
+      m_hybrid->set_offload(gpu_bw > 0 ? offload::create(*m_hybrid, oc) : nullptr);
+      if (m_layers->gpu()) {
+        cfg.sparse_mode = HEARTH_SPARSE_DENSE;
+        layers = std::make_unique<session>(*m_layers, cfg);
+        fmt::print("layers:  {}\n", m_layers->gpu()->describe());
+      }
+      if (m_hybrid->gpu()) {
+        cfg.sparse_mode = parse_sparse_mode(a.str("--sparse", "", "auto"));
+        hybrid = std::make_unique<session>(*m_hybrid, cfg);
+        fmt::print("hybrid:  {}\n", m_hybrid->gpu()->describe());
+      }
+    }
+
     std::vector<int32_t> prompt((size_t)n_prompt);
     for (int i = 0; i < n_prompt; ++i) prompt[(size_t)i] = 3 + (int32_t)((i * 7919u + 13u) % (uint32_t)(hp.n_vocab - 3));
     sampler_config greedy;
@@ -107,6 +189,11 @@ int cmd_bench(const args &a) {
     greedy.repeat_penalty = 1;
     std::vector<session *> sessions = {dense.get()};
     if (sparse) sessions.push_back(sparse.get());
+    const size_t n_cpu = sessions.size(), none = (size_t)-1;
+    const size_t kl = layers ? sessions.size() : none;
+    if (layers) sessions.push_back(layers.get());
+    const size_t kh = hybrid ? sessions.size() : none;
+    if (hybrid) sessions.push_back(hybrid.get());
     for (session *s : sessions) {
       s->smp().configure(greedy);
       s->eval(prompt.data(), std::min(n_prompt, 4), false);  // warm-up
@@ -121,10 +208,26 @@ int cmd_bench(const args &a) {
     const double bw_after = measure_read_bandwidth(probe, dense->n_threads(), 5);
     const double bw = std::max(bw_before, bw_after);
     const double kv = 2.0 * hp.n_layer * hp.n_embd_kv() * sizeof(float) * (n_prompt + n_gen / 2.0);
+    // Per column: the share of the KV cache that lives on the GPU (layers whose attention is there).
+    auto kv_gpu = [&](size_t k) {
+      const offload *o = sessions[k]->uses_gpu() ? sessions[k]->mdl().gpu() : nullptr;
+      if (!o) return 0.0;
+      int n = 0;
+      for (const offload_layer &l : o->layers()) n += l.dense;
+      return kv * n / hp.n_layer;
+    };
+    // The time per token the two bandwidths allow for the bytes each side reads (the CPU's and the GPU's parts of
+    // a layer run one after the other except the FFN halves, so this sum is within that overlap of the bound).
+    auto bound_ms = [&](size_t k) {
+      const double g = res[k].gpu_bytes + kv_gpu(k), c = res[k].bytes + kv - g;
+      return 1000.0 * (c / bw + (g > 0 && gpu_bw > 0 ? g / gpu_bw : 0.0));
+    };
 
     auto rate = [&](const std::vector<double> &ms, int n) { return n * 1000.0 * (double)ms.size() / std::accumulate(ms.begin(), ms.end(), 0.0); };
     std::vector<std::string> cols = {"dense"};
     if (sparse) cols.push_back(sparse_mode_name(sparse->mode()));
+    if (layers) cols.push_back("GPU layers, dense");
+    if (hybrid) cols.push_back("hybrid, " + std::string(sparse_mode_name(hybrid->mode())));
     auto row = [&](const char *label, auto cell) {
       std::string line = fmt::format("{:<34}", label);
       for (size_t k = 0; k < cols.size(); ++k) line += fmt::format("{:>22}", cell(k));
@@ -140,6 +243,12 @@ int cmd_bench(const args &a) {
     row("  + KV cache read per token", [&](size_t) { return fmt::format("{:.1f} MiB", kv / 1048576.0); });
     row("achieved bandwidth", [&](size_t k) { return fmt::format("{:.2f} GB/s", (res[k].bytes + kv) * rate(res[k].tg_ms, n_gen) / 1e9); });
     row("  of measured read bandwidth", [&](size_t k) { return fmt::format("{:.1f}%", 100 * (res[k].bytes + kv) * rate(res[k].tg_ms, n_gen) / bw); });
+    if (sessions.size() > n_cpu) {
+      row("  of which the GPU read", [&](size_t k) { return fmt::format("{:.1f} MiB", res[k].gpu_bytes / 1048576.0); });
+      row("computed neurons on the GPU", [&](size_t k) { return fmt::format("{:.1f}%", 100 * res[k].gpu_share); });
+      row("bandwidth bound per token", [&](size_t k) { return fmt::format("{:.2f} ms", bound_ms(k)); });
+      row("  reached", [&](size_t k) { return fmt::format("{:.1f}%", bound_ms(k) * rate(res[k].tg_ms, n_gen) / 10.0); });
+    }
     row("predictor time share", [&](size_t k) { return fmt::format("{:.1f}%", 100 * res[k].predictor_share); });
     auto per_token = [&](size_t k, double ms) { return fmt::format("{:.2f} ms", ms / (double)std::max<uint64_t>(1, res[k].last.decode_tokens)); };
     row("generation time per token: attention", [&](size_t k) { return per_token(k, res[k].last.attention_ms); });
@@ -155,6 +264,23 @@ int cmd_bench(const args &a) {
       fmt::print("sparse / dense generation: {:.2f}x (ideal from bytes read: {:.2f}x)\n", speedup, ideal);
       if (n_agree > 0)
         fmt::print("greedy agreement with dense over {} positions: {:.1f}%\n", n_agree, 100 * agreement(*dense, *sparse, prompt, n_agree));
+    }
+    if (kh != none) {
+      const double tg_h = rate(res[kh].tg_ms, n_gen);
+      if (kl != none) fmt::print("hybrid / GPU layers (dense) generation: {:.2f}x\n", tg_h / rate(res[kl].tg_ms, n_gen));
+      fmt::print("hybrid / CPU {} generation: {:.2f}x\n", sparse ? sparse_mode_name(sparse->mode()) : "dense",
+                 tg_h / rate(res[sparse ? 1 : 0].tg_ms, n_gen));
+      fmt::print("hybrid: {:.1f}% of the bound from the host's {:.1f} GB/s and the GPU's {:.1f} GB/s\n", bound_ms(kh) * tg_h / 10.0,
+                 bw / 1e9, gpu_bw / 1e9);
+      // the share of hot rows active per token in the hybrid run, for the kernel probe
+      double hot = 0;
+      for (const offload_layer &l : m_hybrid->gpu()->layers()) hot += l.n_hot;
+      const sparse_stats &hs = res[kh].last;
+      const double share = hot > 0 && hs.decode_tokens ? std::min(1.0, (double)hs.gpu_active / (double)hs.decode_tokens / hot) : 0.0;
+      const double kbw = probe_sparse_kernels(*m_hybrid->gpu(), hp, share);
+      if (kbw > 0)
+        fmt::print("sparse GPU kernels (gate/up + down over one layer's hot table, {:.0f}% of rows active): {:.1f} GB/s of "
+                   "active rows, {:.1f}% of the device-to-device copy\n", 100 * share, kbw / 1e9, 100 * kbw / gpu_bw);
     }
   } catch (const std::exception &e) {
     std::fprintf(stderr, "hearth bench: %s\n", e.what());

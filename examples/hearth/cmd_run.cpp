@@ -35,6 +35,20 @@ int parse_sparse_mode(const std::string &name) {
   throw std::runtime_error("--sparse must be auto, dense, predictor, exact or cats");
 }
 
+int parse_gpu_mode(const std::string &name) {
+  if (name == "auto") return HEARTH_GPU_AUTO;
+  if (name == "none" || name == "off") return HEARTH_GPU_NONE;
+  if (name == "hybrid") return HEARTH_GPU_HYBRID;
+  if (name == "layers") return HEARTH_GPU_LAYERS;
+  throw std::runtime_error("--gpu must be auto, none, hybrid or layers");
+}
+
+uint64_t parse_vram_budget(const args &a) {
+  const double gib = a.real("--vram-budget", "", 0.0);
+  if (!(gib >= 0) || gib > 1e6) throw std::runtime_error("--vram-budget needs a size in GiB");
+  return (uint64_t)(gib * 1073741824.0);
+}
+
 void log_to_stderr(int verbose) { hearth_set_log_callback(stderr_log, nullptr, verbose >= 2 ? HEARTH_LOG_INFO : HEARTH_LOG_WARN); }
 
 int cmd_run(const args &a) {
@@ -44,8 +58,15 @@ int cmd_run(const args &a) {
     return 2;
   }
   const std::string prompt = a.str("-p", "--prompt", "");
+  hearth_model_params mp;
+  hearth_model_params_init(&mp);
+  mp.gpu_offload = parse_gpu_mode(a.str("--gpu", "", "auto"));
+  mp.vram_budget_bytes = parse_vram_budget(a);
+  const std::string gpuidx = a.str("--gpuidx", "", "");
+  mp.gpuidx_path = gpuidx.empty() ? nullptr : gpuidx.c_str();
+  mp.gpu_n_ctx = (int32_t)a.num("-c", "--ctx", 0);
   hearth_model *model = nullptr;
-  hearth_status st = hearth_model_load(path.c_str(), nullptr, &model);
+  hearth_status st = hearth_model_load(path.c_str(), &mp, &model);
   if (st) return report(st, "loading the model");
 
   hearth_session_params sp;
@@ -100,6 +121,9 @@ int cmd_run(const args &a) {
     if (hearth_session_sparse_stats(s, &ss) == HEARTH_OK)
       std::fprintf(stderr, "FFN %s: %.1f%% of neurons computed, %.1f MiB of weights read per generated token\n",
                    hearth_session_mode(s), 100.0 * ss.active_fraction, ss.decode_bytes_per_token / 1048576.0);
+    if (ss.uses_gpu)
+      std::fprintf(stderr, "GPU: %.1f%% of the computed neurons, %.1f MiB of the weights read per token\n",
+                   100.0 * ss.gpu_neuron_share, ss.gpu_bytes_per_token / 1048576.0);
   }
   hearth_session_free(s);
   hearth_model_free(model);

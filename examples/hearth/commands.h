@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "args.h"
@@ -12,4 +13,8 @@ int cmd_calibrate(const args &a);
 void log_to_stderr(int verbose);
 // --sparse auto|dense|predictor|exact|cats as a HEARTH_SPARSE_* value; throws on anything else.
 int parse_sparse_mode(const std::string &name);
+// --gpu auto|none|hybrid|layers as a HEARTH_GPU_* value; throws on anything else.
+int parse_gpu_mode(const std::string &name);
+// --vram-budget GIB as bytes (0 when absent); throws for a negative or unreadable number.
+uint64_t parse_vram_budget(const args &a);
 }  // namespace hearth::cli
