@@ -121,6 +121,7 @@ __device__ __forceinline__ float ffn_act(int32_t kind, float g, float u) {
     default: return false;                             \
   }
 
-inline bool launched() { return cudaGetLastError() == cudaSuccess; }
+// Peeks, so that the caller can still read (and clear) the error for its message.
+inline bool launched() { return cudaPeekAtLastError() == cudaSuccess; }
 
 }  // namespace hearth::cuda

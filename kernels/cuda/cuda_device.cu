@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
+#include <mutex>
 #include <string>
 
 #include "../../lib/device.h"
@@ -107,17 +108,22 @@ class cuda_stream final : public device_stream {
   void launched(const char *what, bool ok) {
     if (!ok) note(what, cudaGetLastError());
   }
+  // The GPU half of a layer enqueues while the CPU half waits on the same stream from another thread.
   void note(const char *what, cudaError_t r) {
+    std::lock_guard<std::mutex> g(mu_);
     if (error_.empty()) error_ = fmt::format("{}: {}", what, r == cudaSuccess ? "no kernel for these arguments" : cudaGetErrorString(r));
   }
   void raise() {
-    if (error_.empty()) return;
-    const std::string e = error_;
-    error_.clear();
-    fail(HEARTH_ERR_INTERNAL, "GPU: " + e);
+    std::string e;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      e.swap(error_);
+    }
+    if (!e.empty()) fail(HEARTH_ERR_INTERNAL, "GPU: " + e);
   }
 
   cudaStream_t s_ = nullptr;
+  std::mutex mu_;
   std::string error_;
 };
 
