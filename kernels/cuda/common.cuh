@@ -91,34 +91,20 @@ __device__ __forceinline__ float ffn_act(int32_t kind, float g, float u) {
 
 // Runs LAUNCH (a statement that may use the constant T) for the weight type T named by `type`, then returns true;
 // returns false for a type with no kernel.
-#define HEARTH_CUDA_DISPATCH(type, LAUNCH)             \
-  switch (type) {                                      \
-    case ::hearth::cuda::t_f32: {                      \
-      constexpr uint32_t T = ::hearth::cuda::t_f32;    \
-      LAUNCH;                                          \
-      return true;                                     \
-    }                                                  \
-    case ::hearth::cuda::t_f16: {                      \
-      constexpr uint32_t T = ::hearth::cuda::t_f16;    \
-      LAUNCH;                                          \
-      return true;                                     \
-    }                                                  \
-    case ::hearth::cuda::t_bf16: {                     \
-      constexpr uint32_t T = ::hearth::cuda::t_bf16;   \
-      LAUNCH;                                          \
-      return true;                                     \
-    }                                                  \
-    case ::hearth::cuda::t_q8_0: {                     \
-      constexpr uint32_t T = ::hearth::cuda::t_q8_0;   \
-      LAUNCH;                                          \
-      return true;                                     \
-    }                                                  \
-    case ::hearth::cuda::t_q4_0: {                     \
-      constexpr uint32_t T = ::hearth::cuda::t_q4_0;   \
-      LAUNCH;                                          \
-      return true;                                     \
-    }                                                  \
-    default: return false;                             \
+#define HEARTH_CUDA_CASE(TT, LAUNCH) \
+  case TT: {                         \
+    constexpr uint32_t T = TT;       \
+    LAUNCH;                          \
+    return true;                     \
+  }
+#define HEARTH_CUDA_DISPATCH(type, LAUNCH)              \
+  switch (type) {                                       \
+    HEARTH_CUDA_CASE(::hearth::cuda::t_f32, LAUNCH)     \
+    HEARTH_CUDA_CASE(::hearth::cuda::t_f16, LAUNCH)     \
+    HEARTH_CUDA_CASE(::hearth::cuda::t_bf16, LAUNCH)    \
+    HEARTH_CUDA_CASE(::hearth::cuda::t_q8_0, LAUNCH)    \
+    HEARTH_CUDA_CASE(::hearth::cuda::t_q4_0, LAUNCH)    \
+    default: return false;                              \
   }
 
 // Peeks, so that the caller can still read (and clear) the error for its message.

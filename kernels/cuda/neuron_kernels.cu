@@ -132,20 +132,11 @@ bool hot_down(const void *w, uint32_t type, int64_t K, int64_t cols, size_t row_
   const dim3 grid((unsigned)((cols + threads - 1) / threads), (unsigned)parts, (unsigned)n);
   auto launch = [&](auto kernel) {
     kernel<<<grid, threads, 0, (cudaStream_t)stream>>>((const uint8_t *)w, K, cols, row_size, a, n, parts, scratch);
+    if (!launched()) return false;
+    reduce_parts_kernel<<<(unsigned)((n * cols + threads - 1) / threads), threads, 0, (cudaStream_t)stream>>>(scratch, parts, n, cols, y);
     return launched();
   };
-  bool ok = false;
-  switch (type) {  // (the dispatch macro returns; here the reduction follows)
-    case t_f32: ok = launch(hot_down_kernel<t_f32>); break;
-    case t_f16: ok = launch(hot_down_kernel<t_f16>); break;
-    case t_bf16: ok = launch(hot_down_kernel<t_bf16>); break;
-    case t_q8_0: ok = launch(hot_down_kernel<t_q8_0>); break;
-    case t_q4_0: ok = launch(hot_down_kernel<t_q4_0>); break;
-    default: return false;
-  }
-  if (!ok) return false;
-  reduce_parts_kernel<<<(unsigned)((n * cols + threads - 1) / threads), threads, 0, (cudaStream_t)stream>>>(scratch, parts, n, cols, y);
-  return launched();
+  HEARTH_CUDA_DISPATCH(type, return launch(hot_down_kernel<T>))
 }
 
 bool cold_lists(const float *logits, int64_t n, int32_t n_ff, float threshold, const int32_t *row_of, int32_t *lists,
