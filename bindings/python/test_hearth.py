@@ -46,6 +46,20 @@ class WithModel(unittest.TestCase):
     def tearDownClass(cls):
         cls.model.close()
 
+    def test_gpu_offload_options(self):
+        # Asking for the GPU loads anyway: on a machine without one the model runs on the CPU.
+        with hearth.Model(MODEL, gpu_offload=hearth.Model.GPU_HYBRID, vram_budget_bytes=1 << 30) as m:
+            with hearth.Session(m) as s:
+                s.eval(m.tokenize("Hello"))
+                st = s.sparse_stats()
+                self.assertIsInstance(st["uses_gpu"], bool)
+                if hearth.gpu_count() == 0 and not os.environ.get("HEARTH_EMULATE_GPU"):
+                    self.assertFalse(st["uses_gpu"])
+                self.assertGreaterEqual(st["gpu_neuron_share"], 0.0)
+        with self.assertRaises(hearth.HearthError) as cm:
+            hearth.Model(MODEL, gpu_offload=7)
+        self.assertEqual(cm.exception.status, hearth.ERR_INVALID_ARGUMENT)
+
     def test_metadata(self):
         m = self.model
         self.assertGreater(m.n_vocab, 100)
