@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "device.h"
+#include "error.h"
 #include "gpu.h"
 #include "quant.h"
 
@@ -284,6 +285,27 @@ void test_ordering(harness &h) {
   for (size_t i = 0; i < n; ++i) all = all && pin.get<float>()[i] == 20.0f;
   expect(all, "an event waits for everything enqueued before it");
   expect(h.dev.copy_bandwidth(1 << 24) > 0, "copy bandwidth measured");
+
+  // A failed operator (a weight type with no kernel) is reported by the next wait, once, as a hearth::error;
+  // the stream then works again.
+  dev_matrix bad;
+  bad.data = one, bad.type = dtype::q4_1, bad.rows = 4, bad.cols = 32, bad.row_size = 20;
+  h.st->matmul(bad, one, 1, x);
+  bool thrown = false;
+  try {
+    h.st->sync();
+  } catch (const hearth::error &e) {
+    thrown = e.status() == HEARTH_ERR_INTERNAL;
+  }
+  expect(thrown, "a failed operator is reported by the next wait");
+  h.st->add(x, one, (int64_t)n);
+  bool again = true;
+  try {
+    h.st->sync();
+  } catch (...) {
+    again = false;
+  }
+  expect(again, "the error is reported once and the stream goes on");
 }
 
 }  // namespace
