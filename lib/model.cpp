@@ -183,7 +183,8 @@ std::string model::describe() const {
   return fmt::format("{} {} params, {} ({:.2f} GiB), {} layers, embd {}, ff {}, heads {}/{}, vocab {}, FFN {}{}{}", hp_.arch,
                      size, type_name(layers_.empty() ? tok_embd_.type : layers_[0].wq.type), weight_bytes_ / 1073741824.0,
                      hp_.n_layer, hp_.n_embd, hp_.n_ff, hp_.n_head, hp_.n_head_kv, hp_.n_vocab, ffn_kind_name(hp_.ffn),
-                     file_->pwri() ? ", PowerInfer file" : "", has_predictors_ ? ", predictors" : "");
+                     file_->pwri() ? ", PowerInfer file" : "", has_predictors_ ? ", predictors" : "") +
+         (offload_ ? "; " + offload_->describe() : "");
 }
 
 }  // namespace hearth
