@@ -13,6 +13,8 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <chrono>
+#include <thread>
 
 #include "error.h"
 #include "hearth.h"
@@ -63,11 +65,12 @@ int32_t argmax(const float *l, int32_t n) { return (int32_t)(std::max_element(l,
 
 // A prompt of 5 tokens (one batch), then `steps` greedy tokens: the hybrid session must match the CPU session's
 // logits within `tol` at every position and choose the same tokens.
-void compare(const model &cpu_m, const model &gpu_m, int32_t mode, double tol, int steps = 24) {
+void compare(const model &cpu_m, const model &gpu_m, int32_t mode, double tol, int steps = 24, int32_t n_batch = 0) {
   session_config sc;
   sc.n_ctx = 128;
   sc.n_threads = 2;
   sc.sparse_mode = mode;
+  if (n_batch) sc.n_batch = n_batch;
   session ref(cpu_m, sc), hyb(gpu_m, sc);
   REQUIRE(!ref.uses_gpu());
   REQUIRE(hyb.uses_gpu());
@@ -171,6 +174,7 @@ TEST_CASE("hybrid: the solver's placement at load, from a small budget to everyt
     CHECK(gpu->gpu()->weight_bytes() <= oc.budget);
     if (share > 1) CHECK(gpu->gpu()->output_on_gpu());
     compare(*cpu, *gpu, HEARTH_SPARSE_PREDICTOR, 1e-4, 12);
+    compare(*cpu, *gpu, HEARTH_SPARSE_PREDICTOR, 1e-4, 2, 2);  // the prompt in chunks of 2: logits of the last only
   }
 }
 
@@ -194,6 +198,69 @@ TEST_CASE("dense layer offload (-ngl) on neuron-major and row-major files equals
     CHECK(o.layers()[2].n_hot == 0);
     compare(*cpu, *gpu, HEARTH_SPARSE_DENSE, 2e-2, 6);  // Q8_0 (see above)
   }
+}
+
+TEST_CASE("hybrid sessions on several threads share one model; a cancelled step leaves the session usable") {
+  const std::string path = test::synth_model(planted("relu", dtype::f16));
+  const auto cpu = model::load(path, false, false, nullptr, nullptr);
+  offload_config oc;
+  oc.n_ctx = 64;
+  oc.budget = cpu->weight_bytes() / 2;
+  oc.sync_seconds = 1e-9;
+  const auto gpu = load_with(path, oc);
+  REQUIRE(gpu->gpu());
+  session_config sc;
+  sc.n_ctx = 64;
+  sc.n_threads = 1;
+  const int32_t nv = cpu->hp().n_vocab;
+  // the CPU's greedy continuation, the reference for every thread
+  std::vector<int32_t> want;
+  {
+    session ref(*cpu, sc);
+    int32_t t = 1;
+    for (int i = 0; i < 16; ++i) {
+      ref.eval(&t, 1, false);
+      want.push_back(t = argmax(ref.logits(-1), nv));
+    }
+  }
+  std::vector<int> ok(3, 0);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 3; ++k)
+    threads.emplace_back([&, k] {
+      session s(*gpu, sc);
+      int32_t t = 1;
+      int same = 0;
+      for (int i = 0; i < 16; ++i) {
+        s.eval(&t, 1, false);
+        t = argmax(s.logits(-1), nv);
+        same += t == want[(size_t)i];
+      }
+      ok[(size_t)k] = s.uses_gpu() && same == 16;
+    });
+  for (auto &t : threads) t.join();
+  CHECK(ok == std::vector<int>{1, 1, 1});
+
+  // Cancelled from another thread, in the middle of a step or (if the step was quicker) at the next one: the
+  // session then evaluates again and agrees with the CPU.
+  session s(*gpu, sc);
+  REQUIRE(s.uses_gpu());
+  std::vector<int32_t> prompt(40, 7);
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    s.request_cancel();
+  });
+  bool cancelled = false;
+  try {
+    s.eval(prompt.data(), (int32_t)prompt.size(), false);
+  } catch (const hearth::error &e) {
+    cancelled = e.status() == HEARTH_ERR_CANCELLED;
+  }
+  canceller.join();
+  const int32_t t = 1;
+  if (!cancelled) CHECK_THROWS_AS(s.eval(&t, 1, false), hearth::error);
+  s.reset();
+  s.eval(&t, 1, false);
+  CHECK(argmax(s.logits(-1), nv) == want[0]);
 }
 
 TEST_CASE("without a usable GPU the model loads CPU-only and still runs") {
