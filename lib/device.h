@@ -50,8 +50,10 @@ class device_stream {
   virtual void rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, float eps, float *y) = 0;
   // llama.cpp's normal RoPE for positions pos0, pos0 + 1, ... (a batch is consecutive)
   virtual void rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, int32_t pos0) = 0;
+  // KV cache rows pos0 .. pos0 + n - 1 (each `width` values, in the device's KV type) = src (n x width floats).
+  virtual void store_kv(void *cache, const float *src, int64_t n, int32_t pos0, int64_t width) = 0;
   // Causal attention of n queries at positions pos0.. over the cache rows 0..pos0+t (caches [pos][kv width]).
-  virtual void attend(const float *q, const float *kcache, const float *vcache, int64_t n, int32_t pos0, int32_t n_head,
+  virtual void attend(const float *q, const void *kcache, const void *vcache, int64_t n, int32_t pos0, int32_t n_head,
                       int32_t n_head_kv, int32_t head_dim, float *out) = 0;
   virtual void add(float *x, const float *y, int64_t count) = 0;  // x += y
   virtual void relu(float *x, int64_t count) = 0;
@@ -94,6 +96,8 @@ class device {
   virtual void release_pinned(void *p) = 0;
   virtual bool upload_now(void *dst, const void *host_src, size_t bytes) = 0;  // synchronous, any host memory
   virtual std::unique_ptr<device_stream> make_stream() = 0;
+  // Bytes per value of a KV cache on this device: 2 on CUDA (F16, as llama.cpp keeps it), 4 on the emulated device.
+  virtual size_t kv_bytes() const = 0;
   // Device-to-device copy bandwidth in bytes/s over a buffer of `bytes` (the bound the sparse kernels are
   // compared with); 0 if it cannot be measured.
   virtual double copy_bandwidth(size_t bytes) = 0;

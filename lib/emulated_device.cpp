@@ -62,9 +62,12 @@ class emulated_stream final : public device_stream {
       hearth::rope(x, n, heads, hd, n_rot, base, pos.data());
     });
   }
-  void attend(const float *q, const float *kc, const float *vc, int64_t n, int32_t pos0, int32_t n_head, int32_t n_head_kv,
+  void store_kv(void *cache, const float *src, int64_t n, int32_t pos0, int64_t width) override {
+    enqueue([=] { std::memcpy((float *)cache + (size_t)pos0 * width, src, (size_t)(n * width) * sizeof(float)); });
+  }
+  void attend(const float *q, const void *kc, const void *vc, int64_t n, int32_t pos0, int32_t n_head, int32_t n_head_kv,
               int32_t hd, float *out) override {
-    enqueue([=] { hearth::attend(q, kc, vc, n, pos0, n_head, n_head_kv, hd, out); });
+    enqueue([=] { hearth::attend(q, (const float *)kc, (const float *)vc, n, pos0, n_head, n_head_kv, hd, out); });
   }
   void add(float *x, const float *y, int64_t count) override {
     enqueue([=] {
@@ -231,6 +234,7 @@ class emulated_device final : public device {
     return true;
   }
   std::unique_ptr<device_stream> make_stream() override { return std::make_unique<emulated_stream>(delay_us_); }
+  size_t kv_bytes() const override { return sizeof(float); }
   double copy_bandwidth(size_t bytes) override {
     std::vector<uint8_t> a(bytes, 1), b(bytes);
     const auto t0 = std::chrono::steady_clock::now();

@@ -100,7 +100,9 @@ std::unique_ptr<offload> offload::create(const model &m, const offload_config &c
   // and each GPU neuron its original id: reserve the first, charge the second to the neurons.
   const uint64_t overhead = (uint64_t)m.hp().n_layer * ((uint64_t)m.hp().n_ff + (uint64_t)m.hp().n_embd) * 4;
   placement_input in = placement_input_for(m, budget > overhead ? budget - overhead : 0, n_ctx);
-  for (placement_layer_input &l : in.layers) l.neuron_bytes += 4;
+  // placement_input_for counts an F32 KV cache; the device keeps its own type
+  const uint64_t kv_f32 = 2ull * (uint64_t)m.hp().n_embd_kv() * (uint64_t)n_ctx * 4, kv_dev = kv_f32 / 4 * dev->kv_bytes();
+  for (placement_layer_input &l : in.layers) l.neuron_bytes += 4, l.dense_bytes = l.dense_bytes - kv_f32 + kv_dev;
   if (cfg.cpu_bandwidth > 0) in.cpu_bandwidth = cfg.cpu_bandwidth;
   if (cfg.gpu_bandwidth > 0) in.gpu_bandwidth = cfg.gpu_bandwidth;
   if (cfg.sync_seconds > 0) in.sync_seconds = cfg.sync_seconds;

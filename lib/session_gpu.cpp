@@ -52,7 +52,8 @@ void session::gpu_open() {
   g->ygpu = device_buffer(dev, nb * d * f), g->ycpu = device_buffer(dev, nb * d * f);
   g->scratch = device_buffer(dev, hot_down_scratch(nb, d) * f);
   g->hot_counts = device_buffer(dev, (size_t)(hp.n_layer * nb) * 4);
-  g->kv = device_buffer(dev, std::max<size_t>(1, (size_t)(2 * n_dense * n_ctx_ * dkv)) * f);
+  const size_t kvb = dev.kv_bytes();
+  g->kv = device_buffer(dev, std::max<size_t>(1, (size_t)(2 * n_dense * n_ctx_ * dkv)) * kvb);
   if (off->output_on_gpu()) g->out_logits = device_buffer(dev, (size_t)(nb * hp.n_vocab) * f);
   g->pin_in = pinned_buffer(dev, (size_t)(nb * (d + ff)) * f), g->pin_out = pinned_buffer(dev, xout_bytes);
   g->pin_y = pinned_buffer(dev, nb * d * f), g->pin_counts = pinned_buffer(dev, (size_t)(hp.n_layer * nb) * 4);
@@ -62,14 +63,15 @@ void session::gpu_open() {
                   g->pin_in && g->pin_out && g->pin_y && g->pin_counts;
   if (!ok) {
     log(HEARTH_LOG_WARN, "could not allocate this session's GPU buffers (a KV cache of {:.0f} MiB for {} layers): it runs on the CPU",
-        2.0 * n_dense * n_ctx_ * dkv * f / 1048576.0, n_dense);
+        2.0 * n_dense * n_ctx_ * dkv * kvb / 1048576.0, n_dense);
     return;
   }
-  float *kv = g->kv.get<float>();
+  uint8_t *kv = g->kv.get<uint8_t>();
+  const size_t cache = (size_t)n_ctx_ * dkv * kvb;
   for (const offload_layer &O : off->layers()) {
     g->kc.push_back(O.dense ? kv : nullptr);
-    g->vc.push_back(O.dense ? kv + (size_t)n_ctx_ * dkv : nullptr);
-    if (O.dense) kv += 2 * (size_t)n_ctx_ * dkv;
+    g->vc.push_back(O.dense ? kv + cache : nullptr);
+    if (O.dense) kv += 2 * cache;
   }
   g->counted.assign((size_t)hp.n_layer, 0);
   g->st = dev.make_stream();
@@ -113,9 +115,8 @@ void session::gpu_attention(int32_t il) {
   st.matmul(O.wv, xn, n, v);
   st.rope(q, n, hp.n_head, hp.head_dim(), hp.n_rot, hp.rope_base, pos0_);
   st.rope(k, n, hp.n_head_kv, hp.head_dim(), hp.n_rot, hp.rope_base, pos0_);
-  const size_t kvb = (size_t)(n * dkv) * sizeof(float);
-  st.copy(G.kc[(size_t)il] + (size_t)pos0_ * dkv, k, kvb);
-  st.copy(G.vc[(size_t)il] + (size_t)pos0_ * dkv, v, kvb);
+  st.store_kv(G.kc[(size_t)il], k, n, pos0_, dkv);
+  st.store_kv(G.vc[(size_t)il], v, n, pos0_, dkv);
   st.attend(q, G.kc[(size_t)il], G.vc[(size_t)il], n, pos0_, hp.n_head, hp.n_head_kv, hp.head_dim(), G.att.get<float>());
   st.matmul(O.wo, G.att.get<float>(), n, G.tmp.get<float>());
   st.add(x, G.tmp.get<float>(), n * d);

@@ -3,6 +3,7 @@
 // both). x lives where its next consumer is: a layer on the GPU merges the FFN halves on the device, so
 // consecutive GPU layers never bring x back to the host except for the CPU's FFN half.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -25,7 +26,7 @@ struct session_gpu {
   // so one download brings back x and the CPU's index lists together.
   device_buffer xout, xn, q, k, v, att, tmp, hidden, logits, a, gtmp, ygpu, ycpu, scratch, out_logits, hot_counts, kv;
   pinned_buffer pin_in, pin_out, pin_y, pin_logits, pin_counts;
-  std::vector<float *> kc, vc;  // per layer (layers whose attention is on the GPU), else null
+  std::vector<uint8_t *> kc, vc;  // per layer (layers whose attention is on the GPU), else null; device KV type
   std::unique_ptr<device_event> ev_down, ev_in, ev_y;
   bool x_host = true, x_dev = false;
   std::vector<uint8_t> counted;  // per layer: its hot counts went to hot_counts in this step

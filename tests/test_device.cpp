@@ -175,8 +175,21 @@ void test_attention(harness &h) {
     for (float &v : q) v = 2 * uni();
     for (float &v : kc) v = uni();
     for (float &v : vc) v = uni();
+    // the caches as the device keeps them (F16 on CUDA): stored through store_kv in two parts, and the oracle
+    // reads the same rounded values
+    uint8_t *dk = h.room<uint8_t>(kc.size() * h.dev.kv_bytes()), *dv = h.room<uint8_t>(vc.size() * h.dev.kv_bytes());
+    const int32_t split = (int32_t)(n_kv / 2);
+    std::vector<float> k0(kc.begin(), kc.begin() + split * dkv), k1(kc.begin() + split * dkv, kc.end());
+    std::vector<float> v0(vc.begin(), vc.begin() + split * dkv), v1(vc.begin() + split * dkv, vc.end());
+    h.st->store_kv(dk, h.put(k0), split, 0, dkv);
+    h.st->store_kv(dk, h.put(k1), n_kv - split, split, dkv);
+    h.st->store_kv(dv, h.put(v0), split, 0, dkv);
+    h.st->store_kv(dv, h.put(v1), n_kv - split, split, dkv);
+    if (h.dev.kv_bytes() == 2)
+      for (auto *c : {&kc, &vc})
+        for (float &v : *c) v = fp16_to_f32(f32_to_fp16(v));
     float *out = h.room<float>(q.size());
-    h.st->attend(h.put(q), h.put(kc), h.put(vc), n, pos0, n_head, n_head_kv, hd, out);
+    h.st->attend(h.put(q), dk, dv, n, pos0, n_head, n_head_kv, hd, out);
     const auto got = h.get(out, q.size());
     for (int64_t t = 0; t < n; ++t)
       for (int32_t hh = 0; hh < n_head; ++hh) {

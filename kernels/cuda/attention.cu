@@ -1,4 +1,4 @@
-// Causal attention for the layers placed on the GPU: one block per (token, head). Scores of a chunk of cache
+// Causal attention for the layers placed on the GPU over an F16 KV cache: one block per (token, head). Scores of a chunk of cache
 // positions go to shared memory; a running maximum and sum rescale the output between chunks (the online
 // softmax), so any context length works with fixed shared memory.
 #include "common.cuh"
@@ -22,7 +22,12 @@ __device__ float block_reduce(float v, bool is_max, float *scratch) {
   return r;
 }
 
-__global__ void attend_kernel(const float *q, const float *kc, const float *vc, int32_t pos0, int32_t n_head,
+__global__ void store_kv_kernel(__half *cache, const float *src, int64_t count) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < count) cache[i] = __float2half_rn(src[i]);
+}
+
+__global__ void attend_kernel(const float *q, const __half *kc, const __half *vc, int32_t pos0, int32_t n_head,
                               int32_t n_head_kv, int32_t hd, float *out) {
   __shared__ float score[k_chunk];
   __shared__ float acc[k_max_head_dim];
@@ -37,9 +42,9 @@ __global__ void attend_kernel(const float *q, const float *kc, const float *vc, 
     const int len = (int)min((int64_t)k_chunk, n_kv - c0);
     float cmax = -INFINITY;
     for (int p = threadIdx.x; p < len; p += k_threads) {
-      const float *kp = kc + (c0 + p) * dkv + kvh * hd;
+      const __half *kp = kc + (c0 + p) * dkv + kvh * hd;
       float s = 0.0f;
-      for (int i = 0; i < hd; ++i) s += qh[i] * kp[i];
+      for (int i = 0; i < hd; ++i) s += qh[i] * __half2float(kp[i]);
       score[p] = s * scale;
       cmax = fmaxf(cmax, score[p]);
     }
@@ -52,7 +57,7 @@ __global__ void attend_kernel(const float *q, const float *kc, const float *vc, 
     m = m_new;
     for (int i = threadIdx.x; i < hd; i += k_threads) {
       float a = acc[i] * rescale;
-      for (int p = 0; p < len; ++p) a += score[p] * vc[(c0 + p) * dkv + kvh * hd + i];
+      for (int p = 0; p < len; ++p) a += score[p] * __half2float(vc[(c0 + p) * dkv + kvh * hd + i]);
       acc[i] = a;
     }
     __syncthreads();  // before the next chunk overwrites score
@@ -63,11 +68,19 @@ __global__ void attend_kernel(const float *q, const float *kc, const float *vc, 
 
 }  // namespace
 
-bool attend(const float *q, const float *kc, const float *vc, int64_t n, int32_t pos0, int32_t n_head, int32_t n_head_kv,
+bool store_kv(void *cache, const float *src, int64_t n, int32_t pos0, int64_t width, void *stream) {
+  const int64_t count = n * width;
+  if (count <= 0) return true;
+  store_kv_kernel<<<(unsigned)((count + 255) / 256), 256, 0, (cudaStream_t)stream>>>((__half *)cache + (int64_t)pos0 * width, src, count);
+  return launched();
+}
+
+bool attend(const float *q, const void *kc, const void *vc, int64_t n, int32_t pos0, int32_t n_head, int32_t n_head_kv,
             int32_t hd, float *out, void *stream) {
   if (n <= 0) return true;
   if (hd > k_max_head_dim || n * n_head > INT32_MAX) return false;
-  attend_kernel<<<(unsigned)(n * n_head), k_threads, 0, (cudaStream_t)stream>>>(q, kc, vc, pos0, n_head, n_head_kv, hd, out);
+  attend_kernel<<<(unsigned)(n * n_head), k_threads, 0, (cudaStream_t)stream>>>(q, (const __half *)kc, (const __half *)vc, pos0,
+                                                                                n_head, n_head_kv, hd, out);
   return launched();
 }
 

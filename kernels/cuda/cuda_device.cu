@@ -58,7 +58,10 @@ class cuda_stream final : public device_stream {
   void rope(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, int32_t pos0) override {
     launched("rope", cuda::rope(x, n, heads, hd, n_rot, base, pos0, s_));
   }
-  void attend(const float *q, const float *kc, const float *vc, int64_t n, int32_t pos0, int32_t n_head, int32_t n_head_kv,
+  void store_kv(void *cache, const float *src, int64_t n, int32_t pos0, int64_t width) override {
+    launched("store_kv", cuda::store_kv(cache, src, n, pos0, width, s_));
+  }
+  void attend(const float *q, const void *kc, const void *vc, int64_t n, int32_t pos0, int32_t n_head, int32_t n_head_kv,
               int32_t hd, float *out) override {
     launched("attend", cuda::attend(q, kc, vc, n, pos0, n_head, n_head_kv, hd, out, s_));
   }
@@ -160,6 +163,7 @@ class cuda_device final : public device {
     return cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice) == cudaSuccess;
   }
   std::unique_ptr<device_stream> make_stream() override { return std::make_unique<cuda_stream>(); }
+  size_t kv_bytes() const override { return 2; }
   double copy_bandwidth(size_t bytes) override {
     void *a = alloc(bytes), *b = alloc(bytes);
     double bw = 0;

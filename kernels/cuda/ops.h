@@ -13,7 +13,9 @@ bool matmul(const void *w, uint32_t type, int64_t rows, int64_t cols, size_t row
             float *y, void *stream);
 bool rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, float eps, float *y, void *stream);
 bool rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, int32_t pos0, void *stream);
-bool attend(const float *q, const float *kcache, const float *vcache, int64_t n, int32_t pos0, int32_t n_head,
+// The KV cache is F16: store_kv converts n rows of `width` floats into cache rows pos0.., attend reads them.
+bool store_kv(void *cache, const float *src, int64_t n, int32_t pos0, int64_t width, void *stream);
+bool attend(const float *q, const void *kcache, const void *vcache, int64_t n, int32_t pos0, int32_t n_head,
             int32_t n_head_kv, int32_t head_dim, float *out, void *stream);
 bool add(float *x, const float *y, int64_t count, void *stream);
 bool relu(float *x, int64_t count, void *stream);
