@@ -1,4 +1,5 @@
 // hearth inspect: the file's metadata and tensors, then what the engine makes of it.
+#include <algorithm>
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -8,6 +9,8 @@
 #include "error.h"
 #include "gguf.h"
 #include "model.h"
+#include "calibrate.h"
+#include "placement.h"
 #include "report.h"
 
 namespace hearth::cli {
@@ -51,8 +54,18 @@ int cmd_inspect(const args &a) {
     const auto m = model::load(path, false, false, nullptr, nullptr);
     fmt::print("engine:    {}\n           bytes read per decoded token (dense): {:.1f} MiB\n", m->describe(),
                m->bytes_per_token() / 1048576.0);
-    if (a.has("--report"))
-      fmt::print("report:    {}\n", write_report(a.str("--report", "", "report"), *m, (uint64_t)(a.real("--vram-budget", "", 8.0) * 1073741824.0)));
+    const uint64_t budget = (uint64_t)(a.real("--vram-budget", "", 8.0) * 1073741824.0);
+    if (a.has("--report")) fmt::print("report:    {}\n", write_report(a.str("--report", "", "report"), *m, budget));
+    if (a.has("--gpuidx")) {  // the solver's neuron split for the budget, as PowerInfer's GPU index
+      const int32_t n_ctx = (int32_t)a.num("-c", "--ctx", std::min(m->hp().n_ctx_train, 4096));
+      const placement p = solve_placement(placement_input_for(*m, budget, n_ctx));
+      const std::string out = a.str("--gpuidx", "", "");
+      write_gpuidx(out, p, m->hp().n_ff, budget);
+      size_t neurons = 0;
+      for (const placement_layer &l : p.layers) neurons += l.gpu_neurons.size();
+      fmt::print("gpuidx:    {}: {} GPU neurons ({:.1f}% of firings) for {:.2f} GiB with a {}-token KV cache\n", out, neurons,
+                 100 * p.gpu_firing_share, budget / 1073741824.0, n_ctx);
+    }
   } catch (const error &e) {
     fmt::print("engine:    cannot run this file: {}\n", e.what());
   }

@@ -17,7 +17,7 @@ void usage() {
                "  hearth bench -m MODEL [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS] [--sparse MODE]\n"
                "             [--agreement N] [--vram-budget GIB [--gpuidx F]]   (with a budget: CPU, -ngl-style\n"
                "             layer offload and hybrid side by side)\n"
-               "  hearth inspect MODEL [--report DIR [--vram-budget GIB]]\n"
+               "  hearth inspect MODEL [--report DIR] [--gpuidx OUT.gpuidx [-c CTX]] [--vram-budget GIB]\n"
                "  hearth synth -o OUT.gguf [--preset tiny|small|1b|7b|13b] [--type f32|f16|bf16|q8_0|q4_0]\n"
                "             [--ffn silu|relu|drelu|relu_nogate] [--vocab N] [--embd N] [--layers N] [--ff N]\n"
                "             [--heads N] [--kv-heads N] [--ctx N] [--seed S] [--tied]\n"
