@@ -104,11 +104,10 @@ __global__ void cold_lists_kernel(const float *logits, int64_t n, int32_t n_ff, 
   if (th == 0) counts[n + tok] = hot_total;  // complete: the scan's barriers came after every atomicAdd
 }
 
+// More parts for one token (more blocks in flight), fewer for a batch; lib/device.h's hot_down_scratch sizes for it.
 int down_parts(int64_t n) { return n == 1 ? 32 : 8; }
 
 }  // namespace
-
-size_t hot_down_scratch_floats(int64_t n, int64_t cols) { return (size_t)(down_parts(n) * n * cols); }
 
 bool hot_gate_up(const void *gate, const void *up, uint32_t type, int64_t K, int64_t cols, size_t row_size, int32_t kind,
                  const float *xn, int64_t n, const float *logits, int32_t n_ff, const int32_t *orig, float threshold,

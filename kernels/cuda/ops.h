@@ -25,10 +25,9 @@ bool activate(int32_t kind, const float *gate, float *up, int64_t count, void *s
 bool hot_gate_up(const void *gate, const void *up, uint32_t type, int64_t K, int64_t cols, size_t row_size, int32_t kind,
                  const float *xn, int64_t n, const float *logits, int32_t n_ff, const int32_t *orig, float threshold,
                  float *a, void *stream);
-// scratch: hot_down_scratch_floats(n, cols)
+// scratch: hot_down_scratch(n, cols) floats (lib/device.h), the partial sums of its fixed parts
 bool hot_down(const void *w, uint32_t type, int64_t K, int64_t cols, size_t row_size, const float *a, int64_t n,
               float *scratch, float *y, void *stream);
-size_t hot_down_scratch_floats(int64_t n, int64_t cols);
 bool cold_lists(const float *logits, int64_t n, int32_t n_ff, float threshold, const int32_t *row_of, int32_t *lists,
                 int32_t *counts, void *stream);
 
