@@ -141,23 +141,9 @@ class cuda_device final : public device {
     size_t free = 0, total = 0;
     return cudaMemGetInfo(&free, &total) == cudaSuccess ? free : 0;
   }
-  void *alloc(size_t bytes) override {
-    void *p = nullptr;
-    if (cudaMalloc(&p, bytes) != cudaSuccess) {
-      cudaGetLastError();
-      return nullptr;
-    }
-    return p;
-  }
+  void *alloc(size_t bytes) override { return allocated([&](void **p) { return cudaMalloc(p, bytes); }); }
   void release(void *p) override { cudaFree(p); }
-  void *alloc_pinned(size_t bytes) override {
-    void *p = nullptr;
-    if (cudaMallocHost(&p, bytes) != cudaSuccess) {
-      cudaGetLastError();
-      return nullptr;
-    }
-    return p;
-  }
+  void *alloc_pinned(size_t bytes) override { return allocated([&](void **p) { return cudaMallocHost(p, bytes); }); }
   void release_pinned(void *p) override { cudaFreeHost(p); }
   bool upload_now(void *dst, const void *src, size_t bytes) override {
     return cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice) == cudaSuccess;
@@ -187,6 +173,17 @@ class cuda_device final : public device {
   }
 
  private:
+  // nullptr, with the error cleared, where the allocation fails: the caller falls back to the CPU
+  template <class F>
+  static void *allocated(F &&allocate) {
+    void *p = nullptr;
+    if (allocate(&p) != cudaSuccess) {
+      cudaGetLastError();
+      return nullptr;
+    }
+    return p;
+  }
+
   int id_;
   std::string name_ = "CUDA device";
 };
