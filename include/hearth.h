@@ -128,6 +128,19 @@ HEARTH_API hearth_status hearth_model_desc(const hearth_model *model, char *buf,
 HEARTH_API hearth_status hearth_model_meta(const hearth_model *model, const char *key, char *buf, size_t cap,
                                            size_t *n_out);
 
+/* What of the model went to the GPU at load (hearth_model_params.gpu_offload). */
+typedef struct hearth_gpu_info {
+  uint32_t struct_size;
+  int32_t gpu_offload;          /* HEARTH_GPU_HYBRID or _LAYERS in effect, HEARTH_GPU_NONE when CPU-only */
+  uint64_t vram_budget_bytes;   /* the budget the placement used */
+  uint64_t vram_weight_bytes;   /* weights (and their tables) placed in VRAM */
+  int32_t n_layer_attention;    /* layers whose attention, norms and predictor are on the GPU */
+  int32_t output_on_gpu;        /* 1 if the output matrix is */
+  double neuron_fraction;       /* FFN neurons resident on the GPU / all FFN neurons */
+  double firing_share;          /* share of neuron firings the GPU serves, by the frequencies placement used */
+} hearth_gpu_info;
+HEARTH_API hearth_status hearth_model_gpu_info(const hearth_model *model, hearth_gpu_info *out);
+
 /* ---- tokenizer ----------------------------------------------------------------------------------------- */
 #define HEARTH_TOKENIZE_ADD_BOS 1        /* prepend BOS when the vocabulary asks for it */
 #define HEARTH_TOKENIZE_PARSE_SPECIAL 2  /* match control-token text such as "<s>" as the token itself */

@@ -198,6 +198,31 @@ hearth_status hearth_model_meta(const hearth_model *model, const char *key, char
   });
 }
 
+hearth_status hearth_model_gpu_info(const hearth_model *model, hearth_gpu_info *out) {
+  return guarded([&] {
+    const hearth::model &m = live_model(model);
+    require(out && out->struct_size >= sizeof(uint32_t), "out is NULL or out->struct_size is not set");
+    hearth_gpu_info r{};
+    r.struct_size = sizeof r;
+    r.gpu_offload = HEARTH_GPU_NONE;
+    if (const hearth::offload *o = m.gpu()) {
+      r.gpu_offload = o->mode() == hearth::offload_mode::layers ? HEARTH_GPU_LAYERS : HEARTH_GPU_HYBRID;
+      r.vram_budget_bytes = o->budget();
+      r.vram_weight_bytes = o->weight_bytes();
+      uint64_t hot = 0, all = 0;
+      for (size_t l = 0; l < o->layers().size(); ++l) {
+        r.n_layer_attention += o->layers()[l].dense;
+        hot += (uint64_t)o->layers()[l].n_hot;
+        all += (uint64_t)m.hp().n_ff;
+      }
+      r.output_on_gpu = o->output_on_gpu();
+      r.neuron_fraction = all ? (double)hot / (double)all : 0.0;
+      r.firing_share = o->plan().gpu_firing_share;
+    }
+    std::memcpy(out, &r, std::min<size_t>(out->struct_size, sizeof r));
+  });
+}
+
 hearth_status hearth_tokenize(const hearth_model *model, const char *text, size_t len, int32_t flags, hearth_token *out,
                               size_t cap, size_t *n_out) {
   return guarded([&] {
@@ -448,6 +473,7 @@ size_t hearth_sizeof(const char *name) {
   if (n == "hearth_generate_params") return sizeof(hearth_generate_params);
   if (n == "hearth_sparse_stats") return sizeof(hearth_sparse_stats);
   if (n == "hearth_perf") return sizeof(hearth_perf);
+  if (n == "hearth_gpu_info") return sizeof(hearth_gpu_info);
   return 0;
 }
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <chrono>
@@ -345,10 +346,57 @@ TEST_CASE("C API: asking for the GPU where there is none loads CPU-only") {
   CHECK(hearth_session_sparse_stats(s, &st) == HEARTH_OK);
   CHECK(st.uses_gpu == 0);
   CHECK(st.gpu_neuron_share == 0.0);
+  hearth_gpu_info gi;
+  gi.struct_size = sizeof gi;
+  REQUIRE(hearth_model_gpu_info(m, &gi) == HEARTH_OK);
+  CHECK(gi.gpu_offload == HEARTH_GPU_NONE);
+  CHECK(gi.vram_weight_bytes == 0);
+  CHECK(hearth_model_gpu_info(nullptr, &gi) == HEARTH_ERR_INVALID_ARGUMENT);
+  CHECK(hearth_model_gpu_info(m, nullptr) == HEARTH_ERR_INVALID_ARGUMENT);
   mp.gpu_offload = 7;
   hearth_model *bad = nullptr;
   CHECK(hearth_model_load(path.c_str(), &mp, &bad) == HEARTH_ERR_INVALID_ARGUMENT);
   CHECK(bad == nullptr);
+  hearth_session_free(s);
+  hearth_model_free(m);
+}
+
+TEST_CASE("C API on the emulated device: HEARTH_EMULATE_GPU, whole-layer offload, hearth_model_gpu_info") {
+  if (g_cuda) return;
+  const std::string path = test::synth_model(planted("relu", dtype::q8_0));
+  setenv("HEARTH_EMULATE_GPU", "64", 1);
+  hearth_model_params mp;
+  hearth_model_params_init(&mp);
+  mp.gpu_offload = HEARTH_GPU_LAYERS;
+  mp.vram_budget_bytes = 3u << 20;
+  mp.gpu_n_ctx = 64;
+  hearth_model *m = nullptr;
+  const hearth_status st = hearth_model_load(path.c_str(), &mp, &m);
+  unsetenv("HEARTH_EMULATE_GPU");
+  REQUIRE(st == HEARTH_OK);
+  hearth_gpu_info gi;
+  gi.struct_size = sizeof gi;
+  REQUIRE(hearth_model_gpu_info(m, &gi) == HEARTH_OK);
+  CHECK(gi.gpu_offload == HEARTH_GPU_LAYERS);
+  CHECK(gi.vram_budget_bytes == mp.vram_budget_bytes);
+  CHECK(gi.vram_weight_bytes > 0);
+  CHECK(gi.vram_weight_bytes <= gi.vram_budget_bytes);
+  CHECK(gi.n_layer_attention > 0);
+  CHECK(gi.n_layer_attention < 4);  // 3 MiB holds some of the 4 layers, not all
+  CHECK(gi.neuron_fraction == doctest::Approx(gi.n_layer_attention / 4.0));
+  hearth_session_params sp;
+  hearth_session_params_init(&sp);
+  sp.n_ctx = 64;
+  sp.sparse_mode = HEARTH_SPARSE_DENSE;
+  hearth_session *s = nullptr;
+  REQUIRE(hearth_session_create(m, &sp, &s) == HEARTH_OK);
+  const hearth_token toks[3] = {1, 50, 60};
+  REQUIRE(hearth_session_eval(s, toks, 3, 0) == HEARTH_OK);
+  hearth_sparse_stats ss;
+  ss.struct_size = sizeof ss;
+  REQUIRE(hearth_session_sparse_stats(s, &ss) == HEARTH_OK);
+  CHECK(ss.uses_gpu == 1);
+  CHECK(ss.gpu_neuron_share == doctest::Approx(gi.neuron_fraction));
   hearth_session_free(s);
   hearth_model_free(m);
 }

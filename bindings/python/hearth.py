@@ -70,6 +70,12 @@ class _Perf(ctypes.Structure):
                 ("prompt_ms", ctypes.c_double), ("generate_ms", ctypes.c_double)]
 
 
+class _GpuInfo(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("gpu_offload", ctypes.c_int32), ("vram_budget_bytes", ctypes.c_uint64),
+                ("vram_weight_bytes", ctypes.c_uint64), ("n_layer_attention", ctypes.c_int32),
+                ("output_on_gpu", ctypes.c_int32), ("neuron_fraction", ctypes.c_double), ("firing_share", ctypes.c_double)]
+
+
 def _sig(name, restype, *argtypes):
     f = getattr(_lib, name)
     f.restype = restype
@@ -101,6 +107,7 @@ _sig("hearth_model_eos", ctypes.c_int32, _p)
 _sig("hearth_token_is_eog", ctypes.c_int32, _p, ctypes.c_int32)
 _sig("hearth_model_desc", _c_status, _p, ctypes.c_char_p, _sz, _psz)
 _sig("hearth_model_meta", _c_status, _p, ctypes.c_char_p, ctypes.c_char_p, _sz, _psz)
+_sig("hearth_model_gpu_info", _c_status, _p, ctypes.POINTER(_GpuInfo))
 _sig("hearth_tokenize", _c_status, _p, ctypes.c_char_p, _sz, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32), _sz, _psz)
 _sig("hearth_token_to_piece", _c_status, _p, ctypes.c_int32, ctypes.c_int32, ctypes.c_char_p, _sz, _psz)
 _sig("hearth_detokenize", _c_status, _p, ctypes.POINTER(ctypes.c_int32), _sz, ctypes.c_int32, ctypes.c_char_p, _sz, _psz)
@@ -128,7 +135,7 @@ _sig("hearth_session_step", _c_status, _p, ctypes.POINTER(ctypes.c_int32))
 # The mirrored structs must have the loaded library's layout.
 for _name, _cls in (("hearth_model_params", _ModelParams), ("hearth_session_params", _SessionParams),
                     ("hearth_sampler_params", _SamplerParams), ("hearth_generate_params", _GenerateParams),
-                    ("hearth_sparse_stats", _SparseStats), ("hearth_perf", _Perf)):
+                    ("hearth_sparse_stats", _SparseStats), ("hearth_perf", _Perf), ("hearth_gpu_info", _GpuInfo)):
     if _lib.hearth_sizeof(_name.encode()) != ctypes.sizeof(_cls):
         raise ImportError("hearth: %s is %d bytes in the library but %d here: binding and library do not match"
                           % (_name, _lib.hearth_sizeof(_name.encode()), ctypes.sizeof(_cls)))
@@ -259,6 +266,13 @@ class Model(_Owned):
             if e.status == ERR_INVALID_ARGUMENT:
                 raise KeyError(key) from None
             raise
+
+    def gpu_info(self):
+        """What of the model went to the GPU at load (gpu_offload is GPU_NONE when it runs on the CPU only)."""
+        g = _GpuInfo()
+        g.struct_size = ctypes.sizeof(g)
+        _check(_lib.hearth_model_gpu_info(self._handle(), ctypes.byref(g)))
+        return {name: getattr(g, name) for name, _ in _GpuInfo._fields_ if name != "struct_size"}
 
     def is_eog(self, token):
         return bool(_lib.hearth_token_is_eog(self._handle(), token))

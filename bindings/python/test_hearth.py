@@ -49,6 +49,9 @@ class WithModel(unittest.TestCase):
     def test_gpu_offload_options(self):
         # Asking for the GPU loads anyway: on a machine without one the model runs on the CPU.
         with hearth.Model(MODEL, gpu_offload=hearth.Model.GPU_HYBRID, vram_budget_bytes=1 << 30) as m:
+            info = m.gpu_info()
+            self.assertIn(info["gpu_offload"], (hearth.Model.GPU_NONE, hearth.Model.GPU_HYBRID, hearth.Model.GPU_LAYERS))
+            self.assertLessEqual(info["vram_weight_bytes"], info["vram_budget_bytes"])
             with hearth.Session(m) as s:
                 s.eval(m.tokenize("Hello"))
                 st = s.sparse_stats()
