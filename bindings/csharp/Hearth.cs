@@ -25,6 +25,10 @@ namespace Hearth
         }
     }
 
+    /// <summary>What of a model went to the GPU at load (hearth_gpu_info).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct GpuInfo { public uint StructSize; public int GpuOffload; public ulong VramBudgetBytes, VramWeightBytes; public int NLayerAttention, OutputOnGpu; public double NeuronFraction, FiringShare; }
+
     internal static class Native
     {
         const string Lib = "hearth";
@@ -54,6 +58,7 @@ namespace Hearth
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_n_layer(ModelHandle m);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_bos(ModelHandle m);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_token_is_eog(ModelHandle m, int token);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_gpu_info(ModelHandle m, ref GpuInfo info);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_meta(ModelHandle m, byte[] key, byte[] buf, UIntPtr cap, out UIntPtr n);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_tokenize(ModelHandle m, byte[] text, UIntPtr len, int flags, int[] outTokens, UIntPtr cap, out UIntPtr n);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_detokenize(ModelHandle m, int[] tokens, UIntPtr nTokens, int flags, byte[] buf, UIntPtr cap, out UIntPtr n);
@@ -89,6 +94,7 @@ namespace Hearth
                 { "hearth_session_params", Marshal.SizeOf(typeof(SessionParams)) },
                 { "hearth_sampler_params", Marshal.SizeOf(typeof(SamplerParams)) },
                 { "hearth_generate_params", Marshal.SizeOf(typeof(GenerateParams)) },
+                { "hearth_gpu_info", Marshal.SizeOf(typeof(GpuInfo)) },
             };
             foreach (var kv in sizes)
             {
@@ -147,6 +153,17 @@ namespace Hearth
         {
             if (Handle.IsClosed) throw new ObjectDisposedException("Model");
             return Handle;
+        }
+
+        /// <summary>GPU offload modes (GpuInfo.GpuOffload).</summary>
+        public const int GpuAuto = 0, GpuNone = 1, GpuHybrid = 2, GpuLayers = 3;
+
+        /// <summary>What of the model went to the GPU at load (GpuOffload is GpuNone when it runs on the CPU).</summary>
+        public GpuInfo GpuInfo()
+        {
+            var g = new GpuInfo { StructSize = (uint)Marshal.SizeOf(typeof(GpuInfo)) };
+            HearthException.Check(Native.hearth_model_gpu_info(Live(), ref g));
+            return g;
         }
 
         /// <summary>A metadata value as text, or null when the key is absent.</summary>

@@ -55,6 +55,10 @@ static class HearthTests
                 Assert(model.NVocab > 100 && model.NLayer > 0, "shape");
                 Assert(model.Meta("general.architecture") == "llama", "arch");
                 Assert(model.Meta("no.such.key") == null, "absent key");
+                var gi = model.GpuInfo();
+                Assert(gi.VramWeightBytes <= gi.VramBudgetBytes, "GPU weights within the budget");
+                if (Library.GpuCount == 0 && Environment.GetEnvironmentVariable("HEARTH_EMULATE_GPU") == null)
+                    Assert(gi.GpuOffload == Model.GpuNone, "no GPU: no offload");
                 string text = "The hearth keeps the house warm.";
                 int[] toks = model.Tokenize(text);
                 Assert(toks[0] == model.Bos, "bos");

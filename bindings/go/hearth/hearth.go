@@ -163,6 +163,40 @@ func (m *Model) IsEOG(token int32) bool {
 }
 
 // Meta returns a metadata value as text, or ok=false when the key is absent.
+// GPU offload modes (hearth_model_params.gpu_offload), as GPUInfo.Offload reports them.
+const (
+	GPUAuto   = 0
+	GPUNone   = 1
+	GPUHybrid = 2
+	GPULayers = 3
+)
+
+// GPUInfo says what of the model went to the GPU at load.
+type GPUInfo struct {
+	Offload         int     // GPUHybrid or GPULayers in effect, GPUNone when the model runs on the CPU only
+	VRAMBudgetBytes uint64  // the budget the placement used
+	VRAMWeightBytes uint64  // weights placed in VRAM
+	LayersAttention int     // layers whose attention, norms and predictor are on the GPU
+	OutputOnGPU     bool    // the output matrix is on the GPU
+	NeuronFraction  float64 // FFN neurons resident on the GPU / all
+	FiringShare     float64 // share of neuron firings the GPU serves, by the frequencies placement used
+}
+
+// GPUInfo reports the model's GPU placement.
+func (m *Model) GPUInfo() (GPUInfo, error) {
+	p, err := m.raw()
+	if err != nil {
+		return GPUInfo{}, err
+	}
+	var g C.hearth_gpu_info
+	g.struct_size = C.uint32_t(unsafe.Sizeof(g))
+	if err := check(C.hearth_model_gpu_info(p, &g)); err != nil {
+		return GPUInfo{}, err
+	}
+	return GPUInfo{int(g.gpu_offload), uint64(g.vram_budget_bytes), uint64(g.vram_weight_bytes), int(g.n_layer_attention),
+		g.output_on_gpu != 0, float64(g.neuron_fraction), float64(g.firing_share)}, nil
+}
+
 func (m *Model) Meta(key string) (value string, ok bool, err error) {
 	p, err := m.raw()
 	if err != nil {
@@ -170,7 +204,9 @@ func (m *Model) Meta(key string) (value string, ok bool, err error) {
 	}
 	ckey := C.CString(key)
 	defer C.free(unsafe.Pointer(ckey))
-	b, err := text(func(buf *C.char, cap C.size_t, n *C.size_t) C.hearth_status { return C.hearth_model_meta(p, ckey, buf, cap, n) })
+	b, err := text(func(buf *C.char, cap C.size_t, n *C.size_t) C.hearth_status {
+		return C.hearth_model_meta(p, ckey, buf, cap, n)
+	})
 	var he *Error
 	if errors.As(err, &he) && he.Status == ErrInvalidArgument {
 		return "", false, nil

@@ -66,6 +66,13 @@ func TestTokenizer(t *testing.T) {
 	if _, ok, err := m.Meta("no.such.key"); ok || err != nil {
 		t.Fatal(ok, err)
 	}
+	g, err := m.GPUInfo()
+	if err != nil || g.VRAMWeightBytes > g.VRAMBudgetBytes {
+		t.Fatal(g, err)
+	}
+	if GPUCount() == 0 && os.Getenv("HEARTH_EMULATE_GPU") == "" && g.Offload != GPUNone {
+		t.Fatal("no GPU, yet the model reports an offload:", g)
+	}
 	text := "The hearth keeps the house warm."
 	toks, err := m.Tokenize([]byte(text), true)
 	if err != nil || toks[0] != m.BOS() {

@@ -96,6 +96,19 @@ pub struct hearth_generate_params {
 
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug)]
+pub struct hearth_gpu_info {
+    pub struct_size: u32,
+    pub gpu_offload: i32,
+    pub vram_budget_bytes: u64,
+    pub vram_weight_bytes: u64,
+    pub n_layer_attention: i32,
+    pub output_on_gpu: i32,
+    pub neuron_fraction: f64,
+    pub firing_share: f64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
 pub struct hearth_sparse_stats {
     pub struct_size: u32,
     pub mode: i32,
@@ -143,6 +156,7 @@ extern "C" {
     pub fn hearth_model_eos(m: *const hearth_model) -> hearth_token;
     pub fn hearth_token_is_eog(m: *const hearth_model, t: hearth_token) -> i32;
     pub fn hearth_model_desc(m: *const hearth_model, buf: *mut c_char, cap: usize, n_out: *mut usize) -> hearth_status;
+    pub fn hearth_model_gpu_info(m: *const hearth_model, out: *mut hearth_gpu_info) -> hearth_status;
     pub fn hearth_model_meta(m: *const hearth_model, key: *const c_char, buf: *mut c_char, cap: usize, n_out: *mut usize)
         -> hearth_status;
     pub fn hearth_tokenize(m: *const hearth_model, text: *const c_char, len: usize, flags: i32, out: *mut hearth_token,
@@ -196,5 +210,6 @@ mod tests {
         check("hearth_generate_params", size_of::<hearth_generate_params>());
         check("hearth_sparse_stats", size_of::<hearth_sparse_stats>());
         check("hearth_perf", size_of::<hearth_perf>());
+        check("hearth_gpu_info", size_of::<hearth_gpu_info>());
     }
 }

@@ -54,6 +54,14 @@ pub mod status {
     };
 }
 
+/// GPU offload modes (`hearth_model_params.gpu_offload`) and what `Model::gpu_info` returns.
+pub mod gpu {
+    pub use hearth_sys::{
+        hearth_gpu_info as Info, HEARTH_GPU_AUTO as AUTO, HEARTH_GPU_HYBRID as HYBRID, HEARTH_GPU_LAYERS as LAYERS,
+        HEARTH_GPU_NONE as NONE,
+    };
+}
+
 fn cstr(p: *const c_char) -> String {
     if p.is_null() {
         String::new()
@@ -97,13 +105,14 @@ fn check_layout() -> Result<()> {
     static mut OK: bool = true;
     ONCE.call_once(|| {
         use std::mem::size_of;
-        let pairs: [(&[u8], usize); 6] = [
+        let pairs: [(&[u8], usize); 7] = [
             (b"hearth_model_params\0", size_of::<sys::hearth_model_params>()),
             (b"hearth_session_params\0", size_of::<sys::hearth_session_params>()),
             (b"hearth_sampler_params\0", size_of::<sys::hearth_sampler_params>()),
             (b"hearth_generate_params\0", size_of::<sys::hearth_generate_params>()),
             (b"hearth_sparse_stats\0", size_of::<sys::hearth_sparse_stats>()),
             (b"hearth_perf\0", size_of::<sys::hearth_perf>()),
+            (b"hearth_gpu_info\0", size_of::<sys::hearth_gpu_info>()),
         ];
         let ok = pairs.iter().all(|(name, size)| unsafe { sys::hearth_sizeof(name.as_ptr() as *const c_char) } == *size);
         unsafe { OK = ok };
@@ -175,6 +184,12 @@ impl Model {
     }
     pub fn description(&self) -> Result<String> {
         Ok(String::from_utf8_lossy(&text(|b, c, n| unsafe { sys::hearth_model_desc(self.raw(), b, c, n) })?).into_owned())
+    }
+    /// What of the model went to the GPU at load (`gpu_offload` is `HEARTH_GPU_NONE` when it runs on the CPU).
+    pub fn gpu_info(&self) -> Result<gpu::Info> {
+        let mut g = sys::hearth_gpu_info { struct_size: std::mem::size_of::<sys::hearth_gpu_info>() as u32, ..Default::default() };
+        check(unsafe { sys::hearth_model_gpu_info(self.raw(), &mut g) })?;
+        Ok(g)
     }
     /// A metadata value as text; `Ok(None)` when the key is absent.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {

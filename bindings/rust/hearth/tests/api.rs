@@ -42,6 +42,11 @@ fn metadata_and_tokenizer() {
     assert_eq!(toks[0], m.bos());
     assert_eq!(m.detokenize(&toks[1..]).unwrap(), text);
     assert_eq!(m.tokenize_bytes(b"abc\xff", false).err().unwrap().status, status::INVALID_ARGUMENT);
+    let g = m.gpu_info().unwrap();
+    assert!(g.vram_weight_bytes <= g.vram_budget_bytes);
+    if hearth::gpu_count() == 0 && std::env::var_os("HEARTH_EMULATE_GPU").is_none() {
+        assert_eq!(g.gpu_offload, hearth::gpu::NONE);
+    }
 }
 
 #[test]
