@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstring>
 
+#include <unistd.h>
+
 #include "calibrate.h"
 #include "error.h"
 #include "log.h"
@@ -107,13 +109,34 @@ std::unique_ptr<offload> offload::create(const model &m, const offload_config &c
   if (cfg.gpu_bandwidth > 0) in.gpu_bandwidth = cfg.gpu_bandwidth;
   if (cfg.sync_seconds > 0) in.sync_seconds = cfg.sync_seconds;
 
+  // PowerInfer keeps its neuron split beside the model; hearth reuses it for a file without activation statistics
+  // (hearth's solver needs them), as PowerInfer does, and solves instead if it does not fit.
+  std::string gpuidx = cfg.gpuidx;
+  bool found = false;
+  if (gpuidx.empty() && mode == offload_mode::hybrid && metadata_floats(m.file(), "hearth.calibration.frequency.0").empty() &&
+      metadata_floats(m.file(), "hearth.synthetic.frequency.0").empty()) {
+    const std::string beside = m.file().path() + ".generated.gpuidx";
+    if (::access(beside.c_str(), R_OK) == 0) gpuidx = beside, found = true;
+  }
+
   std::unique_ptr<offload> o(new offload());
   o->mode_ = mode;
   o->budget_ = budget;
   o->n_ctx_ = n_ctx;
-  o->plan_ = mode == offload_mode::layers ? plan_layers(m, in)
-             : cfg.gpuidx.empty()         ? solve_placement(in)
-                                          : plan_from_gpuidx(m, in, cfg.gpuidx);
+  if (mode == offload_mode::layers) {
+    o->plan_ = plan_layers(m, in);
+  } else if (gpuidx.empty()) {
+    o->plan_ = solve_placement(in);
+  } else {
+    try {
+      o->plan_ = plan_from_gpuidx(m, in, gpuidx);
+      if (found) log(HEARTH_LOG_INFO, "using PowerInfer's neuron split {}", gpuidx);
+    } catch (const error &e) {
+      if (!found) throw;
+      log(HEARTH_LOG_WARN, "not using {}: {}; the placement solver decides instead", gpuidx, e.what());
+      o->plan_ = solve_placement(in);
+    }
+  }
   {  // the share of neuron firings the GPU serves, by the frequencies the plan was made with
     double all = 0, gpu = 0;
     for (size_t l = 0; l < in.layers.size(); ++l) {

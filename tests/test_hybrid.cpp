@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -100,7 +101,7 @@ void compare(const model &cpu_m, const model &gpu_m, int32_t mode, double tol, i
 }
 
 // A .gpuidx that gives layer 0 a random half of its neurons, layer 1 all, layer 2 a quarter and layer 3 none.
-std::string write_test_gpuidx(const model &m, uint64_t *neuron_bytes) {
+std::string write_test_gpuidx(const model &m, uint64_t *neuron_bytes, std::string path = "") {
   placement p;
   p.layers.resize((size_t)m.hp().n_layer);
   const int32_t ff = m.hp().n_ff;
@@ -112,7 +113,7 @@ std::string write_test_gpuidx(const model &m, uint64_t *neuron_bytes) {
     const layer &L = m.layers()[(size_t)l];
     *neuron_bytes += p.layers[(size_t)l].gpu_neurons.size() * (L.gate.row_size + L.up.row_size + L.down_t.row_size + 4);
   }
-  const std::string path = test::temp_path("hybrid.gpuidx");
+  if (path.empty()) path = test::temp_path("hybrid.gpuidx");
   write_gpuidx(path, p, ff, 1 << 30);
   return path;
 }
@@ -263,6 +264,30 @@ TEST_CASE("hybrid sessions on several threads share one model; a cancelled step 
   s.reset();
   s.eval(&t, 1, false);
   CHECK(argmax(s.logits(-1), nv) == want[0]);
+}
+
+TEST_CASE("a file without activation statistics takes PowerInfer's .generated.gpuidx beside it, if it fits") {
+  synth_config c = planted("relu", dtype::f16);
+  c.frequency_record = false;  // as PowerInfer's converter writes it
+  const std::string path = test::synth_model(c);
+  const auto cpu = model::load(path, false, false, nullptr, nullptr);
+  uint64_t nb = 0;
+  write_test_gpuidx(*cpu, &nb, path + ".generated.gpuidx");
+  offload_config oc;
+  oc.n_ctx = 64;
+  oc.budget = cpu->weight_bytes();
+  auto gpu = load_with(path, oc);
+  REQUIRE(gpu->gpu());
+  CHECK(gpu->gpu()->layers()[1].n_hot == cpu->hp().n_ff);  // the split of the file beside the model
+  CHECK(gpu->gpu()->layers()[3].n_hot == 0);
+  compare(*cpu, *gpu, HEARTH_SPARSE_PREDICTOR, 1e-4, 4);
+  oc.budget = nb / 2;  // the split does not fit: set aside with a warning, and the solver places what fits
+  gpu = load_with(path, oc);
+  REQUIRE(gpu->gpu());
+  CHECK(gpu->gpu()->weight_bytes() <= oc.budget);
+  oc.gpuidx = path + ".generated.gpuidx";  // named explicitly, the same split is an error
+  CHECK_THROWS_AS(load_with(path, oc), hearth::error);
+  std::remove((path + ".generated.gpuidx").c_str());
 }
 
 TEST_CASE("without a usable GPU the model loads CPU-only and still runs") {

@@ -38,6 +38,7 @@ int cmd_synth(const args &a) {
   c.n_ctx = (int32_t)a.num("--ctx", "", c.n_ctx);
   c.seed = (uint64_t)a.num("--seed", "", (long)c.seed);
   c.tied_output = a.has("--tied");
+  c.frequency_record = !a.has("--no-frequency-record");
   c.sparsity = (float)a.real("--sparsity", "", c.sparsity);
   c.hot_fraction = (float)a.real("--hot", "", c.hot_fraction);
   c.hot_coverage = (float)a.real("--coverage", "", c.hot_coverage);

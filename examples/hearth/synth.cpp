@@ -282,7 +282,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     w.set_f32("hearth.synthetic.hot_fraction", c.hot_fraction);
     w.set_f32("hearth.synthetic.hot_coverage", c.hot_coverage);
     // Each neuron's planted firing probability, so that a calibration can be checked against it.
-    for (int32_t il = 0; il < c.n_layer; ++il) {
+    for (int32_t il = 0; il < c.n_layer && c.frequency_record; ++il) {
       std::vector<float> norm, freq;
       plant_norm_and_frequencies(c, layer_seed(c, il), norm, freq);
       w.set_arr_f32(fmt::format("hearth.synthetic.frequency.{}", il), freq);

@@ -31,6 +31,9 @@ struct synth_config {
   // Planted, but in llama.cpp's dense layout (GGUF magic, row-major ffn_down, no predictors): the input
   // `hearth calibrate` expects. The planted frequencies are in the metadata either way.
   bool dense_layout = false;
+  // Write the planted per-neuron frequencies (hearth.synthetic.frequency.N). Off: the file looks like a PowerInfer
+  // conversion, which carries no activation statistics.
+  bool frequency_record = true;
 };
 
 // The per-neuron firing frequencies a planted layer gets (descending, before the random neuron order), and the
