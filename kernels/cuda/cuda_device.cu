@@ -6,7 +6,9 @@
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
+#include <memory>
 #include <mutex>
+#include <vector>
 #include <string>
 
 #include "../../lib/device.h"
@@ -17,15 +19,39 @@
 namespace hearth {
 namespace {
 
-class cuda_event final : public device_event {
- public:
-  cuda_event() {
-    if (cudaEventCreateWithFlags(&e, cudaEventDisableTiming) != cudaSuccess) e = nullptr;
+// Events are recorded a few times per layer and token: they come from a pool instead of cudaEventCreate each time.
+// The pool outlives the stream as long as any of its events does.
+struct event_pool {
+  std::mutex mu;
+  std::vector<cudaEvent_t> free;
+  ~event_pool() {
+    for (cudaEvent_t e : free) cudaEventDestroy(e);
   }
+  cudaEvent_t take() {
+    {
+      std::lock_guard<std::mutex> g(mu);
+      if (!free.empty()) {
+        cudaEvent_t e = free.back();
+        free.pop_back();
+        return e;
+      }
+    }
+    cudaEvent_t e = nullptr;
+    return cudaEventCreateWithFlags(&e, cudaEventDisableTiming) == cudaSuccess ? e : nullptr;
+  }
+  void give(cudaEvent_t e) {
+    std::lock_guard<std::mutex> g(mu);
+    free.push_back(e);
+  }
+};
+
+struct cuda_event final : device_event {
+  explicit cuda_event(std::shared_ptr<event_pool> p) : pool(std::move(p)), e(pool->take()) {}
   ~cuda_event() override {
-    if (e) cudaEventDestroy(e);
+    if (e) pool->give(e);  // nobody waits on it any more; recording it again is fine even if it is pending
   }
-  cudaEvent_t e = nullptr;
+  std::shared_ptr<event_pool> pool;
+  cudaEvent_t e;
 };
 
 class cuda_stream final : public device_stream {
@@ -89,7 +115,7 @@ class cuda_stream final : public device_stream {
   }
 
   std::unique_ptr<device_event> record() override {
-    auto e = std::make_unique<cuda_event>();
+    auto e = std::make_unique<cuda_event>(events_);
     if (!e->e) note("cudaEventCreate", cudaGetLastError());
     else check("cudaEventRecord", cudaEventRecord(e->e, s_));
     return e;
@@ -126,6 +152,7 @@ class cuda_stream final : public device_stream {
   }
 
   cudaStream_t s_ = nullptr;
+  std::shared_ptr<event_pool> events_ = std::make_shared<event_pool>();
   std::mutex mu_;
   std::string error_;
 };
