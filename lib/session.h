@@ -54,12 +54,14 @@ struct sparse_stats {
   double gpu_decode_bytes = 0;  // weight bytes the GPU read in one-token steps (attention and output included)
   double predictor_ms = 0, step_ms = 0;
   double attention_ms = 0, mask_ms = 0, ffn_ms = 0, output_ms = 0;  // per operator kind, all steps
+  double gpu_wait_ms = 0;  // host threads waiting for the GPU (hybrid sessions)
   // With session_config::count_neurons: per layer and neuron, how many tokens computed it (sparse modes) or gave
   // it a nonzero activation (dense), n_layer x n_ff.
   std::vector<uint64_t> fired;
 };
 
 struct session_gpu;
+class device_event;
 
 class session {
  public:
@@ -123,6 +125,7 @@ class session {
   void gpu_open();
   void gpu_attention(int32_t il);
   void ensure_x_dev();
+  void gpu_wait(device_event *e);  // nullptr: the whole stream
   void ensure_x_host();
   float *kcache(int32_t il) { return k_.get() + (size_t)il * n_ctx_ * kv_width_; }
   float *vcache(int32_t il) { return v_.get() + (size_t)il * n_ctx_ * kv_width_; }

@@ -79,10 +79,18 @@ void session::gpu_open() {
   gpu_ = std::move(g);
 }
 
+// Host waits on the device, timed: what the CPU spends waiting for the GPU (the two FFN halves never both wait in
+// one layer: only the GPU half of a layer without GPU attention waits, and only the CPU half of one with it).
+void session::gpu_wait(device_event *e) {
+  op_timer timer{stats_.gpu_wait_ms};
+  if (e) gpu_->st->wait(*e);
+  else gpu_->st->sync();
+}
+
 void session::ensure_x_dev() {
   session_gpu &G = *gpu_;
   if (G.x_dev) return;
-  if (G.ev_in) G.st->wait(*G.ev_in);  // the staging buffer's last upload is done
+  if (G.ev_in) gpu_wait(G.ev_in.get());  // the staging buffer's last upload is done
   const size_t bytes = (size_t)(n_ * model_.hp().n_embd) * sizeof(float);
   std::memcpy(G.pin_in.get(), x_.data(), bytes);
   G.st->upload(G.x(), G.pin_in.get(), bytes);
@@ -95,8 +103,7 @@ void session::ensure_x_host() {
   if (G.x_host) return;
   const size_t bytes = (size_t)(n_ * model_.hp().n_embd) * sizeof(float);
   G.st->download(G.pin_out.get(), G.x(), bytes);
-  auto ev = G.st->record();
-  G.st->wait(*ev);
+  gpu_wait(G.st->record().get());
   std::memcpy(x_.data(), G.pin_out.get(), bytes);
   G.x_host = true;
 }
@@ -166,7 +173,7 @@ void session::op_ffn_gpu(int32_t il) {
   const bool predictor = mode_ == sparse_mode::predictor;
   float *logits = predictor ? G.logits.get<float>() : nullptr;
   if (!O.dense) {  // x and the CPU predictor's logits go up together
-    if (G.ev_in) st.wait(*G.ev_in);
+    if (G.ev_in) gpu_wait(G.ev_in.get());
     float *in = G.pin_in.get<float>();
     std::memcpy(in, x_.data(), (size_t)(n * d) * sizeof(float));
     st.upload(G.x(), in, (size_t)(n * d) * sizeof(float));
@@ -198,7 +205,7 @@ void session::op_ffn_cpu(int32_t il) {
   const offload_layer &O = model_.gpu()->layers()[(size_t)il];
   const int64_t n = n_, d = model_.hp().n_embd, ff = model_.hp().n_ff;
   if (O.dense) {  // x (and the index lists) come from the GPU's attention
-    G.st->wait(*G.ev_down);
+    gpu_wait(G.ev_down.get());
     const float *out = G.pin_out.get<float>();
     std::memcpy(x_.data(), out, (size_t)(n * d) * sizeof(float));
     G.x_host = true;
@@ -231,7 +238,7 @@ void session::op_ffn_merge(int32_t il) {
   if (next_on_gpu && G.x_dev) {  // merge on the device
     if (has_gpu) st.add(G.x(), ygpu, len);
     if (has_cpu) {
-      if (G.ev_y) st.wait(*G.ev_y);
+      if (G.ev_y) gpu_wait(G.ev_y.get());
       std::memcpy(G.pin_y.get(), ffo_.data(), (size_t)len * sizeof(float));
       st.upload(G.ycpu.get(), G.pin_y.get(), (size_t)len * sizeof(float));
       G.ev_y = st.record();
@@ -242,8 +249,7 @@ void session::op_ffn_merge(int32_t il) {
     if (has_gpu) {
       if (!G.x_host) st.add(G.x(), ygpu, len);  // the whole FFN was on the GPU: bring back x itself
       st.download(G.pin_out.get(), G.x_host ? ygpu : G.x(), (size_t)len * sizeof(float));
-      auto ev = st.record();
-      st.wait(*ev);
+      gpu_wait(st.record().get());
       const float *y = G.pin_out.get<float>();
       if (G.x_host)
         for (int64_t i = 0; i < len; ++i) x_[(size_t)i] += y[i];
@@ -294,11 +300,11 @@ void session::op_output_gpu() {
     st.rmsnorm(G.x() + first * hp.n_embd, off->output_norm(), rows, hp.n_embd, hp.rms_eps, G.xn.get<float>());
     st.matmul(off->output(), G.xn.get<float>(), rows, G.out_logits.get<float>());
     st.download(G.pin_logits.get(), G.out_logits.get(), (size_t)(rows * hp.n_vocab) * sizeof(float));
-    st.sync();
+    gpu_wait(nullptr);
     std::memcpy(logits_out_, G.pin_logits.get(), (size_t)(rows * hp.n_vocab) * sizeof(float));
     if (n_ == 1) stats_.gpu_decode_bytes += (double)off->output().bytes();
   } else {
-    st.sync();
+    gpu_wait(nullptr);
     if (logits_out_) {
       ensure_x_host();
       op_output();

@@ -178,7 +178,7 @@ int cmd_bench(const args &a) {
       if (m_hybrid->gpu()) {
         cfg.sparse_mode = parse_sparse_mode(a.str("--sparse", "", "auto"));
         hybrid = std::make_unique<session>(*m_hybrid, cfg);
-        fmt::print("hybrid:  {}\n", m_hybrid->gpu()->describe());
+        fmt::print("hybrid:  {}, FFN {}\n", m_hybrid->gpu()->describe(), sparse_mode_name(hybrid->mode()));
       }
     }
 
@@ -227,7 +227,7 @@ int cmd_bench(const args &a) {
     std::vector<std::string> cols = {"dense"};
     if (sparse) cols.push_back(sparse_mode_name(sparse->mode()));
     if (layers) cols.push_back("GPU layers, dense");
-    if (hybrid) cols.push_back("hybrid, " + std::string(sparse_mode_name(hybrid->mode())));
+    if (hybrid) cols.push_back("hybrid");
     auto row = [&](const char *label, auto cell) {
       std::string line = fmt::format("{:<34}", label);
       for (size_t k = 0; k < cols.size(); ++k) line += fmt::format("{:>22}", cell(k));
@@ -255,6 +255,7 @@ int cmd_bench(const args &a) {
     row("  masks (predictor or dense gate)", [&](size_t k) { return per_token(k, res[k].last.mask_ms); });
     row("  FFN", [&](size_t k) { return per_token(k, res[k].last.ffn_ms); });
     row("  output", [&](size_t k) { return per_token(k, res[k].last.output_ms); });
+    if (sessions.size() > n_cpu) row("  of all: waiting for the GPU", [&](size_t k) { return per_token(k, res[k].last.gpu_wait_ms); });
     fmt::print("memory read bandwidth (measured, {} threads, best of 5 reads of {:.1f} GiB): {:.2f} GB/s before, {:.2f} GB/s after\n",
                dense->n_threads(), probe / 1073741824.0, bw_before / 1e9, bw_after / 1e9);
     fmt::print("peak RSS of the model runs: {:.1f} MiB (model file {:.1f} MiB, mapped)\n", rss / 1048576.0, m->file().file_size() / 1048576.0);
