@@ -209,14 +209,9 @@ hearth_status hearth_model_gpu_info(const hearth_model *model, hearth_gpu_info *
       r.gpu_offload = o->mode() == hearth::offload_mode::layers ? HEARTH_GPU_LAYERS : HEARTH_GPU_HYBRID;
       r.vram_budget_bytes = o->budget();
       r.vram_weight_bytes = o->weight_bytes();
-      uint64_t hot = 0, all = 0;
-      for (size_t l = 0; l < o->layers().size(); ++l) {
-        r.n_layer_attention += o->layers()[l].dense;
-        hot += (uint64_t)o->layers()[l].n_hot;
-        all += (uint64_t)m.hp().n_ff;
-      }
+      r.n_layer_attention = o->n_dense_layers();
       r.output_on_gpu = o->output_on_gpu();
-      r.neuron_fraction = all ? (double)hot / (double)all : 0.0;
+      r.neuron_fraction = (double)o->n_hot_neurons() / ((double)m.hp().n_layer * m.hp().n_ff);
       r.firing_share = o->plan().gpu_firing_share;
     }
     std::memcpy(out, &r, std::min<size_t>(out->struct_size, sizeof r));

@@ -122,7 +122,6 @@ std::unique_ptr<offload> offload::create(const model &m, const offload_config &c
   std::unique_ptr<offload> o(new offload());
   o->mode_ = mode;
   o->budget_ = budget;
-  o->n_ctx_ = n_ctx;
   if (mode == offload_mode::layers) {
     o->plan_ = plan_layers(m, in);
   } else if (gpuidx.empty()) {
@@ -206,7 +205,6 @@ void offload::upload(const model &m) {
       ol.wq = put_rows(L.wq, all), ol.wk = put_rows(L.wk, all), ol.wv = put_rows(L.wv, all), ol.wo = put_rows(L.wo, all);
       ol.fc1 = put_rows(L.fc1, all), ol.fc2 = put_rows(L.fc2, all);
       ol.attn_norm = (const float *)put(L.attn_norm.data(), L.attn_norm.size() * 4);
-      ol.dense_bytes = L.wq.bytes() + L.wk.bytes() + L.wv.bytes() + L.wo.bytes() + L.fc1.bytes() + L.fc2.bytes();
     }
     const std::vector<int32_t> &hot = pl.gpu_neurons;
     ol.n_hot = (int32_t)hot.size();
@@ -240,19 +238,25 @@ void offload::upload(const model &m) {
   }
 }
 
+int32_t offload::n_dense_layers() const {
+  int32_t n = 0;
+  for (const offload_layer &l : layers_) n += l.dense;
+  return n;
+}
+
+uint64_t offload::n_hot_neurons() const {
+  uint64_t n = 0;
+  for (const offload_layer &l : layers_) n += (uint64_t)l.n_hot;
+  return n;
+}
+
 std::string offload::describe() const {
-  int32_t dense = 0;
-  uint64_t neurons = 0, all = 0;
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    dense += layers_[l].dense;
-    neurons += (uint64_t)layers_[l].n_hot;
-    all += tables_[l].on_gpu.size();
-  }
+  const uint64_t all = tables_.empty() ? 0 : (uint64_t)tables_.size() * tables_[0].on_gpu.size();
   return fmt::format("GPU offload ({}) on {}: attention of {}/{} layers, {:.1f}% of FFN neurons, output {}; "
-                     "{:.2f} GiB of weights for a {:.2f} GiB budget{}",
-                     offload_mode_name(mode_), dev_->name(), dense, layers_.size(), all ? 100.0 * neurons / all : 0.0,
-                     output_ ? "on the GPU" : "on the CPU", weight_bytes_ / k_gib, budget_ / k_gib,
-                     fmt::format(", {:.1f}% of neuron firings served by the GPU", 100 * plan_.gpu_firing_share));
+                     "{:.2f} GiB of weights for a {:.2f} GiB budget, {:.1f}% of neuron firings served by the GPU",
+                     offload_mode_name(mode_), dev_->name(), n_dense_layers(), layers_.size(),
+                     all ? 100.0 * n_hot_neurons() / all : 0.0, output_ ? "on the GPU" : "on the CPU", weight_bytes_ / k_gib,
+                     budget_ / k_gib, 100 * plan_.gpu_firing_share);
 }
 
 }  // namespace hearth

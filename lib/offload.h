@@ -42,7 +42,7 @@ struct offload_layer {
   dev_matrix down;                  // row-major ffn_down, only when the whole FFN is on the GPU
   const int32_t *orig = nullptr;    // n_hot: compact row -> original neuron id
   const int32_t *row_of = nullptr;  // n_ff: original id -> compact row, or -1 (dense layers and hot layers)
-  uint64_t dense_bytes = 0, neuron_bytes = 0;  // weight bytes of the dense unit, of one neuron's rows
+  uint64_t neuron_bytes = 0;        // weight bytes of one neuron's rows
 };
 
 class offload {
@@ -60,9 +60,10 @@ class offload {
   bool output_on_gpu() const { return bool(output_); }
   const dev_matrix &output() const { return output_; }
   const float *output_norm() const { return output_norm_; }
-  int32_t n_ctx() const { return n_ctx_; }
   uint64_t weight_bytes() const { return weight_bytes_; }  // VRAM taken by weights
   uint64_t budget() const { return budget_; }
+  int32_t n_dense_layers() const;  // layers whose attention, norms and predictor are on the GPU
+  uint64_t n_hot_neurons() const;  // GPU neurons over all layers
   const placement &plan() const { return plan_; }
   std::string describe() const;
 
@@ -79,7 +80,6 @@ class offload {
   std::vector<neuron_table> tables_;
   dev_matrix output_;
   const float *output_norm_ = nullptr;
-  int32_t n_ctx_ = 0;
   uint64_t weight_bytes_ = 0, budget_ = 0;
   bool failed_ = false;
   placement plan_;

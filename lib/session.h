@@ -126,6 +126,7 @@ class session {
   void gpu_attention(int32_t il);
   void ensure_x_dev();
   void gpu_wait(device_event *e);  // nullptr: the whole stream
+  void count_gpu_neurons(int32_t il, uint64_t hot);  // the GPU's active neurons of a layer into the stats
   void ensure_x_host();
   float *kcache(int32_t il) { return k_.get() + (size_t)il * n_ctx_ * kv_width_; }
   float *vcache(int32_t il) { return v_.get() + (size_t)il * n_ctx_ * kv_width_; }

@@ -31,12 +31,12 @@ void session::gpu_open() {
   }
   const hparams &hp = model_.hp();
   const int64_t nb = n_batch_, d = hp.n_embd, dkv = kv_width_, ff = hp.n_ff;
-  int64_t rank = 0, hot = 0, n_dense = 0;
+  const int64_t n_dense = off->n_dense_layers();
+  int64_t rank = 0, hot = 0;
   bool rowmajor = false;
   for (const offload_layer &O : off->layers()) {
     rank = std::max(rank, O.fc1.rows);
     hot = std::max<int64_t>(hot, O.n_hot);
-    n_dense += O.dense;
     rowmajor = rowmajor || bool(O.down);
   }
   device &dev = off->dev();
@@ -271,16 +271,24 @@ void session::op_ffn_merge(int32_t il) {
     for (const auto &list : masks_.active)
       for (int32_t i : list) hot += table.on_gpu[(size_t)i];
   }  // (with the predictor on the GPU the counts come back at the end of the step)
-  stats_.gpu_active += hot;
-  stats_.active += hot;
+  count_gpu_neurons(il, hot);
   if (n == 1) {
     const layer &L = model_.layers()[(size_t)il];
-    double b = (double)hot * (double)O.neuron_bytes;
-    if (O.down && has_gpu) b = (double)(L.up.bytes() + L.gate.bytes() + L.down.bytes());
+    double b = O.down && has_gpu ? (double)L.down.bytes() : 0.0;  // a whole row-major FFN: its down matrix too
     if (O.dense && mode_ == sparse_mode::predictor) b += (double)(L.fc1.bytes() + L.fc2.bytes());
     stats_.decode_bytes += b;
     stats_.gpu_decode_bytes += b;
     if (O.dense) stats_.gpu_decode_bytes += (double)(L.wq.bytes() + L.wk.bytes() + L.wv.bytes() + L.wo.bytes());
+  }
+}
+
+void session::count_gpu_neurons(int32_t il, uint64_t hot) {
+  stats_.gpu_active += hot;
+  stats_.active += hot;
+  if (n_ == 1) {
+    const double b = (double)hot * (double)model_.gpu()->layers()[(size_t)il].neuron_bytes;
+    stats_.decode_bytes += b;
+    stats_.gpu_decode_bytes += b;
   }
 }
 
@@ -316,14 +324,7 @@ void session::op_output_gpu() {
       if (!G.counted[(size_t)il]) continue;
       uint64_t hot = 0;
       for (int64_t t = 0; t < n_; ++t) hot += (uint64_t)c[(size_t)il * n_batch_ + t];
-      stats_.gpu_active += hot;
-      stats_.active += hot;
-      if (n_ == 1) {
-        const double b = (double)hot * (double)model_.gpu()->layers()[(size_t)il].neuron_bytes;
-        stats_.decode_bytes += b;
-        stats_.gpu_decode_bytes += b;
-      }
-      G.counted[(size_t)il] = 0;
+      count_gpu_neurons(il, hot);
     }
   }
 }

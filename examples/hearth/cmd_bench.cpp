@@ -211,10 +211,7 @@ int cmd_bench(const args &a) {
     // Per column: the share of the KV cache that lives on the GPU (layers whose attention is there).
     auto kv_gpu = [&](size_t k) {
       const offload *o = sessions[k]->uses_gpu() ? sessions[k]->mdl().gpu() : nullptr;
-      if (!o) return 0.0;
-      int n = 0;
-      for (const offload_layer &l : o->layers()) n += l.dense;
-      return kv * n / hp.n_layer;
+      return o ? kv * o->n_dense_layers() / hp.n_layer : 0.0;
     };
     // The time per token the two bandwidths allow for the bytes each side reads (the CPU's and the GPU's parts of
     // a layer run one after the other except the FFN halves, so this sum is within that overlap of the bound).
@@ -274,8 +271,7 @@ int cmd_bench(const args &a) {
       fmt::print("hybrid: {:.1f}% of the bound from the host's {:.1f} GB/s and the GPU's {:.1f} GB/s\n", bound_ms(kh) * tg_h / 10.0,
                  bw / 1e9, gpu_bw / 1e9);
       // the share of hot rows active per token in the hybrid run, for the kernel probe
-      double hot = 0;
-      for (const offload_layer &l : m_hybrid->gpu()->layers()) hot += l.n_hot;
+      const double hot = (double)m_hybrid->gpu()->n_hot_neurons();
       const sparse_stats &hs = res[kh].last;
       const double share = hot > 0 && hs.decode_tokens ? std::min(1.0, (double)hs.gpu_active / (double)hs.decode_tokens / hot) : 0.0;
       const double kbw = probe_sparse_kernels(*m_hybrid->gpu(), hp, share);
