@@ -65,8 +65,19 @@ double rel_diff(const float *a, const float *b, int32_t n) {  // max |a - b| / m
 
 int32_t argmax(const float *l, int32_t n) { return (int32_t)(std::max_element(l, l + n) - l); }
 
-// A prompt of 5 tokens (one batch), then `steps` greedy tokens: the hybrid session must match the CPU session's
-// logits within `tol` at every position and choose the same tokens.
+double max_abs_diff(const float *a, const float *b, int32_t n) {
+  double d = 0;
+  for (int32_t i = 0; i < n; ++i) d = std::max(d, (double)std::fabs(a[i] - b[i]));
+  return d;
+}
+
+// A prompt of 5 tokens (one batch), then `steps` greedy tokens (the reference's, fed to both): the hybrid session
+// must match the CPU session's logits within `tol` at every position and choose the same tokens, except at a
+// near tie. The two paths do not agree bit for bit: the hybrid sums its GPU and CPU neurons in separate partial
+// sums (another order of float additions), and with quantized weights a rounding-level difference in x can move
+// one Q8_0 activation by a quantization step. Random-weight logits have near ties (one seen on the AVX2 tier: top
+// two 0.0015 apart, the paths 0.0026 apart), where the argmax may differ; such a step must be explained by the
+// measured difference (top-two gap <= 2 x max |difference|), and there must be few of them.
 void compare(const model &cpu_m, const model &gpu_m, int32_t mode, double tol, int steps = 24, int32_t n_batch = 0) {
   session_config sc;
   sc.n_ctx = 128;
@@ -82,13 +93,20 @@ void compare(const model &cpu_m, const model &gpu_m, int32_t mode, double tol, i
   ref.eval(prompt.data(), 5, true);
   hyb.eval(prompt.data(), 5, true);
   for (int i = 0; i < 5; ++i) CHECK(rel_diff(hyb.logits(i), ref.logits(i), nv) < tol);
+  int near_ties = 0;
   for (int s = 0; s < steps; ++s) {
-    const int32_t t = argmax(ref.logits(-1), nv);
-    REQUIRE(argmax(hyb.logits(-1), nv) == t);
+    const float *r = ref.logits(-1), *h = hyb.logits(-1);
+    const int32_t t = argmax(r, nv), u = argmax(h, nv);
+    if (u != t) {
+      ++near_ties;
+      CHECK(r[t] - r[u] <= 2 * max_abs_diff(h, r, nv));
+      MESSAGE(fmt::format("near tie at step {}: reference {} ({:.6f}) vs hybrid {} ({:.6f} in the reference)", s, t, r[t], u, r[u]));
+    }
     ref.eval(&t, 1, false);
     hyb.eval(&t, 1, false);
     CHECK(rel_diff(hyb.logits(-1), ref.logits(-1), nv) < tol);
   }
+  CHECK(near_ties <= std::max(1, steps / 8));
   // the same neurons were computed, now split between the devices
   const sparse_stats &a = ref.stats(), &b = hyb.stats();
   CHECK(b.neurons == a.neurons);
