@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "gguf.h"
+#include "gguf_writer.h"
 #include "log.h"
 
 namespace hearth {
@@ -51,7 +52,7 @@ uint64_t fnv1a64(const void *data, size_t n) {
 
 calibration calibrate_model(const model &m, const std::string &corpus, const calibrate_config &cfg,
                             const calibrate_progress &progress) {
-  const int32_t blk = (int32_t)info(cfg.predictor_type).block_elems;
+  const int32_t blk = (int32_t)traits(cfg.predictor_type).block_elems;
   if (cfg.trainer.fixed_rank > 0 && cfg.trainer.fixed_rank % blk)  // refused before the long profile, not after
     fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("predictor rank {} is not a multiple of {}'s block of {}", cfg.trainer.fixed_rank,
                                                   type_name(cfg.predictor_type), blk));
@@ -120,7 +121,7 @@ void write_calibrated_model(const model &m, const calibration &c, const calibrat
   const dtype down_src = first_down ? first_down->type : dtype::f16;
   const dtype down_to = cfg.down_type_set ? cfg.down_type : cfg.convert_weights ? cfg.weight_type : down_src;
   std::vector<std::string> notes = c.notes;
-  if (info(down_src).block_elems > 1)
+  if (traits(down_src).block_elems > 1)
     notes.push_back(fmt::format("ffn_down is {}, whose blocks run along the rows being transposed: ffn_down_t was "
                                 "requantized ({} -> float -> {})", type_name(down_src), type_name(down_src), type_name(down_to)));
   else if (down_to != down_src)
@@ -138,9 +139,9 @@ void write_calibrated_model(const model &m, const calibration &c, const calibrat
   auto add_copy = [&](const gguf_tensor &t) {
     const bool convert = cfg.convert_weights && is_weight_matrix(t) && t.type != cfg.weight_type;
     const dtype to = convert ? cfg.weight_type : t.type;
-    if (convert && t.ne[0] % info(to).block_elems)
+    if (convert && t.ne[0] % traits(to).block_elems)
       fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("{} has rows of {}, not a multiple of {}'s block", t.name, t.ne[0], type_name(to)));
-    if (convert && !info(t.type).computable) fail(HEARTH_ERR_UNSUPPORTED, fmt::format("{}: cannot convert from {}", t.name, type_name(t.type)));
+    if (convert && !traits(t.type).computable) fail(HEARTH_ERR_UNSUPPORTED, fmt::format("{}: cannot convert from {}", t.name, type_name(t.type)));
     std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
     const gguf_tensor *tp = &t;
     w.add_tensor(t.name, to, ne, [tp, to](uint8_t *dst, size_t) { convert_rows(*tp, to, dst); });
@@ -151,7 +152,7 @@ void write_calibrated_model(const model &m, const calibration &c, const calibrat
       const int32_t l = std::atoi(t.name.c_str() + 4);
       if (l < 0 || l >= L || t.n_dims != 2 || t.ne[0] != ff || t.ne[1] != d)
         fail(HEARTH_ERR_BAD_FORMAT, fmt::format("{} has shape {}, expected [{}, {}]", t.name, t.shape(), ff, d));
-      if (d % info(down_to).block_elems) fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("n_embd is not a multiple of {}'s block", type_name(down_to)));
+      if (d % traits(down_to).block_elems) fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("n_embd is not a multiple of {}'s block", type_name(down_to)));
       const gguf_tensor *tp = &t;
       w.add_tensor(fmt::format("blk.{}.ffn_down_t.weight", l), down_to, {d, ff}, [tp, d, ff, down_to](uint8_t *dst, size_t) {
         // n_embd rows of n_ff -> n_ff rows of n_embd

@@ -11,7 +11,7 @@
 #include "placement.h"
 #include "predictor_trainer.h"
 #include "profiler.h"
-#include "quant.h"
+#include "dtype.h"
 
 namespace hearth {
 

@@ -13,16 +13,6 @@ namespace {
 
 constexpr int k_max_dims = 4;
 
-size_t scalar_size(gguf_type t) {
-  switch (t) {
-    case gguf_type::u8: case gguf_type::i8: case gguf_type::boolean: return 1;
-    case gguf_type::u16: case gguf_type::i16: return 2;
-    case gguf_type::u32: case gguf_type::i32: case gguf_type::f32: return 4;
-    case gguf_type::u64: case gguf_type::i64: case gguf_type::f64: return 8;
-    default: return 0;  // string, array: variable
-  }
-}
-
 bool known_type(uint32_t t) { return t <= 12; }
 
 // A cursor over [pos, end) of the map; every read checks the remaining bytes first.
@@ -87,6 +77,34 @@ void read_scalar(cursor &c, gguf_type t, gguf_value &v) {
 }
 
 }  // namespace
+
+size_t gguf_scalar_size(gguf_type t) {
+  switch (t) {
+    case gguf_type::u8: case gguf_type::i8: case gguf_type::boolean: return 1;
+    case gguf_type::u16: case gguf_type::i16: return 2;
+    case gguf_type::u32: case gguf_type::i32: case gguf_type::f32: return 4;
+    case gguf_type::u64: case gguf_type::i64: case gguf_type::f64: return 8;
+    default: return 0;  // string, array: variable
+  }
+}
+
+dtype pwri_type_from_file(uint32_t id) {
+  switch (id) {
+    case 16: return dtype::i8;
+    case 17: return dtype::i16;
+    case 18: return dtype::i32;
+    default: return (dtype)id;  // the same numbering below 16; hearth's own older GPU indexes wrote I32 as 26
+  }
+}
+
+uint32_t pwri_type_to_file(dtype t) {
+  switch (t) {
+    case dtype::i8: return 16;
+    case dtype::i16: return 17;
+    case dtype::i32: return 18;
+    default: return (uint32_t)t;
+  }
+}
 
 const char *gguf_type_name(gguf_type t) {
   static const char *names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64", "i64", "f64"};
@@ -168,7 +186,7 @@ std::unique_ptr<gguf_file> gguf_file::open(const std::string &path) {
         kv.value.arr_strings.reserve((size_t)n);
         for (uint64_t j = 0; j < n; ++j) kv.value.arr_strings.push_back(c.string("array string"));
       } else {
-        const size_t es = scalar_size(kv.value.arr_type);
+        const size_t es = gguf_scalar_size(kv.value.arr_type);
         if (n > c.remaining() / es) c.bad(fmt::format("array '{}' of {} elements cannot fit in the file", kv.key, n));
         kv.value.arr_data = c.take((size_t)n * es, "array data");
         if (kv.value.arr_type == gguf_type::boolean)
@@ -180,6 +198,9 @@ std::unique_ptr<gguf_file> gguf_file::open(const std::string &path) {
     }
     f->kvs_.push_back(std::move(kv));
   }
+
+  f->kv_index_.reserve(f->kvs_.size());
+  for (size_t k = 0; k < f->kvs_.size(); ++k) f->kv_index_.emplace(f->kvs_[k].key, k);
 
   if (const gguf_value *a = f->find("general.alignment")) {
     if (!a->is_integer() || a->u == 0 || a->u > (1u << 30) || (a->u & (a->u - 1)))
@@ -206,16 +227,17 @@ std::unique_ptr<gguf_file> gguf_file::open(const std::string &path) {
       n_elems *= (int64_t)ne;
     }
     const uint32_t type = c.read<uint32_t>("tensor type");
-    const type_info *ti = find_type(type);
-    if (!ti) c.bad(fmt::format("tensor '{}' has unknown type {}", t.name, type));
-    t.type = (dtype)type;
-    if (t.ne[0] % ti->block_elems) c.bad(fmt::format("tensor '{}': row length {} is not a multiple of the {} block size {}",
-                                                  t.name, t.ne[0], ti->name, ti->block_elems));
+    t.type = f->pwri_ ? pwri_type_from_file(type) : (dtype)type;
     t.offset = c.read<uint64_t>("tensor offset");
     if (t.offset % f->alignment_) c.bad(fmt::format("tensor '{}' data offset {} is not aligned to {}", t.name, t.offset, f->alignment_));
-    const unsigned __int128 bytes = (unsigned __int128)(n_elems / ti->block_elems) * (unsigned __int128)ti->block_bytes;
-    if (bytes > (unsigned __int128)size) c.bad(fmt::format("tensor '{}' is larger than the file", t.name));
-    t.size = (size_t)bytes;
+    const dtype_traits &tr = traits(t.type);
+    if (tr.block_elems > 0) {  // an unknown type keeps size 0: it can be listed, not used
+      if (t.ne[0] % tr.block_elems)
+        c.bad(fmt::format("tensor '{}': row length {} is not a multiple of the {} block size {}", t.name, t.ne[0], tr.name, tr.block_elems));
+      const unsigned __int128 bytes = (unsigned __int128)(n_elems / tr.block_elems) * (unsigned __int128)tr.block_bytes;
+      if (bytes > (unsigned __int128)size) c.bad(fmt::format("tensor '{}' is larger than the file", t.name));
+      t.size = (size_t)bytes;
+    }
     f->tensors_.push_back(std::move(t));
   }
 
@@ -226,13 +248,14 @@ std::unique_ptr<gguf_file> gguf_file::open(const std::string &path) {
       fail(HEARTH_ERR_BAD_FORMAT, fmt::format("{}: data of tensor '{}' lies past the end of the file (truncated?)", path, t.name));
     t.data = base + data_start + t.offset;
   }
+  f->tensor_index_.reserve(f->tensors_.size());
+  for (size_t k = 0; k < f->tensors_.size(); ++k) f->tensor_index_.emplace(f->tensors_[k].name, k);
   return f;
 }
 
 const gguf_value *gguf_file::find(std::string_view key) const {
-  for (const gguf_kv &kv : kvs_)
-    if (kv.key == key) return &kv.value;
-  return nullptr;
+  const auto it = kv_index_.find(key);
+  return it == kv_index_.end() ? nullptr : &kvs_[it->second].value;
 }
 
 uint64_t gguf_file::get_uint(std::string_view key, uint64_t def) const {
@@ -267,129 +290,16 @@ std::string gguf_file::get_string(std::string_view key, const std::string &def) 
 }
 
 const gguf_tensor *gguf_file::tensor(std::string_view name) const {
-  for (const gguf_tensor &t : tensors_)
-    if (t.name == name) return &t;
-  return nullptr;
+  const auto it = tensor_index_.find(name);
+  return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 
-// ---- writer -----------------------------------------------------------------------------------------------
-
-namespace {
-void put(std::vector<uint8_t> &out, const void *p, size_t n) {
-  const uint8_t *b = (const uint8_t *)p;
-  out.insert(out.end(), b, b + n);
-}
-template <class T>
-void put(std::vector<uint8_t> &out, T v) {
-  put(out, &v, sizeof(T));
-}
-void put_str(std::vector<uint8_t> &out, const std::string &s) {
-  put<uint64_t>(out, s.size());
-  put(out, s.data(), s.size());
-}
-}  // namespace
-
-void gguf_writer::key_header(const std::string &key, gguf_type type) {
-  put_str(kv_bytes_, key);
-  put<uint32_t>(kv_bytes_, (uint32_t)type);
-  ++n_kv_;
-}
-
-void gguf_writer::set_u32(const std::string &key, uint32_t v) { key_header(key, gguf_type::u32); put(kv_bytes_, v); }
-void gguf_writer::set_i32(const std::string &key, int32_t v) { key_header(key, gguf_type::i32); put(kv_bytes_, v); }
-void gguf_writer::set_u64(const std::string &key, uint64_t v) { key_header(key, gguf_type::u64); put(kv_bytes_, v); }
-void gguf_writer::set_f32(const std::string &key, float v) { key_header(key, gguf_type::f32); put(kv_bytes_, v); }
-void gguf_writer::set_bool(const std::string &key, bool v) { key_header(key, gguf_type::boolean); put<uint8_t>(kv_bytes_, v ? 1 : 0); }
-void gguf_writer::set_str(const std::string &key, const std::string &v) { key_header(key, gguf_type::string); put_str(kv_bytes_, v); }
-
-void gguf_writer::set_arr_str(const std::string &key, const std::vector<std::string> &v) {
-  key_header(key, gguf_type::array);
-  put<uint32_t>(kv_bytes_, (uint32_t)gguf_type::string);
-  put<uint64_t>(kv_bytes_, v.size());
-  for (const std::string &s : v) put_str(kv_bytes_, s);
-}
-void gguf_writer::set_arr_f32(const std::string &key, const std::vector<float> &v) {
-  key_header(key, gguf_type::array);
-  put<uint32_t>(kv_bytes_, (uint32_t)gguf_type::f32);
-  put<uint64_t>(kv_bytes_, v.size());
-  put(kv_bytes_, v.data(), v.size() * sizeof(float));
-}
-void gguf_writer::set_arr_i32(const std::string &key, const std::vector<int32_t> &v) {
-  key_header(key, gguf_type::array);
-  put<uint32_t>(kv_bytes_, (uint32_t)gguf_type::i32);
-  put<uint64_t>(kv_bytes_, v.size());
-  put(kv_bytes_, v.data(), v.size() * sizeof(int32_t));
-}
-void gguf_writer::set_raw(const std::string &key, gguf_type type, const void *payload, size_t bytes) {
-  key_header(key, type);
-  put(kv_bytes_, payload, bytes);
-}
-
-void gguf_writer::set_value(const std::string &key, const gguf_value &v) {
-  key_header(key, v.type);
-  switch (v.type) {
-    case gguf_type::string: put_str(kv_bytes_, std::string(v.str)); return;
-    case gguf_type::f32: put<float>(kv_bytes_, (float)v.f); return;
-    case gguf_type::f64: put<double>(kv_bytes_, v.f); return;
-    case gguf_type::array:
-      put<uint32_t>(kv_bytes_, (uint32_t)v.arr_type);
-      put<uint64_t>(kv_bytes_, v.arr_count);
-      if (v.arr_type == gguf_type::string) {
-        for (std::string_view sv : v.arr_strings) put_str(kv_bytes_, std::string(sv));
-      } else {
-        put(kv_bytes_, v.arr_data, (size_t)v.arr_count * scalar_size(v.arr_type));
-      }
-      return;
-    default:  // integers and bool: the low bytes of the widened value, little-endian
-      put(kv_bytes_, &v.u, scalar_size(v.type));
-      return;
-  }
-}
-
-void gguf_writer::add_tensor(const std::string &name, dtype type, std::vector<int64_t> ne, fill_fn fill) {
-  if (ne.empty() || ne.size() > 4) fail(HEARTH_ERR_INVALID_ARGUMENT, "tensor '" + name + "' must have 1 to 4 dimensions");
-  int64_t n = 1;
-  for (int64_t d : ne) n *= d;
-  if (ne[0] % info(type).block_elems) fail(HEARTH_ERR_INVALID_ARGUMENT, "tensor '" + name + "': row not a multiple of the block size");
-  tensors_.push_back({name, type, std::move(ne), std::move(fill), row_bytes(type, n)});
-}
-
-void gguf_writer::write(const std::string &path, const std::function<bool(size_t, size_t)> &progress) const {
-  constexpr size_t align = 32;
-  std::vector<uint8_t> head;
-  put(head, pwri_ ? "PWRI" : "GGUF", 4);
-  put<uint32_t>(head, 3);
-  put<uint64_t>(head, tensors_.size());
-  put<uint64_t>(head, n_kv_);
-  put(head, kv_bytes_.data(), kv_bytes_.size());
-  uint64_t offset = 0;
-  for (const pending &t : tensors_) {
-    put_str(head, t.name);
-    put<uint32_t>(head, (uint32_t)t.ne.size());
-    for (int64_t d : t.ne) put<uint64_t>(head, (uint64_t)d);
-    put<uint32_t>(head, (uint32_t)t.type);
-    put<uint64_t>(head, offset);
-    offset += (t.size + align - 1) / align * align;
-  }
-  head.resize((head.size() + align - 1) / align * align, 0);
-
-  std::unique_ptr<FILE, int (*)(FILE *)> f(std::fopen(path.c_str(), "wb"), std::fclose);
-  if (!f) fail(HEARTH_ERR_IO, "cannot create '" + path + "'");
-  auto write_all = [&](const void *p, size_t n) {
-    if (n && std::fwrite(p, 1, n, f.get()) != n) fail(HEARTH_ERR_IO, "write to '" + path + "' failed (disk full?)");
-  };
-  write_all(head.data(), head.size());
-  std::vector<uint8_t> buf;
-  const uint8_t zeros[align] = {};
-  for (size_t k = 0; k < tensors_.size(); ++k) {
-    const pending &t = tensors_[k];
-    buf.assign(t.size, 0);
-    if (t.fill) t.fill(buf.data(), buf.size());
-    write_all(buf.data(), buf.size());
-    write_all(zeros, (align - t.size % align) % align);
-    if (progress && !progress(k + 1, tensors_.size())) fail(HEARTH_ERR_CANCELLED, "writing '" + path + "' was cancelled");
-  }
-  if (std::fflush(f.get()) != 0) fail(HEARTH_ERR_IO, "write to '" + path + "' failed");
+std::vector<float> gguf_file::get_floats(std::string_view key) const {
+  const gguf_value *v = find(key);
+  if (!v || v->type != gguf_type::array || v->arr_type != gguf_type::f32) return {};
+  std::vector<float> out((size_t)v->arr_count);
+  for (uint64_t i = 0; i < v->arr_count; ++i) out[(size_t)i] = v->arr<float>(i);
+  return out;
 }
 
 }  // namespace hearth

@@ -1,17 +1,24 @@
-// GGUF files (v2 and v3; magic "GGUF", or PowerInfer's "PWRI" for sparse models): a bounds-checked reader over
-// a memory map, and a writer. Every count, length, offset and shape read from a file is checked before use, so
-// a malformed or truncated file gives HEARTH_ERR_BAD_FORMAT with a message, never a crash or a huge allocation.
+// GGUF files (v2 and v3; magic "GGUF", or PowerInfer's "PWRI" for sparse models and GPU indexes): a
+// bounds-checked reader over a memory map. Every count, length, offset and shape read from a file is checked
+// before use, so a malformed or truncated file gives HEARTH_ERR_BAD_FORMAT with a message, never a crash or a huge
+// allocation. A tensor type the reader does not know is kept (its size unknown) so the file can still be
+// described; whoever needs that tensor refuses it as UNSUPPORTED.
+//
+// The file is mapped, not read: if another process truncates it while it is mapped, touching the lost pages
+// raises SIGBUS in the process (as with llama.cpp's mmap). hearth does not catch that signal (a library must not
+// take over the host's signal handlers); hosts that must survive it can load with prefault and keep the file
+// immutable while it is in use.
 #pragma once
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
+#include "dtype.h"
 #include "mapped_file.h"
-#include "quant.h"
 
 namespace hearth {
 
@@ -20,6 +27,7 @@ enum class gguf_type : uint32_t {
   u64 = 10, i64 = 11, f64 = 12,
 };
 const char *gguf_type_name(gguf_type t);
+size_t gguf_scalar_size(gguf_type t);  // 0 for string and array
 
 struct gguf_value {
   gguf_type type = gguf_type::u8;
@@ -52,7 +60,7 @@ struct gguf_kv {
 
 struct gguf_tensor {
   std::string name;
-  dtype type = dtype::f32;
+  dtype type = dtype::f32;       // may be an id hearth does not know (known(type) false; then size is 0)
   int n_dims = 0;
   int64_t ne[4] = {1, 1, 1, 1};  // ne[0] is the contiguous row length
   uint64_t offset = 0;           // relative to the data section
@@ -68,22 +76,24 @@ class gguf_file {
   static std::unique_ptr<gguf_file> open(const std::string &path);
 
   const std::string &path() const { return path_; }
-  bool pwri() const { return pwri_; }  // PowerInfer sparse file
+  bool pwri() const { return pwri_; }  // PowerInfer sparse file or GPU index
   uint32_t version() const { return version_; }
   uint32_t alignment() const { return alignment_; }
   size_t file_size() const { return map_->size(); }
   const mapped_file &map() const { return *map_; }
 
   const std::vector<gguf_kv> &kvs() const { return kvs_; }
-  const gguf_value *find(std::string_view key) const;
+  const gguf_value *find(std::string_view key) const;  // O(1)
   // Typed getters: a missing key gives def; a present key of the wrong type is a format error.
   uint64_t get_uint(std::string_view key, uint64_t def) const;
   double get_float(std::string_view key, double def) const;
   bool get_bool(std::string_view key, bool def) const;
   std::string get_string(std::string_view key, const std::string &def) const;
+  // A float array (empty if absent or not an f32 array).
+  std::vector<float> get_floats(std::string_view key) const;
 
   const std::vector<gguf_tensor> &tensors() const { return tensors_; }
-  const gguf_tensor *tensor(std::string_view name) const;
+  const gguf_tensor *tensor(std::string_view name) const;  // O(1)
 
  private:
   gguf_file() = default;
@@ -94,46 +104,13 @@ class gguf_file {
   uint32_t alignment_ = 32;
   std::vector<gguf_kv> kvs_;
   std::vector<gguf_tensor> tensors_;
+  // Views of the names above (built after the vectors are complete, so they never move).
+  std::unordered_map<std::string_view, size_t> kv_index_, tensor_index_;
 };
 
-// Writes a GGUF v3 file. Metadata is serialised as it is set; tensor bytes are produced one tensor at a time by
-// a fill callback, so writing a multi-gigabyte model needs memory for one tensor only.
-class gguf_writer {
- public:
-  void set_pwri(bool pwri) { pwri_ = pwri; }
-  void set_u32(const std::string &key, uint32_t v);
-  void set_i32(const std::string &key, int32_t v);
-  void set_u64(const std::string &key, uint64_t v);
-  void set_f32(const std::string &key, float v);
-  void set_bool(const std::string &key, bool v);
-  void set_str(const std::string &key, const std::string &v);
-  void set_arr_str(const std::string &key, const std::vector<std::string> &v);
-  void set_arr_f32(const std::string &key, const std::vector<float> &v);
-  void set_arr_i32(const std::string &key, const std::vector<int32_t> &v);
-  // A value read from another file, of any type (for rewriting files).
-  void set_value(const std::string &key, const gguf_value &v);
-  // Raw: any value type, for tests that build odd files.
-  void set_raw(const std::string &key, gguf_type type, const void *payload, size_t bytes);
-
-  using fill_fn = std::function<void(uint8_t *dst, size_t bytes)>;
-  void add_tensor(const std::string &name, dtype type, std::vector<int64_t> ne, fill_fn fill);
-
-  // Throws hearth::error; progress(done, total) is called after each tensor and may return false to cancel.
-  void write(const std::string &path, const std::function<bool(size_t, size_t)> &progress = nullptr) const;
-
- private:
-  struct pending {
-    std::string name;
-    dtype type;
-    std::vector<int64_t> ne;
-    fill_fn fill;
-    size_t size;
-  };
-  void key_header(const std::string &key, gguf_type type);
-  bool pwri_ = false;
-  uint64_t n_kv_ = 0;
-  std::vector<uint8_t> kv_bytes_;
-  std::vector<pending> tensors_;
-};
+// PowerInfer's ggml predates the IQ types: it numbers I8, I16 and I32 16, 17 and 18 (today's ggml: 24, 25, 26),
+// and every PowerInfer tool reads and writes that numbering. PWRI files are read and written with it.
+dtype pwri_type_from_file(uint32_t id);
+uint32_t pwri_type_to_file(dtype t);
 
 }  // namespace hearth

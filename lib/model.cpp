@@ -89,7 +89,7 @@ matrix model::get_matrix(const std::string &name, int64_t cols, int64_t rows, bo
   }
   if (t->n_dims != 2 || t->ne[0] != cols || t->ne[1] != rows)
     fail(HEARTH_ERR_BAD_FORMAT, fmt::format("tensor '{}' has shape {}, expected [{}, {}]", name, t->shape(), cols, rows));
-  if (!info(t->type).computable)
+  if (!traits(t->type).computable)
     fail(HEARTH_ERR_UNSUPPORTED, fmt::format("tensor '{}' has type {}, which hearth cannot compute yet (F32, F16, BF16, Q8_0, Q4_0)",
                                              name, type_name(t->type)));
   matrix m;
@@ -109,7 +109,7 @@ std::vector<float> model::get_vector(const std::string &name, int64_t n) {
   if (!t) fail(HEARTH_ERR_BAD_FORMAT, "tensor '" + name + "' is missing");
   if (t->n_elements() != n || t->ne[0] != n)
     fail(HEARTH_ERR_BAD_FORMAT, fmt::format("tensor '{}' has shape {}, expected [{}]", name, t->shape(), n));
-  if (!info(t->type).computable) fail(HEARTH_ERR_UNSUPPORTED, fmt::format("tensor '{}' has unsupported type {}", name, type_name(t->type)));
+  if (!traits(t->type).computable) fail(HEARTH_ERR_UNSUPPORTED, fmt::format("tensor '{}' has unsupported type {}", name, type_name(t->type)));
   std::vector<float> v((size_t)n);  // norms are tiny; a float copy keeps every kernel on one type
   dequantize_row(t->type, t->data, v.data(), n);
   n_params_ += (uint64_t)n;

@@ -8,55 +8,19 @@
 #include <cmath>
 
 #include "../kernels/cpu/kernels.h"
+#include <fmt/format.h>
+
 #include "error.h"
 
 namespace hearth {
-namespace {
-
-bool quantized(dtype t) { return t == dtype::q8_0 || t == dtype::q4_0; }
-
-}  // namespace
-
-cpu::dot_fn dot_kernel(dtype t) {
-  const cpu::kernel_table &k = cpu::kernels();
-  switch (t) {
-    case dtype::f32: return k.dot_f32;
-    case dtype::f16: return k.dot_f16;
-    case dtype::bf16: return k.dot_bf16;
-    case dtype::q8_0: return k.dot_q8_0;
-    case dtype::q4_0: return k.dot_q4_0;
-    default: fail(HEARTH_ERR_UNSUPPORTED, std::string("no kernel for ") + type_name(t));
-  }
-}
-
-cpu::dot_fn gather_dot_kernel(dtype t) {
-  const cpu::kernel_table &k = cpu::kernels();
-  if (t == dtype::q8_0) return k.dot_q8_0_gather;
-  if (t == dtype::q4_0) return k.dot_q4_0_gather;
-  return dot_kernel(t);  // float rows are not prefetched past their ends anyway
-}
-
-cpu::dot_rows_fn dot_rows_kernel(dtype t) {
-  const cpu::kernel_table &k = cpu::kernels();
-  if (t == dtype::q8_0) return k.dot_rows_q8_0;
-  if (t == dtype::q4_0) return k.dot_rows_q4_0;
-  return nullptr;
-}
-
-cpu::axpy_rows_fn axpy_rows_kernel(dtype t) {
-  const cpu::kernel_table &k = cpu::kernels();
-  switch (t) {
-    case dtype::f32: return k.axpy_rows_f32;
-    case dtype::f16: return k.axpy_rows_f16;
-    case dtype::bf16: return k.axpy_rows_bf16;
-    case dtype::q8_0: return k.axpy_rows_q8_0;
-    case dtype::q4_0: return k.axpy_rows_q4_0;
-    default: fail(HEARTH_ERR_UNSUPPORTED, std::string("no kernel for ") + type_name(t));
-  }
+const cpu::type_kernels &cpu_kernels_for(dtype t) {
+  const cpu::type_kernels &k = cpu::kernels().of(t);
+  if (!k) fail(HEARTH_ERR_UNSUPPORTED, fmt::format("the {} CPU tier has no kernels for {}", cpu::kernels().isa, type_name(t)));
+  return k;
 }
 
 activations prepare_activations(dtype type, const float *x, int64_t n, int64_t cols, q8_scratch &qs) {
-  if (!quantized(type)) return {(const uint8_t *)x, (size_t)cols * sizeof(float), 0, &qs};
+  if (traits(type).vec_dot_type == dtype::f32) return {(const uint8_t *)x, (size_t)cols * sizeof(float), 0, &qs};
   const size_t stride = row_bytes(dtype::q8_0, cols);
   const int64_t nb = cols / cpu::qk8_0;
   if (qs.blocks.size() < stride * n) qs.blocks.resize(stride * n);
@@ -84,8 +48,9 @@ void matmul_shared(const matrix *const *ws, float *const *ys, int count, const f
       for (int k = 0; k < count; ++k) matmul(*ws[k], x, n, ys[k], qs);
       return;
     }
-  const cpu::dot_fn dot = dot_kernel(type);
-  const cpu::dot_rows_fn dot_rows = dot_rows_kernel(type);
+  const cpu::type_kernels &k = cpu_kernels_for(type);
+  const cpu::dot_fn dot = k.dot;
+  const cpu::dot_rows_fn dot_rows = k.dot_rows;
   const activations act = prepare_activations(type, x, n, cols, qs);
   const uint8_t *xa = act.data;
   const size_t stride = act.stride;
@@ -184,7 +149,7 @@ void attend(const float *q, const float *kc, const float *vc, int64_t n, int32_t
       score.resize((size_t)n_kv);
       float max = -INFINITY;
       for (int64_t p = 0; p < n_kv; ++p) {
-        K.dot_f32(hd, qh, kc + p * dkv + kvh * hd, 0, nullptr, 1, &score[(size_t)p]);
+        K.of(dtype::f32).dot(hd, qh, kc + p * dkv + kvh * hd, 0, nullptr, 1, &score[(size_t)p]);
         score[(size_t)p] *= scale;
         max = std::max(max, score[(size_t)p]);
       }

@@ -29,10 +29,8 @@ struct activations {
   cpu::q8_aux aux(int64_t t) const { return {qs->scale.data() + t * nb, qs->bias.data() + t * nb * 8}; }
 };
 activations prepare_activations(dtype weight_type, const float *x, int64_t n, int64_t cols, q8_scratch &qs);
-cpu::dot_fn dot_kernel(dtype weight_type);
-cpu::dot_fn gather_dot_kernel(dtype weight_type);  // for rows read one at a time
-cpu::dot_rows_fn dot_rows_kernel(dtype weight_type);  // nullptr for float types
-cpu::axpy_rows_fn axpy_rows_kernel(dtype weight_type);
+// The chosen tier's kernels for a weight type; UNSUPPORTED (naming the type) if it has none.
+const cpu::type_kernels &cpu_kernels_for(dtype weight_type);
 // Y[t] = sum_i A[t][i] * W.row(i) for the neuron-major down projection (ffn_down_t); zero activations are
 // skipped exactly. Threads own disjoint column slices of Y, so the reduction is race-free.
 // Several matrices with the same input and row length (Q, K, V; gate and up), as one parallel loop. count <= 8.

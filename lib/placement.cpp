@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "gguf.h"
+#include "gguf_writer.h"
 
 namespace hearth {
 namespace {

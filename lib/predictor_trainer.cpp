@@ -58,7 +58,7 @@ class net {
     const auto &K = cpu::kernels();
     std::fill(logits, logits + ff_, 0.0f);
     for (int64_t j = 0; j < r_; ++j) {
-      K.dot_f32(d_, fc1.data() + j * d_, x, 0, nullptr, 1, &h[j]);
+      K.of(dtype::f32).dot(d_, fc1.data() + j * d_, x, 0, nullptr, 1, &h[j]);
       h[j] = std::max(h[j], 0.0f);
       if (h[j] > 0.0f) K.axpy_f32(ff_, h[j], fc2t.data() + j * ff_, logits);
     }
@@ -159,7 +159,7 @@ fit_result fit(const layer_samples &s, int64_t d, int64_t ff, int32_t r, const t
           if (h[(size_t)j] <= 0.0f) continue;
           K.axpy_f32(ff, h[(size_t)j], gl.data(), g2.data() + j * ff);
           float dh;
-          K.dot_f32(ff, nt.fc2t.data() + j * ff, gl.data(), 0, nullptr, 1, &dh);
+          K.of(dtype::f32).dot(ff, nt.fc2t.data() + j * ff, gl.data(), 0, nullptr, 1, &dh);
           if (dh != 0.0f) K.axpy_f32(d, dh, x, g1.data() + j * d);
         }
       }

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "quant.h"
+#include "dtype.h"
 
 namespace hearth {
 namespace {
@@ -34,9 +34,9 @@ void rows_dot_shared(const matrix *const *ws, float *const *outs, int count, con
       return;
     }
   const matrix &w0 = *ws[0];
-  const cpu::dot_fn dot = gather_dot_kernel(w0.type);
+  const cpu::dot_fn dot = cpu_kernels_for(w0.type).gather_dot;
   const activations act = prepare_activations(w0.type, x, n, w0.cols, qs);
-  if (const cpu::dot_rows_fn dot_rows = dot_rows_kernel(w0.type); dot_rows && n == 1) {
+  if (const cpu::dot_rows_fn dot_rows = cpu_kernels_for(w0.type).dot_rows; dot_rows && n == 1) {
     // One token: all the chunk's rows (gate and up of each neuron, neuron after neuron) go to the multi-row
     // kernel, which keeps four row streams in flight and loads x once per four rows.
     const cpu::q8_aux aux = act.aux(0);
@@ -89,7 +89,7 @@ void rows_axpy(const matrix &w, const int32_t *idx, int64_t K, const float *a, i
     // Decode: fixed parts of the active list, each into its own partial sum, reduced in order.
     const int parts = (int)std::min<int64_t>(k_down_parts, K);
     s.partial.assign((size_t)(parts * d), 0.0f);
-    const cpu::axpy_rows_fn axpy = axpy_rows_kernel(w.type);
+    const cpu::axpy_rows_fn axpy = cpu_kernels_for(w.type).axpy_rows;
     tbb::parallel_for(
         tbb::blocked_range<int>(0, parts, 1),
         [&](const tbb::blocked_range<int> &r) {
@@ -118,7 +118,7 @@ void rows_axpy(const matrix &w, const int32_t *idx, int64_t K, const float *a, i
   // 7B layer's Q4_0 down rows) stays in the core's L2 while each token's row axpy kernel passes over it, so the
   // rows are read from memory once per batch, not once per token.
   const int64_t slice = 256;  // a multiple of every block size
-  const cpu::axpy_rows_fn axpy = axpy_rows_kernel(w.type);
+  const cpu::axpy_rows_fn axpy = cpu_kernels_for(w.type).axpy_rows;
   tbb::parallel_for(tbb::blocked_range<int64_t>(0, (d + slice - 1) / slice), [&](const tbb::blocked_range<int64_t> &r) {
     std::vector<const void *> rows, ptr;
     std::vector<float> coef;
@@ -160,7 +160,7 @@ void sparse_ffn_decode(const layer &L, ffn_kind kind, const float *xn, const std
   const bool need_gate = kind != ffn_kind::relu && !gate_dense, need_up = !up_dense;
   const activations act = prepare_activations(L.up.type, xn, 1, L.up.cols, qs);
   const cpu::q8_aux aux = act.aux(0);
-  const cpu::axpy_rows_fn axpy = axpy_rows_kernel(L.down_t.type);
+  const cpu::axpy_rows_fn axpy = cpu_kernels_for(L.down_t.type).axpy_rows;
   const int parts = (int)std::min<int64_t>(k_down_parts, K);
   s.g.resize((size_t)K);
   s.u.resize((size_t)K);
@@ -213,7 +213,7 @@ void sparse_ffn(const layer &L, ffn_kind kind, const float *xn, int64_t n, const
                 sparse_scratch &s, q8_scratch &qs) {
   const int64_t K = (int64_t)rows.size(), ff = m.n_ff;
   const int32_t *idx = rows.data();
-  const cpu::dot_rows_fn dot_rows = dot_rows_kernel(L.up.type);
+  const cpu::dot_rows_fn dot_rows = cpu_kernels_for(L.up.type).dot_rows;
   const bool same_types = kind == ffn_kind::relu || gate_dense || (L.gate.type == L.up.type && L.gate.cols == L.up.cols);
   if (n == 1 && K > 0 && dot_rows && same_types) {
     sparse_ffn_decode(L, kind, xn, rows, gate_dense, up_dense, y, s, qs, dot_rows);

@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "gguf.h"
-#include "quant.h"
+#include "dtype.h"
 
 namespace hearth::test {
 

@@ -13,7 +13,7 @@
 #include "device.h"
 #include "error.h"
 #include "gpu.h"
-#include "quant.h"
+#include "dtype.h"
 
 using namespace hearth;
 

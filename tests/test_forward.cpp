@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include "gguf_writer.h"
 #include "model.h"
 #include "reference.h"
 #include "session.h"

@@ -8,7 +8,7 @@
 
 #include "../kernels/cpu/fp16.h"
 #include "../kernels/cpu/kernels.h"
-#include "quant.h"
+#include "dtype.h"
 
 using namespace hearth;
 
@@ -49,15 +49,7 @@ double weight_at(dtype t, const std::vector<uint8_t> &row, int64_t i) {
   }
 }
 
-cpu::dot_fn pick(const cpu::kernel_table &k, dtype t) {
-  switch (t) {
-    case dtype::f32: return k.dot_f32;
-    case dtype::f16: return k.dot_f16;
-    case dtype::bf16: return k.dot_bf16;
-    case dtype::q8_0: return k.dot_q8_0;
-    default: return k.dot_q4_0;
-  }
-}
+cpu::dot_fn pick(const cpu::kernel_table &k, dtype t) { return k.of(t).dot; }
 
 }  // namespace
 
@@ -169,7 +161,7 @@ TEST_CASE("multi-row and gather dot kernels of every tier match float64 and thei
         k->quantize_q8_0(xf.data(), x.data(), xd.data(), xb.data(), n);
         const cpu::q8_aux aux = {xd.data(), xb.data()};
         std::vector<float> out((size_t)nrows + 1, -1.0f);
-        (t == dtype::q8_0 ? k->dot_rows_q8_0 : k->dot_rows_q4_0)(n, rows.data(), nrows, x.data(), &aux, out.data());
+        k->of(t).dot_rows(n, rows.data(), nrows, x.data(), &aux, out.data());
         CHECK(out[(size_t)nrows] == -1.0f);  // nothing written past the rows
         CAPTURE(k->isa);
         CAPTURE(type_name(t));
@@ -184,8 +176,8 @@ TEST_CASE("multi-row and gather dot kernels of every tier match float64 and thei
           }
           CHECK(std::fabs(out[(size_t)r] - want) <= 2e-6 * mag + 1e-6);
           float single = 0, gathered = 0;
-          (t == dtype::q8_0 ? k->dot_q8_0 : k->dot_q4_0)(n, rows[(size_t)r], x.data(), 0, &aux, 1, &single);
-          (t == dtype::q8_0 ? k->dot_q8_0_gather : k->dot_q4_0_gather)(n, rows[(size_t)r], x.data(), 0, &aux, 1, &gathered);
+          k->of(t).dot(n, rows[(size_t)r], x.data(), 0, &aux, 1, &single);
+          k->of(t).gather_dot(n, rows[(size_t)r], x.data(), 0, &aux, 1, &gathered);
           CHECK(out[(size_t)r] == single);  // the sparse and dense paths give the same value for a neuron
           CHECK(gathered == single);
         }
@@ -215,8 +207,7 @@ TEST_CASE("row axpy (the sparse down projection) of every tier matches float64")
         std::vector<double> want(y.begin(), y.end());
         for (int r = 0; r < nrows; ++r)
           for (int64_t i = 0; i < n; ++i) want[(size_t)i] += coef[(size_t)r] * weight_at(t, data[(size_t)r], i);
-        auto fn = t == dtype::f32 ? k->axpy_rows_f32 : t == dtype::f16 ? k->axpy_rows_f16 : t == dtype::bf16 ? k->axpy_rows_bf16
-                : t == dtype::q8_0 ? k->axpy_rows_q8_0 : k->axpy_rows_q4_0;
+        const cpu::axpy_rows_fn fn = k->of(t).axpy_rows;
         fn(n, rows.data(), coef.data(), nrows, y.data());
         CAPTURE(k->isa);
         CAPTURE(type_name(t));

@@ -13,6 +13,7 @@
 #include "bpe.h"
 #include "error.h"
 #include "gguf.h"
+#include "gguf_writer.h"
 #include "splitmix.h"
 
 namespace hearth {
@@ -239,7 +240,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_ff <= 0 || c.n_head <= 0 || c.n_head_kv <= 0 || c.n_ctx <= 0 ||
       c.n_embd % c.n_head || c.n_head % c.n_head_kv || (c.n_embd / c.n_head) % 2)
     fail(HEARTH_ERR_INVALID_ARGUMENT, "inconsistent shape: n_embd must split into an even head size, n_head into KV groups");
-  const int64_t blk = info(c.type).block_elems;
+  const int64_t blk = traits(c.type).block_elems;
   if (c.n_embd % blk || c.n_ff % blk)
     fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("n_embd and n_ff must be multiples of {} for {}", blk, type_name(c.type)));
   if (c.ffn != "silu" && c.ffn != "relu" && c.ffn != "drelu" && c.ffn != "relu_nogate")
@@ -251,10 +252,10 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     if (c.ffn == "relu_nogate") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs a gate (--ffn relu or drelu)");
     if (!(c.sparsity < 1.0f) || !(c.hot_fraction > 0 && c.hot_fraction < 1) || !(c.hot_coverage > c.hot_fraction && c.hot_coverage < 1))
       fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs 0 < sparsity < 1 and hot_fraction < hot_coverage < 1");
-    if (c.predictor_rank < 4 || c.predictor_rank % 2 || c.predictor_rank % info(c.predictor_type).block_elems ||
+    if (c.predictor_rank < 4 || c.predictor_rank % 2 || c.predictor_rank % traits(c.predictor_type).block_elems ||
         c.predictor_rank / 2 > c.n_embd / 2 - k_const_dims || c.n_embd % 64)
       fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("planting needs n_embd a multiple of 64 and a predictor rank that is even, a multiple "
-                                                    "of {} and at most n_embd - 64", info(c.predictor_type).block_elems));
+                                                    "of {} and at most n_embd - 64", traits(c.predictor_type).block_elems));
   }
   const bpe_vocab vocab = train_bpe(corpus, c.n_vocab);
   const int64_t nv = (int64_t)vocab.tokens.size();

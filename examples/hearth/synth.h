@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "quant.h"
+#include "dtype.h"
 
 namespace hearth {
 

@@ -15,44 +15,46 @@ int isa_rank(const char *name) {
   return 99;
 }
 
-bool cpu_has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
-}
-
-bool cpu_has_avx512() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-#else
-  return false;
-#endif
-}
-
-const kernel_table &choose() {
-  const int cap = isa_rank(std::getenv("HEARTH_FORCE_ISA"));
-  if (cap >= 2 && cpu_has_avx512() && avx512_kernels()) return *avx512_kernels();
-  if (cap >= 1 && cpu_has_avx2() && avx2_kernels()) return *avx2_kernels();
-  return ref_kernels();
-}
+// The AVX2 translation unit is compiled with -mavx2 -mfma -mf16c, the AVX-512 one with those and
+// -mavx512f/bw/vl/vnni: a tier may run only where every one of its flags is supported.
+bool runs_avx2(const cpu_features &f) { return f.avx2 && f.fma && f.f16c; }
+bool runs_avx512(const cpu_features &f) { return runs_avx2(f) && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni; }
 
 }  // namespace
 
+cpu_features detect_cpu_features() {
+  cpu_features f;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  f.avx2 = __builtin_cpu_supports("avx2");
+  f.fma = __builtin_cpu_supports("fma");
+  f.f16c = __builtin_cpu_supports("f16c");
+  f.avx512f = __builtin_cpu_supports("avx512f");
+  f.avx512bw = __builtin_cpu_supports("avx512bw");
+  f.avx512vl = __builtin_cpu_supports("avx512vl");
+  f.avx512vnni = __builtin_cpu_supports("avx512vnni");
+#endif
+  return f;
+}
+
+const kernel_table &choose_tier(const cpu_features &f, const char *cap_name) {
+  const int cap = isa_rank(cap_name);
+  if (cap >= 2 && runs_avx512(f) && avx512_kernels()) return *avx512_kernels();
+  if (cap >= 1 && runs_avx2(f) && avx2_kernels()) return *avx2_kernels();
+  return ref_kernels();
+}
+
 const kernel_table &kernels() {
-  static const kernel_table &chosen = choose();
+  static const kernel_table &chosen = choose_tier(detect_cpu_features(), std::getenv("HEARTH_FORCE_ISA"));
   return chosen;
 }
 
 int available_tiers(const kernel_table **out, int cap) {
+  const cpu_features f = detect_cpu_features();
   int n = 0;
   if (n < cap) out[n++] = &ref_kernels();
-  if (n < cap && cpu_has_avx2() && avx2_kernels()) out[n++] = avx2_kernels();
-  if (n < cap && cpu_has_avx512() && avx512_kernels()) out[n++] = avx512_kernels();
+  if (n < cap && runs_avx2(f) && avx2_kernels()) out[n++] = avx2_kernels();
+  if (n < cap && runs_avx512(f) && avx512_kernels()) out[n++] = avx512_kernels();
   return n;
 }
 

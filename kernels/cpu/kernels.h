@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../../lib/dtype_id.h"
+
 namespace hearth::cpu {
 
 inline constexpr int qk8_0 = 32;
@@ -52,27 +54,26 @@ using dot_rows_fn = void (*)(int64_t n, const void *const *rows, int nrows, cons
 // types). Rows are taken in pairs so each slice of y is loaded and stored once per two neurons.
 using axpy_rows_fn = void (*)(int64_t n, const void *const *rows, const float *coef, int nrows, float *y);
 
-struct kernel_table {
-  const char *isa;
-  dot_fn dot_f32;
-  dot_fn dot_f16;
-  dot_fn dot_bf16;
-  dot_fn dot_q8_0;
-  dot_fn dot_q4_0;
+// The kernels of one weight type. A type's row is empty (dot == nullptr) when the tier has none for it; every
+// tier has a row for every computable type (dtype_traits::computable), which the kernel tests check.
+struct type_kernels {
+  dot_fn dot;
   // The same for rows read one at a time (gathered neurons): no prefetching past the row's end, where the next
   // row in memory is usually one the caller skips; the caller prefetches the next row it will use.
-  dot_fn dot_q8_0_gather;
-  dot_fn dot_q4_0_gather;
-  dot_rows_fn dot_rows_q8_0;
-  dot_rows_fn dot_rows_q4_0;
-  // n % 32 == 0; scale and bias (each may be NULL) receive the q8_aux data of the blocks (see above)
+  dot_fn gather_dot;
+  dot_rows_fn dot_rows;  // nullptr for float types (their dot is already one stream per row)
+  axpy_rows_fn axpy_rows;
+  explicit operator bool() const { return dot != nullptr; }
+};
+
+struct kernel_table {
+  const char *isa;
+  type_kernels types[k_dtype_slots];  // indexed by the weight's dtype id
+  // n % 32 == 0; scale and bias (each may be NULL) receive the q8_aux data of the blocks (see above). Rounds half
+  // to even in every tier (identical bytes); non-finite inputs encode as 0 and do not count towards the scale.
   void (*quantize_q8_0)(const float *x, void *y, float *scale, int32_t *bias, int64_t n);
   void (*axpy_f32)(int64_t n, float a, const float *x, float *y);  // y += a * x
-  axpy_rows_fn axpy_rows_f32;
-  axpy_rows_fn axpy_rows_f16;
-  axpy_rows_fn axpy_rows_bf16;
-  axpy_rows_fn axpy_rows_q8_0;
-  axpy_rows_fn axpy_rows_q4_0;
+  const type_kernels &of(dtype t) const { return types[(uint32_t)t < k_dtype_slots ? (uint32_t)t : 0]; }
 };
 
 const kernel_table &ref_kernels();
@@ -83,5 +84,15 @@ const kernel_table *avx512_kernels();  // nullptr when not compiled in
 const kernel_table &kernels();
 // Every tier this machine can run (for tests and benchmarks).
 int available_tiers(const kernel_table **out, int cap);
+
+// What the dispatcher needs to know of the CPU (and the OS's support for the wider registers).
+struct cpu_features {
+  bool avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false;
+};
+cpu_features detect_cpu_features();
+// The tier for these features under a HEARTH_FORCE_ISA-style cap ("ref", "avx2", "avx512"; nullptr: none). The
+// AVX2 tier is compiled with FMA and F16C, so it needs all three.
+const kernel_table &choose_tier(const cpu_features &f, const char *cap);
 
 }  // namespace hearth::cpu

@@ -71,12 +71,17 @@ void quantize_q8_0(const float *x, void *y, float *scale, int32_t *bias, int64_t
   block_q8_0 *yb = (block_q8_0 *)y;
   for (int64_t b = 0; b < n / qk8_0; ++b) {
     const float *xb = x + b * qk8_0;
+    // Non-finite values count as 0: NaN or infinity times the scale must not reach the float-to-int conversion.
+    float v[qk8_0];
     float amax = 0.0f;
-    for (int j = 0; j < qk8_0; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+    for (int j = 0; j < qk8_0; ++j) {
+      v[j] = std::isfinite(xb[j]) ? xb[j] : 0.0f;
+      amax = std::fmax(amax, std::fabs(v[j]));
+    }
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     yb[b].d = hearth_f32_to_fp16(d);
-    for (int j = 0; j < qk8_0; ++j) yb[b].qs[j] = (int8_t)std::nearbyint(xb[j] * id);
+    for (int j = 0; j < qk8_0; ++j) yb[b].qs[j] = (int8_t)std::nearbyint(v[j] * id);
     hearth_q8_aux(yb[b], scale ? scale + b : nullptr, bias ? bias + 8 * b : nullptr);
   }
 }
@@ -122,13 +127,24 @@ void axpy_rows_q4_0(int64_t n, const void *const *rows, const float *coef, int n
   });
 }
 
-const kernel_table table = {"ref",         dot_f32,        dot_f16,        dot_bf16,      dot_q8_0,
-                            dot_q4_0,      dot_q8_0,       dot_q4_0,       dot_rows_q8_0, dot_rows_q4_0,
-                            quantize_q8_0, axpy_f32,
-                            axpy_rows_f32, axpy_rows_f16,  axpy_rows_bf16, axpy_rows_q8_0, axpy_rows_q4_0};
+kernel_table make_table() {
+  kernel_table t{};
+  t.isa = "ref";
+  t.types[(uint32_t)dtype::f32] = {dot_f32, dot_f32, nullptr, axpy_rows_f32};
+  t.types[(uint32_t)dtype::f16] = {dot_f16, dot_f16, nullptr, axpy_rows_f16};
+  t.types[(uint32_t)dtype::bf16] = {dot_bf16, dot_bf16, nullptr, axpy_rows_bf16};
+  t.types[(uint32_t)dtype::q8_0] = {dot_q8_0, dot_q8_0, dot_rows_q8_0, axpy_rows_q8_0};
+  t.types[(uint32_t)dtype::q4_0] = {dot_q4_0, dot_q4_0, dot_rows_q4_0, axpy_rows_q4_0};
+  t.quantize_q8_0 = quantize_q8_0;
+  t.axpy_f32 = axpy_f32;
+  return t;
+}
 
 }  // namespace
 
-const kernel_table &ref_kernels() { return table; }
+const kernel_table &ref_kernels() {
+  static const kernel_table table = make_table();
+  return table;
+}
 
 }  // namespace hearth::cpu

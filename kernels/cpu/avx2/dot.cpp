@@ -229,13 +229,15 @@ void dot_rows_q4_0(int64_t n, const void *const *rows, int nrows, const void *x,
 
 void quantize_q8_0(const float *x, void *y, float *scale, int32_t *bias, int64_t n) {
   block_q8_0 *yb = (block_q8_0 *)y;
-  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY);
   for (int64_t b = 0; b < n / 32; ++b) {
     const float *xb = x + b * 32;
     __m256 v[4];
     __m256 m = _mm256_setzero_ps();
     for (int k = 0; k < 4; ++k) {
       v[k] = _mm256_loadu_ps(xb + 8 * k);
+      // non-finite values count as 0 (|v| < inf is false for NaN and infinity), as in the reference tier
+      v[k] = _mm256_and_ps(v[k], _mm256_cmp_ps(_mm256_andnot_ps(sign, v[k]), inf, _CMP_LT_OQ));
       m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
     }
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
@@ -375,13 +377,24 @@ void axpy_rows_q4_0(int64_t n, const void *const *rows, const float *coef, int n
   axpy_rows_q<true>(n, rows, coef, nrows, y);
 }
 
-const kernel_table table = {"avx2",          dot_f32,         dot_f16,         dot_bf16,      dot_q8_0,
-                            dot_q4_0,        dot_q8_0_gather, dot_q4_0_gather, dot_rows_q8_0, dot_rows_q4_0,
-                            quantize_q8_0,   axpy_f32,
-                            axpy_rows_f32,   axpy_rows_f16,   axpy_rows_bf16,  axpy_rows_q8_0, axpy_rows_q4_0};
+kernel_table make_table() {
+  kernel_table t{};
+  t.isa = "avx2";
+  t.types[(uint32_t)dtype::f32] = {dot_f32, dot_f32, nullptr, axpy_rows_f32};
+  t.types[(uint32_t)dtype::f16] = {dot_f16, dot_f16, nullptr, axpy_rows_f16};
+  t.types[(uint32_t)dtype::bf16] = {dot_bf16, dot_bf16, nullptr, axpy_rows_bf16};
+  t.types[(uint32_t)dtype::q8_0] = {dot_q8_0, dot_q8_0_gather, dot_rows_q8_0, axpy_rows_q8_0};
+  t.types[(uint32_t)dtype::q4_0] = {dot_q4_0, dot_q4_0_gather, dot_rows_q4_0, axpy_rows_q4_0};
+  t.quantize_q8_0 = quantize_q8_0;
+  t.axpy_f32 = axpy_f32;
+  return t;
+}
 
 }  // namespace
 
-const kernel_table *avx2_kernels() { return &table; }
+const kernel_table *avx2_kernels() {
+  static const kernel_table table = make_table();
+  return &table;
+}
 
 }  // namespace hearth::cpu

@@ -334,11 +334,23 @@ void axpy_rows_q8_0(int64_t n, const void *const *rows, const float *coef, int n
 
 const kernel_table *avx512_kernels() {
   // Quantizing activations and the float-row axpys are memory-bound; the AVX2 routines serve this tier.
-  const kernel_table &a = *avx2_kernels();
-  static const kernel_table table = {"avx512",        dot_f32,         dot_f16,         dot_bf16,
-                                     dot_q8_0,        dot_q4_0,        dot_q8_0_gather, dot_q4_0_gather,
-                                     dot_rows_q8_0,   dot_rows_q4_0,   a.quantize_q8_0, axpy_f32,        a.axpy_rows_f32, a.axpy_rows_f16,
-                                     a.axpy_rows_bf16, axpy_rows_q8_0, axpy_rows_q4_0};
+  static const kernel_table table = [] {
+    kernel_table t = *avx2_kernels();
+    t.isa = "avx512";
+    const auto set = [&t](dtype type, dot_fn dot, dot_fn gather, dot_rows_fn rows, axpy_rows_fn axpy) {
+      type_kernels &k = t.types[(uint32_t)type];
+      k.dot = dot, k.gather_dot = gather;
+      if (rows) k.dot_rows = rows;
+      if (axpy) k.axpy_rows = axpy;
+    };
+    set(dtype::f32, dot_f32, dot_f32, nullptr, nullptr);
+    set(dtype::f16, dot_f16, dot_f16, nullptr, nullptr);
+    set(dtype::bf16, dot_bf16, dot_bf16, nullptr, nullptr);
+    set(dtype::q8_0, dot_q8_0, dot_q8_0_gather, dot_rows_q8_0, axpy_rows_q8_0);
+    set(dtype::q4_0, dot_q4_0, dot_q4_0_gather, dot_rows_q4_0, axpy_rows_q4_0);
+    t.axpy_f32 = axpy_f32;
+    return t;
+  }();
   return &table;
 }
 

@@ -6,7 +6,9 @@
 #include <cstring>
 #include <random>
 
-#include "quant.h"
+#include "../kernels/cpu/kernels.h"
+#include "dtype.h"
+#include "error.h"
 
 using namespace hearth;
 
@@ -122,5 +124,98 @@ TEST_CASE("quantize/dequantize round trips stay within half a quantization step"
         CHECK(e <= bound + 1e-7);
       }
     }
+  }
+}
+
+TEST_CASE("traits rows: ggml's block geometry for every type it defines, unknown ids described, never thrown") {
+  // (id, elements per block, bytes per block) from ggml-common.h's block structs (QK_K = 256)
+  const struct {
+    uint32_t id;
+    int64_t elems, bytes;
+    const char *name;
+  } want[] = {{0, 1, 4, "F32"},        {1, 1, 2, "F16"},          {2, 32, 18, "Q4_0"},     {3, 32, 20, "Q4_1"},
+              {6, 32, 22, "Q5_0"},     {7, 32, 24, "Q5_1"},       {8, 32, 34, "Q8_0"},     {9, 32, 36, "Q8_1"},
+              {10, 256, 84, "Q2_K"},   {11, 256, 110, "Q3_K"},    {12, 256, 144, "Q4_K"},  {13, 256, 176, "Q5_K"},
+              {14, 256, 210, "Q6_K"},  {15, 256, 292, "Q8_K"},    {16, 256, 66, "IQ2_XXS"}, {17, 256, 74, "IQ2_XS"},
+              {18, 256, 98, "IQ3_XXS"}, {19, 256, 50, "IQ1_S"},   {20, 32, 18, "IQ4_NL"},  {21, 256, 110, "IQ3_S"},
+              {22, 256, 82, "IQ2_S"},  {23, 256, 136, "IQ4_XS"},  {24, 1, 1, "I8"},        {25, 1, 2, "I16"},
+              {26, 1, 4, "I32"},       {27, 1, 8, "I64"},         {28, 1, 8, "F64"},       {29, 256, 56, "IQ1_M"},
+              {30, 1, 2, "BF16"},      {34, 256, 54, "TQ1_0"},    {35, 256, 66, "TQ2_0"},  {39, 32, 17, "MXFP4"}};
+  for (const auto &w : want) {
+    const dtype_traits &r = traits((dtype)w.id);
+    CAPTURE(w.name);
+    CHECK(r.block_elems == w.elems);
+    CHECK(r.block_bytes == w.bytes);
+    CHECK(std::string(r.name) == w.name);
+    CHECK(type_name((dtype)w.id) == w.name);
+  }
+  for (uint32_t id : {4u, 5u, 31u, 36u, 40u, 200u, 0xffffffffu}) {
+    CHECK(!known((dtype)id));
+    CHECK(type_name((dtype)id) == "type " + std::to_string(id));
+    CHECK_THROWS_AS(row_bytes((dtype)id, 32), hearth::error);
+  }
+  // A type hearth cannot compute is refused by name.
+  float x[256] = {};
+  uint8_t buf[512];
+  try {
+    quantize_row(dtype::q4_k, x, buf, 256);
+    FAIL("Q4_K encoded");
+  } catch (const hearth::error &e) {
+    CHECK(e.status() == HEARTH_ERR_UNSUPPORTED);
+    CHECK(std::string(e.what()).find("Q4_K") != std::string::npos);
+  }
+}
+
+TEST_CASE("every computable type has kernels in every tier; activation formats follow vec_dot_type") {
+  const cpu::kernel_table *tiers[8];
+  const int n = cpu::available_tiers(tiers, 8);
+  for (uint32_t id = 0; id < k_dtype_slots; ++id) {
+    const dtype_traits &r = traits((dtype)id);
+    for (int k = 0; k < n; ++k) {
+      CAPTURE(tiers[k]->isa);
+      CAPTURE(type_name((dtype)id));
+      const cpu::type_kernels &tk = tiers[k]->of((dtype)id);
+      CHECK(bool(tk) == r.computable);
+      if (r.computable) {
+        CHECK(bool(tk.gather_dot));
+        CHECK(bool(tk.axpy_rows));
+        // the multi-row kernel exists exactly for the types whose activations are quantized
+        CHECK(bool(tk.dot_rows) == (r.vec_dot_type != dtype::f32));
+      }
+    }
+    if (r.computable) CHECK((r.to_float && r.from_float));
+  }
+}
+
+TEST_CASE("non-finite values never reach a float-to-int conversion: weights and activations encode them as 0") {
+  std::vector<float> x(64);
+  for (int j = 0; j < 64; ++j) x[(size_t)j] = (float)(j - 32) * 0.1f;
+  x[3] = NAN, x[9] = INFINITY, x[40] = -INFINITY, x[41] = -NAN;
+  for (dtype t : {dtype::q8_0, dtype::q4_0}) {
+    std::vector<uint8_t> q(row_bytes(t, 64));
+    quantize_row(t, x.data(), q.data(), 64);
+    std::vector<float> y(64);
+    dequantize_row(t, q.data(), y.data(), 64);
+    for (int j : {3, 9, 40, 41}) CHECK(std::fabs(y[(size_t)j]) <= 0.26f);  // 0, up to a Q4_0 step of the finite values
+    for (float v : y) CHECK(std::isfinite(v));
+    // the scale comes from the finite values alone
+    float amax = 0;
+    for (int j = 32; j < 64; ++j)
+      if (std::isfinite(x[(size_t)j])) amax = std::max(amax, std::fabs(x[(size_t)j]));
+    CHECK(std::fabs(y[63] - x[63]) <= amax / 7);
+  }
+  // The activation quantizer of every tier: identical bytes, and the non-finite lanes are 0.
+  const cpu::kernel_table *tiers[8];
+  const int n = cpu::available_tiers(tiers, 8);
+  std::vector<uint8_t> want(row_bytes(dtype::q8_0, 64));
+  cpu::ref_kernels().quantize_q8_0(x.data(), want.data(), nullptr, nullptr, 64);
+  CHECK((int8_t)want[2 + 3] == 0);
+  CHECK((int8_t)want[2 + 9] == 0);
+  CHECK((int8_t)want[36 + 8] == 0);
+  for (int k = 0; k < n; ++k) {
+    std::vector<uint8_t> got(want.size());
+    tiers[k]->quantize_q8_0(x.data(), got.data(), nullptr, nullptr, 64);
+    CAPTURE(tiers[k]->isa);
+    CHECK(got == want);
   }
 }
