@@ -9,8 +9,17 @@
  *    exception and may be called from any thread.
  *  - Params structs begin with struct_size and are filled by their *_params_init() function; fields are only
  *    ever appended, and the library reads min(struct_size, sizeof) bytes, so old callers keep working.
- *  - Every *_free() accepts NULL. Text is UTF-8. Output buffers are caller-owned and snprintf-style: the call
- *    writes at most cap bytes including the terminating NUL and reports the full length through *n_out.
+ *  - Ownership: every handle a *_load / *_create call returns is the caller's, released by its *_free, which
+ *    accepts NULL; freeing a handle twice, or using it after its *_free, is a caller bug the library cannot
+ *    detect. A session keeps its model alive: hearth_model_free may come before hearth_session_free of the
+ *    model's sessions (the model's memory goes with the last of them). Pointers the library returns (messages,
+ *    logits, names) stay owned by it, valid as each function says; pointers the caller passes are only read
+ *    during the call unless a field says otherwise.
+ *  - Text is UTF-8. Output buffers are caller-owned and snprintf-style: the call writes at most cap bytes
+ *    including the terminating NUL and reports the full length through *n_out.
+ *  - Model files are memory-mapped, not read: a file truncated or rewritten by another process while a model
+ *    uses it raises SIGBUS when the lost pages are touched (as with llama.cpp); the library does not install
+ *    signal handlers. Keep model files immutable while they are loaded.
  *  - The library never prints to stdout and never terminates the process; it logs through the host's callback.
  *
  * The header is C99 and contains no bool or enum struct members, so every FFI can map it.
@@ -173,6 +182,10 @@ typedef struct hearth_session_params {
   int32_t n_threads;     /* worker threads of the session's own arena; 0 = all cores */
   int32_t sparse_mode;   /* HEARTH_SPARSE_*; default HEARTH_SPARSE_AUTO */
   float cats_sparsity;   /* CATS: fraction of neurons each layer skips, calibrated at session creation; default 0.5 */
+  /* Host memory the session may take (KV cache, buffers, scratch; estimated before anything is allocated, and
+   * refused with HEARTH_ERR_OUT_OF_MEMORY and the figure): 0 = what the machine has available (the default),
+   * UINT64_MAX = no limit. The KV cache's pages are committed only as the context fills. */
+  uint64_t max_memory_bytes;
 } hearth_session_params;
 
 HEARTH_API void hearth_session_params_init(hearth_session_params *params);
@@ -211,8 +224,9 @@ HEARTH_API hearth_status hearth_session_reset_stats(hearth_session *session);
  * HEARTH_ERR_CANCELLED and the request is consumed. */
 HEARTH_API void hearth_session_cancel(hearth_session *session);
 
-/* Evaluates tokens after those already in the session. Logits of the last token are always kept; with
- * all_logits nonzero those of every token are. */
+/* Evaluates tokens after those already in the session (in n_batch chunks). Logits of the last token are always
+ * kept; with all_logits nonzero those of every token are. A failed call (CONTEXT_FULL, CANCELLED, any error)
+ * leaves the session as it was before it: n_past unchanged, no logits, even if some chunks had been evaluated. */
 HEARTH_API hearth_status hearth_session_eval(hearth_session *session, const hearth_token *tokens, int32_t n_tokens,
                                              int32_t all_logits);
 /* n_vocab logits of token i of the last eval (i = -1: its last token), or NULL if not kept. Valid until the next
@@ -232,7 +246,8 @@ typedef struct hearth_sampler_params {
 } hearth_sampler_params;
 
 HEARTH_API void hearth_sampler_params_init(hearth_sampler_params *params);
-/* Sets the sampler and re-seeds its random generator. */
+/* Sets the sampler and re-seeds its random generator. Non-finite or out-of-range values are refused
+ * (HEARTH_ERR_INVALID_ARGUMENT). NaN logits are never sampled; logits with no finite value fail the sample. */
 HEARTH_API hearth_status hearth_session_set_sampler(hearth_session *session, const hearth_sampler_params *params);
 /* Samples from the last logits and records the token for the repetition penalty (it is not evaluated). */
 HEARTH_API hearth_status hearth_session_sample(hearth_session *session, hearth_token *out);
@@ -240,7 +255,9 @@ HEARTH_API hearth_status hearth_session_sample(hearth_session *session, hearth_t
 /* ---- one-call generation ------------------------------------------------------------------------------- */
 /* Called for each generated token with its text. piece is always valid UTF-8: bytes of a character split over
  * several tokens arrive with its last token (so piece_len may be 0), and bytes that can never form a character
- * are replaced by U+FFFD. piece is NUL-terminated and valid only during the call. Return nonzero to stop. */
+ * are replaced by U+FFFD. If generation ends (n_predict, an end-of-generation token) with bytes of an unfinished
+ * character held back, they come as U+FFFD in one last call whose token is -1. piece is NUL-terminated and valid
+ * only during the call. Return nonzero to stop. */
 typedef int32_t (*hearth_token_fn)(hearth_token token, const char *piece, size_t piece_len, void *user);
 
 typedef struct hearth_generate_params {
@@ -262,7 +279,10 @@ typedef struct hearth_perf {
 
 HEARTH_API void hearth_generate_params_init(hearth_generate_params *params);
 /* Tokenizes the prompt, evaluates it after what the session holds, then samples and evaluates until n_predict,
- * an end-of-generation token, the callback asks to stop, or the context is full (then HEARTH_ERR_CONTEXT_FULL). */
+ * an end-of-generation token, the callback asks to stop, or the context is full (then HEARTH_ERR_CONTEXT_FULL).
+ * With stop_at_eog 0 an end-of-generation token is evaluated like any other and generation goes on. An
+ * end-of-generation token it stops at is evaluated before whatever the session is given next. On failure no
+ * input stays queued. */
 HEARTH_API hearth_status hearth_generate(hearth_session *session, const char *prompt,
                                          const hearth_generate_params *params);
 HEARTH_API hearth_status hearth_session_perf(const hearth_session *session, hearth_perf *out);
@@ -271,7 +291,8 @@ HEARTH_API hearth_status hearth_session_perf(const hearth_session *session, hear
 /* Queues text (tokenized now, evaluated by later steps). flags as for hearth_tokenize. */
 HEARTH_API hearth_status hearth_session_feed(hearth_session *session, const char *text, size_t len, int32_t flags);
 /* Does one step: evaluates at most n_batch queued tokens and sets *token to -1, or, with nothing queued, samples
- * one token, evaluates it and sets *token to it. Call hearth_token_is_eog() to know when to stop. */
+ * one token, evaluates it and sets *token to it. Call hearth_token_is_eog() to know when to stop; a sampled
+ * end-of-generation token is evaluated by the next step or feed, so stopping at it costs nothing. */
 HEARTH_API hearth_status hearth_session_step(hearth_session *session, hearth_token *token);
 
 /* ---- machine ------------------------------------------------------------------------------------------- */

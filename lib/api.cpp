@@ -16,13 +16,16 @@
 #include "model.h"
 #include "offload.h"
 #include "session.h"
+#include "utf8.h"
 
+// A handle owns one reference to its model; every session's handle owns another, so a model outlives its
+// sessions whatever order the caller frees them in. (impl is declared after model: it is destroyed first.)
 struct hearth_model {
-  std::unique_ptr<hearth::model> impl;
+  std::shared_ptr<const hearth::model> impl;
 };
 
 struct hearth_session {
-  const hearth_model *model;
+  std::shared_ptr<const hearth::model> model;
   std::unique_ptr<hearth::session> impl;
 };
 
@@ -112,7 +115,7 @@ std::vector<int32_t> tokenize_checked(const hearth::model &m, const char *text, 
   const int64_t bad = hearth::utf8_invalid_at(sv);
   if (bad >= 0) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("text is not valid UTF-8 (byte {})", bad));
   std::vector<int32_t> out;
-  m.vocab().encode(sv, flags & HEARTH_TOKENIZE_ADD_BOS, flags & HEARTH_TOKENIZE_PARSE_SPECIAL, out);
+  m.tok().encode(sv, flags & HEARTH_TOKENIZE_ADD_BOS, flags & HEARTH_TOKENIZE_PARSE_SPECIAL, out);
   return out;
 }
 
@@ -160,30 +163,33 @@ hearth_status hearth_model_load(const char *path, const hearth_model_params *par
     require(out, "out is NULL");
     require(path, "path is NULL");
     const hearth_model_params p = read_params(params, hearth_model_params_init);
+    hearth::model_config mc;
+    mc.vocab_only = p.vocab_only != 0;
+    mc.prefault = p.prefault != 0;
+    mc.progress = p.progress;
+    mc.progress_user = p.progress_user;
+    mc.offload.mode = p.gpu_offload;
+    mc.offload.budget = p.vram_budget_bytes;
+    mc.offload.gpuidx = p.gpuidx_path ? p.gpuidx_path : "";
+    mc.offload.n_ctx = p.gpu_n_ctx;
+    if (mc.offload.n_ctx < 0) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, "gpu_n_ctx is negative");
     auto m = std::make_unique<hearth_model>();
-    m->impl = hearth::model::load(path, p.vocab_only != 0, p.prefault != 0, p.progress, p.progress_user);
-    hearth::offload_config oc;
-    oc.mode = p.gpu_offload;
-    oc.budget = p.vram_budget_bytes;
-    oc.gpuidx = p.gpuidx_path ? p.gpuidx_path : "";
-    oc.n_ctx = p.gpu_n_ctx;
-    if (oc.n_ctx < 0) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, "gpu_n_ctx is negative");
-    m->impl->set_offload(hearth::offload::create(*m->impl, oc));
+    m->impl = hearth::model::load(path, mc);
     *out = m.release();
   });
 }
 
 void hearth_model_free(hearth_model *model) { delete model; }
 
-int32_t hearth_model_n_vocab(const hearth_model *m) { return m && m->impl ? m->impl->vocab().n_vocab() : 0; }
+int32_t hearth_model_n_vocab(const hearth_model *m) { return m && m->impl ? m->impl->vocab_data().n_vocab() : 0; }
 int32_t hearth_model_n_ctx_train(const hearth_model *m) { return m && m->impl ? m->impl->hp().n_ctx_train : 0; }
 int32_t hearth_model_n_embd(const hearth_model *m) { return m && m->impl ? m->impl->hp().n_embd : 0; }
 int32_t hearth_model_n_layer(const hearth_model *m) { return m && m->impl ? m->impl->hp().n_layer : 0; }
 uint64_t hearth_model_n_params(const hearth_model *m) { return m && m->impl ? m->impl->n_params() : 0; }
 uint64_t hearth_model_size_bytes(const hearth_model *m) { return m && m->impl ? m->impl->weight_bytes() : 0; }
-hearth_token hearth_model_bos(const hearth_model *m) { return m && m->impl ? m->impl->vocab().bos() : -1; }
-hearth_token hearth_model_eos(const hearth_model *m) { return m && m->impl ? m->impl->vocab().eos() : -1; }
-int32_t hearth_token_is_eog(const hearth_model *m, hearth_token t) { return m && m->impl && m->impl->vocab().is_eog(t); }
+hearth_token hearth_model_bos(const hearth_model *m) { return m && m->impl ? m->impl->vocab_data().bos() : -1; }
+hearth_token hearth_model_eos(const hearth_model *m) { return m && m->impl ? m->impl->vocab_data().eos() : -1; }
+int32_t hearth_token_is_eog(const hearth_model *m, hearth_token t) { return m && m->impl && m->impl->vocab_data().is_eog(t); }
 
 hearth_status hearth_model_desc(const hearth_model *model, char *buf, size_t cap, size_t *n_out) {
   return guarded([&] { copy_out(live_model(model).describe(), buf, cap, n_out); });
@@ -209,7 +215,7 @@ hearth_status hearth_model_gpu_info(const hearth_model *model, hearth_gpu_info *
       r.gpu_offload = o->mode() == hearth::offload_mode::layers ? HEARTH_GPU_LAYERS : HEARTH_GPU_HYBRID;
       r.vram_budget_bytes = o->budget();
       r.vram_weight_bytes = o->weight_bytes();
-      r.n_layer_attention = o->n_dense_layers();
+      r.n_layer_attention = o->n_attention_layers();
       r.output_on_gpu = o->output_on_gpu();
       r.neuron_fraction = (double)o->n_hot_neurons() / ((double)m.hp().n_layer * m.hp().n_ff);
       r.firing_share = o->plan().gpu_firing_share;
@@ -235,8 +241,8 @@ hearth_status hearth_token_to_piece(const hearth_model *model, hearth_token toke
                                     size_t *n_out) {
   return guarded([&] {
     const hearth::model &m = live_model(model);
-    if (token < 0 || token >= m.vocab().n_vocab()) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("token {} is outside the vocabulary", token));
-    copy_out(m.vocab().piece(token, flags & HEARTH_DETOKENIZE_SPECIAL), buf, cap, n_out);
+    if (token < 0 || token >= m.vocab_data().n_vocab()) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("token {} is outside the vocabulary", token));
+    copy_out(m.tok().piece(token, flags & HEARTH_DETOKENIZE_SPECIAL), buf, cap, n_out);
   });
 }
 
@@ -247,8 +253,8 @@ hearth_status hearth_detokenize(const hearth_model *model, const hearth_token *t
     require(tokens || n == 0, "tokens is NULL");
     std::vector<int32_t> v(tokens, tokens + n);
     for (int32_t t : v)
-      if (t < 0 || t >= m.vocab().n_vocab()) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("token {} is outside the vocabulary", t));
-    copy_out(m.vocab().decode(v, flags & HEARTH_DETOKENIZE_SPECIAL), buf, cap, n_out);
+      if (t < 0 || t >= m.vocab_data().n_vocab()) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("token {} is outside the vocabulary", t));
+    copy_out(m.tok().decode(v, flags & HEARTH_DETOKENIZE_SPECIAL), buf, cap, n_out);
   });
 }
 
@@ -259,6 +265,7 @@ void hearth_session_params_init(hearth_session_params *p) {
   p->n_batch = 256;
   p->sparse_mode = HEARTH_SPARSE_AUTO;
   p->cats_sparsity = 0.5f;
+  p->max_memory_bytes = 0;
 }
 
 hearth_status hearth_session_create(const hearth_model *model, const hearth_session_params *params, hearth_session **out) {
@@ -273,8 +280,9 @@ hearth_status hearth_session_create(const hearth_model *model, const hearth_sess
     cfg.n_threads = p.n_threads;
     cfg.sparse_mode = p.sparse_mode;
     cfg.cats_sparsity = p.cats_sparsity;
+    cfg.memory_limit = p.max_memory_bytes;
     auto s = std::make_unique<hearth_session>();
-    s->model = model;
+    s->model = model->impl;
     s->impl = std::make_unique<hearth::session>(m, cfg);
     *out = s.release();
   });
@@ -310,12 +318,12 @@ hearth_status hearth_session_sparse_stats(const hearth_session *s, hearth_sparse
     r.mode = (int32_t)s->impl->mode();
     r.tokens = st.tokens;
     r.active_fraction = st.neurons ? (double)st.active / (double)st.neurons : 0.0;
-    r.decode_bytes_per_token = st.decode_tokens ? s->impl->non_ffn_bytes() + st.decode_bytes / (double)st.decode_tokens : 0.0;
+    r.decode_bytes_per_token = st.decode_tokens ? st.decode_bytes / (double)st.decode_tokens : 0.0;
     r.predictor_ms = st.predictor_ms;
     r.total_ms = st.step_ms;
     r.gpu_neuron_share = st.active ? (double)st.gpu_active / (double)st.active : 0.0;
     r.gpu_bytes_per_token = st.decode_tokens ? st.gpu_decode_bytes / (double)st.decode_tokens : 0.0;
-    r.uses_gpu = s->impl->uses_gpu() ? 1 : 0;
+    r.uses_gpu = s->impl->hybrid() ? 1 : 0;
     std::memcpy(out, &r, std::min<size_t>(out->struct_size, sizeof r));
   });
 }
@@ -359,9 +367,6 @@ hearth_status hearth_session_set_sampler(hearth_session *s, const hearth_sampler
     hearth::session &ss = live_session(s);
     require(params, "params is NULL");
     const hearth_sampler_params p = read_params(params, hearth_sampler_params_init);
-    if (!(p.top_p > 0.0f) || p.min_p < 0.0f || p.min_p > 1.0f || !(p.repeat_penalty > 0.0f) || p.repeat_last_n < 0 ||
-        std::isnan(p.temperature))
-      hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, "sampler parameters out of range (top_p in (0,1], min_p in [0,1], repeat_penalty > 0)");
     hearth::sampler_config c;
     c.temperature = p.temperature;
     c.top_k = p.top_k;
@@ -396,25 +401,13 @@ hearth_status hearth_generate(hearth_session *s, const char *prompt, const heart
     hearth::session &ss = live_session(s);
     require(prompt, "prompt is NULL");
     const hearth_generate_params p = read_params(params, hearth_generate_params_init);
-    const hearth::model &m = live_model(s->model);
-    ss.perf() = {};
-    ss.feed(tokenize_checked(m, prompt, std::strlen(prompt), p.add_bos ? HEARTH_TOKENIZE_ADD_BOS : 0));
-    if (ss.n_past() + (int64_t)ss.pending() > ss.n_ctx())
-      hearth::fail(HEARTH_ERR_CONTEXT_FULL, fmt::format("the prompt ({} tokens) does not fit the context ({} used of {})",
-                                                        ss.pending(), ss.n_past(), ss.n_ctx()));
-    while (ss.pending() > 0) ss.step();
-    std::string held;  // bytes of a UTF-8 character not yet complete
-    for (int32_t i = 0; i < p.n_predict; ++i) {
-      if (ss.n_past() >= ss.n_ctx()) hearth::fail(HEARTH_ERR_CONTEXT_FULL, fmt::format("context full after {} generated tokens", i));
-      const int32_t t = ss.step();
-      const bool eog = m.vocab().is_eog(t);
-      if (eog && p.stop_at_eog) break;
-      held += m.vocab().piece(t, false);
-      const size_t n = hearth::utf8_complete_prefix(held);
-      const std::string piece = hearth::utf8_sanitize(std::string_view(held).substr(0, n));
-      held.erase(0, n);
-      if (p.on_token && p.on_token(t, piece.c_str(), piece.size(), p.user) != 0) break;
-    }
+    const std::vector<int32_t> toks = tokenize_checked(*s->model, prompt, std::strlen(prompt), p.add_bos ? HEARTH_TOKENIZE_ADD_BOS : 0);
+    std::string text;  // NUL-terminated for the callback
+    ss.generate(toks, p.n_predict, p.stop_at_eog != 0, [&](int32_t t, std::string_view piece) {
+      if (!p.on_token) return true;
+      text.assign(piece);
+      return p.on_token(t, text.c_str(), text.size(), p.user) == 0;
+    });
   });
 }
 
@@ -437,7 +430,7 @@ hearth_status hearth_session_perf(const hearth_session *s, hearth_perf *out) {
 hearth_status hearth_session_feed(hearth_session *s, const char *text, size_t len, int32_t flags) {
   return guarded(s, [&] {
     hearth::session &ss = live_session(s);
-    ss.feed(tokenize_checked(live_model(s->model), text, len, flags));
+    ss.feed(tokenize_checked(*s->model, text, len, flags));
   });
 }
 

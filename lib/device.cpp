@@ -1,25 +1,35 @@
 #include "device.h"
 
-#include <algorithm>
-#include <cstdlib>
-#include <cstring>
+#include <mutex>
 
 #include "gpu.h"
 
 namespace hearth {
+namespace {
+
+std::mutex &opener_mutex() {
+  static std::mutex m;
+  return m;
+}
+device_opener &opener() {
+  static device_opener o;
+  return o;
+}
+
+}  // namespace
+
+void set_device_opener(device_opener o) {
+  std::lock_guard<std::mutex> g(opener_mutex());
+  opener() = std::move(o);
+}
 
 std::unique_ptr<device> open_device(std::string *why) {
-  // HEARTH_EMULATE_GPU=<MiB>[,<delay us>]: the emulated device (tests, and trying the hybrid path without a GPU)
-  if (const char *e = std::getenv("HEARTH_EMULATE_GPU"); e && *e) {
-    char *end = nullptr;
-    const unsigned long long mib = std::strtoull(e, &end, 10);
-    long delay = 0;
-    if (end && *end == ',') delay = std::strtol(end + 1, nullptr, 10);
-    if (mib > 0 && mib < (1ull << 24)) return make_emulated_device((size_t)mib << 20, (int32_t)std::max(0L, std::min(delay, 100000L)));
-    if (why) *why = "HEARTH_EMULATE_GPU is not <MiB>[,<delay us>]";
-    return nullptr;
+  device_opener o;
+  {
+    std::lock_guard<std::mutex> g(opener_mutex());
+    o = opener();
   }
-  return make_cuda_device(why);
+  return o ? o(why) : make_cuda_device(why);
 }
 
 }  // namespace hearth

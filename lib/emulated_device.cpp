@@ -52,14 +52,24 @@ class emulated_stream final : public device_stream {
   void matmul(const dev_matrix &w, const float *x, int64_t n, float *y) override {
     enqueue([=, this] { hearth::matmul(as_matrix(w), x, n, y, qs_); });
   }
-  void rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, float eps, float *y) override {
-    enqueue([=] { hearth::rmsnorm(x, weight, n, width, eps, y); });
+  void norm(norm_kind kind, const float *x, const float *w, const float *b, int64_t n, int64_t width, float eps,
+            float *y) override {
+    enqueue([=] {
+      if (kind == norm_kind::rms) hearth::rmsnorm(x, w, n, width, eps, y);
+      else hearth::layernorm(x, w, b, n, width, eps, y);
+    });
   }
-  void rope(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, int32_t pos0) override {
+  void head_norm(float *x, const float *w, int64_t n, int32_t heads, int32_t hd, float eps) override {
+    enqueue([=] { hearth::head_norm(x, w, n, heads, hd, eps); });
+  }
+  void add_bias(float *y, const float *b, int64_t n, int64_t width) override {
+    enqueue([=] { hearth::add_bias(y, b, n, width); });
+  }
+  void rope(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, rope_kind kind, int32_t pos0) override {
     enqueue([=] {
       std::vector<int32_t> pos((size_t)n);
       for (int64_t t = 0; t < n; ++t) pos[(size_t)t] = pos0 + (int32_t)t;
-      hearth::rope(x, n, heads, hd, n_rot, base, pos.data());
+      hearth::rope(x, n, heads, hd, n_rot, base, kind, pos.data());
     });
   }
   void store_kv(void *cache, const float *src, int64_t n, int32_t pos0, int64_t width) override {
@@ -70,21 +80,20 @@ class emulated_stream final : public device_stream {
     enqueue([=] { hearth::attend(q, (const float *)kc, (const float *)vc, n, pos0, n_head, n_head_kv, hd, out); });
   }
   void add(float *x, const float *y, int64_t count) override {
-    enqueue([=] {
-      for (int64_t i = 0; i < count; ++i) x[i] += y[i];
-    });
+    enqueue([=] { hearth::add(x, y, count); });
   }
   void relu(float *x, int64_t count) override {
     enqueue([=] {
       for (int64_t i = 0; i < count; ++i) x[i] = std::max(x[i], 0.0f);
     });
   }
-  void activate(ffn_kind kind, const float *gate, float *up, int64_t count) override {
-    enqueue([=] { ffn_activate(kind, gate, up, count); });
+  void activate(const ffn_form &form, const float *gate, float *up, int64_t count) override {
+    enqueue([=] { ffn_activate(form, gate, up, count); });
   }
 
-  void hot_gate_up(const dev_matrix &gate, const dev_matrix &up, ffn_kind kind, const float *xn, int64_t n,
-                   const float *logits, int32_t n_ff, const int32_t *orig, float threshold, float *a) override {
+  void hot_gate_up(const dev_matrix &gate, const dev_matrix &up, const float *bgate, const float *bup, const ffn_form &form,
+                   const float *xn, int64_t n, const float *logits, int32_t n_ff, const int32_t *orig, float threshold,
+                   float *a) override {
     enqueue([=, this] {
       const int64_t K = up.rows;
       auto on = [&](int64_t t, int64_t j) { return !logits || logits[t * n_ff + orig[j]] >= threshold; };
@@ -107,8 +116,12 @@ class emulated_stream final : public device_stream {
       }
       std::fill(a, a + n * K, 0.0f);
       for (int64_t t = 0; t < n; ++t)
-        for (int64_t r = 0; r < R; ++r)
-          if (on(t, rows[(size_t)r])) a[t * K + rows[(size_t)r]] = ffn_act(kind, g[(size_t)(t * R + r)], u[(size_t)(t * R + r)]);
+        for (int64_t r = 0; r < R; ++r) {
+          const int32_t j = rows[(size_t)r];
+          if (!on(t, j)) continue;
+          const float gv = g[(size_t)(t * R + r)] + (bgate ? bgate[j] : 0.0f), uv = u[(size_t)(t * R + r)] + (bup ? bup[j] : 0.0f);
+          a[t * K + j] = ffn_act(form, gv, uv);
+        }
     });
   }
   void hot_down(const dev_matrix &down_t, const float *a, int64_t n, float *, float *y) override {
@@ -234,6 +247,7 @@ class emulated_device final : public device {
     return true;
   }
   std::unique_ptr<device_stream> make_stream() override { return std::make_unique<emulated_stream>(delay_us_); }
+  bool supports(dtype t) const override { return traits(t).computable; }
   size_t kv_bytes() const override { return sizeof(float); }
   double copy_bandwidth(size_t bytes) override {
     std::vector<uint8_t> a(bytes, 1), b(bytes);

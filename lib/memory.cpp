@@ -1,5 +1,8 @@
 #include "memory.h"
 
+#include <sys/mman.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -27,6 +30,27 @@ void free_aligned(void *p) {
 #else
   std::free(p);
 #endif
+}
+
+void *os_alloc(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  void *p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void os_free(void *p, size_t bytes) {
+  if (p) ::munmap(p, bytes == 0 ? 1 : bytes);
+}
+
+uint64_t available_memory() {
+  std::FILE *f = std::fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  char line[256];
+  unsigned long long kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+  std::fclose(f);
+  return (uint64_t)kb * 1024;
 }
 
 }  // namespace hearth

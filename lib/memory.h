@@ -3,12 +3,21 @@
 // either come from the OS untouched, so a long context costs memory only as it fills.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 namespace hearth {
 
 void *zalloc_aligned(size_t bytes);  // nullptr on failure
 void free_aligned(void *p);
+
+// Zero-filled memory straight from the OS (an anonymous private map): nothing is committed until it is touched,
+// so a KV cache for a long context costs only what it holds. Page-aligned; nullptr on failure.
+void *os_alloc(size_t bytes);
+void os_free(void *p, size_t bytes);  // bytes as given to os_alloc
+
+// Bytes the OS can still give this process without swapping (MemAvailable), or 0 if unknown.
+uint64_t available_memory();
 
 struct aligned_deleter {
   void operator()(void *p) const { free_aligned(p); }

@@ -1,73 +1,153 @@
-// A loaded model: hyper-parameters from metadata, the tokenizer, and views of the weights inside the memory map.
+// A loaded model: hyper-parameters and the block's pieces (from its architecture unit, arch.h), the vocabulary
+// and its tokenizer, views of the weights inside the memory map, and the part placed on the GPU at load.
 // Immutable after load, so any number of sessions on any threads may share it.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "gguf.h"
+#include "offload_config.h"
 #include "tokenizer.h"
+#include "vocab.h"
 
 namespace hearth {
 
-// How an FFN turns gate/up into the hidden activation.
-enum class ffn_kind {
-  silu_gated,  // SwiGLU: silu(gate) * up (llama.cpp's llama)
-  relu_gated,  // ReGLU: relu(gate) * up (ReluLLaMA, ProSparse; PowerInfer's llama)
-  drelu,       // relu(gate) * relu(up) (Bamboo, TurboSparse)
-  relu,        // relu(up), no gate (OPT/Falcon-style)
+// ---- the parameterised pieces of a transformer block -------------------------------------------------------
+
+enum class norm_kind : uint8_t {
+  rms,    // x / sqrt(mean(x^2) + eps) * w
+  layer,  // (x - mean) / sqrt(var + eps) * w + b (b optional)
 };
-const char *ffn_kind_name(ffn_kind k);
+enum class rope_kind : uint8_t {
+  none,
+  normal,  // llama.cpp's "normal": rotates pairs (2i, 2i+1)
+  neox,    // GPT-NeoX: rotates pairs (i, i + n_rot/2)
+};
+enum class activation : uint8_t { silu, gelu, relu, relu_sq };
+const char *activation_name(activation a);
+
+// How an FFN turns gate/up into the hidden activation of each neuron.
+struct ffn_form {
+  activation act = activation::silu;
+  bool gated = true;       // act(gate) * up; without a gate, act(up)
+  bool act_on_up = false;  // dReLU (Bamboo, TurboSparse): act(gate) * act(up)
+  // Exact zeros: a neuron whose gate (or, without a gate, up) is <= 0 contributes nothing.
+  bool relu_family() const { return act == activation::relu || act == activation::relu_sq; }
+  std::string name() const;         // "silu-gated", "relu", "drelu", ...
+  const char *family() const;       // the literature's name: "SwiGLU", "ReGLU", "dReLU", "GeGLU", "ReLU", ...
+  bool operator==(const ffn_form &o) const { return act == o.act && gated == o.gated && act_on_up == o.act_on_up; }
+};
+
+inline float act_value(activation a, float v) {
+  switch (a) {
+    case activation::silu: return v / (1.0f + std::exp(-v));
+    case activation::gelu: return 0.5f * v * (1.0f + std::tanh(0.7978845608f * (v + 0.044715f * v * v * v)));
+    case activation::relu: return v > 0.0f ? v : 0.0f;
+    case activation::relu_sq: return v > 0.0f ? v * v : 0.0f;
+  }
+  return 0.0f;
+}
+// One neuron's activation from its gate and up values (gate unused without a gate).
+inline float ffn_act(const ffn_form &f, float g, float u) {
+  if (!f.gated) return act_value(f.act, u);
+  const float a = act_value(f.act, g);
+  if (f.act_on_up) return a != 0.0f ? a * act_value(f.act, u) : 0.0f;
+  return a != 0.0f ? a * u : 0.0f;
+}
+
+// The block of one architecture, built from these pieces by the graph builder (blocks.cpp).
+struct block_spec {
+  norm_kind norm = norm_kind::rms;
+  float norm_eps = 1e-5f;
+  rope_kind rope = rope_kind::normal;
+  bool parallel = false;  // attention and FFN both read the block's normed input; x += attention + FFN (Falcon)
+  bool qk_norm = false;   // RMS norm over each head of Q and K before RoPE (Qwen3)
+  ffn_form ffn;
+  // Where PowerInfer's predictor reads: the residual before the FFN norm (llama, OPT) or the block's input (Falcon).
+  bool predictor_reads_block_input = false;
+};
 
 struct hparams {
   std::string arch;
   int32_t n_vocab = 0, n_ctx_train = 0, n_embd = 0, n_layer = 0, n_ff = 0, n_head = 0, n_head_kv = 0, n_rot = 0;
-  float rope_base = 10000.0f, rms_eps = 1e-5f;
-  ffn_kind ffn = ffn_kind::silu_gated;
-  int32_t head_dim() const { return n_embd / n_head; }
-  int32_t n_embd_kv() const { return head_dim() * n_head_kv; }
+  int32_t n_embd_head = 0;  // per head (key_length; n_embd / n_head unless the architecture says otherwise)
+  float rope_base = 10000.0f;
+  block_spec block;
+  int32_t head_dim() const { return n_embd_head; }
+  int32_t n_embd_q() const { return n_head * n_embd_head; }
+  int32_t n_embd_kv() const { return n_head_kv * n_embd_head; }
 };
 
-// A 2-D weight matrix: rows of cols elements, each row contiguous (ggml ne = {cols, rows}).
+// ---- weights -------------------------------------------------------------------------------------------------
+
+// A 2-D weight matrix: rows of cols elements, each row contiguous (ggml ne = {cols, rows}). May be a range of
+// rows of a larger tensor (a fused QKV or gate/up tensor).
 struct matrix {
   const gguf_tensor *t = nullptr;
   dtype type = dtype::f32;
   int64_t rows = 0, cols = 0;
   const uint8_t *data = nullptr;
   size_t row_size = 0;
-  explicit operator bool() const { return t != nullptr; }
+  explicit operator bool() const { return data != nullptr; }
   const uint8_t *row(int64_t r) const { return data + r * row_size; }
   size_t bytes() const { return row_size * rows; }
+  matrix rows_range(int64_t first, int64_t count) const;  // a view of rows [first, first + count)
+};
+
+// Norm weights (and bias, for LayerNorm), as floats: they are tiny, and one type keeps every kernel simple.
+struct norm_weights {
+  std::vector<float> w, b;
+  explicit operator bool() const { return !w.empty(); }
+  size_t bytes() const { return (w.size() + b.size()) * sizeof(float); }
 };
 
 struct layer {
-  std::vector<float> attn_norm, ffn_norm;
+  norm_weights attn_norm, attn_norm_2, ffn_norm;  // attn_norm_2: the FFN's own norm in a parallel block
   matrix wq, wk, wv, wo;
-  matrix gate, up;   // gate absent for ffn_kind::relu
-  matrix down;       // {n_ff} -> {n_embd}: n_embd rows of n_ff
-  matrix down_t;     // PowerInfer's neuron-major transpose: n_ff rows of n_embd (used when down is absent)
-  matrix fc1, fc2;   // PowerInfer's activation predictor: logits = fc2 . relu(fc1 . ffn_inp); fc1 r rows, fc2 n_ff rows
+  std::vector<float> bq, bk, bv, bo;  // biases (empty: none)
+  norm_weights q_norm, k_norm;        // per-head norms of Q and K (head_dim weights)
+  matrix gate, up;                    // gate absent for an FFN without one
+  matrix down;                        // {n_ff} -> {n_embd}: n_embd rows of n_ff
+  matrix down_t;                      // PowerInfer's neuron-major transpose: n_ff rows of n_embd (when down is absent)
+  std::vector<float> bgate, bup, bdown;
+  matrix fc1, fc2;  // PowerInfer's activation predictor: logits = fc2 . relu(fc1 . x); fc1 r rows, fc2 n_ff rows
   float threshold = 0.0f;  // neuron i is computed iff its predictor logit >= threshold
+  const norm_weights &ffn_input_norm(bool parallel) const { return parallel && !attn_norm_2 ? attn_norm : parallel ? attn_norm_2 : ffn_norm; }
+  uint64_t attention_bytes() const;  // weights of the attention part (norms, Q, K, V, O, biases)
+  uint64_t ffn_bytes() const;        // gate, up, down (or down_t) and their biases, not the predictor
 };
 
+struct arch_unit;
 class offload;
+
+struct model_config {
+  bool vocab_only = false;  // only the vocabulary (no weights needed in the file)
+  bool prefault = false;    // read all weights once at load so first tokens do not page-fault
+  int32_t (*progress)(float, void *) = nullptr;  // may be null; returns 0 to cancel
+  void *progress_user = nullptr;
+  offload_config offload;   // what goes to the GPU (default: nothing)
+  model_config() { offload.mode = (int32_t)offload_mode::none; }
+};
 
 class model {
  public:
   ~model();
-  // progress may be null; it returns false to cancel. Throws hearth::error.
-  static std::unique_ptr<model> load(const std::string &path, bool vocab_only, bool prefault,
-                                     int32_t (*progress)(float, void *), void *progress_user);
+  // The model and, as the config asks, its GPU part, in one call. Throws hearth::error.
+  static std::shared_ptr<const model> load(const std::string &path, const model_config &cfg = {});
 
   const gguf_file &file() const { return *file_; }
+  const arch_unit &arch() const { return *arch_; }
   const hparams &hp() const { return hp_; }
-  const tokenizer &vocab() const { return vocab_; }
+  const vocab &vocab_data() const { return vocab_; }
+  const tokenizer &tok() const { return *tok_; }
   bool vocab_only() const { return vocab_only_; }
 
   const matrix &tok_embd() const { return tok_embd_; }
   const matrix &output() const { return output_; }
-  const std::vector<float> &output_norm() const { return output_norm_; }
+  const norm_weights &output_norm() const { return output_norm_; }
   const std::vector<layer> &layers() const { return layers_; }
 
   // Every layer has fc1/fc2 and ffn_down_t: the file can run predictor-gated sparse inference.
@@ -75,28 +155,27 @@ class model {
   // Every layer stores its down projection neuron-major (ffn_down_t), so skipped neurons skip their down rows.
   bool neuron_major() const { return neuron_major_; }
 
-  // The part of the model in VRAM (nullptr: CPU only). Set once after loading, before any session exists.
+  // The part of the model in VRAM (nullptr: CPU only), decided in load().
   const offload *gpu() const { return offload_.get(); }
-  void set_offload(std::unique_ptr<offload> o);
 
   uint64_t n_params() const { return n_params_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
-  // Bytes of weights one decoded token reads: every matrix once, plus one embedding row.
-  uint64_t bytes_per_token() const;
+  // Weight bytes one decoded token reads densely: every layer's weights and the output once, one embedding row.
+  uint64_t dense_bytes_per_token() const;
   std::string describe() const;
 
  private:
-  void load_hparams();
-  void load_weights();
-  matrix get_matrix(const std::string &name, int64_t cols, int64_t rows, bool required);
-  std::vector<float> get_vector(const std::string &name, int64_t n);
+  friend class tensor_loader;
+  model() = default;
 
   std::unique_ptr<gguf_file> file_;
+  const arch_unit *arch_ = nullptr;
   hparams hp_;
-  tokenizer vocab_;
+  vocab vocab_;
+  std::unique_ptr<tokenizer> tok_;
   bool vocab_only_ = false;
   matrix tok_embd_, output_;
-  std::vector<float> output_norm_;
+  norm_weights output_norm_;
   std::vector<layer> layers_;
   uint64_t n_params_ = 0, weight_bytes_ = 0;
   bool has_predictors_ = false, neuron_major_ = false;

@@ -8,16 +8,15 @@
 
 #include <unistd.h>
 
-#include "calibrate.h"
 #include "error.h"
+#include "gpuidx.h"
 #include "log.h"
+#include "names.h"
 
 namespace hearth {
 namespace {
 
 constexpr double k_gib = 1024.0 * 1024.0 * 1024.0;
-
-uint64_t ffn_bytes(const layer &L) { return L.up.bytes() + L.gate.bytes() + (L.down_t ? L.down_t : L.down).bytes(); }
 
 // llama.cpp's -ngl: whole layers from the first while they fit, then the output matrix.
 placement plan_layers(const model &m, const placement_input &in) {
@@ -25,13 +24,13 @@ placement plan_layers(const model &m, const placement_input &in) {
   p.layers.resize(in.layers.size());
   uint64_t used = 0;
   for (size_t l = 0; l < in.layers.size(); ++l) {
-    const uint64_t cost = in.layers[l].dense_bytes + ffn_bytes(m.layers()[l]) + 4ull * (uint64_t)m.hp().n_ff;
+    const uint64_t cost = in.layers[l].attention_bytes + m.layers()[l].ffn_bytes() + 4ull * (uint64_t)m.hp().n_ff;
     if (used + cost > in.budget) break;
     used += cost;
-    p.layers[l].dense_on_gpu = true;
+    p.layers[l].attention_on_gpu = true;
     for (int32_t i = 0; i < m.hp().n_ff; ++i) p.layers[l].gpu_neurons.push_back(i);
   }
-  if (used + in.output_bytes <= in.budget && p.layers.back().dense_on_gpu) {
+  if (used + in.output_bytes <= in.budget && p.layers.back().attention_on_gpu) {
     used += in.output_bytes;
     p.output_on_gpu = true;
   }
@@ -39,8 +38,8 @@ placement plan_layers(const model &m, const placement_input &in) {
   return p;
 }
 
-// The neuron split of a PowerInfer .gpuidx as given; dense units then fill what is left of the budget in layer
-// order, then the output.
+// The neuron split of a PowerInfer .gpuidx as given; attention units then fill what is left of the budget in
+// layer order, then the output.
 placement plan_from_gpuidx(const model &m, const placement_input &in, const std::string &path) {
   placement p = read_gpuidx(path, m.hp().n_layer, m.hp().n_ff);
   uint64_t used = 0;
@@ -49,9 +48,9 @@ placement plan_from_gpuidx(const model &m, const placement_input &in, const std:
     fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("{} puts {:.2f} GiB of neurons on the GPU, more than the {:.2f} GiB budget",
                                                   path, used / k_gib, in.budget / k_gib));
   for (size_t l = 0; l < in.layers.size(); ++l)
-    if (used + in.layers[l].dense_bytes <= in.budget) {
-      used += in.layers[l].dense_bytes;
-      p.layers[l].dense_on_gpu = true;
+    if (used + in.layers[l].attention_bytes <= in.budget) {
+      used += in.layers[l].attention_bytes;
+      p.layers[l].attention_on_gpu = true;
     }
   if (used + in.output_bytes <= in.budget) {
     used += in.output_bytes;
@@ -59,6 +58,22 @@ placement plan_from_gpuidx(const model &m, const placement_input &in, const std:
   }
   p.bytes = used;
   return p;
+}
+
+// Every weight type of the model the device reads (else it stays CPU-only).
+bool device_reads_model(const model &m, const device &d, std::string *which) {
+  auto check = [&](const matrix &w) {
+    if (w && !d.supports(w.type)) {
+      *which = type_name(w.type);
+      return false;
+    }
+    return true;
+  };
+  if (!check(m.output())) return false;
+  for (const layer &L : m.layers())
+    for (const matrix *w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down, &L.down_t, &L.fc1, &L.fc2})
+      if (!check(*w)) return false;
+  return true;
 }
 
 }  // namespace
@@ -72,15 +87,45 @@ const char *offload_mode_name(offload_mode m) {
   return "?";
 }
 
+std::vector<float> recorded_frequencies(const gguf_file &f, int32_t il) {
+  std::vector<float> v = f.get_floats(key_name(kv::hearth_calibration_frequency, {}, il));
+  if (v.empty()) v = f.get_floats(key_name(kv::hearth_synthetic_frequency, {}, il));  // a synthetic model's planted ones
+  return v;
+}
+
+placement_input placement_input_for(const model &m, uint64_t budget, int32_t n_ctx, size_t kv_bytes) {
+  const hparams &hp = m.hp();
+  placement_input in;
+  in.budget = budget;
+  in.output_bytes = m.output().bytes();
+  for (int32_t l = 0; l < hp.n_layer; ++l) {
+    const layer &L = m.layers()[(size_t)l];
+    placement_layer_input li;
+    li.frequency = recorded_frequencies(m.file(), l);
+    if ((int32_t)li.frequency.size() != hp.n_ff) li.frequency.assign((size_t)hp.n_ff, 1.0f);
+    li.neuron_bytes = L.up.row_size + (L.gate ? L.gate.row_size : 0) + (L.down_t ? L.down_t.row_size : 0);
+    if (!L.down_t && L.down) li.neuron_bytes += L.down.bytes() / (uint64_t)hp.n_ff;  // a column of row-major down
+    li.attention_bytes = L.attention_bytes() + (L.fc1 ? L.fc1.bytes() + L.fc2.bytes() : 0) +
+                         L.ffn_input_norm(hp.block.parallel).bytes() +
+                         (uint64_t)2 * hp.n_embd_kv() * kv_bytes * (uint64_t)n_ctx;
+    in.layers.push_back(std::move(li));
+  }
+  return in;
+}
+
 std::unique_ptr<offload> offload::create(const model &m, const offload_config &cfg) {
   if (cfg.mode < 0 || cfg.mode > 3) fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("unknown GPU offload mode {}", cfg.mode));
   if (cfg.mode == (int32_t)offload_mode::none || m.vocab_only()) return nullptr;
   const bool asked = cfg.mode != 0 || cfg.budget != 0 || !cfg.gpuidx.empty();
   const int level = asked ? HEARTH_LOG_WARN : HEARTH_LOG_INFO;
   std::string why;
-  std::unique_ptr<device> dev = cfg.open ? cfg.open(&why) : nullptr;
+  std::unique_ptr<device> dev = cfg.open ? cfg.open(&why) : open_device(&why);
   if (!dev) {
     log(level, "no usable GPU ({}): running on the CPU", why);
+    return nullptr;
+  }
+  if (std::string type; !device_reads_model(m, *dev, &type)) {
+    log(level, "{} has no kernels for the model's {} weights: running on the CPU", dev->name(), type);
     return nullptr;
   }
   offload_mode mode = cfg.mode == 0 ? offload_mode::hybrid : (offload_mode)cfg.mode;
@@ -98,13 +143,12 @@ std::unique_ptr<offload> offload::create(const model &m, const offload_config &c
     budget = free > margin ? free - margin : 0;
   }
   const int32_t n_ctx = cfg.n_ctx > 0 ? cfg.n_ctx : std::min(m.hp().n_ctx_train, 4096);
-  // Besides the weights the placement counts, each layer may hold its FFN norm and an n_ff map to compact rows,
-  // and each GPU neuron its original id: reserve the first, charge the second to the neurons.
+  // Besides the weights the placement counts, each layer may hold its FFN norm and an n_ff map to compact rows
+  // (a layer with hot neurons but its attention on the CPU), and each GPU neuron its original id: reserve the
+  // first two, charge the last to the neurons.
   const uint64_t overhead = (uint64_t)m.hp().n_layer * ((uint64_t)m.hp().n_ff + (uint64_t)m.hp().n_embd) * 4;
-  placement_input in = placement_input_for(m, budget > overhead ? budget - overhead : 0, n_ctx);
-  // placement_input_for counts an F32 KV cache; the device keeps its own type
-  const uint64_t kv_f32 = 2ull * (uint64_t)m.hp().n_embd_kv() * (uint64_t)n_ctx * 4, kv_dev = kv_f32 / 4 * dev->kv_bytes();
-  for (placement_layer_input &l : in.layers) l.neuron_bytes += 4, l.dense_bytes = l.dense_bytes - kv_f32 + kv_dev;
+  placement_input in = placement_input_for(m, budget > overhead ? budget - overhead : 0, n_ctx, dev->kv_bytes());
+  for (placement_layer_input &l : in.layers) l.neuron_bytes += 4;
   if (cfg.cpu_bandwidth > 0) in.cpu_bandwidth = cfg.cpu_bandwidth;
   if (cfg.gpu_bandwidth > 0) in.gpu_bandwidth = cfg.gpu_bandwidth;
   if (cfg.sync_seconds > 0) in.sync_seconds = cfg.sync_seconds;
@@ -113,8 +157,7 @@ std::unique_ptr<offload> offload::create(const model &m, const offload_config &c
   // (hearth's solver needs them), as PowerInfer does, and solves instead if it does not fit.
   std::string gpuidx = cfg.gpuidx;
   bool found = false;
-  if (gpuidx.empty() && mode == offload_mode::hybrid && metadata_floats(m.file(), "hearth.calibration.frequency.0").empty() &&
-      metadata_floats(m.file(), "hearth.synthetic.frequency.0").empty()) {
+  if (gpuidx.empty() && mode == offload_mode::hybrid && recorded_frequencies(m.file(), 0).empty()) {
     const std::string beside = m.file().path() + ".generated.gpuidx";
     if (::access(beside.c_str(), R_OK) == 0) gpuidx = beside, found = true;
   }
@@ -200,11 +243,12 @@ void offload::upload(const model &m) {
     const placement_layer &pl = plan_.layers[(size_t)l];
     offload_layer ol;
     const std::vector<int32_t> all;
-    if (pl.dense_on_gpu) {
-      ol.dense = true;
+    if (pl.attention_on_gpu) {
+      ol.attention = true;
       ol.wq = put_rows(L.wq, all), ol.wk = put_rows(L.wk, all), ol.wv = put_rows(L.wv, all), ol.wo = put_rows(L.wo, all);
+      ol.bq = put(L.bq), ol.bk = put(L.bk), ol.bv = put(L.bv), ol.bo = put(L.bo);
       ol.fc1 = put_rows(L.fc1, all), ol.fc2 = put_rows(L.fc2, all);
-      ol.attn_norm = (const float *)put(L.attn_norm.data(), L.attn_norm.size() * 4);
+      ol.attn_norm = put(L.attn_norm), ol.q_norm = put(L.q_norm), ol.k_norm = put(L.k_norm);
     }
     const std::vector<int32_t> &hot = pl.gpu_neurons;
     ol.n_hot = (int32_t)hot.size();
@@ -215,10 +259,18 @@ void offload::upload(const model &m) {
       ol.gate = put_rows(L.gate, whole ? all : hot), ol.up = put_rows(L.up, whole ? all : hot);
       if (L.down_t) ol.down_t = put_rows(L.down_t, whole ? all : hot);
       else ol.down = put_rows(L.down, all);
+      auto packed = [&](const std::vector<float> &b) {
+        std::vector<float> p;
+        for (int32_t i : hot) p.push_back(b[(size_t)i]);
+        return p;
+      };
+      if (!L.bgate.empty()) ol.bgate = put(packed(L.bgate));
+      if (!L.bup.empty()) ol.bup = put(packed(L.bup));
       ol.orig = (const int32_t *)put(hot.data(), hot.size() * 4);
     }
-    if (ol.dense || !hot.empty()) {
-      ol.ffn_norm = (const float *)put(L.ffn_norm.data(), L.ffn_norm.size() * 4);
+    if (ol.attention || !hot.empty()) {
+      ol.ffn_norm = put(L.ffn_input_norm(hp.block.parallel));
+      ol.bdown = put(L.bdown);
       std::vector<int32_t> row_of((size_t)hp.n_ff, -1);
       for (size_t j = 0; j < hot.size(); ++j) row_of[(size_t)hot[j]] = (int32_t)j;
       ol.row_of = (const int32_t *)put(row_of.data(), row_of.size() * 4);
@@ -233,14 +285,14 @@ void offload::upload(const model &m) {
     layers_.push_back(ol);
   }
   if (plan_.output_on_gpu && !failed_) {
-    output_ = put_rows(m.output() ? m.output() : m.tok_embd(), {});
-    output_norm_ = (const float *)put(m.output_norm().data(), m.output_norm().size() * 4);
+    output_ = put_rows(m.output(), {});
+    output_norm_ = put(m.output_norm());
   }
 }
 
-int32_t offload::n_dense_layers() const {
+int32_t offload::n_attention_layers() const {
   int32_t n = 0;
-  for (const offload_layer &l : layers_) n += l.dense;
+  for (const offload_layer &l : layers_) n += l.attention;
   return n;
 }
 
@@ -254,7 +306,7 @@ std::string offload::describe() const {
   const uint64_t all = tables_.empty() ? 0 : (uint64_t)tables_.size() * tables_[0].on_gpu.size();
   return fmt::format("GPU offload ({}) on {}: attention of {}/{} layers, {:.1f}% of FFN neurons, output {}; "
                      "{:.2f} GiB of weights for a {:.2f} GiB budget, {:.1f}% of neuron firings served by the GPU",
-                     offload_mode_name(mode_), dev_->name(), n_dense_layers(), layers_.size(),
+                     offload_mode_name(mode_), dev_->name(), n_attention_layers(), layers_.size(),
                      all ? 100.0 * n_hot_neurons() / all : 0.0, output_ ? "on the GPU" : "on the CPU", weight_bytes_ / k_gib,
                      budget_ / k_gib, 100 * plan_.gpu_firing_share);
 }

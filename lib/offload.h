@@ -1,13 +1,12 @@
-// The model's part in VRAM, decided at load: which layers' dense tensors (attention, norms, predictor; their KV
-// cache lives in each session) and which hot FFN neurons go to the GPU under the budget. Hot rows of gate, up and
-// ffn_down_t are packed compactly (the GPU table maps compact row -> original neuron id); cold rows stay in the
-// memory map. Immutable after load and shared by every session of the model, like the model itself.
+// The model's part in VRAM, decided at load: which layers' attention unit (norms, Q/K/V/O, biases, predictor;
+// their KV cache lives in each session) and which hot FFN neurons go to the GPU under the budget. Hot rows of
+// gate, up and ffn_down_t are packed compactly (the GPU table maps compact row -> original neuron id); cold rows
+// stay in the memory map. Immutable after load and shared by every session of the model, like the model itself.
 //
-// Modes: hybrid (the placement solver, or a PowerInfer .gpuidx, over neurons and dense units) and layers (whole
+// Modes: hybrid (the placement solver, or a PowerInfer .gpuidx, over neurons and attention units) and layers (whole
 // layers in order until the budget is used, then the output matrix: llama.cpp's -ngl, the dense baseline).
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,33 +14,29 @@
 #include "device.h"
 #include "model.h"
 #include "neuron_table.h"
+#include "offload_config.h"
 #include "placement.h"
 
 namespace hearth {
 
-enum class offload_mode { none = 1, hybrid = 2, layers = 3 };  // 0 = auto in offload_config
-const char *offload_mode_name(offload_mode m);
-
-struct offload_config {
-  int32_t mode = 0;          // 0 auto (hybrid when a GPU is usable), else an offload_mode value
-  uint64_t budget = 0;       // VRAM bytes; 0 = the device's free memory minus a margin
-  std::string gpuidx;        // PowerInfer .gpuidx to take the neuron split from ("" = solve)
-  int32_t n_ctx = 0;         // context the KV cache of GPU layers is sized for (0 = the session default)
-  // The solver's cost model (0: its defaults, 20 GB/s host, 1 TB/s device, 20 us per synchronisation): the
-  // bandwidths decide what is worth moving, the sync time the fewest neurons worth a layer's round trip (C_l).
-  double cpu_bandwidth = 0, gpu_bandwidth = 0, sync_seconds = 0;
-  std::function<std::unique_ptr<device>(std::string *why)> open = open_device;  // tests give their own device
+// Norm weights in device memory (bias null for RMS norms or a LayerNorm without one).
+struct dev_norm {
+  const float *w = nullptr, *b = nullptr;
+  explicit operator bool() const { return w != nullptr; }
 };
 
 struct offload_layer {
-  bool dense = false;               // attention, norms and predictor on the GPU
+  bool attention = false;  // the attention unit (norms, Q/K/V/O, biases, Q/K norms, predictor) is on the GPU
   dev_matrix wq, wk, wv, wo, fc1, fc2;
-  const float *attn_norm = nullptr, *ffn_norm = nullptr;
+  dev_norm attn_norm, q_norm, k_norm, ffn_norm;  // ffn_norm: the norm the FFN's input takes (ffn_input_norm)
+  const float *bq = nullptr, *bk = nullptr, *bv = nullptr, *bo = nullptr;
   int32_t n_hot = 0;                // GPU neurons
   dev_matrix gate, up, down_t;      // their rows, packed (down_t absent when down is: a row-major file)
   dev_matrix down;                  // row-major ffn_down, only when the whole FFN is on the GPU
+  const float *bgate = nullptr, *bup = nullptr;  // their biases, packed like the rows
+  const float *bdown = nullptr;                   // the down projection's bias (added once, where the halves merge)
   const int32_t *orig = nullptr;    // n_hot: compact row -> original neuron id
-  const int32_t *row_of = nullptr;  // n_ff: original id -> compact row, or -1 (dense layers and hot layers)
+  const int32_t *row_of = nullptr;  // n_ff: original id -> compact row, or -1
   uint64_t neuron_bytes = 0;        // weight bytes of one neuron's rows
 };
 
@@ -59,11 +54,11 @@ class offload {
   const neuron_table &table(int32_t il) const { return tables_[(size_t)il]; }
   bool output_on_gpu() const { return bool(output_); }
   const dev_matrix &output() const { return output_; }
-  const float *output_norm() const { return output_norm_; }
+  const dev_norm &output_norm() const { return output_norm_; }
   uint64_t weight_bytes() const { return weight_bytes_; }  // VRAM taken by weights
   uint64_t budget() const { return budget_; }
-  int32_t n_dense_layers() const;  // layers whose attention, norms and predictor are on the GPU
-  uint64_t n_hot_neurons() const;  // GPU neurons over all layers
+  int32_t n_attention_layers() const;  // layers whose attention unit is on the GPU
+  uint64_t n_hot_neurons() const;      // GPU neurons over all layers
   const placement &plan() const { return plan_; }
   std::string describe() const;
 
@@ -71,6 +66,8 @@ class offload {
   offload() = default;
   void upload(const model &m);
   const void *put(const void *host, size_t bytes);  // nullptr on failure
+  const float *put(const std::vector<float> &v) { return v.empty() ? nullptr : (const float *)put(v.data(), v.size() * 4); }
+  dev_norm put(const norm_weights &n) { return {put(n.w), put(n.b)}; }
   dev_matrix put_rows(const matrix &w, const std::vector<int32_t> &rows);  // rows empty = all
 
   std::unique_ptr<device> dev_;
@@ -79,10 +76,17 @@ class offload {
   std::vector<offload_layer> layers_;
   std::vector<neuron_table> tables_;
   dev_matrix output_;
-  const float *output_norm_ = nullptr;
+  dev_norm output_norm_;
   uint64_t weight_bytes_ = 0, budget_ = 0;
   bool failed_ = false;
   placement plan_;
 };
+
+// The placement problem for a model: per-layer frequencies from its calibration record (a synthetic model's
+// planted ones if it has none, else all 1), each neuron's exact bytes (gate + up + down rows at their types), each
+// layer's attention unit and an n_ctx-token KV cache of kv_bytes per value, and the output matrix.
+placement_input placement_input_for(const model &m, uint64_t budget, int32_t n_ctx, size_t kv_bytes = sizeof(float));
+// The frequencies a placement uses for layer il (calibration record, synthetic record, or empty).
+std::vector<float> recorded_frequencies(const gguf_file &f, int32_t il);
 
 }  // namespace hearth

@@ -114,21 +114,58 @@ void rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, floa
   }
 }
 
-void rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, const int32_t *pos) {
-  std::vector<float> cs((size_t)n_rot);  // cos, sin per pair
+void layernorm(const float *x, const float *weight, const float *bias, int64_t n, int64_t width, float eps, float *y) {
   for (int64_t t = 0; t < n; ++t) {
-    for (int32_t i = 0; i < n_rot; i += 2) {
-      const double theta = (double)pos[t] * std::pow((double)base, -(double)i / n_rot);
-      cs[(size_t)i] = (float)std::cos(theta);
-      cs[(size_t)i + 1] = (float)std::sin(theta);
+    const float *xt = x + t * width;
+    double sum = 0;
+    for (int64_t i = 0; i < width; ++i) sum += xt[i];
+    const double mean = sum / (double)width;
+    double ss = 0;
+    for (int64_t i = 0; i < width; ++i) ss += ((double)xt[i] - mean) * ((double)xt[i] - mean);
+    const float scale = (float)(1.0 / std::sqrt(ss / (double)width + eps));
+    const float m = (float)mean;
+    float *yt = y + t * width;
+    for (int64_t i = 0; i < width; ++i) yt[i] = (xt[i] - m) * scale * weight[i] + (bias ? bias[i] : 0.0f);
+  }
+}
+
+void norm(norm_kind kind, const norm_weights &w, float eps, const float *x, int64_t n, int64_t width, float *y) {
+  if (kind == norm_kind::rms) rmsnorm(x, w.w.data(), n, width, eps, y);
+  else layernorm(x, w.w.data(), w.b.empty() ? nullptr : w.b.data(), n, width, eps, y);
+}
+
+void head_norm(float *x, const float *weight, int64_t n, int32_t n_heads, int32_t head_dim, float eps) {
+  rmsnorm(x, weight, n * n_heads, head_dim, eps, x);  // in place: each head's sum is taken before it is written
+}
+
+void add_bias(float *y, const float *b, int64_t n, int64_t width) {
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t i = 0; i < width; ++i) y[t * width + i] += b[i];
+}
+
+void add(float *x, const float *y, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) x[i] += y[i];
+}
+
+void rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, rope_kind kind, const int32_t *pos) {
+  if (kind == rope_kind::none || n_rot == 0) return;
+  const int32_t half = n_rot / 2;
+  std::vector<float> cs((size_t)n_rot);  // cos, sin of pair i at 2i, 2i + 1
+  for (int64_t t = 0; t < n; ++t) {
+    for (int32_t i = 0; i < half; ++i) {
+      const double theta = (double)pos[t] * std::pow((double)base, -(double)(2 * i) / n_rot);
+      cs[(size_t)(2 * i)] = (float)std::cos(theta);
+      cs[(size_t)(2 * i + 1)] = (float)std::sin(theta);
     }
     for (int32_t h = 0; h < n_heads; ++h) {
       float *v = x + (t * n_heads + h) * head_dim;
-      for (int32_t i = 0; i < n_rot; i += 2) {
-        const float c = cs[(size_t)i], s = cs[(size_t)i + 1];
-        const float x0 = v[i], x1 = v[i + 1];
-        v[i] = x0 * c - x1 * s;
-        v[i + 1] = x0 * s + x1 * c;
+      for (int32_t i = 0; i < half; ++i) {
+        const float c = cs[(size_t)(2 * i)], s = cs[(size_t)(2 * i + 1)];
+        // normal: the pair (2i, 2i+1); NeoX: (i, i + n_rot/2)
+        const int32_t a = kind == rope_kind::normal ? 2 * i : i, b = kind == rope_kind::normal ? 2 * i + 1 : i + half;
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
       }
     }
   }
@@ -162,21 +199,8 @@ void attend(const float *q, const float *kc, const float *vc, int64_t n, int32_t
   });
 }
 
-void ffn_activate(ffn_kind kind, const float *gate, float *up, int64_t count) {
-  switch (kind) {
-    case ffn_kind::silu_gated:
-      for (int64_t i = 0; i < count; ++i) up[i] *= gate[i] / (1.0f + std::exp(-gate[i]));
-      break;
-    case ffn_kind::relu_gated:
-      for (int64_t i = 0; i < count; ++i) up[i] = gate[i] > 0.0f ? up[i] * gate[i] : 0.0f;
-      break;
-    case ffn_kind::drelu:
-      for (int64_t i = 0; i < count; ++i) up[i] = gate[i] > 0.0f && up[i] > 0.0f ? up[i] * gate[i] : 0.0f;
-      break;
-    case ffn_kind::relu:
-      for (int64_t i = 0; i < count; ++i) up[i] = std::max(up[i], 0.0f);
-      break;
-  }
+void ffn_activate(const ffn_form &form, const float *gate, float *up, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) up[i] = ffn_act(form, form.gated ? gate[i] : 0.0f, up[i]);
 }
 
 void embed(const matrix &tok_embd, const int32_t *tokens, int64_t n, float *x) {

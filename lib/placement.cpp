@@ -10,8 +10,6 @@
 #include <numeric>
 
 #include "error.h"
-#include "gguf.h"
-#include "gguf_writer.h"
 
 namespace hearth {
 namespace {
@@ -79,14 +77,14 @@ placement solve_placement(const placement_input &in) {
     if (l.neuron_bytes == 0 && !l.frequency.empty()) fail(HEARTH_ERR_INVALID_ARGUMENT, "placement: a layer's neuron_bytes is 0");
     for (float f : l.frequency)
       if (!(f >= 0.0f && f <= 1.0f)) fail(HEARTH_ERR_INVALID_ARGUMENT, "placement: frequencies must lie in [0, 1]");
-    for (uint64_t b : {l.neuron_bytes, l.dense_bytes})
+    for (uint64_t b : {l.neuron_bytes, l.attention_bytes})
       if (b) unit = unit ? std::gcd(unit, b) : b;
     if (l.neuron_bytes) neuron_gcd = neuron_gcd ? std::gcd(neuron_gcd, l.neuron_bytes) : l.neuron_bytes;
   }
   if (in.output_bytes) unit = unit ? std::gcd(unit, in.output_bytes) : in.output_bytes;
   if (!unit) unit = 1;
   if (!neuron_gcd) neuron_gcd = 1;
-  // Too fine a table: a unit of g whole neurons (of the common size), dense units rounded up to it.
+  // Too fine a table: a unit of g whole neurons (of the common size), attention units rounded up to it.
   if (in.budget / unit > (uint64_t)in.max_units) unit = neuron_gcd * ceil_div(in.budget, (uint64_t)in.max_units * neuron_gcd);
   const int64_t C = (int64_t)(in.budget / unit);
 
@@ -95,7 +93,7 @@ placement solve_placement(const placement_input &in) {
   out.layers.resize(L);
   std::vector<std::vector<int32_t>> order(L);
   std::vector<std::vector<int32_t>> k_arg(L);    // per layer and capacity: units given to neurons (F1's choice)
-  std::vector<std::vector<uint8_t>> dense_arg(L);
+  std::vector<std::vector<uint8_t>> attention_arg(L);
   std::vector<double> F((size_t)C + 1, 0.0), G, h;
   std::vector<int32_t> arg;
   std::vector<int64_t> block_of(L, 1), step_of(L, 1);
@@ -139,15 +137,15 @@ placement solve_placement(const placement_input &in) {
     }
     block_of[l] = block;
     step_of[l] = step;
-    // the dense unit
-    dense_arg[l].assign((size_t)C + 1, 0);
-    const uint64_t D = ceil_div(li.dense_bytes, unit);
-    const double dv = (double)li.dense_bytes * per_byte;
-    if (li.dense_bytes > 0 && D <= (uint64_t)C && dv > 0)
+    // the attention unit
+    attention_arg[l].assign((size_t)C + 1, 0);
+    const uint64_t D = ceil_div(li.attention_bytes, unit);
+    const double dv = (double)li.attention_bytes * per_byte;
+    if (li.attention_bytes > 0 && D <= (uint64_t)C && dv > 0)
       for (int64_t c = C; c >= (int64_t)D; --c)
         if (F[(size_t)(c - (int64_t)D)] + dv > F[(size_t)c]) {
           F[(size_t)c] = F[(size_t)(c - (int64_t)D)] + dv;
-          dense_arg[l][(size_t)c] = 1;
+          attention_arg[l][(size_t)c] = 1;
         }
   }
   std::vector<uint8_t> out_arg((size_t)C + 1, 0);
@@ -169,10 +167,10 @@ placement solve_placement(const placement_input &in) {
   double fired = 0, fired_gpu = 0;
   for (size_t l = L; l-- > 0;) {
     const placement_layer_input &li = in.layers[l];
-    if (dense_arg[l][(size_t)c]) {
-      out.layers[l].dense_on_gpu = true;
-      c -= (int64_t)ceil_div(li.dense_bytes, unit);
-      out.bytes += li.dense_bytes;
+    if (attention_arg[l][(size_t)c]) {
+      out.layers[l].attention_on_gpu = true;
+      c -= (int64_t)ceil_div(li.attention_bytes, unit);
+      out.bytes += li.attention_bytes;
     }
     const int64_t k = k_arg[l][(size_t)c];
     c -= k;
@@ -194,62 +192,11 @@ double placement_value(const placement_input &in, const placement &p) {
   double v = p.output_on_gpu ? (double)in.output_bytes * per_byte : 0.0;
   for (size_t l = 0; l < in.layers.size(); ++l) {
     const placement_layer_input &li = in.layers[l];
-    if (p.layers[l].dense_on_gpu) v += (double)li.dense_bytes * per_byte;
+    if (p.layers[l].attention_on_gpu) v += (double)li.attention_bytes * per_byte;
     if (!p.layers[l].gpu_neurons.empty()) v -= in.sync_seconds;
     for (int32_t i : p.layers[l].gpu_neurons) v += li.frequency[(size_t)i] * (double)li.neuron_bytes * per_byte;
   }
   return v;
-}
-
-void write_gpuidx(const std::string &path, const placement &p, int64_t n_ff, uint64_t vram_capacity) {
-  gguf_writer w;
-  w.set_pwri(true);
-  w.set_str("general.architecture", "generic.gpu_index");
-  w.set_u64("split.vram_capacity", vram_capacity);
-  w.set_u32("generic.gpu_index.block_count", (uint32_t)p.layers.size());
-  for (size_t l = 0; l < p.layers.size(); ++l) {
-    const std::vector<int32_t> &ids = p.layers[l].gpu_neurons;
-    w.add_tensor(fmt::format("blk.{}.gpu_idx", l), dtype::i32, {n_ff}, [ids](uint8_t *dst, size_t bytes) {
-      std::memset(dst, 0, bytes);
-      const int32_t one = 1;
-      for (int32_t i : ids) std::memcpy(dst + 4 * (size_t)i, &one, 4);
-    });
-    // ggml tensors have at least one element: an empty bucket is written as one -1 (PowerInfer reads k from gpu_idx).
-    const int64_t k = std::max<int64_t>(1, (int64_t)ids.size());
-    w.add_tensor(fmt::format("blk.{}.gpu_bucket", l), dtype::i32, {k}, [ids](uint8_t *dst, size_t) {
-      if (ids.empty()) {
-        const int32_t none = -1;
-        std::memcpy(dst, &none, 4);
-      } else {
-        std::memcpy(dst, ids.data(), ids.size() * 4);
-      }
-    });
-  }
-  w.write(path);
-}
-
-placement read_gpuidx(const std::string &path, int32_t n_layer, int64_t n_ff) {
-  const auto f = gguf_file::open(path);
-  if (f->get_string("general.architecture", "") != "generic.gpu_index")
-    fail(HEARTH_ERR_BAD_FORMAT, path + ": not a GPU index file (general.architecture is not generic.gpu_index)");
-  const auto &ts = f->tensors();
-  if ((int64_t)ts.size() != 2 * (int64_t)n_layer)
-    fail(HEARTH_ERR_BAD_FORMAT, fmt::format("{}: {} tensors, expected 2 per layer for {} layers", path, ts.size(), n_layer));
-  placement p;
-  p.layers.resize((size_t)n_layer);
-  for (int32_t l = 0; l < n_layer; ++l) {
-    // PowerInfer reads by position: gpu_idx then gpu_bucket for each layer
-    const gguf_tensor &idx = ts[(size_t)(2 * l)];
-    if (idx.type != dtype::i32 || idx.n_elements() != n_ff)
-      fail(HEARTH_ERR_BAD_FORMAT, fmt::format("{}: tensor {} ({}) should be I32 [{}]", path, 2 * l, idx.name, n_ff));
-    for (int64_t i = 0; i < n_ff; ++i) {
-      int32_t v;
-      std::memcpy(&v, idx.data + 4 * i, 4);
-      if (v != 0 && v != 1) fail(HEARTH_ERR_BAD_FORMAT, fmt::format("{}: {} holds {}, not 0 or 1", path, idx.name, v));
-      if (v) p.layers[(size_t)l].gpu_neurons.push_back((int32_t)i);
-    }
-  }
-  return p;
 }
 
 }  // namespace hearth

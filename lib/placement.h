@@ -1,6 +1,6 @@
-// Neuron placement: which dense tensors and which hot neurons go to the GPU under a VRAM budget. The objective is
-// the time saved per token (each byte moved reads at GPU instead of CPU bandwidth, neurons weighted by how often
-// they fire), minus one CPU-GPU synchronisation per layer whose FFN has GPU neurons; the communication rule gives
+// Neuron placement: which attention units (a layer's norms, Q/K/V/O, predictor and KV cache) and which hot
+// neurons go to the GPU under a VRAM budget. The objective is the time saved per token (each byte moved reads at
+// GPU instead of CPU bandwidth, neurons weighted by how often they fire), minus one CPU-GPU synchronisation per layer whose FFN has GPU neurons; the communication rule gives
 // each layer 0 or at least C_l GPU neurons. Solved exactly by dynamic programming over layers and capacity: each
 // layer's neuron value is concave in the neurons it gets (frequencies sorted descending), so every layer is one
 // monotone-argmax (max,+) convolution. Capacity is counted in units of the greatest common divisor of all item
@@ -8,7 +8,6 @@
 // (sizes rounded up: never over budget, possibly a little below the optimum).
 #pragma once
 #include <cstdint>
-#include <string>
 #include <vector>
 
 namespace hearth {
@@ -16,7 +15,7 @@ namespace hearth {
 struct placement_layer_input {
   std::vector<float> frequency;  // per neuron, firing frequency in [0, 1]
   uint64_t neuron_bytes = 0;     // one neuron's rows (gate + up + down) at their quantization
-  uint64_t dense_bytes = 0;      // the layer's attention, norms, predictor and KV cache: one unit, all or none
+  uint64_t attention_bytes = 0;      // the layer's attention, norms, predictor and KV cache: one unit, all or none
 };
 
 struct placement_input {
@@ -29,7 +28,7 @@ struct placement_input {
 };
 
 struct placement_layer {
-  bool dense_on_gpu = false;
+  bool attention_on_gpu = false;
   std::vector<int32_t> gpu_neurons;  // ascending neuron ids (the GPU table's compact row -> original id)
   int64_t min_neurons = 0;           // C_l: the fewest neurons worth a synchronisation
 };
@@ -48,10 +47,5 @@ struct placement {
 placement solve_placement(const placement_input &in);
 // The objective of a given placement (for checks and reports).
 double placement_value(const placement_input &in, const placement &p);
-
-// PowerInfer's .gpuidx (GGUF, magic PWRI, arch generic.gpu_index): per layer blk.N.gpu_idx (I32 [n_ff], 1 = GPU) and
-// blk.N.gpu_bucket (I32, ascending GPU neuron ids), in that order. Throws hearth::error.
-void write_gpuidx(const std::string &path, const placement &p, int64_t n_ff, uint64_t vram_capacity);
-placement read_gpuidx(const std::string &path, int32_t n_layer, int64_t n_ff);
 
 }  // namespace hearth

@@ -1,9 +1,11 @@
 #include "sampler.h"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <unordered_set>
 
+#include "error.h"
 #include "splitmix.h"
 
 namespace hearth {
@@ -17,6 +19,11 @@ uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
 
 void sampler::configure(const sampler_config &cfg) {
+  // Every float must be finite (NaN passes no comparison, and an infinite temperature or penalty means nothing).
+  if (!std::isfinite(cfg.temperature) || !std::isfinite(cfg.top_p) || !std::isfinite(cfg.min_p) || !std::isfinite(cfg.repeat_penalty))
+    fail(HEARTH_ERR_INVALID_ARGUMENT, "sampler parameters must be finite numbers");
+  if (!(cfg.top_p > 0.0f) || cfg.min_p < 0.0f || cfg.min_p > 1.0f || !(cfg.repeat_penalty > 0.0f) || cfg.repeat_last_n < 0)
+    fail(HEARTH_ERR_INVALID_ARGUMENT, "sampler parameters out of range (top_p in (0,1], min_p in [0,1], repeat_penalty > 0, repeat_last_n >= 0)");
   cfg_ = cfg;
   uint64_t x = cfg.seed;
   for (uint64_t &s : s_) s = next_splitmix(x);
@@ -42,8 +49,18 @@ void sampler::accept(int32_t token) {
 }
 
 int32_t sampler::sample(const float *logits, int32_t n_vocab) {
+  // NaN would break the sort's ordering (it compares false both ways) and infinity the softmax: NaN counts as
+  // -inf (never chosen), +inf as the largest finite value.
   cand_.resize((size_t)n_vocab);
-  for (int32_t i = 0; i < n_vocab; ++i) cand_[(size_t)i] = {logits[i], i};
+  bool any = false;
+  for (int32_t i = 0; i < n_vocab; ++i) {
+    float l = logits[i];
+    if (std::isnan(l)) l = -INFINITY;
+    else if (l == INFINITY) l = FLT_MAX;
+    any = any || l != -INFINITY;
+    cand_[(size_t)i] = {l, i};
+  }
+  if (!any) fail(HEARTH_ERR_INTERNAL, "the model produced no finite logit (all NaN or -infinity)");
   if (cfg_.repeat_penalty != 1.0f && cfg_.repeat_penalty > 0.0f) {
     std::unordered_set<int32_t> seen(history_.begin(), history_.end());
     for (int32_t t : seen) {

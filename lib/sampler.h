@@ -19,8 +19,9 @@ struct sampler_config {
 
 class sampler {
  public:
-  void configure(const sampler_config &cfg);  // also re-seeds
+  void configure(const sampler_config &cfg);  // also re-seeds; throws for non-finite or out-of-range values
   const sampler_config &config() const { return cfg_; }
+  // NaN logits are never chosen; throws if no logit is finite.
   int32_t sample(const float *logits, int32_t n_vocab);
   void accept(int32_t token);  // remember for the repetition penalty
   void clear_history() { history_.clear(); }

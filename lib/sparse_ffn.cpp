@@ -152,12 +152,13 @@ namespace {
 // computes its neurons' gate/up dot products (four row streams at a time), their activations, and adds their
 // down rows into its own partial sum; the partials are then reduced in order. One synchronisation per layer
 // instead of one per operator, and the same result on any thread count.
-void sparse_ffn_decode(const layer &L, ffn_kind kind, const float *xn, const std::vector<int32_t> &rows,
+void sparse_ffn_decode(const layer &L, const ffn_form &form, const float *xn, const std::vector<int32_t> &rows,
                        const float *gate_dense, const float *up_dense, float *y, sparse_scratch &s,
                        q8_scratch &qs, cpu::dot_rows_fn dot_rows) {
   const int64_t K = (int64_t)rows.size(), d = L.down_t.cols;
   const int32_t *idx = rows.data();
-  const bool need_gate = kind != ffn_kind::relu && !gate_dense, need_up = !up_dense;
+  const bool need_gate = form.gated && !gate_dense, need_up = !up_dense;
+  const float *bg = L.bgate.empty() ? nullptr : L.bgate.data(), *bu = L.bup.empty() ? nullptr : L.bup.data();
   const activations act = prepare_activations(L.up.type, xn, 1, L.up.cols, qs);
   const cpu::q8_aux aux = act.aux(0);
   const cpu::axpy_rows_fn axpy = cpu_kernels_for(L.down_t.type).axpy_rows;
@@ -184,9 +185,9 @@ void sparse_ffn_decode(const layer &L, ffn_kind kind, const float *xn, const std
           ptr.clear();
           coef.clear();
           for (int64_t j = j0; j < j1; ++j) {
-            const float g = need_gate ? out[o++] : gate_dense ? gate_dense[idx[j]] : 0.0f;
-            const float u = need_up ? out[o++] : up_dense[idx[j]];
-            const float a = ffn_act(kind, g, u);
+            const float g = need_gate ? out[o++] + (bg ? bg[idx[j]] : 0.0f) : gate_dense ? gate_dense[idx[j]] : 0.0f;
+            const float u = need_up ? out[o++] + (bu ? bu[idx[j]] : 0.0f) : up_dense[idx[j]];
+            const float a = ffn_act(form, g, u);
             s.g[(size_t)j] = g;
             s.u[(size_t)j] = u;
             s.a[(size_t)j] = a;
@@ -208,15 +209,15 @@ void sparse_ffn_decode(const layer &L, ffn_kind kind, const float *xn, const std
 
 }  // namespace
 
-void sparse_ffn(const layer &L, ffn_kind kind, const float *xn, int64_t n, const ffn_masks &m,
+void sparse_ffn(const layer &L, const ffn_form &form, const float *xn, int64_t n, const ffn_masks &m,
                 const std::vector<int32_t> &rows, const float *gate_dense, const float *up_dense, float *y,
                 sparse_scratch &s, q8_scratch &qs) {
   const int64_t K = (int64_t)rows.size(), ff = m.n_ff;
   const int32_t *idx = rows.data();
   const cpu::dot_rows_fn dot_rows = cpu_kernels_for(L.up.type).dot_rows;
-  const bool same_types = kind == ffn_kind::relu || gate_dense || (L.gate.type == L.up.type && L.gate.cols == L.up.cols);
+  const bool same_types = !form.gated || gate_dense || (L.gate.type == L.up.type && L.gate.cols == L.up.cols);
   if (n == 1 && K > 0 && dot_rows && same_types) {
-    sparse_ffn_decode(L, kind, xn, rows, gate_dense, up_dense, y, s, qs, dot_rows);
+    sparse_ffn_decode(L, form, xn, rows, gate_dense, up_dense, y, s, qs, dot_rows);
     return;
   }
   s.g.resize((size_t)(n * K));
@@ -226,7 +227,7 @@ void sparse_ffn(const layer &L, ffn_kind kind, const float *xn, int64_t n, const
     for (int64_t t = 0; t < n; ++t)
       for (int64_t j = 0; j < K; ++j) out[t * K + j] = dense[t * ff + idx[j]];
   };
-  const bool need_gate = kind != ffn_kind::relu && !gate_dense;
+  const bool need_gate = form.gated && !gate_dense;
   if (gate_dense) gather(gate_dense, s.g.data());
   if (up_dense) gather(up_dense, s.u.data());
   if (need_gate && !up_dense) {  // the predictor mode: gate and up rows of each neuron in one pass
@@ -237,9 +238,15 @@ void sparse_ffn(const layer &L, ffn_kind kind, const float *xn, int64_t n, const
     if (need_gate) rows_dot(L.gate, idx, K, xn, n, s.g.data(), qs);
     if (!up_dense) rows_dot(L.up, idx, K, xn, n, s.u.data(), qs);
   }
+  // biases of the rows computed here (values given densely already have theirs)
+  const bool bias_g = need_gate && !L.bgate.empty(), bias_u = !up_dense && !L.bup.empty();
   for (int64_t t = 0; t < n; ++t)
-    for (int64_t j = 0; j < K; ++j)
-      s.a[(size_t)(t * K + j)] = m.flags[(size_t)(t * ff + idx[j])] ? ffn_act(kind, s.g[(size_t)(t * K + j)], s.u[(size_t)(t * K + j)]) : 0.0f;
+    for (int64_t j = 0; j < K; ++j) {
+      float &g = s.g[(size_t)(t * K + j)], &u = s.u[(size_t)(t * K + j)];
+      if (bias_g) g += L.bgate[(size_t)idx[j]];
+      if (bias_u) u += L.bup[(size_t)idx[j]];
+      s.a[(size_t)(t * K + j)] = m.flags[(size_t)(t * ff + idx[j])] ? ffn_act(form, g, u) : 0.0f;
+    }
   rows_axpy(L.down_t, idx, K, s.a.data(), n, y, s);
 }
 

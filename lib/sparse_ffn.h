@@ -7,13 +7,14 @@
 
 #include "model.h"
 #include "ops.h"
-#include "predictor.h"
+#include "masks.h"
 
 namespace hearth {
 
 struct sparse_scratch {
   std::vector<float> g, u, a;  // n x K, compact over the active neurons
   std::vector<float> partial;  // k_down_parts x n_embd (decode) partial sums
+  std::vector<int32_t> rows;   // the neurons a call computes (its caller's list)
 };
 
 // The down projection is split into this many fixed parts of the active list, each summed into its own partial
@@ -33,9 +34,9 @@ void rows_axpy(const matrix &w, const int32_t *idx, int64_t K, const float *a, i
 
 // The FFN output y (n x n_embd) over the neurons `rows` (ascending original ids: the masks' union, restricted to
 // this device's neuron table), each counted only for the tokens whose mask has it. gate_dense and up_dense
-// (n x n_ff), when given, hold values already computed densely (exact-gate and CATS modes); otherwise the
-// needed rows are computed here.
-void sparse_ffn(const layer &L, ffn_kind kind, const float *xn, int64_t n, const ffn_masks &m,
+// (n x n_ff), when given, hold values already computed densely (exact-gate and CATS modes, biases included);
+// otherwise the needed rows are computed here, with the layer's gate/up biases. The down bias is not added.
+void sparse_ffn(const layer &L, const ffn_form &form, const float *xn, int64_t n, const ffn_masks &m,
                 const std::vector<int32_t> &rows, const float *gate_dense, const float *up_dense, float *y,
                 sparse_scratch &s, q8_scratch &qs);
 

@@ -1,58 +1,54 @@
-// SentencePiece-BPE tokenizer as llama.cpp runs it for tokenizer.ggml.model = "llama": whitespace escaped to
-// U+2581, a leading-space prefix, greedy merging of the adjacent pair whose merged text is the best-scoring
-// token, and byte fallback (<0xNN>) for characters the vocabulary lacks.
+// Tokenizers: the algorithms that read a vocabulary (vocab.h). What every algorithm shares lives here, as
+// llama.cpp's llama_vocab::tokenize does it: special tokens are split out of the text first (longest first;
+// control and unknown tokens only with parse_special, user-defined tokens always), then each text fragment goes
+// to the algorithm, and BOS/EOS are added as the vocabulary asks. The algorithm is chosen from
+// tokenizer.ggml.model (and, for byte-level BPE, tokenizer.ggml.pre) by make_tokenizer; adding one is a subclass
+// and a registry row (docs/architecture.md).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
+
+#include "vocab.h"
 
 namespace hearth {
 
-class gguf_file;
-
-enum token_type : int32_t { tok_normal = 1, tok_unknown = 2, tok_control = 3, tok_user = 4, tok_unused = 5, tok_byte = 6 };
+// A piece of the text after special-token splitting: raw text, or one special token.
+struct text_fragment {
+  std::string_view text;  // raw text (empty for a token)
+  int32_t token = -1;     // >= 0: a special token
+};
 
 class tokenizer {
  public:
-  void load(const gguf_file &f);  // throws hearth::error
+  explicit tokenizer(const vocab &v) : v_(v) {}
+  virtual ~tokenizer() = default;
+  const vocab &vocab_data() const { return v_; }
+  virtual const char *name() const = 0;
 
-  int32_t n_vocab() const { return (int32_t)text_.size(); }
-  int32_t bos() const { return bos_; }
-  int32_t eos() const { return eos_; }
-  bool is_eog(int32_t t) const { return t >= 0 && (t == eos_ || t == eot_); }
-  bool add_bos() const { return add_bos_; }
+  // text must be valid UTF-8 (checked by the caller). Appends to out. add_special: BOS/EOS as the vocabulary
+  // asks; parse_special: control and unknown token texts in the input become those tokens.
+  void encode(std::string_view text, bool add_special, bool parse_special, std::vector<int32_t> &out) const;
+  // The bytes a token contributes to output text; control and unknown tokens are empty unless special.
+  virtual std::string piece(int32_t token, bool special) const = 0;
+  // The inverse of encode(add_special = false): pieces joined, with the leading space the algorithm adds removed.
+  virtual std::string decode(const std::vector<int32_t> &tokens, bool special) const;
 
-  // text must be valid UTF-8 (checked by the caller). Appends to out.
-  void encode(std::string_view text, bool add_bos, bool parse_special, std::vector<int32_t> &out) const;
-  // The bytes a token contributes to output text; control tokens are empty unless special.
-  std::string piece(int32_t token, bool special) const;
-  std::string decode(const std::vector<int32_t> &tokens, bool special) const;
+  // Special-token splitting alone (exposed for tests).
+  std::vector<text_fragment> partition(std::string_view text, bool parse_special) const;
 
-  const std::string &text(int32_t t) const { return text_[t]; }
-  float score(int32_t t) const { return score_[t]; }
-  int32_t type(int32_t t) const { return type_[t]; }
-
- private:
-  void encode_fragment(std::string_view text, std::vector<int32_t> &out) const;
-  int32_t find(std::string_view s) const;
-
-  std::vector<std::string> text_;
-  std::vector<float> score_;
-  std::vector<int32_t> type_;
-  std::unordered_map<std::string, int32_t> ids_;
-  std::vector<int32_t> specials_;  // control and user-defined tokens, longest first, for parse_special
-  int32_t byte_ids_[256];
-  int32_t bos_ = -1, eos_ = -1, eot_ = -1, unk_ = -1;
-  bool add_bos_ = true, add_space_prefix_ = true;
+ protected:
+  // Encodes the fragments in order (the algorithm's own treatment of text next to special tokens).
+  virtual void encode_fragments(const std::vector<text_fragment> &fragments, std::vector<int32_t> &out) const = 0;
+  const vocab &v_;
 };
 
-// Index of the first byte that is not part of well-formed UTF-8, or -1 if it is all valid.
-int64_t utf8_invalid_at(std::string_view s);
-// s with every byte that is not part of well-formed UTF-8 replaced by U+FFFD.
-std::string utf8_sanitize(std::string_view s);
-// Length of the longest prefix of s that ends on a character boundary (for streaming).
-size_t utf8_complete_prefix(std::string_view s);
+// The tokenizer for the vocabulary's tokenizer.ggml.model / .pre; UNSUPPORTED naming them when hearth has none.
+std::unique_ptr<tokenizer> make_tokenizer(const vocab &v);
+
+// SentencePiece BPE (tokenizer.ggml.model = "llama"), spm_tokenizer.cpp.
+std::unique_ptr<tokenizer> make_spm_tokenizer(const vocab &v);
 
 }  // namespace hearth

@@ -1,4 +1,4 @@
-# The GPU options of the CLI end to end on the emulated device (HEARTH_EMULATE_GPU), and the fallback without it:
+# The GPU options of the CLI end to end on the emulated device (--emulate-gpu), and the fallback without it:
 # inspect writes the solver's .gpuidx, run and bench take it, a GPU asked for where there is none still runs.
 file(MAKE_DIRECTORY ${WORK})
 function(hearth_ok what)
@@ -16,18 +16,23 @@ hearth_ok(inspect inspect ${WORK}/g.gguf --vram-budget 0.01 -c 64 --gpuidx ${WOR
 if(NOT out MATCHES "gpuidx: .* GPU neurons" OR NOT EXISTS ${WORK}/g.gpuidx)
   message(FATAL_ERROR "inspect --gpuidx wrote no GPU index: ${out}")
 endif()
-set(ENV{HEARTH_EMULATE_GPU} 256)
 hearth_ok("run --gpu hybrid" run -m ${WORK}/g.gguf -p "The hearth" -n 6 -t 2 --temp 0 --gpu hybrid --vram-budget 0.03
-  --gpuidx ${WORK}/g.gpuidx -c 64)
+  --gpuidx ${WORK}/g.gpuidx -c 64 --emulate-gpu 256)
 if(NOT err MATCHES "GPU: [0-9.]+% of the computed neurons" OR NOT err MATCHES "generation: +6 tokens")
   message(FATAL_ERROR "run on the emulated device did not use it: ${err}")
 endif()
-hearth_ok("bench --vram-budget" bench -m ${WORK}/g.gguf -t 2 -p 8 -n 4 -r 1 --vram-budget 0.03 --gpuidx ${WORK}/g.gpuidx)
+hearth_ok("bench --vram-budget" bench -m ${WORK}/g.gguf -t 2 -p 8 -n 4 -r 1 --vram-budget 0.03 --gpuidx ${WORK}/g.gpuidx
+  --emulate-gpu 256)
 if(NOT out MATCHES "hybrid / GPU layers \\(dense\\) generation" OR NOT out MATCHES "bandwidth bound per token")
   message(FATAL_ERROR "bench did not show the GPU columns: ${out}")
 endif()
-unset(ENV{HEARTH_EMULATE_GPU})
+# The environment variable of hearth 0.1 selects nothing any more (an explicit option only).
+set(ENV{HEARTH_EMULATE_GPU} 256)
 hearth_ok("run without a GPU" run -m ${WORK}/g.gguf -p "The hearth" -n 4 -t 2 --gpu hybrid --vram-budget 1)
 if(NOT err MATCHES "no usable GPU" OR NOT err MATCHES "generation: +4 tokens")
   message(FATAL_ERROR "asking for a GPU where there is none must warn and run on the CPU: ${err}")
+endif()
+execute_process(COMMAND ${HEARTH} run -m ${WORK}/g.gguf -p "x" -n 1 --emulate-gpu nonsense RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT err MATCHES "--emulate-gpu needs")
+  message(FATAL_ERROR "a bad --emulate-gpu must be refused: ${rc} ${err}")
 endif()

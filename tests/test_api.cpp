@@ -42,7 +42,7 @@ struct collected {
 
 int32_t collect(hearth_token t, const char *piece, size_t len, void *user) {
   collected &c = *(collected *)user;
-  c.tokens.push_back(t);
+  if (t >= 0) c.tokens.push_back(t);  // -1: the last call, with what was held of an unfinished character
   c.text.append(piece, len);
   return c.stop_after >= 0 && (int)c.tokens.size() >= c.stop_after;
 }

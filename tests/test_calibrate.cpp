@@ -8,6 +8,8 @@
 #include <random>
 
 #include "calibrate.h"
+#include "gpuidx.h"
+#include "offload.h"
 #include "error.h"
 #include "hearth.h"
 #include "gguf.h"
@@ -76,7 +78,7 @@ struct calibrated {
 
 const calibrated &calibrated_model() {
   static const calibrated out = [] {
-    const auto m = model::load(dense_planted_path(), false, false, nullptr, nullptr);
+    const auto m = model::load(dense_planted_path());
     calibrated c;
     c.cal = calibrate_tokens(*m, test_config(2));
     c.path = test::temp_path("calibrated.gguf");
@@ -89,11 +91,11 @@ const calibrated &calibrated_model() {
 }  // namespace
 
 TEST_CASE("the profiler recovers the planted per-neuron frequencies") {
-  const auto m = model::load(dense_planted_path(), false, false, nullptr, nullptr);
+  const auto m = model::load(dense_planted_path());
   const calibration &c = calibrated_model().cal;
   CHECK(c.profile.tokens == m->hp().n_vocab - 3);
   for (int32_t l = 0; l < m->hp().n_layer; ++l) {
-    const std::vector<float> planted = metadata_floats(m->file(), fmt::format("hearth.synthetic.frequency.{}", l));
+    const std::vector<float> planted = m->file().get_floats(fmt::format("hearth.synthetic.frequency.{}", l));
     REQUIRE((int32_t)planted.size() == m->hp().n_ff);
     const std::vector<float> got = c.profile.frequency(l);
     const double rho = rank_correlation(planted, got);
@@ -120,7 +122,7 @@ TEST_CASE("rank correlation matches a float64 Spearman on small cases, ties incl
 
 TEST_CASE("trained predictors reach the recall target on held-out tokens at under 10% of the FFN bytes") {
   const calibrated &c = calibrated_model();
-  const auto m = model::load(c.path, false, false, nullptr, nullptr);
+  const auto m = model::load(c.path);
   REQUIRE(m->has_predictors());
   const layer &L0 = m->layers()[0];
   const double ffn_bytes = (double)(L0.up.bytes() + L0.gate.bytes() + L0.down_t.bytes());
@@ -141,7 +143,7 @@ TEST_CASE("trained predictors reach the recall target on held-out tokens at unde
   }
   // Independent check on tokens the trainer never saw as training rows: every 7th token of the stream, through the
   // written (quantized) predictors, against dense firings, in float64.
-  const auto dense = model::load(dense_planted_path(), false, false, nullptr, nullptr);
+  const auto dense = model::load(dense_planted_path());
   const calibration &cal = c.cal;
   uint64_t tp = 0, pos = 0;
   for (int32_t l = 0; l < m->hp().n_layer; ++l) {
@@ -174,7 +176,7 @@ TEST_CASE("trained predictors reach the recall target on held-out tokens at unde
 }
 
 TEST_CASE("generation with trained predictors agrees with dense greedy output") {
-  const auto m = model::load(calibrated_model().path, false, false, nullptr, nullptr);
+  const auto m = model::load(calibrated_model().path);
   session_config sc;
   sc.n_ctx = 300;
   sc.sparse_mode = HEARTH_SPARSE_DENSE;
@@ -214,8 +216,8 @@ TEST_CASE("the calibrated file has PowerInfer's PWRI structure and hearth's reco
     CHECK(f->find(k) != nullptr);
   for (const char *k : {"hearth.calibration.sparsity", "hearth.calibration.skewness", "hearth.calibration.recall",
                         "hearth.calibration.precision", "hearth.sparse_thresholds"})
-    CHECK(metadata_floats(*f, k).size() == (size_t)c.n_layer);
-  const std::vector<float> f0 = metadata_floats(*f, "hearth.calibration.frequency.0");
+    CHECK(f->get_floats(k).size() == (size_t)c.n_layer);
+  const std::vector<float> f0 = f->get_floats("hearth.calibration.frequency.0");
   CHECK(f0.size() == (size_t)c.n_ff);
   // tensors: ffn_down replaced by ffn_down_t [n_embd, n_ff]; fc1 [n_embd, r], fc2 [r, n_ff] after it; nothing else new
   const auto src = gguf_file::open(dense_planted_path());
@@ -245,7 +247,7 @@ TEST_CASE("the calibrated file has PowerInfer's PWRI structure and hearth's reco
 }
 
 TEST_CASE("the same inputs and seed give a byte-identical calibrated file on any thread count") {
-  const auto m = model::load(dense_planted_path(), false, false, nullptr, nullptr);
+  const auto m = model::load(dense_planted_path());
   const calibration c1 = calibrate_tokens(*m, test_config(1));
   const std::string p1 = test::temp_path("cal-1thread.gguf");
   write_calibrated_model(*m, c1, test_config(1), p1);
@@ -258,7 +260,7 @@ TEST_CASE("calibration refuses what it cannot do, with a reason") {
   c.ffn = "silu";
   const std::string path = test::temp_path("swiglu.gguf");
   write_synthetic_model(path, c, builtin_corpus());
-  const auto m = model::load(path, false, false, nullptr, nullptr);
+  const auto m = model::load(path);
   try {
     calibrate_model(*m, std::string(builtin_corpus()), test_config(1));
     FAIL("a SwiGLU model was calibrated");
@@ -267,7 +269,7 @@ TEST_CASE("calibration refuses what it cannot do, with a reason") {
     CHECK(std::string(e.what()).find("SwiGLU") != std::string::npos);
   }
   // an already sparse file
-  const auto sparse = model::load(calibrated_model().path, false, false, nullptr, nullptr);
+  const auto sparse = model::load(calibrated_model().path);
   try {
     write_calibrated_model(*sparse, calibrated_model().cal, test_config(1), test::temp_path("again.gguf"));
     FAIL("a PWRI file was calibrated again");
@@ -276,7 +278,7 @@ TEST_CASE("calibration refuses what it cannot do, with a reason") {
   }
   // a fixed rank that is not whole Q8_0 blocks: refused up front
   {
-    const auto dm = model::load(dense_planted_path(), false, false, nullptr, nullptr);
+    const auto dm = model::load(dense_planted_path());
     calibrate_config cfg = test_config(1);
     cfg.trainer.fixed_rank = 48;
     try {
@@ -288,7 +290,7 @@ TEST_CASE("calibration refuses what it cannot do, with a reason") {
     }
   }
   // cancellation from the progress callback
-  const auto dm = model::load(dense_planted_path(), false, false, nullptr, nullptr);
+  const auto dm = model::load(dense_planted_path());
   try {
     calibrate_model(*dm, std::string(builtin_corpus()), test_config(1), [](const char *, int64_t, int64_t) { return false; });
     FAIL("not cancelled");
@@ -322,7 +324,7 @@ double brute_force(const placement_input &in, int64_t *best_bytes) {
     m >>= 1;
     for (size_t l = 0; l < L && ok; ++l) {
       const placement_layer_input &li = in.layers[l];
-      if (m & 1) bytes += li.dense_bytes, v += (double)li.dense_bytes * per_byte;
+      if (m & 1) bytes += li.attention_bytes, v += (double)li.attention_bytes * per_byte;
       m >>= 1;
       int64_t k = 0;
       for (size_t i = 0; i < li.frequency.size(); ++i, m >>= 1)
@@ -351,7 +353,7 @@ TEST_CASE("placement is optimal against exhaustive search and keeps every constr
       total += n + 1;
       for (int i = 0; i < n; ++i) li.frequency.push_back((float)(rng() % 1000) / 1000.0f);
       li.neuron_bytes = 100 * (1 + rng() % 3);
-      li.dense_bytes = rng() % 3 ? 100 * (rng() % 12) : 0;
+      li.attention_bytes = rng() % 3 ? 100 * (rng() % 12) : 0;
       in.layers.push_back(li);
     }
     if (total > 16) continue;
@@ -370,7 +372,7 @@ TEST_CASE("placement is optimal against exhaustive search and keeps every constr
     uint64_t bytes = p.output_on_gpu ? in.output_bytes : 0;
     for (size_t l = 0; l < in.layers.size(); ++l) {
       const placement_layer &pl = p.layers[l];
-      bytes += (pl.dense_on_gpu ? in.layers[l].dense_bytes : 0) + pl.gpu_neurons.size() * in.layers[l].neuron_bytes;
+      bytes += (pl.attention_on_gpu ? in.layers[l].attention_bytes : 0) + pl.gpu_neurons.size() * in.layers[l].neuron_bytes;
       CHECK((pl.gpu_neurons.empty() || (int64_t)pl.gpu_neurons.size() >= pl.min_neurons));
       CHECK(std::is_sorted(pl.gpu_neurons.begin(), pl.gpu_neurons.end()));
     }
@@ -387,7 +389,7 @@ TEST_CASE("placement of an 80-layer, 28672-neuron model: constraints, coarse uni
     li.frequency = curve;
     std::shuffle(li.frequency.begin(), li.frequency.end(), rng);
     li.neuron_bytes = 3 * 4608;  // Q4_0 gate + up + down rows of 8192
-    li.dense_bytes = 4 * 8192ull * 8192 * 9 / 16;
+    li.attention_bytes = 4 * 8192ull * 8192 * 9 / 16;
     in.layers.push_back(std::move(li));
   }
   in.output_bytes = 32000ull * 8192 * 9 / 16;
@@ -396,7 +398,7 @@ TEST_CASE("placement of an 80-layer, 28672-neuron model: constraints, coarse uni
   MESSAGE(fmt::format("80 x 28672 neurons, 24 GiB: solved in {:.1f} ms (unit {} bytes); {:.1f}% of firings on the GPU, "
                       "{} layers' attention, {:.2f} GiB used",
                       p.solve_ms, p.unit, 100 * p.gpu_firing_share,
-                      std::count_if(p.layers.begin(), p.layers.end(), [](const placement_layer &x) { return x.dense_on_gpu; }),
+                      std::count_if(p.layers.begin(), p.layers.end(), [](const placement_layer &x) { return x.attention_on_gpu; }),
                       p.bytes / 1073741824.0));
   CHECK(p.bytes <= in.budget);
   CHECK(p.bytes > in.budget * 0.98);  // coarse units lose at most a little of the budget

@@ -77,7 +77,7 @@ weights make_weights(harness &h, dtype t, int64_t rows, int64_t cols) {
   return w;
 }
 
-bool quantized(dtype t) { return t == dtype::q8_0 || t == dtype::q4_0; }
+bool quantized(dtype t) { return traits(t).vec_dot_type != dtype::f32; }
 // A dot product's tolerance: float rounding, plus Q8_0 rounding of the activations for quantized weights (the CPU
 // kernels quantize x; the CUDA ones do not).
 double dot_tol(dtype t, const float *w, const float *x, int64_t n) {
@@ -85,13 +85,23 @@ double dot_tol(dtype t, const float *w, const float *x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) mag += std::fabs((double)w[i] * x[i]), wsum += std::fabs(w[i]), xmax = std::max(xmax, (double)std::fabs(x[i]));
   return 1e-5 * mag + 1e-6 + (quantized(t) ? wsum * xmax / 127.0 : 0.0);
 }
-double act64(int kind, double g, double u) {
-  switch (kind) {
-    case 0: return u * g / (1.0 + std::exp(-g));
-    case 1: return g > 0 ? u * g : 0.0;
-    case 2: return g > 0 && u > 0 ? u * g : 0.0;
-    default: return u > 0 ? u : 0.0;
+// The FFN forms the operators take, and their float64 definitions.
+const ffn_form k_forms[] = {{activation::silu, true, false},    {activation::relu, true, false}, {activation::relu, true, true},
+                            {activation::relu, false, false},   {activation::gelu, true, false}, {activation::gelu, false, false},
+                            {activation::relu_sq, true, false}, {activation::relu_sq, false, false}};
+constexpr int k_n_forms = 8;
+double act1(activation a, double v) {
+  switch (a) {
+    case activation::silu: return v / (1.0 + std::exp(-v));
+    case activation::gelu: return 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / 3.141592653589793) * (v + 0.044715 * v * v * v)));
+    case activation::relu: return v > 0 ? v : 0.0;
+    case activation::relu_sq: return v > 0 ? v * v : 0.0;
   }
+  return 0;
+}
+double act64(const ffn_form &f, double g, double u) {
+  if (!f.gated) return act1(f.act, u);
+  return act1(f.act, g) * (f.act_on_up ? act1(f.act, u) : u);
 }
 
 const dtype k_types[] = {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0};
@@ -117,37 +127,69 @@ void test_matmul(harness &h) {
 }
 
 void test_norm_rope_elementwise(harness &h) {
-  for (int trial = 0; trial < 12; ++trial) {
+  for (int trial = 0; trial < 16; ++trial) {
     const int64_t n = pick(1, 5), heads = pick(1, 6), hd = 2 * pick(1, 40), width = heads * hd;
     const int32_t n_rot = (int32_t)(2 * pick(1, hd / 2)), pos0 = (int32_t)pick(0, 3000);
-    std::vector<float> x((size_t)(n * width)), w((size_t)width), y2((size_t)(n * width));
+    std::vector<float> x((size_t)(n * width)), w((size_t)width), b((size_t)width), y2((size_t)(n * width)), wh((size_t)hd);
     for (float &v : x) v = uni();
     for (float &v : w) v = uni();
+    for (float &v : b) v = uni();
     for (float &v : y2) v = uni();
+    for (float &v : wh) v = uni();
     float *dx = h.put(x), *dy = h.room<float>(x.size());
-    h.st->rmsnorm(dx, h.put(w), n, width, 1e-5f, dy);
-    auto got = h.get(dy, x.size());
-    for (int64_t t = 0; t < n; ++t) {
-      double ss = 0;
-      for (int64_t i = 0; i < width; ++i) ss += (double)x[(size_t)(t * width + i)] * x[(size_t)(t * width + i)];
-      const double s = 1.0 / std::sqrt(ss / width + 1e-5);
-      for (int64_t i = 0; i < width; ++i)
-        near(got[(size_t)(t * width + i)], x[(size_t)(t * width + i)] * s * w[(size_t)i], 1e-5, "rmsnorm");
+    // RMS norm; LayerNorm with and without a bias
+    for (int kind = 0; kind < 3; ++kind) {
+      const bool layer = kind > 0, bias = kind == 2;
+      h.st->norm(layer ? norm_kind::layer : norm_kind::rms, dx, h.put(w), bias ? h.put(b) : nullptr, n, width, 1e-5f, dy);
+      const auto got = h.get(dy, x.size());
+      for (int64_t t = 0; t < n; ++t) {
+        const float *xt = &x[(size_t)(t * width)];
+        double mean = 0, ss = 0;
+        if (layer)
+          for (int64_t i = 0; i < width; ++i) mean += xt[i] / (double)width;
+        for (int64_t i = 0; i < width; ++i) ss += (xt[i] - mean) * (xt[i] - mean);
+        const double s = 1.0 / std::sqrt(ss / width + 1e-5);
+        for (int64_t i = 0; i < width; ++i)
+          near(got[(size_t)(t * width + i)], (xt[i] - mean) * s * w[(size_t)i] + (bias ? b[(size_t)i] : 0.0), 2e-5,
+               layer ? "layernorm" : "rmsnorm");
+      }
     }
-    h.st->rope(dx, n, (int32_t)heads, (int32_t)hd, n_rot, 10000.0f, pos0);
-    got = h.get(dx, x.size());
+    // per-head RMS norm (Q/K norms), in place
+    float *dh = h.put(x);
+    h.st->head_norm(dh, h.put(wh), n, (int32_t)heads, (int32_t)hd, 1e-6f);
+    auto got = h.get(dh, x.size());
+    for (int64_t r = 0; r < n * heads; ++r) {
+      const float *v = &x[(size_t)(r * hd)];
+      double ss = 0;
+      for (int64_t i = 0; i < hd; ++i) ss += (double)v[i] * v[i];
+      const double s = 1.0 / std::sqrt(ss / hd + 1e-6);
+      for (int64_t i = 0; i < hd; ++i) near(got[(size_t)(r * hd + i)], v[i] * s * wh[(size_t)i], 2e-5, "head_norm");
+    }
+    // bias
+    float *db = h.put(x);
+    h.st->add_bias(db, h.put(b), n, width);
+    got = h.get(db, x.size());
     for (int64_t t = 0; t < n; ++t)
-      for (int64_t hh = 0; hh < heads; ++hh)
-        for (int64_t i = 0; i < hd; i += 2) {
+      for (int64_t i = 0; i < width; ++i) near(got[(size_t)(t * width + i)], (double)x[(size_t)(t * width + i)] + b[(size_t)i], 1e-6, "add_bias");
+    // RoPE: normal pairs (2i, 2i+1), NeoX pairs (i, i + n_rot/2)
+    for (rope_kind kind : {rope_kind::normal, rope_kind::neox}) {
+      float *dr = h.put(x);
+      h.st->rope(dr, n, (int32_t)heads, (int32_t)hd, n_rot, 10000.0f, kind, pos0);
+      got = h.get(dr, x.size());
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t hh = 0; hh < heads; ++hh) {
           const float *v = &x[(size_t)((t * heads + hh) * hd)];
-          double a = v[i], b = v[i + 1];
-          if (i < n_rot) {
-            const double th = (double)(pos0 + t) * std::pow(10000.0, -(double)i / n_rot);
-            a = v[i] * std::cos(th) - v[i + 1] * std::sin(th), b = v[i] * std::sin(th) + v[i + 1] * std::cos(th);
+          std::vector<double> want(v, v + hd);
+          for (int64_t p = 0; p < n_rot / 2; ++p) {
+            const int64_t i = kind == rope_kind::normal ? 2 * p : p, j = kind == rope_kind::normal ? 2 * p + 1 : p + n_rot / 2;
+            const double th = (double)(pos0 + t) * std::pow(10000.0, -(double)(2 * p) / n_rot);
+            want[(size_t)i] = v[i] * std::cos(th) - v[j] * std::sin(th);
+            want[(size_t)j] = v[i] * std::sin(th) + v[j] * std::cos(th);
           }
-          near(got[(size_t)((t * heads + hh) * hd + i)], a, 1e-5, "rope");
-          near(got[(size_t)((t * heads + hh) * hd + i + 1)], b, 1e-5, "rope");
+          for (int64_t i = 0; i < hd; ++i)
+            near(got[(size_t)((t * heads + hh) * hd + i)], want[(size_t)i], 1e-5, kind == rope_kind::neox ? "rope neox" : "rope");
         }
+    }
     float *da = h.put(x);
     h.st->add(da, h.put(y2), (int64_t)x.size());
     got = h.get(da, x.size());
@@ -156,11 +198,11 @@ void test_norm_rope_elementwise(harness &h) {
     h.st->relu(dr, (int64_t)x.size());
     got = h.get(dr, x.size());
     for (size_t i = 0; i < x.size(); ++i) near(got[i], std::max(0.0f, x[i]), 0, "relu");
-    for (int kind = 0; kind < 4; ++kind) {
+    for (const ffn_form &f : k_forms) {
       float *du = h.put(x);
-      h.st->activate((ffn_kind)kind, kind == 3 ? nullptr : h.put(y2), du, (int64_t)x.size());
+      h.st->activate(f, f.gated ? h.put(y2) : nullptr, du, (int64_t)x.size());
       got = h.get(du, x.size());
-      for (size_t i = 0; i < x.size(); ++i) near(got[i], act64(kind, y2[i], x[i]), 1e-6, "activate");
+      for (size_t i = 0; i < x.size(); ++i) near(got[i], act64(f, y2[i], x[i]), 2e-6 * (1 + std::fabs(x[i])), "activate " + f.name());
     }
   }
 }
@@ -215,7 +257,8 @@ void test_attention(harness &h) {
 void test_hot_ffn(harness &h) {
   for (int trial = 0; trial < 40; ++trial) {
     const dtype t = k_types[trial % 5];
-    const int kind = (trial / 5) % 4;
+    const ffn_form form = k_forms[(trial / 5) % k_n_forms];
+    const bool biased = trial % 3 == 1;
     const int64_t cols = quantized(t) ? 32 * pick(1, 12) : pick(1, 400), K = pick(1, 200), n = pick(1, 6);
     const int32_t n_ff = (int32_t)(K + pick(0, 100));
     weights g = make_weights(h, t, K, cols), u = make_weights(h, t, K, cols), dn = make_weights(h, t, K, cols);
@@ -227,11 +270,14 @@ void test_hot_ffn(harness &h) {
     std::vector<float> xn((size_t)(n * cols)), logits((size_t)(n * n_ff));
     for (float &v : xn) v = uni();
     for (float &v : logits) v = uni();
+    std::vector<float> bg((size_t)K), bu((size_t)K);
+    for (float &v : bg) v = uni();
+    for (float &v : bu) v = uni();
     const bool dense = trial % 7 == 0;
     const float thr = 0.4f;  // about 30% active
     float *a = h.room<float>((size_t)(n * K));
-    h.st->hot_gate_up(kind == 3 ? dev_matrix{} : g.m, u.m, (ffn_kind)kind, h.put(xn), n, dense ? nullptr : h.put(logits), n_ff,
-                      h.put(orig), thr, a);
+    h.st->hot_gate_up(form.gated ? g.m : dev_matrix{}, u.m, biased && form.gated ? h.put(bg) : nullptr, biased ? h.put(bu) : nullptr,
+                      form, h.put(xn), n, dense ? nullptr : h.put(logits), n_ff, h.put(orig), thr, a);
     const auto ga = h.get(a, (size_t)(n * K));
     for (int64_t tk = 0; tk < n; ++tk)
       for (int64_t j = 0; j < K; ++j) {
@@ -241,18 +287,20 @@ void test_hot_ffn(harness &h) {
           gv += (double)g.deq[(size_t)(j * cols + i)] * xn[(size_t)(tk * cols + i)];
           uv += (double)u.deq[(size_t)(j * cols + i)] * xn[(size_t)(tk * cols + i)];
         }
+        if (biased) gv += form.gated ? bg[(size_t)j] : 0.0, uv += bu[(size_t)j];
         const double tg = dot_tol(t, &g.deq[(size_t)(j * cols)], &xn[(size_t)(tk * cols)], cols);
         const double tu = dot_tol(t, &u.deq[(size_t)(j * cols)], &xn[(size_t)(tk * cols)], cols);
-        const double want = on ? act64(kind, kind == 3 ? 0.0 : gv, uv) : 0.0;
+        const double want = on ? act64(form, form.gated ? gv : 0.0, uv) : 0.0;
         // an activation near a ReLU kink may fall either side within the dot's tolerance
-        const double tol = 2 * (std::fabs(gv) + std::fabs(uv) + 1) * (tg + tu) + 1e-6;
-        near(ga[(size_t)(tk * K + j)], want, tol, std::string("hot_gate_up ") + type_name(t) + " kind " + std::to_string(kind));
+        const double tol = 3 * (std::fabs(gv) + std::fabs(uv) + 1) * (tg + tu) + 1e-6;
+        near(ga[(size_t)(tk * K + j)], want, tol, "hot_gate_up " + type_name(t) + " " + form.name());
         if (!on) expect(ga[(size_t)(tk * K + j)] == 0.0f, "hot_gate_up inactive row is exactly 0");
       }
     // the down axpy with the coefficients it is given (some exactly zero)
     std::vector<float> coef((size_t)(n * K));
     for (float &v : coef) v = rng() % 3 == 0 ? 0.0f : uni();
-    float *y = h.room<float>((size_t)(n * cols)), *scratch = h.room<float>(hot_down_scratch(n, cols));
+    // the scratch a session allocates for batches of up to n tokens (the largest need is not always n's own)
+    float *y = h.room<float>((size_t)(n * cols)), *scratch = h.room<float>(hot_down_scratch_max(n, cols));
     h.st->hot_down(dn.m, h.put(coef), n, scratch, y);
     const auto gy = h.get(y, (size_t)(n * cols));
     for (int64_t tk = 0; tk < n; ++tk)
@@ -321,6 +369,18 @@ void test_ordering(harness &h) {
   expect(again, "the error is reported once and the stream goes on");
 }
 
+// The device reads exactly the weight types its traits row says (dtype_traits::cuda for CUDA, the computable
+// types for the emulated device), and a scratch buffer sized for a batch of n_batch covers every smaller batch.
+void test_capabilities(harness &h, bool cuda) {
+  for (uint32_t id = 0; id < k_dtype_slots; ++id) {
+    const dtype t = (dtype)id;
+    expect(h.dev.supports(t) == (cuda ? traits(t).cuda : traits(t).computable), "supports(" + type_name(t) + ")");
+  }
+  for (int64_t nb = 1; nb <= 300; ++nb)
+    for (int64_t n = 1; n <= nb; n += n < 8 ? 1 : 37)
+      expect(hot_down_scratch_max(nb, 64) >= (size_t)(hot_down_parts(n) * n * 64), "hot_down scratch for n_batch " + std::to_string(nb));
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -344,6 +404,7 @@ int main(int argc, char **argv) {
     test_attention(h);
     test_hot_ffn(h);
     test_ordering(h);
+    test_capabilities(h, which == "cuda");
   }
   std::printf("%d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;

@@ -16,7 +16,7 @@ namespace {
 // Worst relative logit error over every position of a prompt of n tokens, evaluated as one batch.
 double worst_error(const synth_config &c, int n, int threads = 2) {
   const std::string path = test::synth_model(c);
-  const auto m = model::load(path, false, false, nullptr, nullptr);
+  const auto m = model::load(path);
   session_config sc;
   sc.n_threads = threads;
   sc.n_ctx = 128;
@@ -74,7 +74,7 @@ TEST_CASE("head size not a multiple of the SIMD width and odd widths") {
 
 TEST_CASE("batch, chunked and token-by-token evaluation agree exactly, and 1 thread equals 2") {
   const synth_config c = test::small_config(dtype::q4_0);
-  const auto m = model::load(test::synth_model(c), false, false, nullptr, nullptr);
+  const auto m = model::load(test::synth_model(c));
   std::vector<int32_t> toks = {1, 40, 41, 300, 7, 99, 12, 13};
   session_config sc;
   sc.n_ctx = 64;
@@ -122,10 +122,10 @@ TEST_CASE("neuron-major ffn_down_t gives the same logits as ffn_down") {
   }
   const std::string pwri = test::temp_path("down_t.gguf");
   w.write(pwri);
-  const auto md = model::load(dense, false, false, nullptr, nullptr);
-  const auto mt = model::load(pwri, false, false, nullptr, nullptr);
+  const auto md = model::load(dense);
+  const auto mt = model::load(pwri);
   CHECK(mt->file().pwri());
-  CHECK(mt->hp().ffn == ffn_kind::relu_gated);
+  CHECK(mt->hp().block.ffn == ffn_form{activation::relu, true, false});
   CHECK(mt->layers()[0].down_t);
   session_config sc;
   sc.n_ctx = 32;

@@ -22,6 +22,7 @@
 #include "hearth.h"
 #include "model.h"
 #include "offload.h"
+#include "gpuidx.h"
 #include "placement.h"
 #include "session.h"
 #include "test_util.h"
@@ -47,11 +48,11 @@ synth_config planted(const std::string &ffn, dtype t, bool dense_layout = false)
   return c;
 }
 
-std::unique_ptr<model> load_with(const std::string &path, offload_config oc, size_t capacity = size_t(1) << 30) {
-  auto m = model::load(path, false, false, nullptr, nullptr);
-  oc.open = [capacity](std::string *why) { return open_test_device(capacity, why); };
-  m->set_offload(offload::create(*m, oc));
-  return m;
+std::shared_ptr<const model> load_with(const std::string &path, offload_config oc, size_t capacity = size_t(1) << 30) {
+  model_config mc;
+  mc.offload = oc;
+  mc.offload.open = [capacity](std::string *why) { return open_test_device(capacity, why); };
+  return model::load(path, mc);
 }
 
 double rel_diff(const float *a, const float *b, int32_t n) {  // max |a - b| / max |b|
@@ -85,8 +86,8 @@ void compare(const model &cpu_m, const model &gpu_m, int32_t mode, double tol, i
   sc.sparse_mode = mode;
   if (n_batch) sc.n_batch = n_batch;
   session ref(cpu_m, sc), hyb(gpu_m, sc);
-  REQUIRE(!ref.uses_gpu());
-  REQUIRE(hyb.uses_gpu());
+  REQUIRE(!ref.hybrid());
+  REQUIRE(hyb.hybrid());
   if (gpu_m.gpu()->dev().kv_bytes() == 2) tol = std::max(tol, 5e-3);  // an F16 KV cache on the device
   const int32_t nv = cpu_m.hp().n_vocab;
   std::vector<int32_t> prompt = {1, 17, 300, 45, 999};
@@ -139,7 +140,7 @@ std::string write_test_gpuidx(const model &m, uint64_t *neuron_bytes, std::strin
 // What offload reserves besides the placed weights: per layer an FFN norm and the n_ff map to compact rows.
 uint64_t overhead(const model &m) { return (uint64_t)m.hp().n_layer * (uint64_t)(m.hp().n_ff + m.hp().n_embd) * 4; }
 
-uint64_t layer_dense_bytes(const model &m, int32_t l, int32_t n_ctx) {
+uint64_t layer_attention_bytes(const model &m, int32_t l, int32_t n_ctx) {
   const layer &L = m.layers()[(size_t)l];
   return L.wq.bytes() + L.wk.bytes() + L.wv.bytes() + L.wo.bytes() + L.fc1.bytes() + L.fc2.bytes() +
          2ull * m.hp().n_embd * 4 + 2ull * m.hp().n_embd_kv() * 4 * (uint64_t)n_ctx;
@@ -152,19 +153,19 @@ TEST_CASE("hybrid: a .gpuidx split (all, some or no neurons; attention on either
     const std::string type = type_name(t);
     CAPTURE(type);
     const std::string path = test::synth_model(planted("relu", t));
-    const auto cpu = model::load(path, false, false, nullptr, nullptr);
+    const auto cpu = model::load(path);
     uint64_t nb = 0;
     offload_config oc;
     oc.gpuidx = write_test_gpuidx(*cpu, &nb);
     oc.n_ctx = 128;
-    oc.budget = overhead(*cpu) + nb + layer_dense_bytes(*cpu, 0, 128) + layer_dense_bytes(*cpu, 1, 128) + 4096;  // attention of layers 0-1
+    oc.budget = overhead(*cpu) + nb + layer_attention_bytes(*cpu, 0, 128) + layer_attention_bytes(*cpu, 1, 128) + 4096;  // attention of layers 0-1
     const auto gpu = load_with(path, oc);
     REQUIRE(gpu->gpu());
     const offload &o = *gpu->gpu();
-    CHECK(o.layers()[0].dense);
-    CHECK(o.layers()[1].dense);
-    CHECK(!o.layers()[2].dense);
-    CHECK(!o.layers()[3].dense);
+    CHECK(o.layers()[0].attention);
+    CHECK(o.layers()[1].attention);
+    CHECK(!o.layers()[2].attention);
+    CHECK(!o.layers()[3].attention);
     CHECK(!o.output_on_gpu());
     CHECK(o.layers()[1].n_hot == cpu->hp().n_ff);
     CHECK(o.layers()[3].n_hot == 0);
@@ -180,7 +181,7 @@ TEST_CASE("hybrid: a .gpuidx split (all, some or no neurons; attention on either
 
 TEST_CASE("hybrid: the solver's placement at load, from a small budget to everything including the output") {
   const std::string path = test::synth_model(planted("drelu", dtype::f16));
-  const auto cpu = model::load(path, false, false, nullptr, nullptr);
+  const auto cpu = model::load(path);
   const uint64_t all = cpu->weight_bytes();
   for (double share : {0.08, 0.3, 0.6, 2.0}) {
     CAPTURE(share);
@@ -203,18 +204,18 @@ TEST_CASE("dense layer offload (-ngl) on neuron-major and row-major files equals
   for (bool dense_layout : {false, true}) {
     CAPTURE(dense_layout);
     const std::string path = test::synth_model(planted("relu", dtype::q8_0, dense_layout));
-    const auto cpu = model::load(path, false, false, nullptr, nullptr);
+    const auto cpu = model::load(path);
     const layer &L = cpu->layers()[0];
     offload_config oc;
     oc.mode = (int32_t)offload_mode::layers;
     oc.n_ctx = 128;
-    const uint64_t per_layer = layer_dense_bytes(*cpu, 0, 128) + L.gate.bytes() + L.up.bytes() + (L.down_t ? L.down_t : L.down).bytes();
+    const uint64_t per_layer = layer_attention_bytes(*cpu, 0, 128) + L.gate.bytes() + L.up.bytes() + (L.down_t ? L.down_t : L.down).bytes();
     oc.budget = overhead(*cpu) + 2 * (per_layer + 4 * cpu->hp().n_ff) + 1000;
     const auto gpu = load_with(path, oc);
     REQUIRE(gpu->gpu());
     const offload &o = *gpu->gpu();
     CHECK(o.mode() == offload_mode::layers);
-    CHECK((o.layers()[0].dense && o.layers()[1].dense && !o.layers()[2].dense));
+    CHECK((o.layers()[0].attention && o.layers()[1].attention && !o.layers()[2].attention));
     CHECK(o.layers()[0].n_hot == cpu->hp().n_ff);
     CHECK(o.layers()[2].n_hot == 0);
     compare(*cpu, *gpu, HEARTH_SPARSE_DENSE, 2e-2, 6);  // Q8_0 (see above)
@@ -223,7 +224,7 @@ TEST_CASE("dense layer offload (-ngl) on neuron-major and row-major files equals
 
 TEST_CASE("hybrid sessions on several threads share one model; a cancelled step leaves the session usable") {
   const std::string path = test::synth_model(planted("relu", dtype::f16));
-  const auto cpu = model::load(path, false, false, nullptr, nullptr);
+  const auto cpu = model::load(path);
   offload_config oc;
   oc.n_ctx = 64;
   oc.budget = cpu->weight_bytes() / 2;
@@ -256,7 +257,7 @@ TEST_CASE("hybrid sessions on several threads share one model; a cancelled step 
         t = argmax(s.logits(-1), nv);
         same += t == want[(size_t)i];
       }
-      ok[(size_t)k] = s.uses_gpu() && same == 16;
+      ok[(size_t)k] = s.hybrid() && same == 16;
     });
   for (auto &t : threads) t.join();
   CHECK(ok == std::vector<int>{1, 1, 1});
@@ -264,7 +265,7 @@ TEST_CASE("hybrid sessions on several threads share one model; a cancelled step 
   // Cancelled from another thread, in the middle of a step or (if the step was quicker) at the next one: the
   // session then evaluates again and agrees with the CPU.
   session s(*gpu, sc);
-  REQUIRE(s.uses_gpu());
+  REQUIRE(s.hybrid());
   std::vector<int32_t> prompt(40, 7);
   std::thread canceller([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -288,7 +289,7 @@ TEST_CASE("a file without activation statistics takes PowerInfer's .generated.gp
   synth_config c = planted("relu", dtype::f16);
   c.frequency_record = false;  // as PowerInfer's converter writes it
   const std::string path = test::synth_model(c);
-  const auto cpu = model::load(path, false, false, nullptr, nullptr);
+  const auto cpu = model::load(path);
   uint64_t nb = 0;
   write_test_gpuidx(*cpu, &nb, path + ".generated.gpuidx");
   offload_config oc;
@@ -310,12 +311,12 @@ TEST_CASE("a file without activation statistics takes PowerInfer's .generated.gp
 
 TEST_CASE("without a usable GPU the model loads CPU-only and still runs") {
   const std::string path = test::synth_model(planted("relu", dtype::q8_0));
-  const auto cpu = model::load(path, false, false, nullptr, nullptr);
+  const auto cpu = model::load(path);
   offload_config oc;
   oc.mode = (int32_t)offload_mode::hybrid;
   oc.n_ctx = 128;
   SUBCASE("no device") {
-    auto m = model::load(path, false, false, nullptr, nullptr);
+    auto m = model::load(path);
     oc.open = [](std::string *why) {
       *why = "test: no device";
       return std::unique_ptr<device>();
@@ -342,7 +343,7 @@ TEST_CASE("without a usable GPU the model loads CPU-only and still runs") {
       session_config sc;
       sc.n_ctx = 2048;  // 4 layers x 2 x 2048 x 128 x 4 bytes = 8 MiB of KV: over what is left
       session s(*gpu, sc);
-      CHECK(!s.uses_gpu());
+      CHECK(!s.hybrid());
       const int32_t t = 5;
       s.eval(&t, 1, false);
     }
@@ -351,7 +352,7 @@ TEST_CASE("without a usable GPU the model loads CPU-only and still runs") {
     uint64_t nb = 0;
     oc.gpuidx = write_test_gpuidx(*cpu, &nb);
     oc.budget = nb / 2;
-    auto m = model::load(path, false, false, nullptr, nullptr);
+    auto m = model::load(path);
     oc.open = [](std::string *why) { return open_test_device(size_t(1) << 30, why); };
     CHECK_THROWS_AS(offload::create(*m, oc), hearth::error);
   }
@@ -363,7 +364,7 @@ TEST_CASE("without a usable GPU the model loads CPU-only and still runs") {
     sc.n_ctx = 64;
     sc.sparse_mode = HEARTH_SPARSE_EXACT_GATE;
     session a(*cpu, sc), b(*gpu, sc);
-    CHECK(!b.uses_gpu());
+    CHECK(!b.hybrid());
     std::vector<int32_t> toks = {1, 2, 3};
     a.eval(toks.data(), 3, false);
     b.eval(toks.data(), 3, false);
@@ -404,10 +405,11 @@ TEST_CASE("C API: asking for the GPU where there is none loads CPU-only") {
   hearth_model_free(m);
 }
 
-TEST_CASE("C API on the emulated device: HEARTH_EMULATE_GPU, whole-layer offload, hearth_model_gpu_info") {
+TEST_CASE("C API on the emulated device: whole-layer offload, hearth_model_gpu_info") {
   if (g_cuda) return;
   const std::string path = test::synth_model(planted("relu", dtype::q8_0));
-  setenv("HEARTH_EMULATE_GPU", "64", 1);
+  // The C ABI cannot choose the emulated device; the process's C++ code can (the CLI's --emulate-gpu does this).
+  set_device_opener([](std::string *) { return make_emulated_device(size_t(64) << 20, g_delay_us); });
   hearth_model_params mp;
   hearth_model_params_init(&mp);
   mp.gpu_offload = HEARTH_GPU_LAYERS;
@@ -415,7 +417,7 @@ TEST_CASE("C API on the emulated device: HEARTH_EMULATE_GPU, whole-layer offload
   mp.gpu_n_ctx = 64;
   hearth_model *m = nullptr;
   const hearth_status st = hearth_model_load(path.c_str(), &mp, &m);
-  unsetenv("HEARTH_EMULATE_GPU");
+  set_device_opener(nullptr);
   REQUIRE(st == HEARTH_OK);
   hearth_gpu_info gi;
   gi.struct_size = sizeof gi;

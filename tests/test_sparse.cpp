@@ -14,7 +14,8 @@
 #include "../kernels/cpu/kernels.h"
 #include "hearth.h"
 #include "model.h"
-#include "predictor.h"
+#include "masks.h"
+#include "sparse_mode.h"
 #include "session.h"
 #include "sparse_ffn.h"
 #include "test_util.h"
@@ -77,7 +78,8 @@ TEST_CASE("sparse FFN equals the float64 FFN restricted to the active set: types
     int64_t d;
   } shapes[] = {{dtype::f32, 75}, {dtype::f16, 61}, {dtype::bf16, 40}, {dtype::q8_0, 96}, {dtype::q4_0, 160}};
   for (const auto &sh : shapes)
-    for (ffn_kind kind : {ffn_kind::relu_gated, ffn_kind::drelu, ffn_kind::silu_gated})
+    for (const ffn_form kind : {ffn_form{activation::relu, true, false}, ffn_form{activation::relu, true, true},
+                                ffn_form{activation::silu, true, false}})
       for (int64_t n : {1, 3})
         for (int threads : {1, 2})
           for (int mask_kind = 0; mask_kind < 3; ++mask_kind) {  // empty, full, random
@@ -107,8 +109,8 @@ TEST_CASE("sparse FFN equals the float64 FFN restricted to the active set: types
                   g += decoded(ml.L.gate, i, c) * xs[(size_t)c];
                   up += decoded(ml.L.up, i, c) * xs[(size_t)c];
                 }
-                double a = kind == ffn_kind::silu_gated ? up * g / (1 + std::exp(-g))
-                           : kind == ffn_kind::relu_gated ? (g > 0 ? up * g : 0)
+                double a = kind.act == activation::silu ? up * g / (1 + std::exp(-g))
+                           : !kind.act_on_up              ? (g > 0 ? up * g : 0)
                                                           : (g > 0 && up > 0 ? up * g : 0);
                 for (int64_t c = 0; c < d; ++c) {
                   want[(size_t)c] += a * decoded(ml.L.down_t, i, c);
@@ -116,7 +118,7 @@ TEST_CASE("sparse FFN equals the float64 FFN restricted to the active set: types
                 }
               }
               CAPTURE(type_name(sh.t));
-              CAPTURE((int)kind);
+              CAPTURE(kind.name());
               CAPTURE(n);
               CAPTURE(threads);
               CAPTURE(mask_kind);
@@ -156,7 +158,7 @@ synth_config planted_config(const std::string &ffn = "relu", dtype t = dtype::q8
 
 TEST_CASE("a planted model fires with the requested sparsity and skew, measured by running it") {
   const synth_config c = planted_config();
-  const auto m = model::load(test::synth_model(c), false, false, nullptr, nullptr);
+  const auto m = model::load(test::synth_model(c));
   CHECK(m->file().pwri());
   CHECK(m->has_predictors());
   CHECK(m->neuron_major());
@@ -187,7 +189,7 @@ TEST_CASE("exact-gate mode gives the dense logits on ReGLU and dReLU models, neu
   for (const char *ffn : {"relu", "drelu"})
     for (bool planted : {false, true}) {
       synth_config c = planted ? planted_config(ffn, dtype::f32) : test::small_config(dtype::f32, ffn);
-      const auto m = model::load(test::synth_model(c), false, false, nullptr, nullptr);
+      const auto m = model::load(test::synth_model(c));
       session_config sc;
       sc.n_ctx = 64;
       sc.sparse_mode = HEARTH_SPARSE_DENSE;
@@ -217,7 +219,7 @@ TEST_CASE("exact-gate mode gives the dense logits on ReGLU and dReLU models, neu
 TEST_CASE("planted predictors: sparse greedy tokens agree with dense, results independent of thread count") {
   for (const char *ffn : {"relu", "drelu"}) {
     const synth_config c = planted_config(ffn, dtype::q4_0);
-    const auto m = model::load(test::synth_model(c), false, false, nullptr, nullptr);
+    const auto m = model::load(test::synth_model(c));
     session_config sc;
     sc.n_ctx = 200;
     sc.n_threads = 2;
@@ -248,7 +250,7 @@ TEST_CASE("planted predictors: sparse greedy tokens agree with dense, results in
 
 TEST_CASE("per-layer thresholds: +inf computes nothing, -inf everything (= dense)") {
   const synth_config c = planted_config("relu", dtype::f32);
-  const auto m = model::load(test::synth_model(c), false, false, nullptr, nullptr);
+  const auto m = model::load(test::synth_model(c));
   session_config sc;
   sc.n_ctx = 32;
   sc.sparse_mode = HEARTH_SPARSE_DENSE;
@@ -272,16 +274,16 @@ TEST_CASE("per-layer thresholds: +inf computes nothing, -inf everything (= dense
 
 TEST_CASE("predictor masks are the neurons whose logit reaches the threshold") {
   const synth_config c = planted_config("relu", dtype::f32);
-  const auto m = model::load(test::synth_model(c), false, false, nullptr, nullptr);
+  const auto m = model::load(test::synth_model(c));
   const layer &L = m->layers()[0];
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> u(-1, 1);
   std::vector<float> x((size_t)(2 * c.n_embd));
   for (float &v : x) v = u(rng);
   ffn_masks masks;
-  std::vector<float> hidden, logits;
+  std::vector<float> hidden((size_t)(2 * L.fc1.rows)), logits((size_t)(2 * c.n_ff));
   q8_scratch qs;
-  predict_masks(L, x.data(), 2, 0.25f, masks, hidden, logits, qs);
+  predict_masks(L.fc1, L.fc2, x.data(), 2, 0.25f, masks, hidden.data(), logits.data(), qs);
   // The reference quantizes what the kernels quantize: x before fc1 and the hidden layer before fc2 (Q8_0).
   for (int t = 0; t < 2; ++t) {
     const std::vector<double> xs = as_seen(L.fc1.type, x.data() + t * c.n_embd, c.n_embd);
@@ -307,14 +309,14 @@ TEST_CASE("predictor masks are the neurons whose logit reaches the threshold") {
 
 TEST_CASE("CATS on a SwiGLU model skips about the requested share of neurons") {
   const synth_config c = test::small_config(dtype::f32, "silu");
-  const auto m = model::load(test::synth_model(c), false, false, nullptr, nullptr);
+  const auto m = model::load(test::synth_model(c));
   session_config sc;
   sc.n_ctx = 256;
   sc.sparse_mode = HEARTH_SPARSE_CATS;
   sc.cats_sparsity = 0.6f;
   session s(*m, sc);
   std::vector<int32_t> toks;
-  m->vocab().encode("People gathered around a fire to cook, to keep warm and to tell stories.", true, false, toks);
+  m->tok().encode("People gathered around a fire to cook, to keep warm and to tell stories.", true, false, toks);
   s.eval(toks.data(), (int32_t)toks.size(), false);
   const double active = (double)s.stats().active / (double)s.stats().neurons;
   MESSAGE(fmt::format("CATS target 60% sparsity: measured {:.1f}% of neurons computed", 100 * active));

@@ -17,13 +17,15 @@ namespace {
 const std::string k_vocab = HEARTH_TEST_DATA "/ggml-vocab-llama-spm.gguf";
 
 const model &llama_vocab() {
-  static const auto m = model::load(k_vocab, true, false, nullptr, nullptr);
+  model_config vo;
+  vo.vocab_only = true;
+  static const auto m = model::load(k_vocab, vo);
   return *m;
 }
 
 std::vector<int32_t> encode(const std::string &s, bool bos = false, bool special = false) {
   std::vector<int32_t> out;
-  llama_vocab().vocab().encode(s, bos, special, out);
+  llama_vocab().tok().encode(s, bos, special, out);
   return out;
 }
 
@@ -68,8 +70,8 @@ TEST_CASE("token ids equal llama.cpp's for all its test vectors") {
 
 TEST_CASE("BOS, special-token parsing and the leading-space rule") {
   const model &m = llama_vocab();
-  CHECK(m.vocab().bos() == 1);
-  CHECK(m.vocab().eos() == 2);
+  CHECK(m.vocab_data().bos() == 1);
+  CHECK(m.vocab_data().eos() == 2);
   CHECK(encode("", true) == std::vector<int32_t>{1});
   CHECK(encode("") == std::vector<int32_t>{});
   CHECK(encode("Hello world", true) == std::vector<int32_t>{1, 15043, 3186});
@@ -94,12 +96,12 @@ TEST_CASE("tricky strings round-trip through detokenization") {
   for (const char *c : cases) {
     CAPTURE(c);
     const std::vector<int32_t> ids = encode(c);
-    for (int32_t id : ids) CHECK((id >= 0 && id < m.vocab().n_vocab()));
-    CHECK(m.vocab().decode(ids, false) == std::string(c));
+    for (int32_t id : ids) CHECK((id >= 0 && id < m.vocab_data().n_vocab()));
+    CHECK(m.tok().decode(ids, false) == std::string(c));
   }
   // A very long word stays linear enough to finish, and round-trips.
   const std::string longword(20000, 'a');
-  CHECK(m.vocab().decode(encode(longword), false) == longword);
+  CHECK(m.tok().decode(encode(longword), false) == longword);
 }
 
 TEST_CASE("C API: tokenize, buffer sizes, invalid UTF-8, pieces") {
@@ -148,14 +150,14 @@ TEST_CASE("the synthetic BPE vocabulary is learned from the shipped text and tok
   CHECK(v.tokens.size() == 2048);
   CHECK(v.n_merges > 300);
   const synth_config c = test::small_config();
-  const auto m = model::load(test::synth_model(c), false, false, nullptr, nullptr);
+  const auto m = model::load(test::synth_model(c));
   std::vector<int32_t> ids;
   const std::string text = "The hearth is the oldest room of the house.";
-  m->vocab().encode(text, false, false, ids);
+  m->tok().encode(text, false, false, ids);
   CHECK(ids.size() * 2 <= text.size());  // merges learned from the text compress it
-  CHECK(m->vocab().decode(ids, false) == text);
+  CHECK(m->tok().decode(ids, false) == text);
   // Characters outside the training text fall back to bytes and still round-trip.
   ids.clear();
-  m->vocab().encode("\xf0\x9f\xa6\x99 Q", false, false, ids);
-  CHECK(m->vocab().decode(ids, false) == "\xf0\x9f\xa6\x99 Q");
+  m->tok().encode("\xf0\x9f\xa6\x99 Q", false, false, ids);
+  CHECK(m->tok().decode(ids, false) == "\xf0\x9f\xa6\x99 Q");
 }

@@ -51,7 +51,7 @@ void run_once(session &s, const std::vector<int32_t> &prompt, int n_gen, result 
   r.tg_ms.push_back(ms_since(t0));
   const sparse_stats &st = s.stats();
   r.active = st.neurons ? (double)st.active / (double)st.neurons : 0;
-  r.bytes = s.non_ffn_bytes() + (st.decode_tokens ? st.decode_bytes / (double)st.decode_tokens : 0);
+  r.bytes = st.decode_tokens ? st.decode_bytes / (double)st.decode_tokens : 0;
   r.gpu_bytes = st.decode_tokens ? st.gpu_decode_bytes / (double)st.decode_tokens : 0;
   r.gpu_share = st.active ? (double)st.gpu_active / (double)st.active : 0;
   r.predictor_share = st.step_ms > 0 ? st.predictor_ms / st.step_ms : 0;
@@ -95,7 +95,8 @@ double probe_sparse_kernels(const offload &o, const hparams &hp, double share) {
     return 0;
   auto st = dev.make_stream();
   auto pass = [&] {
-    st->hot_gate_up(best->gate, best->up, hp.ffn, dx.get<float>(), 1, dl.get<float>(), (int32_t)ff, best->orig, 0.0f, da.get<float>());
+    st->hot_gate_up(best->gate, best->up, best->bgate, best->bup, hp.block.ffn, dx.get<float>(), 1, dl.get<float>(), (int32_t)ff,
+                    best->orig, 0.0f, da.get<float>());
     st->hot_down(best->down_t, da.get<float>(), 1, ds.get<float>(), dy.get<float>());
   };
   pass();
@@ -131,13 +132,15 @@ int cmd_bench(const args &a) {
   cfg.n_ctx = n_prompt + std::max(n_gen, n_agree) + 8;
   cfg.n_batch = n_prompt;
   try {
-    const auto m = model::load(path, false, true, nullptr, nullptr);
+    model_config mc;
+    mc.prefault = true;
+    const auto m = model::load(path, mc);
     const hparams &hp = m->hp();
     cfg.sparse_mode = HEARTH_SPARSE_DENSE;
     auto dense = std::make_unique<session>(*m, cfg);
     cfg.sparse_mode = parse_sparse_mode(a.str("--sparse", "", "auto"));
     std::unique_ptr<session> sparse;
-    if (resolve_sparse_mode(cfg.sparse_mode, *m) != sparse_mode::dense) sparse = std::make_unique<session>(*m, cfg);
+    if (resolve_sparse_mode(cfg.sparse_mode, *m, false) != sparse_mode::dense) sparse = std::make_unique<session>(*m, cfg);
     fmt::print("model:   {}\n", m->describe());
     fmt::print("machine: {} threads, kernels {}\n", dense->n_threads(), cpu::kernels().isa);
     // The read-bandwidth probe runs before and after the timed runs on the same threads; the higher figure is
@@ -147,7 +150,7 @@ int cmd_bench(const args &a) {
 
     // GPU columns: the same file loaded twice more, once per offload mode, under the same budget.
     const uint64_t budget = parse_vram_budget(a);
-    std::unique_ptr<model> m_layers, m_hybrid;
+    std::shared_ptr<const model> m_layers, m_hybrid;
     std::unique_ptr<session> layers, hybrid;
     double gpu_bw = 0;
     if (budget > 0) {
@@ -158,18 +161,16 @@ int cmd_bench(const args &a) {
       } else {
         fmt::print("device:  none ({}): the GPU columns are left out\n", why);
       }
-      offload_config oc;
-      oc.budget = budget;
-      oc.n_ctx = cfg.n_ctx;
-      oc.cpu_bandwidth = bw_before;
-      oc.gpu_bandwidth = gpu_bw;
-      oc.mode = (int32_t)offload_mode::layers;
-      m_layers = model::load(path, false, false, nullptr, nullptr);
-      m_layers->set_offload(gpu_bw > 0 ? offload::create(*m_layers, oc) : nullptr);
-      oc.mode = (int32_t)offload_mode::hybrid;
-      oc.gpuidx = a.str("--gpuidx", "", "");
-      m_hybrid = model::load(path, false, false, nullptr, nullptr);
-      m_hybrid->set_offload(gpu_bw > 0 ? offload::create(*m_hybrid, oc) : nullptr);
+      model_config gc;
+      gc.offload.budget = budget;
+      gc.offload.n_ctx = cfg.n_ctx;
+      gc.offload.cpu_bandwidth = bw_before;
+      gc.offload.gpu_bandwidth = gpu_bw;
+      gc.offload.mode = (int32_t)(gpu_bw > 0 ? offload_mode::layers : offload_mode::none);
+      m_layers = model::load(path, gc);
+      gc.offload.mode = (int32_t)(gpu_bw > 0 ? offload_mode::hybrid : offload_mode::none);
+      gc.offload.gpuidx = a.str("--gpuidx", "", "");
+      m_hybrid = model::load(path, gc);
       if (m_layers->gpu()) {
         cfg.sparse_mode = HEARTH_SPARSE_DENSE;
         layers = std::make_unique<session>(*m_layers, cfg);
@@ -210,8 +211,8 @@ int cmd_bench(const args &a) {
     const double kv = 2.0 * hp.n_layer * hp.n_embd_kv() * sizeof(float) * (n_prompt + n_gen / 2.0);
     // Per column: the share of the KV cache that lives on the GPU (layers whose attention is there).
     auto kv_gpu = [&](size_t k) {
-      const offload *o = sessions[k]->uses_gpu() ? sessions[k]->mdl().gpu() : nullptr;
-      return o ? kv * o->n_dense_layers() / hp.n_layer : 0.0;
+      const offload *o = sessions[k]->hybrid() ? sessions[k]->mdl().gpu() : nullptr;
+      return o ? kv * o->n_attention_layers() / hp.n_layer : 0.0;
     };
     // The time per token the two bandwidths allow for the bytes each side reads (the CPU's and the GPU's parts of
     // a layer run one after the other except the FFN halves, so this sum is within that overlap of the bound).
@@ -256,6 +257,12 @@ int cmd_bench(const args &a) {
     fmt::print("memory read bandwidth (measured, {} threads, best of 5 reads of {:.1f} GiB): {:.2f} GB/s before, {:.2f} GB/s after\n",
                dense->n_threads(), probe / 1073741824.0, bw_before / 1e9, bw_after / 1e9);
     fmt::print("peak RSS of the model runs: {:.1f} MiB (model file {:.1f} MiB, mapped)\n", rss / 1048576.0, m->file().file_size() / 1048576.0);
+    // A model the last-level cache can hold is partly read from the cache between tokens: its "bandwidth" may
+    // exceed the memory's (a 1B model once showed 118%).
+    if (const size_t llc = last_level_cache_bytes(); llc > 0 && m->weight_bytes() < 2 * (uint64_t)llc)
+      fmt::print("warning: the model's {:.1f} MiB of weights are less than twice the {:.1f} MiB last-level cache: part of "
+                 "each token's reads can come from the cache, so the bandwidth figures above overstate memory traffic; "
+                 "a larger model measures the memory\n", m->weight_bytes() / 1048576.0, llc / 1048576.0);
     if (sparse) {
       const double speedup = rate(res[1].tg_ms, n_gen) / rate(res[0].tg_ms, n_gen);
       const double ideal = (res[0].bytes + kv) / (res[1].bytes + kv);

@@ -12,7 +12,9 @@
 #include "calibrate.h"
 #include "commands.h"
 #include "error.h"
-#include "placement.h"
+#include "gpuidx.h"
+#include "names.h"
+#include "offload.h"
 #include "report.h"
 #include "synth.h"
 
@@ -61,7 +63,7 @@ int cmd_calibrate(const args &a) {
       ss << f.rdbuf();
       corpus = ss.str();
     }
-    const auto m = model::load(in, false, false, nullptr, nullptr);
+    const auto m = model::load(in);
     const bool tty = isatty(2);
     std::signal(SIGINT, on_sigint);
     auto t0 = std::chrono::steady_clock::now();
@@ -75,16 +77,17 @@ int cmd_calibrate(const args &a) {
     const hparams &hp = m->hp();
     fmt::print("calibrated on {} tokens ({} sampled per layer for training), {:.1f} s\n", c.profile.tokens,
                c.profile.samples.empty() ? 0 : c.profile.samples[0].n, secs);
+    const bool planted_record = m->file().find(key_name(kv::hearth_synthetic_frequency, {}, 0)) != nullptr;
     fmt::print("{:>5} {:>9} {:>6} {:>5} {:>8} {:>9} {:>10} {:>8}{}\n", "layer", "sparsity", "skew", "rank", "recall", "precision",
-               "bytes", "% FFN", m->file().find("hearth.synthetic.frequency.0") ? "  rank corr. with planted" : "");
-    const layer &L0 = m->layers()[0];
-    const double ffn_bytes = (double)(L0.up.bytes() + (L0.gate ? L0.gate.bytes() : 0) + (L0.down ? L0.down : L0.down_t).bytes());
+               "bytes", "% FFN", planted_record ? "  rank corr. with planted" : "");
     double min_corr = 1, min_recall = 1, max_share = 0;
     for (int32_t l = 0; l < hp.n_layer; ++l) {
       const trained_predictor &p = c.predictors[(size_t)l];
       const double bytes = (double)(row_bytes(cfg.predictor_type, hp.n_embd) * (size_t)p.rank + row_bytes(cfg.predictor_type, p.rank) * (size_t)hp.n_ff);
+      // relative to the FFN as the output file stores it (its --type / --down-type)
+      const double ffn_bytes = (double)output_ffn_bytes(*m, cfg, l);
       std::string corr;
-      const std::vector<float> planted = metadata_floats(m->file(), fmt::format("hearth.synthetic.frequency.{}", l));
+      const std::vector<float> planted = m->file().get_floats(key_name(kv::hearth_synthetic_frequency, {}, l));
       if (!planted.empty()) {
         const double r = rank_correlation(planted, c.profile.frequency(l));
         min_corr = std::min(min_corr, r);
@@ -96,7 +99,7 @@ int cmd_calibrate(const args &a) {
                  p.precision, bytes, 100 * bytes / ffn_bytes, corr);
     }
     fmt::print("lowest held-out recall {:.4f}; largest predictor {:.2f}% of its layer's FFN bytes", min_recall, 100 * max_share);
-    if (m->file().find("hearth.synthetic.frequency.0")) fmt::print("; lowest rank correlation with the planted frequencies {:.4f}", min_corr);
+    if (planted_record) fmt::print("; lowest rank correlation with the planted frequencies {:.4f}", min_corr);
     fmt::print("\n");
     if (min_recall < cfg.trainer.target_recall)
       std::fprintf(stderr, "hearth calibrate: warning: some layers stay below the recall target %.3f on held-out tokens; "
@@ -104,7 +107,7 @@ int cmd_calibrate(const args &a) {
     write_calibrated_model(*m, c, cfg, out, progress);
     if (tty) std::fprintf(stderr, "\n");
     fmt::print("wrote {}\n", out);
-    const auto cm = model::load(out, false, false, nullptr, nullptr);  // what was written must load
+    const auto cm = model::load(out);  // what was written must load
     if (a.has("--report") || a.has("--gpuidx")) {
       const uint64_t budget = (uint64_t)(a.real("--vram-budget", "", 8.0) * 1073741824.0);
       if (a.has("--report")) fmt::print("report: {}\n", write_report(a.str("--report", "", "report"), *cm, budget));

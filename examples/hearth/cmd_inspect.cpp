@@ -8,9 +8,9 @@
 #include "commands.h"
 #include "error.h"
 #include "gguf.h"
+#include "gpuidx.h"
 #include "model.h"
-#include "calibrate.h"
-#include "placement.h"
+#include "offload.h"
 #include "report.h"
 
 namespace hearth::cli {
@@ -39,21 +39,24 @@ int cmd_inspect(const args &a) {
     fmt::print("  {:<44} {:<7} {}\n", kv.key, gguf_type_name(kv.value.type), v);
   }
   uint64_t elems = 0, bytes = 0;
-  std::map<std::string, uint64_t> by_type;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> by_type;  // tensors, bytes
   fmt::print("tensors:   {}\n", f->tensors().size());
   for (const gguf_tensor &t : f->tensors()) {
-    fmt::print("  {:<36} {:<5} {:<22} {:>12} bytes\n", t.name, type_name(t.type), t.shape(), t.size);
+    const std::string size = known(t.type) ? fmt::format("{:>12} bytes", t.size) : "  (size unknown)";
+    fmt::print("  {:<36} {:<7} {:<22} {}\n", t.name, type_name(t.type), t.shape(), size);
     elems += (uint64_t)t.n_elements();
     bytes += t.size;
-    by_type[type_name(t.type)] += t.size;
+    auto &bt = by_type[type_name(t.type)];
+    ++bt.first;
+    bt.second += t.size;
   }
   fmt::print("parameters: {} ({:.3f} B), tensor data {:.2f} MiB\n", elems, elems / 1e9, bytes / 1048576.0);
-  for (const auto &[name, b] : by_type) fmt::print("  {:<5} {:.2f} MiB\n", name, b / 1048576.0);
+  for (const auto &[name, tb] : by_type) fmt::print("  {:<8} {:>5} tensors {:>10.2f} MiB\n", name, tb.first, tb.second / 1048576.0);
   f.reset();
   try {
-    const auto m = model::load(path, false, false, nullptr, nullptr);
+    const auto m = model::load(path);
     fmt::print("engine:    {}\n           bytes read per decoded token (dense): {:.1f} MiB\n", m->describe(),
-               m->bytes_per_token() / 1048576.0);
+               m->dense_bytes_per_token() / 1048576.0);
     const uint64_t budget = (uint64_t)(a.real("--vram-budget", "", 8.0) * 1073741824.0);
     if (a.has("--report")) fmt::print("report:    {}\n", write_report(a.str("--report", "", "report"), *m, budget));
     if (a.has("--gpuidx")) {  // the solver's neuron split for the budget, as PowerInfer's GPU index

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "commands.h"
+#include "device.h"
 #include "hearth.h"
 
 namespace hearth::cli {
@@ -47,6 +48,16 @@ uint64_t parse_vram_budget(const args &a) {
   const double gib = a.real("--vram-budget", "", 0.0);
   if (!(gib >= 0) || gib > 1e6) throw std::runtime_error("--vram-budget needs a size in GiB");
   return (uint64_t)(gib * 1073741824.0);
+}
+
+void use_emulated_gpu(const std::string &spec) {
+  char *end = nullptr;
+  const unsigned long long mib = std::strtoull(spec.c_str(), &end, 10);
+  long delay = 0;
+  if (end && *end == ',') delay = std::strtol(end + 1, &end, 10);
+  if (end == spec.c_str() || (end && *end) || mib == 0 || mib >= (1ull << 24) || delay < 0 || delay > 100000)
+    throw std::runtime_error("--emulate-gpu needs MIB[,US] (a size in MiB, optionally a delay in microseconds)");
+  set_device_opener([mib, delay](std::string *) { return make_emulated_device((size_t)mib << 20, (int32_t)delay); });
 }
 
 void log_to_stderr(int verbose) { hearth_set_log_callback(stderr_log, nullptr, verbose >= 2 ? HEARTH_LOG_INFO : HEARTH_LOG_WARN); }

@@ -72,7 +72,7 @@ int cmd_synth(const args &a) {
                  c.dense_layout ? "dense llama.cpp layout (no predictors)"
                                 : fmt::format("predictor rank {} {}, PWRI file", c.predictor_rank, type_name(c.predictor_type)).c_str());
   std::fprintf(stderr, "%swrote %s: %d layers, embd %d, ff %d, heads %d/%d, vocab %s, %s, FFN %s (%.1f s)\n", tty ? "\n" : "",
-               out.c_str(), c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.n_vocab > 0 ? std::to_string(c.n_vocab).c_str() : "auto", type_name(c.type), c.ffn.c_str(), s);
+               out.c_str(), c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.n_vocab > 0 ? std::to_string(c.n_vocab).c_str() : "auto", type_name(c.type).c_str(), c.ffn.c_str(), s);
   return 0;
 }
 

@@ -17,4 +17,6 @@ int parse_sparse_mode(const std::string &name);
 int parse_gpu_mode(const std::string &name);
 // --vram-budget GIB as bytes (0 when absent); throws for a negative or unreadable number.
 uint64_t parse_vram_budget(const args &a);
+// --emulate-gpu MIB[,US]: every command's GPU is the emulated device (throws for anything else).
+void use_emulated_gpu(const std::string &spec);
 }  // namespace hearth::cli

@@ -25,7 +25,9 @@ void usage() {
                "             [--layout sparse|dense]\n"
                "  hearth calibrate -m DENSE.gguf [--text CORPUS.txt] -o OUT.gguf [--type T] [--down-type T]\n"
                "             [--predictor-type q8_0] [--recall 0.99] [--samples 4096] [--rank R] [--epochs 60] [--seed S]\n"
-               "             [-c CTX] [-b BATCH] [-t THREADS] [--report DIR] [--gpuidx OUT.gpuidx] [--vram-budget GIB]\n",
+               "             [-c CTX] [-b BATCH] [-t THREADS] [--report DIR] [--gpuidx OUT.gpuidx] [--vram-budget GIB]\n"
+               "options of every command: -v (info logging), --emulate-gpu MIB[,US] (no GPU: run the hybrid paths on an\n"
+               "             emulated device of MIB MiB, optionally US microseconds before each operator; for testing)\n",
                hearth_version_string());
 }
 }  // namespace
@@ -38,6 +40,7 @@ int main(int argc, char **argv) {
   try {
     const hearth::cli::args a(argc, argv, 2);
     hearth::cli::log_to_stderr(a.has("-v", "--verbose") ? 2 : 1);
+    if (a.has("--emulate-gpu")) hearth::cli::use_emulated_gpu(a.str("--emulate-gpu", "", ""));
     const char *cmd = argv[1];
     if (!std::strcmp(cmd, "run")) return hearth::cli::cmd_run(a);
     if (!std::strcmp(cmd, "bench")) return hearth::cli::cmd_bench(a);

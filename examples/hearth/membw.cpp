@@ -57,9 +57,13 @@ size_t peak_rss_bytes() {
   return (size_t)ru.ru_maxrss * 1024;
 }
 
+size_t last_level_cache_bytes() {
+  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  return (size_t)std::max<long>({0L, l3, l2});
+}
+
 size_t probe_bytes() {
-  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-  return std::max<size_t>(size_t(1) << 30, l3 > 0 ? 4 * (size_t)l3 : 0);
+  return std::max<size_t>(size_t(1) << 30, 4 * last_level_cache_bytes());
 }
 
 size_t current_rss_bytes() {

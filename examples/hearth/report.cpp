@@ -8,8 +8,9 @@
 #include <fstream>
 #include <functional>
 
-#include "calibrate.h"
 #include "error.h"
+#include "names.h"
+#include "offload.h"
 #include "placement.h"
 
 namespace hearth::cli {
@@ -25,7 +26,7 @@ std::string frequency_chart(const model &m) {
   std::string s = fmt::format("<svg width='{}' height='{}' xmlns='http://www.w3.org/2000/svg' font-family='sans-serif'>", k_w, k_h);
   s += fmt::format("<text x='{}' y='16' font-size='13'>firing frequency by neuron rank (log scale), one line per layer</text>", k_pad);
   for (int32_t l = 0; l < L; ++l) {
-    std::vector<float> f = metadata_floats(m.file(), fmt::format("hearth.calibration.frequency.{}", l));
+    std::vector<float> f = m.file().get_floats(key_name(kv::hearth_calibration_frequency, {}, l));
     if (f.empty()) continue;
     std::sort(f.begin(), f.end(), std::greater<>());
     std::string pts;
@@ -84,8 +85,8 @@ std::string write_report(const std::string &dir, const model &m, uint64_t budget
   std::filesystem::create_directories(dir, ec);
   if (ec) fail(HEARTH_ERR_IO, fmt::format("cannot create {}: {}", dir, ec.message()));
   const int32_t L = m.hp().n_layer;
-  const std::vector<float> recall = metadata_floats(m.file(), "hearth.calibration.recall");
-  const std::vector<float> sparsity = metadata_floats(m.file(), "hearth.calibration.sparsity");
+  const std::vector<float> recall = m.file().get_floats(key_name(kv::hearth_calibration_recall));
+  const std::vector<float> sparsity = m.file().get_floats(key_name(kv::hearth_calibration_sparsity));
   const placement_input in = placement_input_for(m, budget, 4096);
   const placement p = solve_placement(in);
   std::vector<float> gpu_share((size_t)L);
@@ -111,7 +112,7 @@ std::string write_report(const std::string &dir, const model &m, uint64_t budget
   html += fmt::format("<h2>GPU/CPU split for a {:.2f} GiB budget</h2><p>{} of {} layers' attention on the GPU, output {}; "
                       "{:.1f}% of neuron firings served by the GPU; {:.2f} GiB used; solved in {:.1f} ms.</p>",
                       budget / 1073741824.0,
-                      std::count_if(p.layers.begin(), p.layers.end(), [](const placement_layer &x) { return x.dense_on_gpu; }), L,
+                      std::count_if(p.layers.begin(), p.layers.end(), [](const placement_layer &x) { return x.attention_on_gpu; }), L,
                       p.output_on_gpu ? "on the GPU" : "on the CPU", 100 * p.gpu_firing_share, p.bytes / 1073741824.0, p.solve_ms);
   html += bars("share of each layer's firings served by GPU neurons", gpu_share, 0.0, 1.0, "{:.2f}", [&](size_t i) {
     return fmt::format("layer {}: {} GPU neurons, {:.1f}% of firings", i, p.layers[i].gpu_neurons.size(), 100 * gpu_share[i]);

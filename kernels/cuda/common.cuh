@@ -7,14 +7,16 @@
 
 #include <cstdint>
 
+#include "../../lib/dtype_id.h"
+#include "ops.h"
+
 namespace hearth::cuda {
 
 constexpr int k_warp = 32;
 
-// hearth::dtype values of the types the kernels read
-enum : uint32_t { t_f32 = 0, t_f16 = 1, t_q4_0 = 2, t_q8_0 = 8, t_bf16 = 30 };
-// hearth::ffn_kind values
-enum : int32_t { act_silu_gated = 0, act_relu_gated = 1, act_drelu = 2, act_relu = 3 };
+// The types the kernels read, by hearth's own numbering (no copy of it to keep in step).
+constexpr uint32_t t_f32 = (uint32_t)dtype::f32, t_f16 = (uint32_t)dtype::f16, t_q4_0 = (uint32_t)dtype::q4_0,
+                   t_q8_0 = (uint32_t)dtype::q8_0, t_bf16 = (uint32_t)dtype::bf16;
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = k_warp / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -80,13 +82,21 @@ __device__ __forceinline__ void warp_dot(const uint8_t *row, int64_t cols, const
   }
 }
 
-__device__ __forceinline__ float ffn_act(int32_t kind, float g, float u) {
-  switch (kind) {
-    case act_silu_gated: return u * g / (1.0f + expf(-g));
-    case act_relu_gated: return g > 0.0f ? u * g : 0.0f;
-    case act_drelu: return g > 0.0f && u > 0.0f ? u * g : 0.0f;
-    default: return u > 0.0f ? u : 0.0f;
+// hearth's act_value and ffn_act (lib/model.h), on the device.
+__device__ __forceinline__ float act_value(int32_t act, float v) {
+  switch (act) {
+    case act_silu: return v / (1.0f + expf(-v));
+    case act_gelu: return 0.5f * v * (1.0f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v)));
+    case act_relu: return v > 0.0f ? v : 0.0f;
+    default: return v > 0.0f ? v * v : 0.0f;  // act_relu_sq
   }
+}
+__device__ __forceinline__ float ffn_act(int32_t code, float g, float u) {
+  const int32_t act = code & 3;
+  if (!(code & 4)) return act_value(act, u);
+  const float a = act_value(act, g);
+  if (code & 8) return a != 0.0f ? a * act_value(act, u) : 0.0f;
+  return a != 0.0f ? a * u : 0.0f;
 }
 
 // Runs LAUNCH (a statement that may use the constant T) for the weight type T named by `type`, then returns true;

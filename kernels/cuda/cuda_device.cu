@@ -19,6 +19,11 @@
 namespace hearth {
 namespace {
 
+// The kernels' activation codes are hearth's activation values (kernels/cuda/ops.h).
+static_assert(cuda::act_silu == (int32_t)activation::silu && cuda::act_gelu == (int32_t)activation::gelu &&
+              cuda::act_relu == (int32_t)activation::relu && cuda::act_relu_sq == (int32_t)activation::relu_sq);
+int32_t code(const ffn_form &f) { return cuda::act_code((int32_t)f.act, f.gated, f.act_on_up); }
+
 // Events are recorded a few times per layer and token: they come from a pool instead of cudaEventCreate each time.
 // The pool outlives the stream as long as any of its events does.
 struct event_pool {
@@ -78,11 +83,21 @@ class cuda_stream final : public device_stream {
   void matmul(const dev_matrix &w, const float *x, int64_t n, float *y) override {
     launched("matmul", cuda::matmul(w.data, (uint32_t)w.type, w.rows, w.cols, w.row_size, x, n, y, s_));
   }
-  void rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, float eps, float *y) override {
-    launched("rmsnorm", cuda::rmsnorm(x, weight, n, width, eps, y, s_));
+  void norm(norm_kind kind, const float *x, const float *w, const float *b, int64_t n, int64_t width, float eps,
+            float *y) override {
+    if (kind == norm_kind::rms) launched("rmsnorm", cuda::rmsnorm(x, w, n, width, eps, y, s_));
+    else launched("layernorm", cuda::layernorm(x, w, b, n, width, eps, y, s_));
   }
-  void rope(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, int32_t pos0) override {
-    launched("rope", cuda::rope(x, n, heads, hd, n_rot, base, pos0, s_));
+  void head_norm(float *x, const float *w, int64_t n, int32_t heads, int32_t hd, float eps) override {
+    // every head is a row of head_dim values under the same weights; in place (each block reads its row first)
+    launched("head_norm", cuda::rmsnorm(x, w, n * heads, hd, eps, x, s_));
+  }
+  void add_bias(float *y, const float *b, int64_t n, int64_t width) override {
+    launched("add_bias", cuda::add_bias(y, b, n, width, s_));
+  }
+  void rope(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, rope_kind kind, int32_t pos0) override {
+    if (kind == rope_kind::none) return;
+    launched("rope", cuda::rope(x, n, heads, hd, n_rot, base, kind == rope_kind::neox, pos0, s_));
   }
   void store_kv(void *cache, const float *src, int64_t n, int32_t pos0, int64_t width) override {
     launched("store_kv", cuda::store_kv(cache, src, n, pos0, width, s_));
@@ -93,17 +108,18 @@ class cuda_stream final : public device_stream {
   }
   void add(float *x, const float *y, int64_t count) override { launched("add", cuda::add(x, y, count, s_)); }
   void relu(float *x, int64_t count) override { launched("relu", cuda::relu(x, count, s_)); }
-  void activate(ffn_kind kind, const float *gate, float *up, int64_t count) override {
-    launched("activate", cuda::activate((int32_t)kind, gate, up, count, s_));
+  void activate(const ffn_form &form, const float *gate, float *up, int64_t count) override {
+    launched("activate", cuda::activate(code(form), gate, up, count, s_));
   }
-  void hot_gate_up(const dev_matrix &gate, const dev_matrix &up, ffn_kind kind, const float *xn, int64_t n,
-                   const float *logits, int32_t n_ff, const int32_t *orig, float threshold, float *a) override {
+  void hot_gate_up(const dev_matrix &gate, const dev_matrix &up, const float *bgate, const float *bup, const ffn_form &form,
+                   const float *xn, int64_t n, const float *logits, int32_t n_ff, const int32_t *orig, float threshold,
+                   float *a) override {
     if (gate && (gate.type != up.type || gate.row_size != up.row_size)) {
       note("hot_gate_up", cudaErrorInvalidValue);  // offload keeps gate and up of one type
       return;
     }
-    launched("hot_gate_up", cuda::hot_gate_up(gate.data, up.data, (uint32_t)up.type, up.rows, up.cols, up.row_size,
-                                              (int32_t)kind, xn, n, logits, n_ff, orig, threshold, a, s_));
+    launched("hot_gate_up", cuda::hot_gate_up(gate.data, up.data, (uint32_t)up.type, up.rows, up.cols, up.row_size, code(form),
+                                              bgate, bup, xn, n, logits, n_ff, orig, threshold, a, s_));
   }
   void hot_down(const dev_matrix &down_t, const float *a, int64_t n, float *scratch, float *y) override {
     launched("hot_down", cuda::hot_down(down_t.data, (uint32_t)down_t.type, down_t.rows, down_t.cols, down_t.row_size, a, n,
@@ -176,6 +192,7 @@ class cuda_device final : public device {
     return cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice) == cudaSuccess;
   }
   std::unique_ptr<device_stream> make_stream() override { return std::make_unique<cuda_stream>(); }
+  bool supports(dtype t) const override { return cuda::has_kernels((uint32_t)t); }
   size_t kv_bytes() const override { return 2; }
   double copy_bandwidth(size_t bytes) override {
     void *a = alloc(bytes), *b = alloc(bytes);

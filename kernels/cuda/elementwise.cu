@@ -1,4 +1,4 @@
-// RMSNorm, RoPE and the elementwise operators of the layers placed on the GPU.
+// RMSNorm, LayerNorm, RoPE (normal and NeoX), biases and the elementwise operators of the layers on the GPU.
 #include "common.cuh"
 #include "ops.h"
 
@@ -23,17 +23,46 @@ __global__ void rmsnorm_kernel(const float *x, const float *w, int64_t width, fl
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x) yt[i] = xt[i] * scale * w[i];
 }
 
+// One block per token: mean, then variance around it (two passes, as the CPU reference), then the scaled copy.
+__global__ void layernorm_kernel(const float *x, const float *w, const float *b, int64_t width, float eps, float *y) {
+  __shared__ float part[k_threads / k_warp];
+  const float *xt = x + blockIdx.x * width;
+  auto block_sum = [&](float s) {
+    s = warp_sum(s);
+    __syncthreads();
+    if (threadIdx.x % k_warp == 0) part[threadIdx.x / k_warp] = s;
+    __syncthreads();
+    float total = 0.0f;
+    for (int k = 0; k < k_threads / k_warp; ++k) total += part[k];  // the same order in every thread
+    return total;
+  };
+  float s = 0.0f;
+  for (int64_t i = threadIdx.x; i < width; i += blockDim.x) s += xt[i];
+  const float mean = block_sum(s) / (float)width;
+  float v = 0.0f;
+  for (int64_t i = threadIdx.x; i < width; i += blockDim.x) v += (xt[i] - mean) * (xt[i] - mean);
+  const float scale = rsqrtf(block_sum(v) / (float)width + eps);
+  float *yt = y + blockIdx.x * width;
+  for (int64_t i = threadIdx.x; i < width; i += blockDim.x) yt[i] = (xt[i] - mean) * scale * w[i] + (b ? b[i] : 0.0f);
+}
+
 // One thread per (token, head, pair) of the first n_rot dims; the angle in double, as the CPU reference does.
-__global__ void rope_kernel(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, int32_t pos0) {
+__global__ void rope_kernel(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, bool neox, int32_t pos0) {
   const int64_t pairs = n_rot / 2, id = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (id >= n * heads * pairs) return;
-  const int64_t i = 2 * (id % pairs), th = id / pairs, t = th / heads;
-  const double theta = (double)(pos0 + t) * pow((double)base, -(double)i / n_rot);
+  const int64_t p = id % pairs, th = id / pairs, t = th / heads;
+  const double theta = (double)(pos0 + t) * pow((double)base, -(double)(2 * p) / n_rot);
   const float c = (float)cos(theta), s = (float)sin(theta);
   float *v = x + th * hd;
-  const float x0 = v[i], x1 = v[i + 1];
-  v[i] = x0 * c - x1 * s;
-  v[i + 1] = x0 * s + x1 * c;
+  const int64_t a = neox ? p : 2 * p, b = neox ? p + pairs : 2 * p + 1;
+  const float x0 = v[a], x1 = v[b];
+  v[a] = x0 * c - x1 * s;
+  v[b] = x0 * s + x1 * c;
+}
+
+__global__ void add_bias_kernel(float *y, const float *b, int64_t n, int64_t width) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n * width) y[i] += b[i % width];
 }
 
 __global__ void add_kernel(float *x, const float *y, int64_t count) {
@@ -44,9 +73,9 @@ __global__ void relu_kernel(float *x, int64_t count) {
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < count) x[i] = fmaxf(x[i], 0.0f);
 }
-__global__ void activate_kernel(int32_t kind, const float *gate, float *up, int64_t count) {
+__global__ void activate_kernel(int32_t code, const float *gate, float *up, int64_t count) {
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < count) up[i] = ffn_act(kind, kind == act_relu ? 0.0f : gate[i], up[i]);
+  if (i < count) up[i] = ffn_act(code, (code & 4) ? gate[i] : 0.0f, up[i]);
 }
 
 unsigned blocks_for(int64_t count) { return (unsigned)((count + k_threads - 1) / k_threads); }
@@ -59,10 +88,22 @@ bool rmsnorm(const float *x, const float *w, int64_t n, int64_t width, float eps
   return launched();
 }
 
-bool rope(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, int32_t pos0, void *stream) {
+bool layernorm(const float *x, const float *w, const float *b, int64_t n, int64_t width, float eps, float *y, void *stream) {
+  if (n <= 0) return true;
+  layernorm_kernel<<<(unsigned)n, k_threads, 0, (cudaStream_t)stream>>>(x, w, b, width, eps, y);
+  return launched();
+}
+
+bool add_bias(float *y, const float *b, int64_t n, int64_t width, void *stream) {
+  if (n * width <= 0) return true;
+  add_bias_kernel<<<blocks_for(n * width), k_threads, 0, (cudaStream_t)stream>>>(y, b, n, width);
+  return launched();
+}
+
+bool rope(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, bool neox, int32_t pos0, void *stream) {
   const int64_t count = n * heads * (n_rot / 2);
   if (count <= 0) return true;
-  rope_kernel<<<blocks_for(count), k_threads, 0, (cudaStream_t)stream>>>(x, n, heads, hd, n_rot, base, pos0);
+  rope_kernel<<<blocks_for(count), k_threads, 0, (cudaStream_t)stream>>>(x, n, heads, hd, n_rot, base, neox, pos0);
   return launched();
 }
 
@@ -78,9 +119,9 @@ bool relu(float *x, int64_t count, void *stream) {
   return launched();
 }
 
-bool activate(int32_t kind, const float *gate, float *up, int64_t count, void *stream) {
+bool activate(int32_t code, const float *gate, float *up, int64_t count, void *stream) {
   if (count <= 0) return true;
-  activate_kernel<<<blocks_for(count), k_threads, 0, (cudaStream_t)stream>>>(kind, gate, up, count);
+  activate_kernel<<<blocks_for(count), k_threads, 0, (cudaStream_t)stream>>>(code, gate, up, count);
   return launched();
 }
 

@@ -17,8 +17,8 @@ constexpr int k_rows = 8, k_tokens = 4;
 
 template <uint32_t T>
 __global__ void hot_gate_up_kernel(const uint8_t *gate, const uint8_t *up, int64_t K, int64_t cols, size_t row_size,
-                                   int32_t kind, const float *xn, int64_t n, const float *logits, int32_t n_ff,
-                                   const int32_t *orig, float threshold, float *a) {
+                                   int32_t code, const float *bgate, const float *bup, const float *xn, int64_t n,
+                                   const float *logits, int32_t n_ff, const int32_t *orig, float threshold, float *a) {
   const int64_t j = (int64_t)blockIdx.x * k_rows + threadIdx.x / k_warp;
   if (j >= K) return;
   const int lane = threadIdx.x % k_warp;
@@ -41,8 +41,8 @@ __global__ void hot_gate_up_kernel(const uint8_t *gate, const uint8_t *up, int64
     warp_dot<T, k_tokens>(up + j * row_size, cols, xn + t0 * cols, cols, nt, u);
 #pragma unroll
     for (int t = 0; t < k_tokens; ++t) {
-      const float gs = warp_sum(g[t]), us = warp_sum(u[t]);
-      if (lane == 0 && t < nt) a[(t0 + t) * K + j] = on[t] ? ffn_act(kind, gs, us) : 0.0f;
+      const float gs = warp_sum(g[t]) + (bgate ? bgate[j] : 0.0f), us = warp_sum(u[t]) + (bup ? bup[j] : 0.0f);
+      if (lane == 0 && t < nt) a[(t0 + t) * K + j] = on[t] ? ffn_act(code, gs, us) : 0.0f;
     }
   }
 }
@@ -104,20 +104,20 @@ __global__ void cold_lists_kernel(const float *logits, int64_t n, int32_t n_ff, 
   if (th == 0) counts[n + tok] = hot_total;  // complete: the scan's barriers came after every atomicAdd
 }
 
-// More parts for one token (more blocks in flight), fewer for a batch; lib/device.h's hot_down_scratch sizes for it.
-int down_parts(int64_t n) { return n == 1 ? 32 : 8; }
-
 }  // namespace
 
-bool hot_gate_up(const void *gate, const void *up, uint32_t type, int64_t K, int64_t cols, size_t row_size, int32_t kind,
-                 const float *xn, int64_t n, const float *logits, int32_t n_ff, const int32_t *orig, float threshold,
-                 float *a, void *stream) {
+bool has_kernels(uint32_t type) { HEARTH_CUDA_DISPATCH(type, (void)T) }
+
+bool hot_gate_up(const void *gate, const void *up, uint32_t type, int64_t K, int64_t cols, size_t row_size, int32_t code,
+                 const float *bgate, const float *bup, const float *xn, int64_t n, const float *logits, int32_t n_ff,
+                 const int32_t *orig, float threshold, float *a, void *stream) {
   if (K <= 0 || n <= 0) return true;
   const int64_t blocks = (K + k_rows - 1) / k_rows;
   if (blocks > INT32_MAX) return false;
   auto launch = [&](auto kernel) {
     kernel<<<(unsigned)blocks, k_rows * k_warp, 0, (cudaStream_t)stream>>>((const uint8_t *)gate, (const uint8_t *)up, K, cols,
-                                                                          row_size, kind, xn, n, logits, n_ff, orig, threshold, a);
+                                                                          row_size, code, bgate, bup, xn, n, logits, n_ff, orig,
+                                                                          threshold, a);
     return launched();
   };
   HEARTH_CUDA_DISPATCH(type, return launch(hot_gate_up_kernel<T>))
@@ -127,7 +127,8 @@ bool hot_down(const void *w, uint32_t type, int64_t K, int64_t cols, size_t row_
               float *scratch, float *y, void *stream) {
   if (cols <= 0 || n <= 0) return true;
   if (n > 65535) return false;
-  const int threads = 256, parts = down_parts(n);
+  // More parts for one token (more blocks in flight), fewer for a batch: the allocator's hot_down_scratch.
+  const int threads = 256, parts = (int)hot_down_parts(n);
   const dim3 grid((unsigned)((cols + threads - 1) / threads), (unsigned)parts, (unsigned)n);
   auto launch = [&](auto kernel) {
     kernel<<<grid, threads, 0, (cudaStream_t)stream>>>((const uint8_t *)w, K, cols, row_size, a, n, parts, scratch);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <vector>
 
+#include "dtype.h"
 #include "profiler.h"
 
 namespace hearth {
@@ -21,6 +22,9 @@ struct trainer_config {
   int32_t rank_multiple = 16;           // every rank tried is a multiple (a quantized predictor's block size)
   int32_t fixed_rank = 0;               // > 0: no search (must be a multiple of rank_multiple)
   uint64_t seed = 1;
+  // The type the predictor is stored in: the final threshold, recall and precision are computed with the stored
+  // weights, by the engine's own operators (what a session will compute), not with the training floats.
+  dtype predictor_type = dtype::f32;
 };
 
 struct trained_predictor {
@@ -28,6 +32,10 @@ struct trained_predictor {
   std::vector<float> fc1, fc2;  // rank x n_embd, n_ff x rank
   float threshold = 0;          // a neuron is predicted active iff its logit >= threshold
   double recall = 0, precision = 0;  // on held-out test samples (not used for training or selection)
+  // Validation logits of the stored predictor: an ascending sample of them, and how many (token, neuron)
+  // decisions they stand for (to choose one threshold for every layer, as PowerInfer reads it).
+  std::vector<float> val_logits;
+  uint64_t val_decisions = 0;
   double sparsity = 0, skew = 0;     // of the layer, from the profile
   int32_t epochs = 0, trials = 0;
 };

@@ -12,6 +12,7 @@
 
 #include "../kernels/cpu/kernels.h"
 #include "error.h"
+#include "ops.h"
 #include "splitmix.h"
 
 namespace hearth {
@@ -108,6 +109,76 @@ float pick_threshold(const net &nt, const layer_samples &s, int64_t r0, int64_t 
   return std::min(0.0f, pos_logits[k]);  // never above PowerInfer's default of 0
 }
 
+// The train / validation / test split of n samples (70 / 15 / 15).
+struct split {
+  int64_t v0, v1, t0;
+};
+split split_rows(int64_t n, double holdout) {
+  const int64_t n_test = std::max<int64_t>(1, (int64_t)std::llround((double)n * holdout));
+  const int64_t n_val = n_test, n_train = std::max<int64_t>(1, n - n_val - n_test);
+  const int64_t v1 = std::min(n, n_train + n_val);
+  return {n_train, v1, v1};
+}
+
+// The threshold with `recall` of the firing samples' logits at or above it (never above PowerInfer's default 0).
+float threshold_for(std::vector<float> pos_logits, double recall) {
+  if (pos_logits.empty()) return 0.0f;
+  const size_t k = (size_t)std::floor((1.0 - recall) * (double)pos_logits.size());
+  std::nth_element(pos_logits.begin(), pos_logits.begin() + (long)k, pos_logits.end());
+  return std::min(0.0f, pos_logits[k]);
+}
+
+// The trained predictor as it will be stored (quantized to its type) and run (the engine's matmul, activations
+// quantized as the dot product wants): final threshold from validation rows, recall and precision on test rows.
+void evaluate_stored(const layer_samples &s, int64_t d, int64_t ff, const trainer_config &cfg, trained_predictor &p) {
+  const split sp = split_rows(s.n, cfg.holdout);
+  const dtype t = cfg.predictor_type;
+  const int64_t r = p.rank;
+  std::vector<uint8_t> b1(row_bytes(t, d) * (size_t)r), b2(row_bytes(t, r) * (size_t)ff);
+  for (int64_t j = 0; j < r; ++j) quantize_row(t, p.fc1.data() + j * d, b1.data() + j * row_bytes(t, d), d);
+  for (int64_t i = 0; i < ff; ++i) quantize_row(t, p.fc2.data() + i * r, b2.data() + i * row_bytes(t, r), r);
+  matrix fc1, fc2;
+  fc1.type = fc2.type = t;
+  fc1.rows = r, fc1.cols = d, fc1.data = b1.data(), fc1.row_size = row_bytes(t, d);
+  fc2.rows = ff, fc2.cols = r, fc2.data = b2.data(), fc2.row_size = row_bytes(t, r);
+  q8_scratch qs;
+  auto logits_of = [&](int64_t r0, int64_t r1) {
+    const int64_t n = r1 - r0;
+    std::vector<float> h((size_t)(n * r)), lg((size_t)(n * ff));
+    if (n <= 0) return lg;
+    matmul(fc1, s.x.data() + r0 * d, n, h.data(), qs);
+    for (float &v : h) v = std::max(v, 0.0f);
+    matmul(fc2, h.data(), n, lg.data(), qs);
+    return lg;
+  };
+  const bool has_val = sp.v1 > sp.v0;
+  const int64_t c0 = has_val ? sp.v0 : 0, c1 = has_val ? sp.v1 : sp.v0;  // rows that choose the threshold
+  const std::vector<float> val = logits_of(c0, c1);
+  std::vector<float> pos;
+  for (int64_t row = c0; row < c1; ++row)
+    for (int64_t i = 0; i < ff; ++i)
+      if (s.fired_at(row, i)) pos.push_back(val[(size_t)((row - c0) * ff + i)]);
+  const double aim = cfg.target_recall + 0.3 * (1.0 - cfg.target_recall);  // as fit() aims
+  p.threshold = threshold_for(pos, aim);
+  // an ascending sample of the validation logits, for the one threshold PowerInfer reads
+  const size_t stride = std::max<size_t>(1, val.size() / 65536);
+  p.val_logits.clear();
+  for (size_t k = 0; k < val.size(); k += stride) p.val_logits.push_back(val[k]);
+  std::sort(p.val_logits.begin(), p.val_logits.end());
+  p.val_decisions = val.size();
+  // recall and precision on the test rows (the validation rows when there are none)
+  const int64_t e0 = sp.t0 < s.n ? sp.t0 : c0, e1 = sp.t0 < s.n ? s.n : c1;
+  const std::vector<float> test = logits_of(e0, e1);
+  uint64_t tp = 0, n_pos = 0, n_pred = 0;
+  for (int64_t row = e0; row < e1; ++row)
+    for (int64_t i = 0; i < ff; ++i) {
+      const bool y = s.fired_at(row, i), pr = test[(size_t)((row - e0) * ff + i)] >= p.threshold;
+      n_pos += y, n_pred += pr, tp += y && pr;
+    }
+  p.recall = n_pos ? (double)tp / (double)n_pos : 1.0;
+  p.precision = n_pred ? (double)tp / (double)n_pred : 1.0;
+}
+
 struct fit_result {
   net nt;
   float threshold;
@@ -120,9 +191,8 @@ struct fit_result {
 // rows, which neither training nor selection saw.
 fit_result fit(const layer_samples &s, int64_t d, int64_t ff, int32_t r, const trainer_config &cfg, uint64_t seed,
                double pos_weight) {
-  const int64_t n_test = std::max<int64_t>(1, (int64_t)std::llround((double)s.n * cfg.holdout));
-  const int64_t n_val = n_test, n_train = std::max<int64_t>(1, s.n - n_val - n_test);
-  const int64_t v0 = n_train, v1 = std::min(s.n, n_train + n_val), t0 = v1;
+  const split sp = split_rows(s.n, cfg.holdout);
+  const int64_t n_train = sp.v0, v0 = sp.v0, v1 = sp.v1, t0 = sp.t0;
   net nt(d, ff, r, seed);
   adam o1(nt.fc1.size()), o2(nt.fc2t.size());
   std::vector<float> g1(nt.fc1.size()), g2(nt.fc2t.size()), h((size_t)r), lg((size_t)ff), gl((size_t)ff);
@@ -178,7 +248,6 @@ fit_result fit(const layer_samples &s, int64_t d, int64_t ff, int32_t r, const t
       }
     }
   }
-  best.test = t0 < s.n ? evaluate(best.nt, s, t0, s.n, best.threshold) : best.val;
   return best;
 }
 
@@ -245,10 +314,8 @@ trained_predictor train_predictor(const layer_samples &s, const std::vector<uint
   out.rank = r;
   out.fc1 = best.nt.fc1;
   out.fc2 = best.nt.fc2();
-  out.threshold = best.threshold;
-  out.recall = best.test.recall;
-  out.precision = best.test.precision;
   out.epochs = best.epochs;
+  evaluate_stored(s, d, ff, cfg, out);
   out.trials = (int32_t)tried.size();
   return out;
 }

@@ -10,16 +10,20 @@
 #include "gguf.h"
 #include "gguf_writer.h"
 #include "log.h"
+#include "names.h"
 
 namespace hearth {
 namespace {
 
-const char *activation_key(ffn_kind k) {
-  switch (k) {
-    case ffn_kind::silu_gated: return "silu";
-    case ffn_kind::relu_gated: return "relu";
-    case ffn_kind::drelu: return "drelu";
-    case ffn_kind::relu: return "relu_nogate";
+// hearth.ffn_activation for an FFN form (arch/llama.cpp reads it back).
+const char *activation_key(const ffn_form &f) {
+  if (!f.gated) return f.act == activation::relu ? "relu_nogate" : activation_name(f.act);
+  if (f.act_on_up) return "drelu";
+  switch (f.act) {
+    case activation::silu: return "silu";
+    case activation::gelu: return "gelu";
+    case activation::relu: return "relu";
+    case activation::relu_sq: return "relu_sq";
   }
   return "silu";
 }
@@ -50,6 +54,49 @@ uint64_t fnv1a64(const void *data, size_t n) {
   return h;
 }
 
+global_threshold choose_global_threshold(const std::vector<trained_predictor> &ps) {
+  global_threshold best;
+  if (ps.empty()) return best;
+  // Decisions that differ between t and layer l's own threshold: the layer's logits in [min, max) of the two,
+  // estimated from its ascending sample of validation logits.
+  auto flips = [&](float t) {
+    double f = 0;
+    for (const trained_predictor &p : ps) {
+      if (p.val_logits.empty()) continue;
+      const float lo = std::min(t, p.threshold), hi = std::max(t, p.threshold);
+      const auto a = std::lower_bound(p.val_logits.begin(), p.val_logits.end(), lo);
+      const auto b = std::lower_bound(p.val_logits.begin(), p.val_logits.end(), hi);
+      f += (double)(b - a) / (double)p.val_logits.size() * (double)p.val_decisions;
+    }
+    return f;
+  };
+  double total = 0;
+  float lo = ps[0].threshold, hi = lo;
+  std::vector<float> candidates;
+  for (const trained_predictor &p : ps) {
+    total += (double)p.val_decisions;
+    lo = std::min(lo, p.threshold), hi = std::max(hi, p.threshold);
+    candidates.push_back(p.threshold);
+  }
+  for (int k = 1; k < 512; ++k) candidates.push_back(lo + (hi - lo) * (float)k / 512.0f);
+  double best_flips = -1;
+  for (float t : candidates) {
+    const double f = flips(t);
+    if (best_flips < 0 || f < best_flips) best_flips = f, best.threshold = t;
+  }
+  best.agreement = total > 0 ? 1.0 - best_flips / total : 1.0;
+  return best;
+}
+
+uint64_t output_ffn_bytes(const model &m, const calibrate_config &cfg, int32_t l) {
+  const layer &L = m.layers()[(size_t)l];
+  const hparams &hp = m.hp();
+  auto bytes = [&](const matrix &w) { return w ? row_bytes(cfg.convert_weights ? cfg.weight_type : w.type, w.cols) * (size_t)w.rows : 0; };
+  const dtype down_src = L.down ? L.down.type : L.down_t.type;
+  const dtype down_to = cfg.down_type_set ? cfg.down_type : cfg.convert_weights ? cfg.weight_type : down_src;
+  return bytes(L.gate) + bytes(L.up) + row_bytes(down_to, hp.n_embd) * (size_t)hp.n_ff;
+}
+
 calibration calibrate_model(const model &m, const std::string &corpus, const calibrate_config &cfg,
                             const calibrate_progress &progress) {
   const int32_t blk = (int32_t)traits(cfg.predictor_type).block_elems;
@@ -59,7 +106,7 @@ calibration calibrate_model(const model &m, const std::string &corpus, const cal
   calibration c;
   c.corpus_hash = fnv1a64(corpus.data(), corpus.size());
   std::vector<int32_t> tokens;
-  m.vocab().encode(corpus, true, false, tokens);
+  m.tok().encode(corpus, true, false, tokens);
   c.corpus_tokens = (int64_t)tokens.size();
   if (tokens.size() < 16) fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("the calibration text gave {} tokens; at least 16 are needed", tokens.size()));
   c.profile = profile_activations(m, tokens, cfg.profile, [&](int64_t d, int64_t t) { return !progress || progress("profile", d, t); });
@@ -67,6 +114,8 @@ calibration calibrate_model(const model &m, const std::string &corpus, const cal
   trainer_config tc = cfg.trainer;
   // fc2 rows are rank long: every rank tried is a whole number of the predictor type's blocks
   tc.rank_multiple = std::max<int32_t>(tc.rank_multiple, blk);
+  // thresholds, recall and precision come from the weights as they will be stored
+  tc.predictor_type = cfg.predictor_type;
   c.predictors = train_predictors(c.profile, hp.n_embd, hp.n_ff, tc, [&](int64_t d, int64_t t) { return !progress || progress("train", d, t); });
   return c;
 }
@@ -82,14 +131,18 @@ void write_calibrated_model(const model &m, const calibration &c, const calibrat
   w.set_pwri(true);
   // Every key of the source, except the ones rewritten below.
   auto ours = [](std::string_view k) {
-    return k.starts_with("hearth.calibration.") || k == "hearth.sparse_thresholds" || k == "hearth.ffn_activation" ||
-           k == "powerinfer.sparse_threshold" || k == "general.alignment";
+    return k.starts_with(k_calibration_prefix) || k == key_name(kv::hearth_sparse_thresholds) ||
+           k == key_name(kv::hearth_ffn_activation) || k == key_name(kv::powerinfer_sparse_threshold) ||
+           k == key_name(kv::general_alignment);
   };
   for (const gguf_kv &kv : src.kvs())
     if (!ours(kv.key)) w.set_value(kv.key, kv.value);
-  w.set_str("hearth.ffn_activation", activation_key(hp.ffn));
-  // PowerInfer's one threshold stays at its default; hearth's per-layer thresholds were chosen for the recall target.
-  w.set_f32("powerinfer.sparse_threshold", 0.0f);
+  w.set_str(key_name(kv::hearth_ffn_activation), activation_key(hp.block.ffn));
+  // hearth reads the per-layer thresholds; PowerInfer reads only one global threshold, chosen so that its masks
+  // agree with the per-layer ones on as many (token, neuron) decisions as possible (docs/calibration.md).
+  const global_threshold g = choose_global_threshold(c.predictors);
+  w.set_f32(key_name(kv::powerinfer_sparse_threshold), g.threshold);
+  w.set_f32(key_name(kv::hearth_calibration_global_threshold_agreement), (float)g.agreement);
   std::vector<float> thr, sparsity, skew, recall, precision;
   std::vector<int32_t> rank, pbytes;
   for (const trained_predictor &p : c.predictors) {
@@ -101,23 +154,23 @@ void write_calibrated_model(const model &m, const calibration &c, const calibrat
     rank.push_back(p.rank);
     pbytes.push_back((int32_t)(row_bytes(cfg.predictor_type, d) * (size_t)p.rank + row_bytes(cfg.predictor_type, p.rank) * (size_t)ff));
   }
-  w.set_arr_f32("hearth.sparse_thresholds", thr);
-  w.set_u64("hearth.calibration.corpus_fnv1a64", c.corpus_hash);
-  w.set_u64("hearth.calibration.corpus_tokens", (uint64_t)c.corpus_tokens);
-  w.set_u64("hearth.calibration.profiled_tokens", (uint64_t)c.profile.tokens);
-  w.set_u64("hearth.calibration.seed", cfg.trainer.seed);
-  w.set_u64("hearth.calibration.samples_per_layer", c.profile.samples.empty() ? 0 : (uint64_t)c.profile.samples[0].n);
-  w.set_f32("hearth.calibration.target_recall", (float)cfg.trainer.target_recall);
-  w.set_arr_f32("hearth.calibration.sparsity", sparsity);
-  w.set_arr_f32("hearth.calibration.skewness", skew);
-  w.set_arr_i32("hearth.calibration.predictor_rank", rank);
-  w.set_arr_f32("hearth.calibration.recall", recall);
-  w.set_arr_f32("hearth.calibration.precision", precision);
-  w.set_arr_i32("hearth.calibration.predictor_bytes", pbytes);
+  w.set_arr_f32(key_name(kv::hearth_sparse_thresholds), thr);
+  w.set_u64(key_name(kv::hearth_calibration_corpus_hash), c.corpus_hash);
+  w.set_u64(key_name(kv::hearth_calibration_corpus_tokens), (uint64_t)c.corpus_tokens);
+  w.set_u64(key_name(kv::hearth_calibration_profiled_tokens), (uint64_t)c.profile.tokens);
+  w.set_u64(key_name(kv::hearth_calibration_seed), cfg.trainer.seed);
+  w.set_u64(key_name(kv::hearth_calibration_samples_per_layer), c.profile.samples.empty() ? 0 : (uint64_t)c.profile.samples[0].n);
+  w.set_f32(key_name(kv::hearth_calibration_target_recall), (float)cfg.trainer.target_recall);
+  w.set_arr_f32(key_name(kv::hearth_calibration_sparsity), sparsity);
+  w.set_arr_f32(key_name(kv::hearth_calibration_skewness), skew);
+  w.set_arr_i32(key_name(kv::hearth_calibration_predictor_rank), rank);
+  w.set_arr_f32(key_name(kv::hearth_calibration_recall), recall);
+  w.set_arr_f32(key_name(kv::hearth_calibration_precision), precision);
+  w.set_arr_i32(key_name(kv::hearth_calibration_predictor_bytes), pbytes);
   // Per-layer activation frequencies. They are metadata arrays, not tensors: PowerInfer's loader (llama.cpp of
   // late 2023) rejects a file whose tensor count differs from the tensors it creates.
-  for (int32_t l = 0; l < L; ++l) w.set_arr_f32(fmt::format("hearth.calibration.frequency.{}", l), c.profile.frequency(l));
-  const gguf_tensor *first_down = src.tensor("blk.0.ffn_down.weight");
+  for (int32_t l = 0; l < L; ++l) w.set_arr_f32(key_name(kv::hearth_calibration_frequency, {}, l), c.profile.frequency(l));
+  const gguf_tensor *first_down = src.tensor(tensor_name(tensor::ffn_down, 0));
   const dtype down_src = first_down ? first_down->type : dtype::f16;
   const dtype down_to = cfg.down_type_set ? cfg.down_type : cfg.convert_weights ? cfg.weight_type : down_src;
   std::vector<std::string> notes = c.notes;
@@ -126,14 +179,18 @@ void write_calibrated_model(const model &m, const calibration &c, const calibrat
                                 "requantized ({} -> float -> {})", type_name(down_src), type_name(down_src), type_name(down_to)));
   else if (down_to != down_src)
     notes.push_back(fmt::format("ffn_down_t converted from {} to {}", type_name(down_src), type_name(down_to)));
-  if (cfg.convert_weights) notes.push_back(fmt::format("2-D weights converted to {}", type_name(cfg.weight_type)));
+  if (cfg.convert_weights) {  // only what actually changes type is a conversion
+    size_t converted = 0;
+    for (const gguf_tensor &t : src.tensors()) converted += is_weight_matrix(t) && t.type != cfg.weight_type;
+    if (converted) notes.push_back(fmt::format("{} 2-D weights converted to {}", converted, type_name(cfg.weight_type)));
+  }
   if (!notes.empty()) {
     std::string all;
     for (const std::string &n : notes) {
       all += (all.empty() ? "" : "; ") + n;
       log(HEARTH_LOG_WARN, "calibrate: {}", n);
     }
-    w.set_str("hearth.calibration.notes", all);
+    w.set_str(key_name(kv::hearth_calibration_notes), all);
   }
 
   auto add_copy = [&](const gguf_tensor &t) {
@@ -148,13 +205,13 @@ void write_calibrated_model(const model &m, const calibration &c, const calibrat
   };
   for (const gguf_tensor &t : src.tensors()) {
     // Layer tensors are written in the source's order; a layer's predictor follows its ffn_down_t.
-    if (t.name.starts_with("blk.") && t.name.ends_with(".ffn_down.weight")) {
+    if (t.name.starts_with("blk.") && t.name.ends_with(".ffn_down.weight")) {  // tensor_name(tensor::ffn_down, l)
       const int32_t l = std::atoi(t.name.c_str() + 4);
       if (l < 0 || l >= L || t.n_dims != 2 || t.ne[0] != ff || t.ne[1] != d)
         fail(HEARTH_ERR_BAD_FORMAT, fmt::format("{} has shape {}, expected [{}, {}]", t.name, t.shape(), ff, d));
       if (d % traits(down_to).block_elems) fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("n_embd is not a multiple of {}'s block", type_name(down_to)));
       const gguf_tensor *tp = &t;
-      w.add_tensor(fmt::format("blk.{}.ffn_down_t.weight", l), down_to, {d, ff}, [tp, d, ff, down_to](uint8_t *dst, size_t) {
+      w.add_tensor(tensor_name(tensor::ffn_down_t, l), down_to, {d, ff}, [tp, d, ff, down_to](uint8_t *dst, size_t) {
         // n_embd rows of n_ff -> n_ff rows of n_embd
         std::vector<float> all((size_t)(d * ff)), row((size_t)d);
         const size_t rb = row_bytes(tp->type, ff);
@@ -168,10 +225,10 @@ void write_calibrated_model(const model &m, const calibration &c, const calibrat
       const trained_predictor &p = c.predictors[(size_t)l];
       const dtype pt = cfg.predictor_type;
       const trained_predictor *pp = &p;
-      w.add_tensor(fmt::format("blk.{}.fc1.weight", l), pt, {d, p.rank}, [pp, pt, d](uint8_t *dst, size_t) {
+      w.add_tensor(tensor_name(tensor::fc1, l), pt, {d, p.rank}, [pp, pt, d](uint8_t *dst, size_t) {
         for (int64_t r = 0; r < pp->rank; ++r) quantize_row(pt, pp->fc1.data() + r * d, dst + r * row_bytes(pt, d), d);
       });
-      w.add_tensor(fmt::format("blk.{}.fc2.weight", l), pt, {p.rank, ff}, [pp, pt, ff](uint8_t *dst, size_t) {
+      w.add_tensor(tensor_name(tensor::fc2, l), pt, {p.rank, ff}, [pp, pt, ff](uint8_t *dst, size_t) {
         for (int64_t i = 0; i < ff; ++i) quantize_row(pt, pp->fc2.data() + i * pp->rank, dst + i * row_bytes(pt, pp->rank), pp->rank);
       });
       continue;
@@ -211,35 +268,6 @@ double rank_correlation(const std::vector<float> &a, const std::vector<float> &b
     sbb += (rb[i] - mean) * (rb[i] - mean);
   }
   return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : 0.0;
-}
-
-std::vector<float> metadata_floats(const gguf_file &f, const std::string &key) {
-  const gguf_value *v = f.find(key);
-  if (!v || v->type != gguf_type::array || v->arr_type != gguf_type::f32) return {};
-  std::vector<float> out((size_t)v->arr_count);
-  for (uint64_t i = 0; i < v->arr_count; ++i) out[(size_t)i] = v->arr<float>(i);
-  return out;
-}
-
-placement_input placement_input_for(const model &m, uint64_t budget, int32_t n_ctx) {
-  const hparams &hp = m.hp();
-  placement_input in;
-  in.budget = budget;
-  in.output_bytes = m.output() ? m.output().bytes() : m.tok_embd().bytes();
-  for (int32_t l = 0; l < hp.n_layer; ++l) {
-    const layer &L = m.layers()[(size_t)l];
-    placement_layer_input li;
-    li.frequency = metadata_floats(m.file(), fmt::format("hearth.calibration.frequency.{}", l));
-    if (li.frequency.empty())  // a synthetic model's planted frequencies stand in for a calibration
-      li.frequency = metadata_floats(m.file(), fmt::format("hearth.synthetic.frequency.{}", l));
-    if ((int32_t)li.frequency.size() != hp.n_ff) li.frequency.assign((size_t)hp.n_ff, 1.0f);
-    li.neuron_bytes = L.up.row_size + (L.gate ? L.gate.row_size : 0) + (L.down_t ? L.down_t.row_size : 0);
-    if (!L.down_t && L.down) li.neuron_bytes += L.down.bytes() / (uint64_t)hp.n_ff;  // a column of row-major down
-    li.dense_bytes = L.wq.bytes() + L.wk.bytes() + L.wv.bytes() + L.wo.bytes() + (L.fc1 ? L.fc1.bytes() + L.fc2.bytes() : 0) +
-                     (uint64_t)2 * hp.n_embd * sizeof(float) + (uint64_t)2 * hp.n_embd_kv() * sizeof(float) * (uint64_t)n_ctx;
-    in.layers.push_back(std::move(li));
-  }
-  return in;
 }
 
 }  // namespace hearth

@@ -43,20 +43,22 @@ void write_calibrated_model(const model &m, const calibration &c, const calibrat
 
 uint64_t fnv1a64(const void *data, size_t n);
 
+// PowerInfer reads one sparse threshold for every layer. The value whose masks agree with the per-layer
+// thresholds' on most (token, neuron) decisions, from the predictors' validation logits, and that agreement.
+struct global_threshold {
+  float threshold = 0.0f;
+  double agreement = 1.0;  // share of decisions equal to the per-layer thresholds'
+};
+global_threshold choose_global_threshold(const std::vector<trained_predictor> &predictors);
+
+// Weight bytes of layer l's FFN (gate, up, ffn_down_t) as the calibrated file stores them (its output types).
+uint64_t output_ffn_bytes(const model &m, const calibrate_config &cfg, int32_t l);
+
 }  // namespace hearth
 
 namespace hearth {
 
 // Spearman's rank correlation (ties get their average rank).
 double rank_correlation(const std::vector<float> &a, const std::vector<float> &b);
-
-// A float array under `key` in the file (empty if absent or not an f32 array).
-std::vector<float> metadata_floats(const gguf_file &f, const std::string &key);
-
-// The placement problem for a model: per-layer frequencies from its calibration record (a synthetic model's
-// planted ones if it has none, else all 1), each
-// neuron's exact bytes (gate + up + down rows at their types), each layer's attention, norms, predictor and
-// an n_ctx-token F32 KV cache as its dense unit, and the output matrix.
-placement_input placement_input_for(const model &m, uint64_t budget, int32_t n_ctx);
 
 }  // namespace hearth

@@ -95,9 +95,9 @@ std::vector<float> activation_profile::frequency(int32_t layer) const {
 activation_profile profile_activations(const model &m, const std::vector<int32_t> &tokens, const profile_config &cfg,
                                        const std::function<bool(int64_t, int64_t)> &progress) {
   if (m.vocab_only()) fail(HEARTH_ERR_INVALID_ARGUMENT, "the model was loaded vocabulary-only");
-  if (m.hp().ffn == ffn_kind::silu_gated)
-    fail(HEARTH_ERR_UNSUPPORTED, "calibration needs a ReLU-family FFN (ReGLU, dReLU or ReLU): a SwiGLU FFN never "
-                                 "outputs exact zeros; run it with the CATS sparse mode instead");
+  if (!m.hp().block.ffn.relu_family())
+    fail(HEARTH_ERR_UNSUPPORTED, std::string("calibration needs a ReLU-family FFN (ReGLU, dReLU or ReLU): a ") +
+                                     m.hp().block.ffn.family() + " FFN never outputs exact zeros; run it with the CATS sparse mode instead");
   if (tokens.empty()) fail(HEARTH_ERR_INVALID_ARGUMENT, "the calibration text gave no tokens");
   if (cfg.max_samples < 1 || cfg.n_batch < 1 || cfg.n_ctx < 2)
     fail(HEARTH_ERR_INVALID_ARGUMENT, "max_samples, n_batch and n_ctx must be positive");

@@ -1,0 +1,77 @@
+// Architectures: `general.architecture` selects a unit (one file per architecture under lib/arch/, as llama.cpp's
+// src/models/<arch>.cpp) that reads its hyper-parameters, chooses the pieces of its block (block_spec in model.h)
+// and declares its tensors. The graph builder (blocks.cpp) composes the block from those pieces, on the CPU and in
+// the hybrid graph alike, so an architecture that differs from llama only in parameters is one new file and a row
+// in the registry (arch.cpp); docs/architecture.md walks through it.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "model.h"
+#include "names.h"
+
+namespace hearth {
+
+// Reads the weights of a model for its architecture unit, checking each tensor's presence, shape and type:
+// a missing required tensor or a wrong shape is BAD_FORMAT naming it, a type hearth cannot compute is UNSUPPORTED
+// naming the type and the tensor. Counts parameters and bytes.
+class tensor_loader {
+ public:
+  tensor_loader(model &m, const gguf_file &f) : m_(m), f_(f) {}
+  const gguf_file &file() const { return f_; }
+
+  // A 2-D matrix of `rows` rows of `cols` elements (absent and not required: an empty matrix).
+  matrix matrix_of(tensor t, int layer, int64_t cols, int64_t rows, bool required = true);
+  // A vector of n floats (a bias: suffix "bias"); absent and not required: empty.
+  std::vector<float> vector_of(tensor t, int layer, int64_t n, bool required, std::string_view suffix = "weight");
+  // A norm's weight and, where the file has one, its bias.
+  norm_weights norm_of(tensor t, int layer, int64_t n, bool required = true);
+  // A tensor of any rank with exactly the shape ne (ggml order; MoE experts are 3-D); nullptr if absent and not
+  // required.
+  const gguf_tensor *tensor_of(tensor t, int layer, std::initializer_list<int64_t> ne, bool required = true);
+  // The down projection: ffn_down (n_embd rows of n_ff) or PowerInfer's neuron-major ffn_down_t.
+  void ffn_down(layer &L, int il, int64_t n_embd, int64_t n_ff);
+
+  // The parts of the model a unit fills.
+  matrix &tok_embd() { return m_.tok_embd_; }
+  matrix &output() { return m_.output_; }
+  norm_weights &output_norm() { return m_.output_norm_; }
+  std::vector<layer> &layers() { return m_.layers_; }
+
+ private:
+  const gguf_tensor *find(tensor t, int layer, std::string_view suffix, bool required, std::string *name);
+  void count(const gguf_tensor &t, int64_t elements);
+  void check_type(const gguf_tensor &t, const std::string &name) const;
+  model &m_;
+  const gguf_file &f_;
+};
+
+struct arch_unit {
+  const char *name;  // the general.architecture value
+  // Reads the hyper-parameters (hp.n_vocab is already the vocabulary's size) and chooses the block's pieces.
+  void (*load_hparams)(const gguf_file &f, hparams &hp);
+  // Declares the tensors: the embedding, output and norms, and every layer's (hp.n_layer layers, allocated).
+  void (*load_tensors)(tensor_loader &l, hparams &hp);
+};
+
+// The unit of an architecture name; nullptr if there is none.
+const arch_unit *find_arch(std::string_view name);
+// The names hearth runs, for messages ("llama, bamboo").
+std::string arch_names();
+// C++ embedders and tests may add an architecture of their own before loading a model that names it (not in
+// the C ABI). The unit must outlive every model that uses it.
+void register_arch(const arch_unit &unit);
+
+// Pieces of the llama family (arch/llama.cpp), for the units that share them.
+// Reads `<arch>.*` as llama.cpp's converter writes them; bounds-checks each value.
+void llama_hparams(const gguf_file &f, hparams &hp);
+// Reads token_embd, output_norm, output (tied to the embedding when absent) and each layer's attention and FFN
+// tensors in llama's layout.
+void llama_tensors(tensor_loader &l, hparams &hp);
+// A required unsigned key within [lo, hi]; BAD_FORMAT naming it otherwise.
+int32_t hparam(const gguf_file &f, kv k, std::string_view arch, uint64_t lo, uint64_t hi);
+// The same, or def when the key is absent.
+int32_t hparam_or(const gguf_file &f, kv k, std::string_view arch, uint64_t lo, uint64_t hi, int32_t def);
+
+}  // namespace hearth
