@@ -26,8 +26,8 @@ const model &runnable(const model &m) {
   return m;
 }
 
-// Calibration text for CATS thresholds: ordinary English, tokenized with the model's own vocabulary.
-const char k_calibration_text[] =
+// The text CATS thresholds are fitted on: ordinary English, tokenized with the model's own vocabulary.
+const char k_cats_text[] =
     "The hearth is the oldest room of the house. People gathered around the fire to cook, to keep warm and to tell "
     "stories. A language model reads text and guesses what comes next, one small piece at a time. The river ran "
     "past the mill and under the stone bridge, and in the evening the family sat by the fire.";
@@ -72,7 +72,7 @@ session::session(const model &m, const session_config &cfg)
   if (mode_ != sparse_mode::dense && mode_ != sparse_mode::predictor && !m.neuron_major())
     log(HEARTH_LOG_WARN, "{}: the file stores ffn_down row-major, so only the up projection is skipped; "
                          "`hearth calibrate` writes the neuron-major layout", sparse_mode_name(mode_));
-  if (mode_ == sparse_mode::cats) calibrate_cats(cfg.cats_sparsity);
+  if (mode_ == sparse_mode::cats) fit_cats_thresholds(cfg.cats_sparsity);
   log(HEARTH_LOG_INFO, "session: n_ctx {}, n_batch {}, {} threads, kernels {}, mode {}{}, {:.1f} MiB, graph of {} operators in {} tasks",
       n_ctx_, n_batch_, n_threads_, cpu::kernels().isa, sparse_mode_name(mode_), stream_ ? ", hybrid CPU-GPU" : "",
       memory_bytes_ / k_mib, exec_->node_count(), exec_->task_count());
@@ -127,9 +127,9 @@ session::~session() {
 
 std::string session::graph_dump() const { return graph_.dump(*ws_); }
 
-void session::calibrate_cats(float sparsity) {
+void session::fit_cats_thresholds(float sparsity) {
   std::vector<int32_t> toks;
-  model_.tok().encode(k_calibration_text, true, false, toks);
+  model_.tok().encode(k_cats_text, true, false, toks);
   toks.resize(std::min(toks.size(), (size_t)std::min(n_ctx_, 128)));
   cats_samples_.assign((size_t)model_.hp().n_layer, {});
   st_.collect_cats = true;
@@ -278,7 +278,9 @@ void session::generate(const std::vector<int32_t> &prompt, int32_t n_predict, bo
     bool stopped = false;
     for (int32_t i = 0; i < n_predict; ++i) {
       if (n_past_ + (unevaluated_ >= 0) >= n_ctx_) fail(HEARTH_ERR_CONTEXT_FULL, fmt::format("context full after {} generated tokens", i));
-      const int32_t t = step();
+      int32_t t;
+      do t = step();  // (a step that evaluates an end-of-generation token sampled before returns -1)
+      while (t < 0);
       if (model_.vocab_data().is_eog(t) && stop_at_eog) break;
       const std::string piece = text.push(model_.tok().piece(t, false));
       if (on_token && !on_token(t, piece)) {

@@ -94,7 +94,7 @@ class session {
  private:
   void build(bool on_gpu, int32_t requested_mode, const session_config &cfg);
   void forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_logits, float *logits_out);
-  void calibrate_cats(float sparsity);
+  void fit_cats_thresholds(float sparsity);
 
   const model &model_;
   int32_t n_ctx_, n_batch_, n_threads_;

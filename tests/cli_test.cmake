@@ -17,3 +17,8 @@ execute_process(COMMAND ${HEARTH} run -m ${WORK}/missing.gguf -p x RESULT_VARIAB
 if(rc EQUAL 0 OR NOT err MATCHES "cannot open")
   message(FATAL_ERROR "a missing model must fail with a message: ${err}")
 endif()
+# bench warns when the model fits in the last-level cache (a 1B model once read "118% of bandwidth")
+execute_process(COMMAND ${HEARTH} bench -m ${WORK}/m.gguf -t 2 -p 4 -n 4 -r 1 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "last-level cache")
+  message(FATAL_ERROR "bench of a cache-sized model must warn that the bandwidth figures include cache hits (${rc}): ${out} ${err}")
+endif()

@@ -8,6 +8,8 @@
 #include <random>
 
 #include "calibrate.h"
+#include "gguf_writer.h"
+#include "masks.h"
 #include "gpuidx.h"
 #include "offload.h"
 #include "error.h"
@@ -431,4 +433,168 @@ TEST_CASE(".gpuidx files round-trip and bad ones are refused") {
   CHECK_THROWS_AS(read_gpuidx(path, 4, 10), error);   // wrong layer count
   CHECK_THROWS_AS(read_gpuidx(path, 3, 11), error);   // wrong n_ff
   CHECK_THROWS_AS(read_gpuidx(dense_planted_path(), 2, 352), error);  // not an index file
+}
+
+// ---- regressions ----------------------------------------------------------------------------------------------
+
+namespace {
+
+// The validation/test split the trainer uses (70 / 15 / 15).
+struct rows {
+  int64_t v0, v1, t0, n;
+};
+rows split_of(const layer_samples &s, double holdout) {
+  const int64_t n_test = std::max<int64_t>(1, (int64_t)std::llround((double)s.n * holdout));
+  const int64_t n_train = std::max<int64_t>(1, s.n - 2 * n_test);
+  const int64_t v1 = std::min(s.n, n_train + n_test);
+  return {n_train, v1, v1, s.n};
+}
+
+// The written predictor of layer l, run as a session runs it (predict_masks), on sample rows [r0, r1): its logits.
+std::vector<float> file_logits(const layer &L, const layer_samples &s, int64_t d, int64_t r0, int64_t r1) {
+  const int64_t n = r1 - r0;
+  std::vector<float> hidden((size_t)(n * L.fc1.rows)), logits((size_t)(n * L.fc2.rows));
+  ffn_masks m;
+  q8_scratch qs;
+  predict_masks(L.fc1, L.fc2, s.x.data() + r0 * d, n, 0.0f, m, hidden.data(), logits.data(), qs);
+  return logits;
+}
+
+}  // namespace
+
+TEST_CASE("reported recall and precision are those of the predictor as written, in its stored type") {
+  const auto m = model::load(dense_planted_path());
+  calibrate_config cfg = test_config(2);
+  cfg.predictor_type = dtype::q4_0;  // coarse enough that float and stored weights disagree on some decisions
+  cfg.trainer.predictor_type = dtype::q4_0;
+  const calibration c = calibrate_tokens(*m, cfg);
+  const std::string path = test::temp_path("cal-q4.gguf");
+  write_calibrated_model(*m, c, cfg, path);
+  const auto w = model::load(path);
+  const int64_t d = w->hp().n_embd, ff = w->hp().n_ff;
+  for (int32_t l = 0; l < w->hp().n_layer; ++l) {
+    const layer &L = w->layers()[(size_t)l];
+    CHECK(L.fc1.type == dtype::q4_0);
+    const layer_samples &s = c.profile.samples[(size_t)l];
+    const rows r = split_of(s, cfg.trainer.holdout);
+    const std::vector<float> lg = file_logits(L, s, d, r.t0, r.n);
+    uint64_t tp = 0, pos = 0, pred = 0;
+    for (int64_t t = r.t0; t < r.n; ++t)
+      for (int64_t i = 0; i < ff; ++i) {
+        const bool y = s.fired_at(t, i), p = lg[(size_t)((t - r.t0) * ff + i)] >= L.threshold;
+        pos += y, pred += p, tp += y && p;
+      }
+    CAPTURE(l);
+    CHECK(c.predictors[(size_t)l].recall == doctest::Approx((double)tp / (double)pos).epsilon(1e-12));
+    CHECK(c.predictors[(size_t)l].precision == doctest::Approx((double)tp / (double)pred).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("PowerInfer's one threshold is the global value that best matches the per-layer thresholds") {
+  const calibrated &cal = calibrated_model();
+  const auto f = gguf_file::open(cal.path);
+  const auto w = model::load(cal.path);
+  const float global = (float)f->get_float("powerinfer.sparse_threshold", 99.0);
+  const int64_t d = w->hp().n_embd, ff = w->hp().n_ff;
+  // Independently: the decisions of every layer's validation rows under one threshold t, against its own.
+  std::vector<std::vector<float>> val;
+  std::vector<float> own;
+  for (int32_t l = 0; l < w->hp().n_layer; ++l) {
+    const layer_samples &s = cal.cal.profile.samples[(size_t)l];
+    const rows r = split_of(s, test_config(2).trainer.holdout);
+    val.push_back(file_logits(w->layers()[(size_t)l], s, d, r.v0, r.v1));
+    own.push_back(w->layers()[(size_t)l].threshold);
+  }
+  auto agreement = [&](float t) {
+    uint64_t same = 0, all = 0;
+    for (size_t l = 0; l < val.size(); ++l)
+      for (float x : val[l]) same += (x >= t) == (x >= own[l]), ++all;
+    return (double)same / (double)all;
+  };
+  const double chosen = agreement(global);
+  MESSAGE(fmt::format("per-layer thresholds {} / {}, global {}: agreement {:.5f} (at 0: {:.5f})", own[0], own[1], global, chosen,
+                      agreement(0.0f)));
+  for (float t : own) CHECK(chosen >= agreement(t) - 1e-3);  // no layer's threshold does better as the global one
+  CHECK(chosen >= agreement(0.0f) - 1e-3);
+  CHECK(f->get_float("hearth.calibration.global_threshold_agreement", 0) == doctest::Approx(chosen).epsilon(1e-2));
+  (void)ff;
+}
+
+TEST_CASE("calibrating an F32 model to F32 reports no conversion") {
+  const std::string path = test::temp_path("planted-f32.gguf");
+  write_synthetic_model(path, dense_planted(dtype::f32), builtin_corpus());
+  const auto m = model::load(path);
+  calibrate_config cfg = test_config(2);
+  cfg.convert_weights = true;
+  cfg.weight_type = dtype::f32;
+  cfg.profile.max_samples = 512;
+  cfg.trainer.max_epochs = 4;
+  const calibration c = calibrate_tokens(*m, cfg);
+  const std::string out = test::temp_path("f32-f32.gguf");
+  write_calibrated_model(*m, c, cfg, out);
+  const auto f = gguf_file::open(out);
+  const std::string notes = f->get_string("hearth.calibration.notes", "");
+  CHECK(notes.find("converted") == std::string::npos);
+  // and the FFN bytes the report divides by are the written file's
+  const auto w = model::load(out);
+  for (int32_t l = 0; l < w->hp().n_layer; ++l) {
+    const layer &L = w->layers()[(size_t)l];
+    CHECK(output_ffn_bytes(*m, cfg, l) == L.gate.bytes() + L.up.bytes() + L.down_t.bytes());
+  }
+  cfg.weight_type = dtype::q8_0;  // a real conversion is reported, and the bytes follow the output type
+  write_calibrated_model(*m, c, cfg, out);
+  CHECK(gguf_file::open(out)->get_string("hearth.calibration.notes", "").find("converted to Q8_0") != std::string::npos);
+  const auto q = model::load(out);
+  const layer &Q = q->layers()[0];
+  CHECK(output_ffn_bytes(*m, cfg, 0) == Q.gate.bytes() + Q.up.bytes() + Q.down_t.bytes());
+}
+
+// Regression: hearth wrote I32 as ggml's 26, which PowerInfer's reader (whose ggml numbers I32 18) took for an
+// unknown type and divided by its zero block size.
+TEST_CASE(".gpuidx files use PowerInfer's type numbering, and both numberings read") {
+  placement p;
+  p.layers.resize(2);
+  p.layers[0].gpu_neurons = {1, 2};
+  p.layers[1].gpu_neurons = {0};
+  const std::string path = test::temp_path("interop.gpuidx");
+  write_gpuidx(path, p, 4, 1000);
+  // the type field of each tensor info, read from the bytes: every one is 18
+  const std::vector<uint8_t> raw = test::read_file(path);
+  const auto f = gguf_file::open(path);
+  size_t found = 0;
+  for (const gguf_tensor &t : f->tensors()) {
+    // name (8 + len), n_dims (4), dims (8 each), then the type
+    const std::string key = t.name;
+    const auto at = std::search(raw.begin(), raw.end(), key.begin(), key.end());
+    REQUIRE(at != raw.end());
+    const size_t type_at = (size_t)(at - raw.begin()) + key.size() + 4 + 8 * (size_t)t.n_dims;
+    uint32_t type;
+    std::memcpy(&type, raw.data() + type_at, 4);
+    CHECK(type == 18u);
+    CHECK(t.type == dtype::i32);
+    ++found;
+  }
+  CHECK(found == 4);
+  // hearth 0.1's files: the same layout with I32 as 26
+  gguf_writer old;
+  old.set_str("general.architecture", "generic.gpu_index");
+  old.set_u64("split.vram_capacity", 1000);
+  old.set_u32("generic.gpu_index.block_count", 2);
+  const std::vector<std::vector<int32_t>> idx = {{0, 1, 1, 0}, {1, 0, 0, 0}}, buckets = {{1, 2}, {0}};
+  for (int l = 0; l < 2; ++l) {
+    const auto a = idx[(size_t)l], b = buckets[(size_t)l];
+    old.add_tensor(fmt::format("blk.{}.gpu_idx", l), dtype::i32, {4}, [a](uint8_t *dst, size_t n) { std::memcpy(dst, a.data(), n); });
+    old.add_tensor(fmt::format("blk.{}.gpu_bucket", l), dtype::i32, {(int64_t)b.size()},
+                   [b](uint8_t *dst, size_t n) { std::memcpy(dst, b.data(), n); });
+  }
+  const std::string old_path = test::temp_path("old.gpuidx");
+  old.write(old_path);  // GGUF magic: I32 as 26
+  std::vector<uint8_t> bytes = test::read_file(old_path);
+  std::memcpy(bytes.data(), "PWRI", 4);  // as hearth 0.1 wrote them: PWRI magic, type 26
+  test::write_file(old_path, bytes);
+  for (const std::string &q : {path, old_path}) {
+    const placement r = read_gpuidx(q, 2, 4);
+    CHECK(r.layers[0].gpu_neurons == std::vector<int32_t>{1, 2});
+    CHECK(r.layers[1].gpu_neurons == std::vector<int32_t>{0});
+  }
 }

@@ -446,6 +446,34 @@ TEST_CASE("C API on the emulated device: whole-layer offload, hearth_model_gpu_i
   hearth_model_free(m);
 }
 
+// Regression: AUTO resolved from the model's GPU part, so a session that fell back to the CPU ran dense where the
+// CPU would have used the exact gate.
+TEST_CASE("AUTO sparse mode follows the session's actual device") {
+  if (g_cuda) return;
+  // a neuron-major ReLU file without predictors: the exact gate on the CPU, dense in the hybrid executor
+  const std::string path = test::rewrite_model(test::synth_model(planted("relu", dtype::q8_0)), {}, {".fc1.weight", ".fc2.weight"});
+  const auto cpu = model::load(path);
+  REQUIRE(!cpu->has_predictors());
+  REQUIRE(cpu->neuron_major());
+  offload_config oc;
+  oc.mode = (int32_t)offload_mode::layers;
+  oc.n_ctx = 16;
+  oc.budget = cpu->weight_bytes() * 2;
+  const auto gpu = load_with(path, oc, cpu->weight_bytes() + (8u << 20));
+  REQUIRE(gpu->gpu());
+  session_config sc;
+  sc.n_ctx = 64;  // fits the device: hybrid, dense
+  session fits(*gpu, sc);
+  CHECK(fits.hybrid());
+  CHECK(fits.mode() == sparse_mode::dense);
+  sc.n_ctx = 2048;  // 4 layers x 2 x 2048 x 128 x 4 bytes = 8 MiB of KV: over what is left, so the CPU
+  session falls_back(*gpu, sc);
+  CHECK(!falls_back.hybrid());
+  CHECK(falls_back.mode() == sparse_mode::exact_gate);
+  session plain(*cpu, sc);
+  CHECK(plain.mode() == sparse_mode::exact_gate);
+}
+
 int main(int argc, char **argv) {
   std::vector<char *> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {

@@ -229,3 +229,20 @@ TEST_CASE("axpy of every tier matches float64, tails included") {
       for (int64_t i = 0; i < n; ++i) CHECK(std::fabs(y[(size_t)i] - (y0[(size_t)i] + 0.75 * x[(size_t)i])) < 1e-6);
     }
 }
+
+// Regression: the AVX2 tier is compiled with -mf16c, but the dispatcher did not ask for F16C.
+TEST_CASE("the dispatcher chooses a tier only where the CPU has every feature it was compiled for") {
+  cpu::cpu_features f;
+  f.avx2 = f.fma = true;  // no F16C
+  CHECK(std::string(cpu::choose_tier(f, nullptr).isa) == "ref");
+  f.f16c = true;
+  if (cpu::avx2_kernels()) CHECK(std::string(cpu::choose_tier(f, nullptr).isa) == "avx2");
+  f.avx512f = f.avx512bw = f.avx512vl = true;  // no VNNI
+  if (cpu::avx2_kernels()) CHECK(std::string(cpu::choose_tier(f, nullptr).isa) == "avx2");
+  f.avx512vnni = true;
+  if (cpu::avx512_kernels()) CHECK(std::string(cpu::choose_tier(f, nullptr).isa) == "avx512");
+  if (cpu::avx512_kernels()) CHECK(std::string(cpu::choose_tier(f, "avx2").isa) == "avx2");
+  CHECK(std::string(cpu::choose_tier(f, "ref").isa) == "ref");
+  f.fma = false;
+  CHECK(std::string(cpu::choose_tier(f, nullptr).isa) == "ref");
+}

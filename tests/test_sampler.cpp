@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 
+#include "error.h"
 #include "sampler.h"
 
 using namespace hearth;
@@ -80,4 +81,37 @@ TEST_CASE("temperature sharpens the distribution") {
   // p(1) = 1/(1+e^-0.5) = 0.62 at T=2; 1/(1+e^-4) = 0.98 at T=0.25
   CHECK(std::fabs(hot1 / 4000.0 - 0.6225) < 0.04);
   CHECK(std::fabs(cold1 / 4000.0 - 0.982) < 0.01);
+}
+
+// Regression: NaN compares false both ways, which broke the candidates' ordering (greedy returned a NaN's index).
+TEST_CASE("NaN logits are never sampled; infinities are handled; no finite logit is an error") {
+  const float l[6] = {NAN, 1.0f, 5.0f, NAN, 3.0f, -INFINITY};
+  for (float temp : {0.0f, 0.8f}) {
+    sampler s = make(temp, temp > 0 ? 3 : 0, 0.9f, 0.05f, 1.0f, 7);
+    for (int i = 0; i < 50; ++i) {
+      const int32_t t = s.sample(l, 6);
+      CHECK((t == 1 || t == 2 || t == 4));
+      if (temp == 0) CHECK(t == 2);
+    }
+  }
+  const float inf[4] = {1.0f, INFINITY, 2.0f, INFINITY};
+  CHECK(make(0, 0, 1, 0).sample(inf, 4) == 1);  // the first of the largest
+  CHECK(make(0.8f, 0, 1, 0, 1.0f, 3).sample(inf, 4) % 2 == 1);
+  const float none[3] = {NAN, -INFINITY, NAN};
+  CHECK_THROWS_AS(make(0, 0, 1, 0).sample(none, 3), hearth::error);
+}
+
+TEST_CASE("the sampler refuses non-finite and out-of-range settings") {
+  for (float v : {NAN, INFINITY}) {
+    sampler_config c;
+    c.temperature = v;
+    sampler s;
+    CHECK_THROWS_AS(s.configure(c), hearth::error);
+    c = {};
+    c.min_p = v;
+    CHECK_THROWS_AS(s.configure(c), hearth::error);
+    c = {};
+    c.repeat_penalty = v;
+    CHECK_THROWS_AS(s.configure(c), hearth::error);
+  }
 }

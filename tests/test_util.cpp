@@ -8,7 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <cstring>
 #include <mutex>
+
+#include "gguf.h"
+#include "gguf_writer.h"
 
 namespace hearth::test {
 namespace {
@@ -74,6 +78,36 @@ std::vector<uint8_t> read_file(const std::string &path) {
 void write_file(const std::string &path, const std::vector<uint8_t> &bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f.write((const char *)bytes.data(), (std::streamsize)bytes.size());
+}
+
+std::string rewrite_model(const std::string &src, const std::vector<std::pair<std::string, uint32_t>> &set_u32,
+                          const std::vector<std::string> &drop) {
+  const auto f = gguf_file::open(src);
+  gguf_writer w;
+  w.set_pwri(f->pwri());
+  for (const gguf_kv &kv : f->kvs()) {
+    bool replaced = false;
+    for (const auto &[k, v] : set_u32) replaced = replaced || k == kv.key;
+    if (!replaced && kv.key != "general.alignment") w.set_value(kv.key, kv.value);
+  }
+  for (const auto &[k, v] : set_u32) w.set_u32(k, v);
+  for (const gguf_tensor &t : f->tensors()) {
+    bool dropped = false;
+    for (const std::string &d : drop) dropped = dropped || t.name.ends_with(d);
+    if (dropped) continue;
+    const gguf_tensor *tp = &t;
+    w.add_tensor(t.name, t.type, std::vector<int64_t>(t.ne, t.ne + t.n_dims), [tp](uint8_t *dst, size_t n) { std::memcpy(dst, tp->data, n); });
+  }
+  const std::string out = temp_path("rewritten.gguf");
+  w.write(out);
+  return out;
+}
+
+size_t resident_bytes() {
+  std::ifstream f("/proc/self/statm");
+  size_t pages = 0, rss = 0;
+  f >> pages >> rss;
+  return rss * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 }  // namespace hearth::test
