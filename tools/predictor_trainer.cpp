@@ -192,7 +192,7 @@ struct fit_result {
 fit_result fit(const layer_samples &s, int64_t d, int64_t ff, int32_t r, const trainer_config &cfg, uint64_t seed,
                double pos_weight) {
   const split sp = split_rows(s.n, cfg.holdout);
-  const int64_t n_train = sp.v0, v0 = sp.v0, v1 = sp.v1, t0 = sp.t0;
+  const int64_t n_train = sp.v0, v0 = sp.v0, v1 = sp.v1;
   net nt(d, ff, r, seed);
   adam o1(nt.fc1.size()), o2(nt.fc2t.size());
   std::vector<float> g1(nt.fc1.size()), g2(nt.fc2t.size()), h((size_t)r), lg((size_t)ff), gl((size_t)ff);

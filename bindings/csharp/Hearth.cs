@@ -36,7 +36,7 @@ namespace Hearth
         [StructLayout(LayoutKind.Sequential)]
         internal struct ModelParams { public uint StructSize; public int VocabOnly; public IntPtr Progress; public IntPtr ProgressUser; public int Prefault; public int GpuOffload; public ulong VramBudgetBytes; public IntPtr GpuidxPath; public int GpuNCtx; }
         [StructLayout(LayoutKind.Sequential)]
-        internal struct SessionParams { public uint StructSize; public int NCtx, NBatch, NThreads, SparseMode; public float CatsSparsity; }
+        internal struct SessionParams { public uint StructSize; public int NCtx, NBatch, NThreads, SparseMode; public float CatsSparsity; public ulong MaxMemoryBytes; }
         [StructLayout(LayoutKind.Sequential)]
         internal struct SamplerParams { public uint StructSize; public float Temperature; public int TopK; public float TopP, MinP, RepeatPenalty; public int RepeatLastN; public ulong Seed; }
         [StructLayout(LayoutKind.Sequential)]
@@ -222,13 +222,14 @@ namespace Hearth
         readonly SessionHandle handle;
         readonly Model model; // keeps the model alive while the session is
 
-        public Session(Model model, int nCtx = 0, int nThreads = 0, int sparseMode = 0)
+        public Session(Model model, int nCtx = 0, int nThreads = 0, int sparseMode = 0, ulong maxMemoryBytes = 0)
         {
             var p = new Native.SessionParams();
             Native.hearth_session_params_init(ref p);
             p.NCtx = nCtx;
             p.NThreads = nThreads;
             p.SparseMode = sparseMode;
+            p.MaxMemoryBytes = maxMemoryBytes;
             SessionHandle h;
             int st = Native.hearth_session_create(model.Live(), ref p, out h);
             if (st != 0) { h.Dispose(); HearthException.Check(st); }

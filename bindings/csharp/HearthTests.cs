@@ -100,6 +100,12 @@ static class HearthTests
                     timer.Dispose();
                 }
             });
+            Test("memory limit", () => {
+                var e = Throws<HearthException>(() => new Session(model, 1 << 16, 0, 0, 1UL << 20));
+                Assert(e.Status == HearthException.OutOfMemory, "a session over its memory limit is refused");
+                Assert(e.Message.Contains("KV cache"), "with the figure");
+                using (var s = new Session(model, 64, 0, 0, 1UL << 30)) s.Eval(new[] { 1, 2, 3 });
+            });
             Test("context overflow and misuse", () => {
                 var s = new Session(model, 16);
                 var toks = new int[40];

@@ -44,7 +44,8 @@ class _ModelParams(ctypes.Structure):
 
 class _SessionParams(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("n_ctx", ctypes.c_int32), ("n_batch", ctypes.c_int32),
-                ("n_threads", ctypes.c_int32), ("sparse_mode", ctypes.c_int32), ("cats_sparsity", ctypes.c_float)]
+                ("n_threads", ctypes.c_int32), ("sparse_mode", ctypes.c_int32), ("cats_sparsity", ctypes.c_float),
+                ("max_memory_bytes", ctypes.c_uint64)]
 
 
 class _SamplerParams(ctypes.Structure):
@@ -305,7 +306,7 @@ class Session(_Owned):
     _free = staticmethod(_lib.hearth_session_free)
     _what = "session"
 
-    def __init__(self, model, n_ctx=0, n_batch=0, n_threads=0, sparse_mode="auto", cats_sparsity=None):
+    def __init__(self, model, n_ctx=0, n_batch=0, n_threads=0, sparse_mode="auto", cats_sparsity=None, max_memory_bytes=0):
         p = _SessionParams()
         _lib.hearth_session_params_init(ctypes.byref(p))
         p.n_ctx, p.n_threads = n_ctx, n_threads
@@ -314,6 +315,7 @@ class Session(_Owned):
         p.sparse_mode = _SPARSE_NAMES[sparse_mode] if isinstance(sparse_mode, str) else int(sparse_mode)
         if cats_sparsity is not None:
             p.cats_sparsity = cats_sparsity
+        p.max_memory_bytes = max_memory_bytes
         h = ctypes.c_void_p()
         _check(_lib.hearth_session_create(model._handle(), ctypes.byref(p), ctypes.byref(h)))
         self._h = h

@@ -148,6 +148,15 @@ class WithModel(unittest.TestCase):
                 s.eval(list(range(3, 40)))
             self.assertEqual(cm.exception.status, hearth.ERR_CONTEXT_FULL)
 
+    def test_memory_limit(self):
+        # a context whose KV cache alone is far over a 1 MiB limit is refused before anything is allocated
+        with self.assertRaises(hearth.HearthError) as cm:
+            hearth.Session(self.model, n_ctx=1 << 16, max_memory_bytes=1 << 20)
+        self.assertEqual(cm.exception.status, hearth.ERR_OUT_OF_MEMORY)
+        self.assertIn("KV cache", str(cm.exception))
+        with hearth.Session(self.model, n_ctx=64, max_memory_bytes=1 << 30) as s:
+            s.eval([1, 2, 3])
+
     def test_misuse_after_close(self):
         s = hearth.Session(self.model, n_ctx=32)
         s.close()

@@ -2,6 +2,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include "kernels.h"
 
 namespace hearth::cpu {
@@ -28,7 +32,10 @@ cpu_features detect_cpu_features() {
   __builtin_cpu_init();
   f.avx2 = __builtin_cpu_supports("avx2");
   f.fma = __builtin_cpu_supports("fma");
-  f.f16c = __builtin_cpu_supports("f16c");
+  // (clang's __builtin_cpu_supports does not know "f16c": CPUID leaf 1, ECX bit 29; its registers are AVX's,
+  // whose OS support the avx2 check above includes)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  f.f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
   f.avx512f = __builtin_cpu_supports("avx512f");
   f.avx512bw = __builtin_cpu_supports("avx512bw");
   f.avx512vl = __builtin_cpu_supports("avx512vl");

@@ -280,6 +280,7 @@ func (m *Model) Detokenize(tokens []int32) (string, error) {
 // SessionOptions are a new session's settings; zero values take the library's defaults.
 type SessionOptions struct {
 	NCtx, NBatch, NThreads, SparseMode int
+	MaxMemoryBytes                      uint64 // host memory the session may take; 0: what the machine has available
 }
 
 // Session holds a conversation's state.
@@ -303,6 +304,7 @@ func (m *Model) NewSession(o SessionOptions) (*Session, error) {
 	}
 	sp.n_threads = C.int32_t(o.NThreads)
 	sp.sparse_mode = C.int32_t(o.SparseMode)
+	sp.max_memory_bytes = C.uint64_t(o.MaxMemoryBytes)
 	var s *C.hearth_session
 	if err := check(C.hearth_session_create(p, &sp, &s)); err != nil {
 		return nil, err

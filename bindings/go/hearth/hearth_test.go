@@ -172,3 +172,20 @@ func TestSharedModelManyGoroutines(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryLimit(t *testing.T) {
+	m := testModel(t)
+	defer m.Close()
+	_, err := m.NewSession(SessionOptions{NCtx: 1 << 16, MaxMemoryBytes: 1 << 20})
+	if err == nil || err.(*Error).Status != ErrOutOfMemory || !strings.Contains(err.Error(), "KV cache") {
+		t.Fatalf("a session over its memory limit must be refused with the figure: %v", err)
+	}
+	s, err := m.NewSession(SessionOptions{NCtx: 64, MaxMemoryBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Eval([]int32{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+}

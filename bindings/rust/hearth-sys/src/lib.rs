@@ -68,6 +68,7 @@ pub struct hearth_session_params {
     pub n_threads: i32,
     pub sparse_mode: i32,
     pub cats_sparsity: c_float,
+    pub max_memory_bytes: u64,
 }
 
 #[repr(C)]

@@ -237,6 +237,8 @@ pub struct SessionOptions {
     pub n_batch: i32,
     pub n_threads: i32,
     pub sparse_mode: i32,
+    /// Host memory the session may take (0: what the machine has available).
+    pub max_memory_bytes: u64,
 }
 
 struct SessionInner(*mut sys::hearth_session);
@@ -302,6 +304,7 @@ impl Session {
         }
         p.n_threads = opts.n_threads;
         p.sparse_mode = opts.sparse_mode;
+        p.max_memory_bytes = opts.max_memory_bytes;
         let mut s = ptr::null_mut();
         check(unsafe { sys::hearth_session_create(model.raw(), &p, &mut s) })?;
         Ok(Session { inner: Arc::new(SessionInner(s)), model: model.clone() })

@@ -137,6 +137,18 @@ fn context_overflow_is_an_error() {
 }
 
 #[test]
+fn memory_limit_is_enforced_before_allocating() {
+    let m = model();
+    let o = SessionOptions { n_ctx: 1 << 16, max_memory_bytes: 1 << 20, ..Default::default() };
+    let e = Session::new(&m, o).err().unwrap();
+    assert_eq!(e.status, status::OUT_OF_MEMORY);
+    assert!(e.message.contains("KV cache"), "{}", e.message);
+    let o = SessionOptions { n_ctx: 64, max_memory_bytes: 1 << 30, ..Default::default() };
+    let mut s = Session::new(&m, o).unwrap();
+    s.eval(&[1, 2, 3]).unwrap();
+}
+
+#[test]
 fn one_model_many_threads() {
     let m = Arc::new(model());
     let texts: Vec<String> = (0..3)
