@@ -1,7 +1,7 @@
 # synth (planted, dense layout) -> calibrate (report, gpuidx) -> run sparse -> inspect --report, through the binary.
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
-execute_process(COMMAND ${HEARTH} synth -o ${WORK}/dense.gguf --preset tiny --sparsity 0.9 --layout dense --type f16
+execute_process(COMMAND ${HEARTH} synth -o ${WORK}/dense.gguf --preset tiny --sparsity 0.9 --layout llama --type f16
   RESULT_VARIABLE rc ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "synth failed: ${err}")

@@ -33,7 +33,7 @@ synth_config dense_planted(dtype t = dtype::f16) {
   c.ffn = "relu";
   c.sparsity = 0.9f;
   c.predictor_rank = 64;
-  c.dense_layout = true;
+  c.llama_layout = true;
   return c;
 }
 

@@ -39,12 +39,12 @@ std::unique_ptr<device> open_test_device(size_t capacity, std::string *why) {
   return make_emulated_device(capacity, g_delay_us);
 }
 
-synth_config planted(const std::string &ffn, dtype t, bool dense_layout = false) {
+synth_config planted(const std::string &ffn, dtype t, bool llama_layout = false) {
   synth_config c = test::small_config(t, ffn);
   c.n_embd = 256, c.n_head = 4, c.n_head_kv = 2, c.n_ff = 1024, c.n_layer = 4, c.n_vocab = 1408;
   c.sparsity = 0.9f;
   c.predictor_rank = 64;
-  c.dense_layout = dense_layout;
+  c.llama_layout = llama_layout;
   return c;
 }
 
@@ -201,9 +201,9 @@ TEST_CASE("hybrid: the solver's placement at load, from a small budget to everyt
 }
 
 TEST_CASE("dense layer offload (-ngl) on neuron-major and row-major files equals the CPU's dense run") {
-  for (bool dense_layout : {false, true}) {
-    CAPTURE(dense_layout);
-    const std::string path = test::synth_model(planted("relu", dtype::q8_0, dense_layout));
+  for (bool llama_layout : {false, true}) {
+    CAPTURE(llama_layout);
+    const std::string path = test::synth_model(planted("relu", dtype::q8_0, llama_layout));
     const auto cpu = model::load(path);
     const layer &L = cpu->layers()[0];
     offload_config oc;

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "bpe.h"
+#include "vocab_trainer.h"
 #include "hearth.h"
 #include "model.h"
 #include "test_util.h"

@@ -48,12 +48,13 @@ int cmd_synth(const args &a) {
     return 2;
   }
   if (c.sparsity > 0 && !a.has("--ffn")) c.ffn = "relu";
-  const std::string layout = a.str("--layout", "", "sparse");
-  if (layout != "sparse" && layout != "dense") {
-    std::fprintf(stderr, "hearth synth: --layout must be sparse (PowerInfer PWRI) or dense (llama.cpp)\n");
+  // (the 0.1 names sparse and dense are still accepted: "dense" now means every neuron computed, nothing else)
+  const std::string layout = a.str("--layout", "", "powerinfer");
+  if (layout != "powerinfer" && layout != "llama" && layout != "sparse" && layout != "dense") {
+    std::fprintf(stderr, "hearth synth: --layout must be powerinfer (PWRI: ffn_down_t and predictors) or llama (llama.cpp's)\n");
     return 2;
   }
-  c.dense_layout = layout == "dense";
+  c.llama_layout = layout == "llama" || layout == "dense";
   const bool tty = isatty(2);
   const auto t0 = std::chrono::steady_clock::now();
   try {
@@ -69,7 +70,7 @@ int cmd_synth(const args &a) {
   if (c.sparsity > 0)
     std::fprintf(stderr, "%splanted sparsity %.2f, hottest %.0f%% of neurons cover %.0f%% of firings, %s\n",
                  tty ? "\n" : "", c.sparsity, 100 * c.hot_fraction, 100 * c.hot_coverage,
-                 c.dense_layout ? "dense llama.cpp layout (no predictors)"
+                 c.llama_layout ? "llama.cpp layout (row-major ffn_down, no predictors)"
                                 : fmt::format("predictor rank {} {}, PWRI file", c.predictor_rank, type_name(c.predictor_type)).c_str());
   std::fprintf(stderr, "%swrote %s: %d layers, embd %d, ff %d, heads %d/%d, vocab %s, %s, FFN %s (%.1f s)\n", tty ? "\n" : "",
                out.c_str(), c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.n_vocab > 0 ? std::to_string(c.n_vocab).c_str() : "auto", type_name(c.type).c_str(), c.ffn.c_str(), s);

@@ -10,10 +10,11 @@
 #include <memory>
 #include <vector>
 
-#include "bpe.h"
+#include "vocab_trainer.h"
 #include "error.h"
 #include "gguf.h"
 #include "gguf_writer.h"
+#include "names.h"
 #include "splitmix.h"
 
 namespace hearth {
@@ -262,41 +263,41 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   // PowerInfer reads a ReLU-family llama file as ReGLU and bamboo as dReLU; hearth's own key says it explicitly.
   const std::string arch = planted && c.ffn == "drelu" ? "bamboo" : "llama";
   gguf_writer w;
-  const bool pwri = planted && !c.dense_layout;
+  const bool pwri = planted && !c.llama_layout;
   w.set_pwri(pwri);
-  w.set_str("general.architecture", arch);
-  w.set_str("general.name", fmt::format("hearth synthetic {}x{} {}", c.n_layer, c.n_embd, type_name(c.type)));
-  w.set_u64("hearth.synthetic.seed", c.seed);
-  w.set_u32(arch + ".context_length", (uint32_t)c.n_ctx);
-  w.set_u32(arch + ".embedding_length", (uint32_t)c.n_embd);
-  w.set_u32(arch + ".block_count", (uint32_t)c.n_layer);
-  w.set_u32(arch + ".feed_forward_length", (uint32_t)c.n_ff);
-  w.set_u32(arch + ".attention.head_count", (uint32_t)c.n_head);
-  w.set_u32(arch + ".attention.head_count_kv", (uint32_t)c.n_head_kv);
-  w.set_u32(arch + ".rope.dimension_count", (uint32_t)(c.n_embd / c.n_head));
-  w.set_f32(arch + ".rope.freq_base", c.rope_base);
-  w.set_f32(arch + ".attention.layer_norm_rms_epsilon", c.rms_eps);
-  w.set_str("hearth.ffn_activation", c.ffn);
+  w.set_str(key_name(kv::general_architecture), arch);
+  w.set_str(key_name(kv::general_name), fmt::format("hearth synthetic {}x{} {}", c.n_layer, c.n_embd, type_name(c.type)));
+  w.set_u64(key_name(kv::hearth_synthetic_seed), c.seed);
+  w.set_u32(key_name(kv::context_length, arch), (uint32_t)c.n_ctx);
+  w.set_u32(key_name(kv::embedding_length, arch), (uint32_t)c.n_embd);
+  w.set_u32(key_name(kv::block_count, arch), (uint32_t)c.n_layer);
+  w.set_u32(key_name(kv::feed_forward_length, arch), (uint32_t)c.n_ff);
+  w.set_u32(key_name(kv::head_count, arch), (uint32_t)c.n_head);
+  w.set_u32(key_name(kv::head_count_kv, arch), (uint32_t)c.n_head_kv);
+  w.set_u32(key_name(kv::rope_dimension_count, arch), (uint32_t)(c.n_embd / c.n_head));
+  w.set_f32(key_name(kv::rope_freq_base, arch), c.rope_base);
+  w.set_f32(key_name(kv::layer_norm_rms_epsilon, arch), c.rms_eps);
+  w.set_str(key_name(kv::hearth_ffn_activation), c.ffn);
   if (planted) {
-    if (pwri) w.set_f32("powerinfer.sparse_threshold", 0.0f);
-    w.set_f32("hearth.synthetic.sparsity", c.sparsity);
-    w.set_f32("hearth.synthetic.hot_fraction", c.hot_fraction);
-    w.set_f32("hearth.synthetic.hot_coverage", c.hot_coverage);
+    if (pwri) w.set_f32(key_name(kv::powerinfer_sparse_threshold), 0.0f);
+    w.set_f32(key_name(kv::hearth_synthetic_sparsity), c.sparsity);
+    w.set_f32(key_name(kv::hearth_synthetic_hot_fraction), c.hot_fraction);
+    w.set_f32(key_name(kv::hearth_synthetic_hot_coverage), c.hot_coverage);
     // Each neuron's planted firing probability, so that a calibration can be checked against it.
     for (int32_t il = 0; il < c.n_layer && c.frequency_record; ++il) {
       std::vector<float> norm, freq;
       plant_norm_and_frequencies(c, layer_seed(c, il), norm, freq);
-      w.set_arr_f32(fmt::format("hearth.synthetic.frequency.{}", il), freq);
+      w.set_arr_f32(key_name(kv::hearth_synthetic_frequency, {}, il), freq);
     }
   }
-  w.set_str("tokenizer.ggml.model", "llama");
-  w.set_arr_str("tokenizer.ggml.tokens", vocab.tokens);
-  w.set_arr_f32("tokenizer.ggml.scores", vocab.scores);
-  w.set_arr_i32("tokenizer.ggml.token_type", vocab.types);
-  w.set_u32("tokenizer.ggml.bos_token_id", 1);
-  w.set_u32("tokenizer.ggml.eos_token_id", 2);
-  w.set_u32("tokenizer.ggml.unknown_token_id", 0);
-  w.set_bool("tokenizer.ggml.add_bos_token", true);
+  w.set_str(key_name(kv::tokenizer_model), "llama");
+  w.set_arr_str(key_name(kv::tokenizer_tokens), vocab.tokens);
+  w.set_arr_f32(key_name(kv::tokenizer_scores), vocab.scores);
+  w.set_arr_i32(key_name(kv::tokenizer_token_type), vocab.types);
+  w.set_u32(key_name(kv::tokenizer_bos_id), 1);
+  w.set_u32(key_name(kv::tokenizer_eos_id), 2);
+  w.set_u32(key_name(kv::tokenizer_unk_id), 0);
+  w.set_bool(key_name(kv::tokenizer_add_bos), true);
 
   const int64_t d = c.n_embd, dkv = (int64_t)c.n_embd / c.n_head * c.n_head_kv, ff = c.n_ff, half = d / 2;
   const dtype t = c.type;
@@ -319,9 +320,9 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   const float sd = std::sqrt(3.0f / (float)d), sf = std::sqrt(3.0f / (float)ff);
   const auto basis = std::make_shared<std::vector<double>>(planted ? planted_basis(c) : std::vector<double>());
   {
-    const uint64_t seed = c.seed ^ hash_name("token_embd.weight");
+    const uint64_t seed = c.seed ^ hash_name(tensor_name(tensor::token_embd));
     const int64_t m = c.predictor_rank / 2 - 1;
-    w.add_tensor("token_embd.weight", t, {d, nv}, [=](uint8_t *dst, size_t) {
+    w.add_tensor(tensor_name(tensor::token_embd), t, {d, nv}, [=](uint8_t *dst, size_t) {
       fill_rows(dst, t, d, nv, seed, 0.0f, 1.0f, [=](int64_t r, float *v) {
         if (!planted) return;
         // The constant block, then this token's features z in the shared basis (see planted_basis).
@@ -335,8 +336,8 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       });
     });
   }
-  norm("output_norm.weight");
-  if (!c.tied_output) matrix("output.weight", d, nv, sd);
+  norm(tensor_name(tensor::output_norm));
+  if (!c.tied_output) matrix(tensor_name(tensor::output), d, nv, sd);
   // The planted layer is computed once, when its first tensor is written, and shared by its tensors.
   auto cache = std::make_shared<std::pair<int32_t, planted_layer>>(-1, planted_layer{});
   auto planted_of = [cache, c, basis](int32_t il) -> const planted_layer & {
@@ -347,36 +348,35 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     return cache->second;
   };
   for (int32_t il = 0; il < c.n_layer; ++il) {
-    const std::string p = fmt::format("blk.{}.", il);
-    norm(p + "attn_norm.weight");
-    matrix(p + "attn_q.weight", d, d, sd);
-    matrix(p + "attn_k.weight", d, dkv, sd);
-    matrix(p + "attn_v.weight", d, dkv, sd);
+    norm(tensor_name(tensor::attn_norm, il));
+    matrix(tensor_name(tensor::attn_q, il), d, d, sd);
+    matrix(tensor_name(tensor::attn_k, il), d, dkv, sd);
+    matrix(tensor_name(tensor::attn_v, il), d, dkv, sd);
     if (!planted) {
-      matrix(p + "attn_output.weight", d, d, sd);
-      norm(p + "ffn_norm.weight");
-      if (c.ffn != "relu_nogate") matrix(p + "ffn_gate.weight", d, ff, sd);
-      matrix(p + "ffn_up.weight", d, ff, sd);
-      matrix(p + "ffn_down.weight", ff, d, sf);
+      matrix(tensor_name(tensor::attn_output, il), d, d, sd);
+      norm(tensor_name(tensor::ffn_norm, il));
+      if (c.ffn != "relu_nogate") matrix(tensor_name(tensor::ffn_gate, il), d, ff, sd);
+      matrix(tensor_name(tensor::ffn_up, il), d, ff, sd);
+      matrix(tensor_name(tensor::ffn_down, il), ff, d, sf);
       continue;
     }
     const int64_t rank = c.predictor_rank, k = rank / 2;
     const dtype pt = c.predictor_type;
-    matrix(p + "attn_output.weight", d, d, sd, half);  // attention never writes dims [0, half)
-    w.add_tensor(p + "ffn_norm.weight", dtype::f32, {d}, [=](uint8_t *dst, size_t n) {
+    matrix(tensor_name(tensor::attn_output, il), d, d, sd, half);  // attention never writes dims [0, half)
+    w.add_tensor(tensor_name(tensor::ffn_norm, il), dtype::f32, {d}, [=](uint8_t *dst, size_t n) {
       std::memcpy(dst, planted_of(il).norm.data(), n);
     });
-    w.add_tensor(p + "ffn_gate.weight", t, {d, ff}, [=](uint8_t *dst, size_t n) {
+    w.add_tensor(tensor_name(tensor::ffn_gate, il), t, {d, ff}, [=](uint8_t *dst, size_t n) {
       std::memcpy(dst, planted_of(il).gate.data(), n);
     });
-    matrix(p + "ffn_up.weight", d, ff, sd);
-    if (c.dense_layout) {  // llama.cpp's layout, for `hearth calibrate` to turn into a sparse file
-      matrix(p + "ffn_down.weight", ff, d, sf, half);
+    matrix(tensor_name(tensor::ffn_up, il), d, ff, sd);
+    if (c.llama_layout) {  // llama.cpp's layout, for `hearth calibrate` to turn into a sparse file
+      matrix(tensor_name(tensor::ffn_down, il), ff, d, sf, half);
       continue;
     }
-    matrix(p + "ffn_down_t.weight", d, ff, sf, 0, half);  // neuron-major; never writes dims [0, half)
+    matrix(tensor_name(tensor::ffn_down_t, il), d, ff, sf, 0, half);  // neuron-major; never writes dims [0, half)
     // fc1 = [E; -E] and fc2 = [B', -B']: fc2 . relu(fc1 . x) = B' E x, the quantized gate on the feature space.
-    w.add_tensor(p + "fc1.weight", pt, {d, rank}, [=](uint8_t *dst, size_t) {
+    w.add_tensor(tensor_name(tensor::fc1, il), pt, {d, rank}, [=](uint8_t *dst, size_t) {
       const size_t rb = row_bytes(pt, d);
       std::vector<float> row((size_t)d);
       for (int64_t h = 0; h < rank; ++h) {
@@ -386,7 +386,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
         quantize_row(pt, row.data(), dst + h * rb, d);
       }
     });
-    w.add_tensor(p + "fc2.weight", pt, {rank, ff}, [=](uint8_t *dst, size_t) {
+    w.add_tensor(tensor_name(tensor::fc2, il), pt, {rank, ff}, [=](uint8_t *dst, size_t) {
       const planted_layer &pl = planted_of(il);
       const size_t rb = row_bytes(pt, rank);
       std::vector<float> row((size_t)rank);

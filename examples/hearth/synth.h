@@ -28,9 +28,9 @@ struct synth_config {
   float hot_fraction = 0.2f, hot_coverage = 0.8f;
   int32_t predictor_rank = 64;   // fc1 rows; the planted predictor is exact at rank 2 x (directions + 1)
   dtype predictor_type = dtype::q8_0;
-  // Planted, but in llama.cpp's dense layout (GGUF magic, row-major ffn_down, no predictors): the input
-  // `hearth calibrate` expects. The planted frequencies are in the metadata either way.
-  bool dense_layout = false;
+  // Planted, but in llama.cpp's layout (GGUF magic, row-major ffn_down, no predictors): the input `hearth
+  // calibrate` expects. The planted frequencies are in the metadata either way.
+  bool llama_layout = false;
   // Write the planted per-neuron frequencies (hearth.synthetic.frequency.N). Off: the file looks like a PowerInfer
   // conversion, which carries no activation statistics.
   bool frequency_record = true;

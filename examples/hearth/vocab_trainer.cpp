@@ -1,4 +1,4 @@
-#include "bpe.h"
+#include "vocab_trainer.h"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 #include <unordered_map>
 
 #include "error.h"
-#include "tokenizer.h"
+#include "vocab.h"
 
 namespace hearth {
 namespace {
