@@ -58,7 +58,7 @@ class block_builder {
     for (int32_t il = 0; il < hp_.n_layer; ++il) {
       const place next = il + 1 < hp_.n_layer ? attention_place(il + 1) : output_place();
       if (spec_.parallel) {
-        value a = b_.make(fmt::format("blk.{}.attn_out", il), hp_.n_embd);
+        value a = temp(il, "attn_out", hp_.n_embd);
         attention(il, x, &a);
         ffn(il, x, &a, next);
       } else {
@@ -78,6 +78,10 @@ class block_builder {
     return ol && ol->attention ? place::gpu : place::cpu;
   }
   place output_place() const { return off_ && stream_ && off_->output_on_gpu() ? place::gpu : place::cpu; }
+  // Layer il's value of a role that lives within the layer (graph_builder::temporary).
+  value temp(int32_t il, const char *role, int64_t width) {
+    return b_.temporary(role, fmt::format("blk.{}.{}", il, role), width);
+  }
   float threshold(int32_t il) const { return (*b_.in().thresholds)[(size_t)il]; }
 
   // A node; its body takes the node itself (to report what it computed) or nothing.
@@ -113,14 +117,17 @@ class block_builder {
     const layer &L = m_.layers()[(size_t)il];
     const std::string pre = fmt::format("blk.{}.", il);
     const int64_t d = hp_.n_embd, dq = hp_.n_embd_q(), dkv = hp_.n_embd_kv();
-    value xn = b_.make(pre + "attn_norm", d), q = b_.make(pre + "q", dq), k = b_.make(pre + "k", dkv), v = b_.make(pre + "v", dkv);
-    value att = b_.make(pre + "attention", dq), o = out ? *out : b_.make(pre + "attn_output", d);
+    value xn = temp(il, "attn_norm", d), q = temp(il, "q", dq), k = temp(il, "k", dkv), v = temp(il, "v", dkv);
+    value att = temp(il, "attention", dq), o = out ? *out : temp(il, "attn_output", d);
     b_.need(x, p);
     const loc X = b_.at(x, p), XN = b_.at(xn, p), Q = b_.at(q, p), K = b_.at(k, p), V = b_.at(v, p), A = b_.at(att, p), O = b_.at(o, p);
     const size_t kv_elem = p == place::gpu ? b_.in().device_kv_bytes : sizeof(float);
     const size_t cache_bytes = (size_t)b_.in().n_ctx * (size_t)dkv * kv_elem;
-    const int32_t kc = p == place::gpu ? ws_->device(pre + "k cache@gpu", cache_bytes) : ws_->host(pre + "k cache", cache_bytes);
-    const int32_t vc = p == place::gpu ? ws_->device(pre + "v cache@gpu", cache_bytes) : ws_->host(pre + "v cache", cache_bytes);
+    // the caches are the layer's own (they outlive the step)
+    auto cache = [&](const std::string &name) {
+      return p == place::gpu ? ws_->device(pre + name + "@gpu", cache_bytes) : ws_->host(pre + name, cache_bytes);
+    };
+    const int32_t kc = cache("k cache"), vc = cache("v cache");
     const step_state *st = st_;
     const workspace *ws = ws_;
     const block_spec spec = spec_;
@@ -230,14 +237,14 @@ class block_builder {
     const std::vector<float> *thresholds = b_.in().thresholds;
 
     // -- masks
-    value logits = b_.make(pre + "predictor logits", ff);
+    value logits = temp(il, "predictor logits", ff);
     bool gpu_predictor = false, cpu_masks = false;
-    value xn_c = b_.make(pre + "ffn_norm", d), gate_dense = b_.make(pre + "gate", ff);
+    value xn_c = temp(il, "ffn_norm", d), gate_dense = temp(il, "gate", ff);
     bool xn_c_done = false, gate_done = false;
     if (mode == sparse_mode::predictor && ap == place::gpu) {
       gpu_predictor = any_gpu_predictor_ = true;
       device_stream *sm = stream_;
-      value hidden = b_.make(pre + "predictor hidden", L.fc1.rows);
+      value hidden = temp(il, "predictor hidden", L.fc1.rows);
       b_.need(x, place::gpu);
       const loc X = b_.at(x, place::gpu), H = b_.at(hidden, place::gpu), LG = b_.at(logits, place::gpu);
       const loc CN = b_.at(cold_n_, place::gpu), LS = b_.at(lists_, place::gpu), HC = b_.at(hot_counts_, place::gpu);
@@ -257,7 +264,7 @@ class block_builder {
       b_.wrote(hot_counts_, place::gpu);
     } else if (mode == sparse_mode::predictor) {
       b_.need(x, place::cpu);
-      value hidden = b_.make(pre + "predictor hidden", L.fc1.rows);
+      value hidden = temp(il, "predictor hidden", L.fc1.rows);
       const loc X = b_.at(x, place::cpu), H = b_.at(hidden, place::cpu), LG = b_.at(logits, place::cpu);
       const int32_t qs = qs_pred_, mk = masks_;
       node &n = add(pre + "predictor", node_kind::predictor, place::cpu, il, {X.res}, {H.res, LG.res, mk, qs}, [=, &L] {
@@ -301,11 +308,13 @@ class block_builder {
       device_stream *sm = stream_;
       if (mode == sparse_mode::predictor && !gpu_predictor) b_.need(logits, place::gpu);  // the CPU predictor's
       b_.need(x, place::gpu);
-      value xn_g = b_.make(pre + "ffn_norm (GPU)", d), a = b_.make(pre + "hot activations", ol->down ? ff : ol->n_hot);
-      value gtmp = b_.make(pre + "gate (GPU)", ol->down ? ff : 1), y = b_.make(pre + "ffn_out (GPU)", d);
+      value xn_g = temp(il, "ffn_norm (GPU)", d), a = temp(il, "hot activations", ol->down ? ff : ol->n_hot);
+      value gtmp = temp(il, "gate (GPU)", ol->down ? ff : 1), y = temp(il, "ffn_out (GPU)", d);
       const loc X = b_.at(x, place::gpu), XN = b_.at(xn_g, place::gpu), A = b_.at(a, place::gpu), GT = b_.at(gtmp, place::gpu);
       const loc Y = b_.at(y, place::gpu), LG = b_.at(logits, place::gpu);
-      const int32_t sc = ws_->device(pre + "hot_down scratch@gpu", hot_down_scratch_max(b_.in().n_batch, d) * sizeof(float));
+      if (hot_down_scratch_ < 0)  // one for all layers, like the temporaries
+        hot_down_scratch_ = ws_->device("hot_down scratch@gpu", hot_down_scratch_max(b_.in().n_batch, d) * sizeof(float));
+      const int32_t sc = hot_down_scratch_;
       const bool predictor = mode == sparse_mode::predictor;
       const ffn_form form = spec.ffn;
       std::vector<int32_t> reads = {X.res};
@@ -367,7 +376,7 @@ class block_builder {
         add(pre + "ffn_norm", node_kind::ffn, place::cpu, il, {X.res}, {XN.res},
             [=, &fnorm] { norm(spec.norm, fnorm, spec.norm_eps, X.f(st->n), st->n, d, XN.f(st->n)); })
             .weight_bytes = fnorm.bytes();
-      value y = b_.make(pre + "ffn_out", d), up = b_.make(pre + "up", ff), gate = b_.make(pre + "gate (dense)", ff);
+      value y = temp(il, "ffn_out", d), up = temp(il, "up", ff), gate = temp(il, "gate (dense)", ff);
       const loc Y = b_.at(y, place::cpu), U = b_.at(up, place::cpu), GD = b_.at(gate, place::cpu);
       const int32_t qs = qs_, sp = sparse_, mk = masks_;
       const ffn_form form = spec.ffn;
@@ -585,7 +594,7 @@ class block_builder {
   workspace *ws_;
   const offload *off_ = nullptr;
   device_stream *stream_ = nullptr;
-  int32_t qs_ = -1, qs_pred_ = -1, sparse_ = -1, masks_ = -1;
+  int32_t qs_ = -1, qs_pred_ = -1, sparse_ = -1, masks_ = -1, hot_down_scratch_ = -1;
   value cold_n_, hot_n_, lists_, hot_counts_;
   bool any_gpu_predictor_ = false;
   std::shared_ptr<const std::vector<int32_t>> all_rows_;

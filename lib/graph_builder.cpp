@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "device.h"
 #include "error.h"
@@ -54,6 +55,23 @@ std::vector<value> graph_builder::make_group(const std::string &name, std::initi
   }
   storage_.push_back(s);
   return out;
+}
+
+value graph_builder::temporary(const std::string &role, const std::string &name, int64_t width) {
+  auto [it, fresh] = temporaries_.try_emplace(role, (int32_t)storage_.size());
+  if (fresh) {
+    storage_.push_back({role, width, {-1, -1}});
+  } else {
+    storage &s = storage_[(size_t)it->second];
+    if (width > s.width) {
+      s.width = width;
+      for (int32_t id : s.res)
+        if (id >= 0) in_.ws->grow(id, (size_t)in_.n_batch * (size_t)width * sizeof(float));
+    }
+    // what an earlier layer left in it is not this value
+    current_.erase(current_.lower_bound({it->second, INT64_MIN}), current_.upper_bound({it->second, INT64_MAX}));
+  }
+  return {name, it->second, 0, width};
 }
 
 int32_t graph_builder::res(const value &v, place p) {

@@ -77,6 +77,10 @@ class graph_builder {
   // A new value with its own storage; several values in one storage (one transfer can move them together).
   value make(const std::string &name, int64_t width);
   std::vector<value> make_group(const std::string &name, std::initializer_list<std::pair<const char *, int64_t>> parts);
+  // A value that lives within one layer: every layer's value of this role shares one storage (as wide as the
+  // widest), so temporaries cost one layer's memory, not n_layer times it. The new value starts unwritten; the
+  // executor orders a layer's writes after the previous layer's reads of the same buffer.
+  value temporary(const std::string &role, const std::string &name, int64_t width);
 
   // The value's buffer on a device (declared on first use), for a node's reads and writes.
   int32_t res(const value &v, place p);
@@ -104,6 +108,7 @@ class graph_builder {
   void transfer(int32_t storage, int64_t offset, int64_t width, place to, const std::string &what);
   build_inputs in_;
   std::vector<storage> storage_;
+  std::map<std::string, int32_t> temporaries_;  // role -> storage
   std::map<std::pair<int32_t, int64_t>, uint8_t> current_;  // (storage, offset) -> bit per place where it is current
   graph g_;
 };

@@ -115,7 +115,11 @@ struct layer {
   std::vector<float> bgate, bup, bdown;
   matrix fc1, fc2;  // PowerInfer's activation predictor: logits = fc2 . relu(fc1 . x); fc1 r rows, fc2 n_ff rows
   float threshold = 0.0f;  // neuron i is computed iff its predictor logit >= threshold
-  const norm_weights &ffn_input_norm(bool parallel) const { return parallel && !attn_norm_2 ? attn_norm : parallel ? attn_norm_2 : ffn_norm; }
+  // The norm before the FFN: a parallel block reads the attention's input through its second norm, or the same one.
+  const norm_weights &ffn_input_norm(bool parallel) const {
+    if (!parallel) return ffn_norm;
+    return attn_norm_2 ? attn_norm_2 : attn_norm;
+  }
   uint64_t attention_bytes() const;  // weights of the attention part (norms, Q, K, V, O, biases)
   uint64_t ffn_bytes() const;        // gate, up, down (or down_t) and their biases, not the predictor
 };

@@ -1,7 +1,7 @@
 // Neuron placement: which attention units (a layer's norms, Q/K/V/O, predictor and KV cache) and which hot
 // neurons go to the GPU under a VRAM budget. The objective is the time saved per token (each byte moved reads at
-// GPU instead of CPU bandwidth, neurons weighted by how often they fire), minus one CPU-GPU synchronisation per layer whose FFN has GPU neurons; the communication rule gives
-// each layer 0 or at least C_l GPU neurons. Solved exactly by dynamic programming over layers and capacity: each
+// GPU instead of CPU bandwidth, neurons weighted by how often they fire), minus one CPU-GPU synchronisation per
+// layer whose FFN has GPU neurons; the communication rule gives each layer 0 or at least C_l GPU neurons. Solved exactly by dynamic programming over layers and capacity: each
 // layer's neuron value is concave in the neurons it gets (frequencies sorted descending), so every layer is one
 // monotone-argmax (max,+) convolution. Capacity is counted in units of the greatest common divisor of all item
 // sizes when that keeps the table within max_units (the solution is then exact), otherwise in coarser units

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "device.h"
 #include "error.h"
 #include "memory.h"
@@ -27,6 +29,7 @@ int32_t workspace::device(const std::string &name, size_t bytes) { return add(na
 int32_t workspace::q8(const std::string &name, size_t estimate) { return add(name, kind::q8, estimate); }
 int32_t workspace::sparse(const std::string &name, size_t estimate) { return add(name, kind::sparse, estimate); }
 int32_t workspace::masks(const std::string &name, size_t estimate) { return add(name, kind::masks, estimate); }
+void workspace::grow(int32_t id, size_t bytes) { res_[(size_t)id].bytes = std::max(res_[(size_t)id].bytes, bytes); }
 void workspace::stage(int32_t id) { res_[(size_t)id].staged = true; }
 
 size_t workspace::host_bytes() const {

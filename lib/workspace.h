@@ -39,6 +39,7 @@ class workspace {
   int32_t q8(const std::string &name, size_t estimate);
   int32_t sparse(const std::string &name, size_t estimate);
   int32_t masks(const std::string &name, size_t estimate);
+  void grow(int32_t id, size_t bytes);  // a declared buffer needs at least this many bytes
   void stage(int32_t id);  // a host buffer that a transfer reads or writes: pinned memory
 
   size_t host_bytes() const;    // what allocate() and the scratch's growth will take on the host
