@@ -55,14 +55,37 @@ std::string tokenizer::decode(const std::vector<int32_t> &tokens, bool special) 
   return out;
 }
 
+namespace {
+
+// The registry: tokenizer.ggml.model -> the algorithm. A row with no factory names a model llama.cpp knows and
+// hearth does not run yet, so the error can say what it is.
+struct tokenizer_row {
+  const char *model;
+  const char *what;
+  std::unique_ptr<tokenizer> (*make)(const vocab &);
+};
+const tokenizer_row k_tokenizers[] = {
+    {"llama", "SentencePiece BPE", make_spm_tokenizer},
+    {"gpt2", "byte-level BPE", nullptr},
+    {"bert", "WordPiece", nullptr},
+    {"t5", "Unigram", nullptr},
+    {"rwkv", "RWKV", nullptr},
+};
+
+}  // namespace
+
 std::unique_ptr<tokenizer> make_tokenizer(const vocab &v) {
   const std::string &m = v.model();
-  if (m == "llama") return make_spm_tokenizer(v);
-  if (m == "gpt2")
-    fail(HEARTH_ERR_UNSUPPORTED, "tokenizer 'gpt2' (byte-level BPE" + (v.pre().empty() ? std::string() : ", pre-tokenizer '" + v.pre() + "'") +
-                                     ") is not supported yet; hearth runs SentencePiece ('llama') vocabularies");
-  const char *what = m == "bert" ? " (WordPiece)" : m == "t5" ? " (Unigram)" : m == "rwkv" ? " (RWKV)" : "";
-  fail(HEARTH_ERR_UNSUPPORTED, "tokenizer '" + m + "'" + what + " is not supported; hearth runs SentencePiece ('llama') vocabularies");
+  std::string supported;
+  for (const tokenizer_row &r : k_tokenizers)
+    if (r.make) supported += (supported.empty() ? "'" : ", '") + std::string(r.model) + "' (" + r.what + ")";
+  for (const tokenizer_row &r : k_tokenizers) {
+    if (m != r.model) continue;
+    if (r.make) return r.make(v);
+    const std::string pre = v.pre().empty() ? "" : ", pre-tokenizer '" + v.pre() + "'";
+    fail(HEARTH_ERR_UNSUPPORTED, "tokenizer '" + m + "' (" + r.what + pre + ") is not supported yet; hearth runs " + supported);
+  }
+  fail(HEARTH_ERR_UNSUPPORTED, "tokenizer '" + m + "' is unknown; hearth runs " + supported);
 }
 
 }  // namespace hearth

@@ -20,10 +20,10 @@ struct builder {
   std::vector<uint8_t> b;
   template <class T>
   builder &num(T v) {
-    // (resize + memcpy rather than insert: GCC 12 reports a false -Wstringop-overflow for the inlined insert)
-    const size_t at = b.size();
-    b.resize(at + sizeof v);
-    std::memcpy(b.data() + at, &v, sizeof v);
+    // (byte by byte: GCC 12 reports a false -Wstringop-overflow for an inlined insert or resize)
+    uint8_t bytes[sizeof v];
+    std::memcpy(bytes, &v, sizeof v);
+    for (uint8_t c : bytes) b.push_back(c);
     return *this;
   }
   builder &str(const std::string &s) {
@@ -240,10 +240,12 @@ TEST_CASE("models with wrong shapes, missing tensors or unsupported content fail
   const std::string good = test::synth_model(test::small_config(dtype::q8_0));
   const auto f = gguf_file::open(good);
   // Rewrites the model with one change made by `edit` to the tensor list or metadata.
-  auto rewrite = [&](const std::string &drop_tensor, const std::string &reshape, dtype retype, const std::string &arch) {
+  auto rewrite = [&](const std::string &drop_tensor, const std::string &reshape, dtype retype, const std::string &arch,
+                     const std::string &tokenizer = "llama") {
     gguf_writer w;
     for (const gguf_kv &kv : f->kvs()) {
       if (kv.key == "general.architecture") w.set_str(kv.key, arch);
+      else if (kv.key == "tokenizer.ggml.model") w.set_str(kv.key, tokenizer);
       else w.set_value(kv.key, kv.value);
     }
     for (const gguf_tensor &t : f->tensors()) {
@@ -278,6 +280,10 @@ TEST_CASE("models with wrong shapes, missing tensors or unsupported content fail
   CHECK(msg.find("Q4_1") != std::string::npos);
   CHECK(load(rewrite("", "", dtype::f32, "gpt2"), &msg) == HEARTH_ERR_UNSUPPORTED);
   CHECK(msg.find("gpt2") != std::string::npos);
+  CHECK(load(rewrite("", "", dtype::f32, "llama", "gpt2"), &msg) == HEARTH_ERR_UNSUPPORTED);
+  CHECK(msg.find("tokenizer 'gpt2' (byte-level BPE") != std::string::npos);
+  CHECK(load(rewrite("", "", dtype::f32, "llama", "no-such-tokenizer"), &msg) == HEARTH_ERR_UNSUPPORTED);
+  CHECK(msg.find("'no-such-tokenizer' is unknown; hearth runs 'llama'") != std::string::npos);
 }
 
 TEST_CASE("a real model truncated or with flipped header bytes never crashes the loader") {
