@@ -40,7 +40,12 @@ void blocks_hparams(const gguf_file &f, hparams &hp) {
   b.qk_norm = f.get_bool("test.blocks.qk_norm", false);
 }
 
+// Shapes of the 3-D expert tensors the unit found (an MoE unit would load them; this one only looks them up).
+std::vector<std::vector<int64_t>> g_expert_shapes;
+
 void blocks_tensors(tensor_loader &l, hparams &hp) {
+  const int64_t n_expert = (int64_t)l.file().get_uint("test.blocks.expert_count", 0);
+  g_expert_shapes.clear();
   const int64_t d = hp.n_embd, dq = hp.n_embd_q(), dkv = hp.n_embd_kv(), ff = hp.n_ff, nv = hp.n_vocab;
   l.tok_embd() = l.matrix_of(tensor::token_embd, -1, d, nv);
   l.output_norm() = l.norm_of(tensor::output_norm, -1, d);
@@ -75,6 +80,9 @@ void blocks_tensors(tensor_loader &l, hparams &hp) {
     L.bgate = l.vector_of(tensor::ffn_gate, il, ff, false, "bias");
     hp.block.ffn.gated = bool(L.gate);
     l.ffn_down(L, il, d, ff);
+    if (n_expert > 0)
+      if (const gguf_tensor *e = l.tensor_of(tensor::ffn_gate_exps, il, {d, ff, n_expert}, false))
+        g_expert_shapes.emplace_back(e->ne, e->ne + e->n_dims);
   }
 }
 
@@ -95,6 +103,8 @@ struct variant {
   std::string norm = "rms", rope = "normal", act = "silu";
   bool parallel = false, norm2 = false, qk_norm = false, fused = false, biases = false, gated = true, down_t = false;
   int n_rot_div = 1;  // rope over head_dim / n_rot_div dims
+  int experts = 0;     // > 0: layer 0 also has a 3-D ffn_gate_exps of this many experts
+  int experts_in_file = 0;  // the file's third dimension (to write a mis-shaped one); 0: experts
 };
 
 constexpr int k_d = 48, k_heads = 4, k_kv_heads = 2, k_ff = 96, k_layers = 3, k_vocab = 3 + 256 + 26;
@@ -121,6 +131,7 @@ std::string write_variant(const variant &v) {
   w.set_bool("test.blocks.parallel", v.parallel);
   w.set_bool("test.blocks.qk_norm", v.qk_norm);
   w.set_str("hearth.ffn_activation", v.act);
+  if (v.experts) w.set_u32("test.blocks.expert_count", (uint32_t)v.experts);
   std::vector<std::string> toks = {"<unk>", "<s>", "</s>"};
   std::vector<int32_t> types = {2, 3, 3};
   for (int b = 0; b < 256; ++b) toks.push_back(fmt::format("<0x{:02X}>", b)), types.push_back(6);
@@ -175,6 +186,7 @@ std::string write_variant(const variant &v) {
     if (v.down_t) add(p + "ffn_down_t.weight", {k_d, k_ff}, 1.0f / std::sqrt((float)k_ff));
     else add(p + "ffn_down.weight", {k_ff, k_d}, 1.0f / std::sqrt((float)k_ff));
     if (v.biases) add(p + "ffn_down.bias", {k_d}, 0.1f);
+    if (v.experts && il == 0) add(p + "ffn_gate_exps.weight", {k_d, k_ff, v.experts_in_file ? v.experts_in_file : v.experts}, s);
   }
   const std::string path = test::temp_path(std::string("blocks-") + v.name + ".gguf");
   w.write(path);
@@ -437,5 +449,26 @@ TEST_CASE("an architecture's missing or mis-shaped tensor is refused naming it; 
       CHECK(std::string(e.what()).find("'nonesuch'") != std::string::npos);
       CHECK(std::string(e.what()).find("llama, bamboo") != std::string::npos);
     }
+  }
+}
+
+TEST_CASE("a unit takes tensors of any rank: a 3-D expert tensor is found with its shape, a mis-shaped one refused") {
+  register_once();
+  variant v{"experts"};
+  v.experts = 4;
+  {
+    const auto m = model::load(write_variant(v));
+    REQUIRE(g_expert_shapes.size() == 1);  // layer 0 only
+    CHECK(g_expert_shapes[0] == std::vector<int64_t>{k_d, k_ff, 4});
+  }
+  v.name = "experts-misshaped";
+  v.experts_in_file = 3;
+  try {
+    model::load(write_variant(v));
+    FAIL("loaded a mis-shaped expert tensor");
+  } catch (const error &e) {
+    CHECK(e.status() == HEARTH_ERR_BAD_FORMAT);
+    CHECK(std::string(e.what()).find("'blk.0.ffn_gate_exps.weight' has shape [48, 96, 3], expected [48, 96, 4]") !=
+          std::string::npos);
   }
 }
