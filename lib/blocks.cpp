@@ -520,13 +520,11 @@ class block_builder {
   void download_hot_counts() {
     const loc H = b_.at(hot_counts_, place::gpu), HH = b_.at(hot_counts_, place::cpu);
     ws_->stage(HH.res);
-    const step_state *st = st_;
     const workspace *ws = ws_;
     device_stream *sm = stream_;
     const size_t bytes = (size_t)hp_.n_layer * (size_t)b_.in().n_batch * sizeof(int32_t);
     add("download hot counts", node_kind::transfer, place::gpu, -1, {H.res}, {HH.res},
         [=] { sm->download(ws->at<void>(HH.res), ws->at<void>(H.res), bytes); });
-    (void)st;
     b_.wrote(hot_counts_, place::cpu);
   }
 

@@ -25,7 +25,6 @@ struct dtype_traits {
   from_float_fn from_float; // reference encoding, llama.cpp's quantize_row_*_ref rounding (nullptr likewise)
   dtype vec_dot_type;       // the activations its dot products read: F32 (floats) or a quantized format
   bool cuda;                // the CUDA kernels read it (kernels/cuda/common.cuh, HEARTH_CUDA_DISPATCH)
-  bool integer;             // I8..I64: index data (PowerInfer's .gpuidx), never weights
 };
 
 // The row of a type id; an id ggml does not define gets a row with name nullptr and block_elems 0 (never

@@ -54,10 +54,7 @@ class emulated_stream final : public device_stream {
   }
   void norm(norm_kind kind, const float *x, const float *w, const float *b, int64_t n, int64_t width, float eps,
             float *y) override {
-    enqueue([=] {
-      if (kind == norm_kind::rms) hearth::rmsnorm(x, w, n, width, eps, y);
-      else hearth::layernorm(x, w, b, n, width, eps, y);
-    });
+    enqueue([=] { hearth::norm(kind, x, w, b, n, width, eps, y); });
   }
   void head_norm(float *x, const float *w, int64_t n, int32_t heads, int32_t hd, float eps) override {
     enqueue([=] { hearth::head_norm(x, w, n, heads, hd, eps); });

@@ -29,8 +29,6 @@ struct step_state {
 };
 
 enum class node_kind : uint8_t { embed, attention, predictor, mask, ffn, merge, output, transfer };
-inline constexpr int k_node_kinds = 8;
-const char *node_kind_name(node_kind k);
 
 struct node {
   std::string name;  // "blk.3.attn_qkv", for logs and dumps

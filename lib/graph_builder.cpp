@@ -10,20 +10,6 @@
 
 namespace hearth {
 
-const char *node_kind_name(node_kind k) {
-  switch (k) {
-    case node_kind::embed: return "embed";
-    case node_kind::attention: return "attention";
-    case node_kind::predictor: return "predictor";
-    case node_kind::mask: return "mask";
-    case node_kind::ffn: return "ffn";
-    case node_kind::merge: return "merge";
-    case node_kind::output: return "output";
-    case node_kind::transfer: return "transfer";
-  }
-  return "?";
-}
-
 std::string graph::dump(const workspace &ws) const {
   std::string s;
   auto names = [&](const std::vector<int32_t> &ids) {

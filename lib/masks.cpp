@@ -30,12 +30,6 @@ void ffn_masks::finish() {
       }
 }
 
-size_t ffn_masks::total_active() const {
-  size_t s = 0;
-  for (const auto &a : active) s += a.size();
-  return s;
-}
-
 void predict_masks(const matrix &fc1, const matrix &fc2, const float *x, int64_t n, float threshold, ffn_masks &out,
                    float *hidden, float *logits, q8_scratch &qs) {
   const int64_t rank = fc1.rows, ff = fc2.rows;

@@ -23,7 +23,6 @@ struct ffn_masks {
     flags[(size_t)(t * n_ff + i)] = 1;
   }
   void finish();  // builds the union
-  size_t total_active() const;
 };
 
 // Predictor logits (n x n_ff) for the inputs x (n x n_embd: the FFN's input before its norm, as PowerInfer

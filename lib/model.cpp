@@ -36,6 +36,36 @@ const char *ffn_form::family() const {
   return "?";
 }
 
+namespace {
+
+struct ffn_key_row {
+  const char *key;
+  ffn_form form;
+};
+const ffn_key_row k_ffn_keys[] = {
+    {"silu", {activation::silu, true, false}},       {"gelu", {activation::gelu, true, false}},
+    {"relu", {activation::relu, true, false}},       {"drelu", {activation::relu, true, true}},
+    {"relu_nogate", {activation::relu, false, false}}, {"relu_sq", {activation::relu_sq, true, false}},
+    {"relu_sq_nogate", {activation::relu_sq, false, false}},
+};
+
+}  // namespace
+
+bool ffn_form_from_key(std::string_view key, ffn_form *out) {
+  for (const ffn_key_row &r : k_ffn_keys)
+    if (key == r.key) {
+      *out = r.form;
+      return true;
+    }
+  return false;
+}
+
+const char *ffn_form_key(const ffn_form &f) {
+  for (const ffn_key_row &r : k_ffn_keys)
+    if (r.form == f) return r.key;
+  return nullptr;
+}
+
 matrix matrix::rows_range(int64_t first, int64_t count) const {
   matrix m = *this;
   m.data = data + first * row_size;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gguf.h"
@@ -40,6 +41,10 @@ struct ffn_form {
   const char *family() const;       // the literature's name: "SwiGLU", "ReGLU", "dReLU", "GeGLU", "ReLU", ...
   bool operator==(const ffn_form &o) const { return act == o.act && gated == o.gated && act_on_up == o.act_on_up; }
 };
+// The values of hearth.ffn_activation, from one table: the loader reads them (arch/llama.cpp), calibrate writes
+// them back.
+bool ffn_form_from_key(std::string_view key, ffn_form *out);  // false: no such value
+const char *ffn_form_key(const ffn_form &f);                  // nullptr: no value names the form
 
 inline float act_value(activation a, float v) {
   switch (a) {
@@ -66,8 +71,6 @@ struct block_spec {
   bool parallel = false;  // attention and FFN both read the block's normed input; x += attention + FFN (Falcon)
   bool qk_norm = false;   // RMS norm over each head of Q and K before RoPE (Qwen3)
   ffn_form ffn;
-  // Where PowerInfer's predictor reads: the residual before the FFN norm (llama, OPT) or the block's input (Falcon).
-  bool predictor_reads_block_input = false;
 };
 
 struct hparams {
@@ -122,6 +125,8 @@ struct layer {
   }
   uint64_t attention_bytes() const;  // weights of the attention part (norms, Q, K, V, O, biases)
   uint64_t ffn_bytes() const;        // gate, up, down (or down_t) and their biases, not the predictor
+  // One neuron's rows of up, gate and ffn_down_t (an absent matrix has row_size 0).
+  uint64_t neuron_bytes() const { return up.row_size + gate.row_size + down_t.row_size; }
 };
 
 struct arch_unit;

@@ -103,7 +103,7 @@ placement_input placement_input_for(const model &m, uint64_t budget, int32_t n_c
     placement_layer_input li;
     li.frequency = recorded_frequencies(m.file(), l);
     if ((int32_t)li.frequency.size() != hp.n_ff) li.frequency.assign((size_t)hp.n_ff, 1.0f);
-    li.neuron_bytes = L.up.row_size + (L.gate ? L.gate.row_size : 0) + (L.down_t ? L.down_t.row_size : 0);
+    li.neuron_bytes = L.neuron_bytes();
     if (!L.down_t && L.down) li.neuron_bytes += L.down.bytes() / (uint64_t)hp.n_ff;  // a column of row-major down
     li.attention_bytes = L.attention_bytes() + (L.fc1 ? L.fc1.bytes() + L.fc2.bytes() : 0) +
                          L.ffn_input_norm(hp.block.parallel).bytes() +
@@ -252,7 +252,7 @@ void offload::upload(const model &m) {
     }
     const std::vector<int32_t> &hot = pl.gpu_neurons;
     ol.n_hot = (int32_t)hot.size();
-    ol.neuron_bytes = L.up.row_size + (L.gate ? L.gate.row_size : 0) + (L.down_t ? L.down_t.row_size : 0);
+    ol.neuron_bytes = L.neuron_bytes();
     if (!hot.empty()) {
       const bool whole = (int32_t)hot.size() == hp.n_ff;
       if (!L.down_t && !whole) fail(HEARTH_ERR_INTERNAL, "a row-major FFN can only go to the GPU whole");

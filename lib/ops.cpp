@@ -1,5 +1,6 @@
 #include "ops.h"
 
+#include <fmt/format.h>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/partitioner.h>
@@ -8,8 +9,6 @@
 #include <cmath>
 
 #include "../kernels/cpu/kernels.h"
-#include <fmt/format.h>
-
 #include "error.h"
 
 namespace hearth {
@@ -129,9 +128,14 @@ void layernorm(const float *x, const float *weight, const float *bias, int64_t n
   }
 }
 
+void norm(norm_kind kind, const float *x, const float *weight, const float *bias, int64_t n, int64_t width, float eps,
+          float *y) {
+  if (kind == norm_kind::rms) rmsnorm(x, weight, n, width, eps, y);
+  else layernorm(x, weight, bias, n, width, eps, y);
+}
+
 void norm(norm_kind kind, const norm_weights &w, float eps, const float *x, int64_t n, int64_t width, float *y) {
-  if (kind == norm_kind::rms) rmsnorm(x, w.w.data(), n, width, eps, y);
-  else layernorm(x, w.w.data(), w.b.empty() ? nullptr : w.b.data(), n, width, eps, y);
+  norm(kind, x, w.w.data(), w.b.empty() ? nullptr : w.b.data(), n, width, eps, y);
 }
 
 void head_norm(float *x, const float *weight, int64_t n, int32_t n_heads, int32_t head_dim, float eps) {

@@ -40,7 +40,9 @@ void matmul_shared(const matrix *const *ws, float *const *ys, int count, const f
 void rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, float eps, float *y);
 // (x - mean) / sqrt(var + eps) * weight + bias (bias may be null), per token.
 void layernorm(const float *x, const float *weight, const float *bias, int64_t n, int64_t width, float eps, float *y);
-// The norm a block spec names, with its weights (and bias).
+// The norm a block spec names, with its weights (and bias, which may be null); the device's norm takes the same.
+void norm(norm_kind kind, const float *x, const float *weight, const float *bias, int64_t n, int64_t width, float eps,
+          float *y);
 void norm(norm_kind kind, const norm_weights &w, float eps, const float *x, int64_t n, int64_t width, float *y);
 // RMS norm of each head of width head_dim, in place, with head_dim weights shared by the heads (Q/K norms).
 void head_norm(float *x, const float *weight, int64_t n, int32_t n_heads, int32_t head_dim, float eps);

@@ -111,7 +111,9 @@ void session::build(bool on_gpu, int32_t requested_mode, const session_config &c
   const uint64_t available = available_memory();
   const uint64_t limit = cfg.memory_limit ? cfg.memory_limit : available;
   if (limit && memory_bytes_ > limit) {
-    const uint64_t kv = 2ull * (uint64_t)hp.n_layer * (uint64_t)n_ctx_ * (uint64_t)hp.n_embd_kv() * sizeof(float);
+    uint64_t kv = 0;  // the host's part: the caches of layers whose attention runs on the CPU
+    for (int32_t il = 0; il < hp.n_layer; ++il)
+      if (!off || !off->layers()[(size_t)il].attention) kv += 2ull * (uint64_t)n_ctx_ * (uint64_t)hp.n_embd_kv() * sizeof(float);
     fail(HEARTH_ERR_OUT_OF_MEMORY,
          fmt::format("the session needs {:.1f} MiB of memory (of which {:.1f} MiB is the KV cache for n_ctx {}), more than the "
                      "{:.1f} MiB {}; lower n_ctx or n_batch",
@@ -255,12 +257,8 @@ int32_t session::step() {
   }
   const auto t0 = clock_type::now();
   const int32_t t = sample();
-  if (model_.vocab_data().is_eog(t)) {
-    unevaluated_ = t;
-  } else {
-    if (n_past_ >= n_ctx_) fail(HEARTH_ERR_CONTEXT_FULL, fmt::format("context full ({} tokens)", n_ctx_));
-    eval(&t, 1, false);
-  }
+  if (model_.vocab_data().is_eog(t)) unevaluated_ = t;
+  else eval(&t, 1, false);  // (eval refuses it with CONTEXT_FULL when the context is full)
   perf_.n_generated += 1;
   perf_.generate_ms += ms_since(t0);
   return t;

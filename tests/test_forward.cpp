@@ -51,6 +51,26 @@ TEST_CASE("dense logits match the float64 reference for every weight type") {
     }
 }
 
+TEST_CASE("hearth.ffn_activation: each value names one FFN form and every form written reads back") {
+  const std::vector<std::pair<const char *, ffn_form>> expected = {
+      {"silu", {activation::silu, true, false}},         {"gelu", {activation::gelu, true, false}},
+      {"relu", {activation::relu, true, false}},         {"drelu", {activation::relu, true, true}},
+      {"relu_nogate", {activation::relu, false, false}}, {"relu_sq", {activation::relu_sq, true, false}},
+      {"relu_sq_nogate", {activation::relu_sq, false, false}},
+  };
+  for (const auto &[key, form] : expected) {
+    CAPTURE(key);
+    ffn_form got;
+    REQUIRE(ffn_form_from_key(key, &got));
+    CHECK(got == form);
+    REQUIRE(ffn_form_key(form) != nullptr);
+    CHECK(std::string(ffn_form_key(form)) == key);
+  }
+  ffn_form unused;
+  CHECK_FALSE(ffn_form_from_key("relu-squared", &unused));  // activation_name, not a key
+  CHECK(ffn_form_key({activation::gelu, false, false}) == nullptr);  // a llama file cannot hold an ungated GELU
+}
+
 TEST_CASE("every FFN variant, GQA and non-GQA, tied output") {
   for (const char *ffn : {"silu", "relu", "drelu", "relu_nogate"})
     for (int kv : {1, 2, 4}) {

@@ -15,19 +15,6 @@
 namespace hearth {
 namespace {
 
-// hearth.ffn_activation for an FFN form (arch/llama.cpp reads it back).
-const char *activation_key(const ffn_form &f) {
-  if (!f.gated) return f.act == activation::relu ? "relu_nogate" : activation_name(f.act);
-  if (f.act_on_up) return "drelu";
-  switch (f.act) {
-    case activation::silu: return "silu";
-    case activation::gelu: return "gelu";
-    case activation::relu: return "relu";
-    case activation::relu_sq: return "relu_sq";
-  }
-  return "silu";
-}
-
 // Rows of a tensor as floats -> quantized to `to` (the same bytes when the types match).
 void convert_rows(const gguf_tensor &t, dtype to, uint8_t *dst) {
   const int64_t cols = t.ne[0], rows = t.n_rows();
@@ -137,7 +124,9 @@ void write_calibrated_model(const model &m, const calibration &c, const calibrat
   };
   for (const gguf_kv &kv : src.kvs())
     if (!ours(kv.key)) w.set_value(kv.key, kv.value);
-  w.set_str(key_name(kv::hearth_ffn_activation), activation_key(hp.block.ffn));
+  const char *act = ffn_form_key(hp.block.ffn);
+  if (!act) fail(HEARTH_ERR_UNSUPPORTED, fmt::format("no {} value names the {} FFN", key_name(kv::hearth_ffn_activation), hp.block.ffn.family()));
+  w.set_str(key_name(kv::hearth_ffn_activation), act);
   // hearth reads the per-layer thresholds; PowerInfer reads only one global threshold, chosen so that its masks
   // agree with the per-layer ones on as many (token, neuron) decisions as possible (docs/calibration.md).
   const global_threshold g = choose_global_threshold(c.predictors);

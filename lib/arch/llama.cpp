@@ -33,14 +33,8 @@ void llama_hparams(const gguf_file &f, hparams &hp) {
   const std::string key = key_name(kv::hearth_ffn_activation);
   const std::string act = f.get_string(key, "");
   ffn_form &ffn = b.ffn;
-  if (act == "silu") ffn = {activation::silu, true, false};
-  else if (act == "relu") ffn = {activation::relu, true, false};
-  else if (act == "drelu") ffn = {activation::relu, true, true};
-  else if (act == "relu_nogate") ffn = {activation::relu, false, false};
-  else if (act == "gelu") ffn = {activation::gelu, true, false};
-  else if (act == "relu_sq") ffn = {activation::relu_sq, true, false};
-  else if (!act.empty()) fail(HEARTH_ERR_UNSUPPORTED, key + " '" + act + "' is unknown");
-  else ffn = f.pwri() ? ffn_form{activation::relu, true, false} : ffn_form{activation::silu, true, false};
+  if (act.empty()) ffn = f.pwri() ? ffn_form{activation::relu, true, false} : ffn_form{activation::silu, true, false};
+  else if (!ffn_form_from_key(act, &ffn)) fail(HEARTH_ERR_UNSUPPORTED, key + " '" + act + "' is unknown");
 }
 
 void llama_tensors(tensor_loader &l, hparams &hp) {
