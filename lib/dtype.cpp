@@ -10,6 +10,7 @@
 #include "../kernels/cpu/fp16.h"
 #include "../kernels/cpu/kernels.h"
 #include "error.h"
+#include "quants.h"
 
 namespace hearth {
 namespace {
@@ -89,34 +90,36 @@ void q4_0_from_float(const float *src, void *dst, int64_t n) {
   }
 }
 
-constexpr dtype F32 = dtype::f32, Q8_0 = dtype::q8_0;
+constexpr dtype F32 = dtype::f32, Q8_0 = dtype::q8_0, Q8_1 = dtype::q8_1, Q8_K = dtype::q8_k;
+using namespace quants;
 
 // Sizes from ggml's block definitions (ggml-common.h; QK_K = 256). Types hearth cannot compute are listed too,
 // so that any llama.cpp file can be described and refused by name.
 const dtype_traits k_rows[] = {
     // id            name       block bytes computable to_float       from_float       vec_dot cuda
+    // (Q8_1 and Q8_K are activation formats: encoded and decoded, never read as weights.)
     {dtype::f32,     "F32",     1,    4,    true,  f32_to_float,  f32_from_float,  F32,    true},
     {dtype::f16,     "F16",     1,    2,    true,  f16_to_float,  f16_from_float,  F32,    true},
     {dtype::q4_0,    "Q4_0",    32,   18,   true,  q4_0_to_float, q4_0_from_float, Q8_0,   true},
-    {dtype::q4_1,    "Q4_1",    32,   20,   false, nullptr,       nullptr,         F32,    false},
-    {dtype::q5_0,    "Q5_0",    32,   22,   false, nullptr,       nullptr,         F32,    false},
-    {dtype::q5_1,    "Q5_1",    32,   24,   false, nullptr,       nullptr,         F32,    false},
+    {dtype::q4_1,    "Q4_1",    32,   20,   true,  decode_q4_1,   encode_q4_1,   Q8_1,   true},
+    {dtype::q5_0,    "Q5_0",    32,   22,   true,  decode_q5_0,   encode_q5_0,   Q8_0,   true},
+    {dtype::q5_1,    "Q5_1",    32,   24,   true,  decode_q5_1,   encode_q5_1,   Q8_1,   true},
     {dtype::q8_0,    "Q8_0",    32,   34,   true,  q8_0_to_float, q8_0_from_float, Q8_0,   true},
-    {dtype::q8_1,    "Q8_1",    32,   36,   false, nullptr,       nullptr,         F32,    false},
-    {dtype::q2_k,    "Q2_K",    256,  84,   false, nullptr,       nullptr,         F32,    false},
-    {dtype::q3_k,    "Q3_K",    256,  110,  false, nullptr,       nullptr,         F32,    false},
-    {dtype::q4_k,    "Q4_K",    256,  144,  false, nullptr,       nullptr,         F32,    false},
-    {dtype::q5_k,    "Q5_K",    256,  176,  false, nullptr,       nullptr,         F32,    false},
-    {dtype::q6_k,    "Q6_K",    256,  210,  false, nullptr,       nullptr,         F32,    false},
-    {dtype::q8_k,    "Q8_K",    256,  292,  false, nullptr,       nullptr,         F32,    false},
+    {dtype::q8_1,    "Q8_1",    32,   36,   false, decode_q8_1,   encode_q8_1,   F32,    false},
+    {dtype::q2_k,    "Q2_K",    256,  84,   true,  decode_q2_k,   encode_q2_k,   Q8_K,   true},
+    {dtype::q3_k,    "Q3_K",    256,  110,  true,  decode_q3_k,   encode_q3_k,   Q8_K,   true},
+    {dtype::q4_k,    "Q4_K",    256,  144,  true,  decode_q4_k,   encode_q4_k,   Q8_K,   true},
+    {dtype::q5_k,    "Q5_K",    256,  176,  true,  decode_q5_k,   encode_q5_k,   Q8_K,   true},
+    {dtype::q6_k,    "Q6_K",    256,  210,  true,  decode_q6_k,   encode_q6_k,   Q8_K,   true},
+    {dtype::q8_k,    "Q8_K",    256,  292,  false, decode_q8_k,   encode_q8_k,   F32,    false},
     {dtype::iq2_xxs, "IQ2_XXS", 256,  66,   false, nullptr,       nullptr,         F32,    false},
     {dtype::iq2_xs,  "IQ2_XS",  256,  74,   false, nullptr,       nullptr,         F32,    false},
     {dtype::iq3_xxs, "IQ3_XXS", 256,  98,   false, nullptr,       nullptr,         F32,    false},
     {dtype::iq1_s,   "IQ1_S",   256,  50,   false, nullptr,       nullptr,         F32,    false},
-    {dtype::iq4_nl,  "IQ4_NL",  32,   18,   false, nullptr,       nullptr,         F32,    false},
+    {dtype::iq4_nl,  "IQ4_NL",  32,   18,   true,  decode_iq4_nl, encode_iq4_nl, Q8_0,   true},
     {dtype::iq3_s,   "IQ3_S",   256,  110,  false, nullptr,       nullptr,         F32,    false},
     {dtype::iq2_s,   "IQ2_S",   256,  82,   false, nullptr,       nullptr,         F32,    false},
-    {dtype::iq4_xs,  "IQ4_XS",  256,  136,  false, nullptr,       nullptr,         F32,    false},
+    {dtype::iq4_xs,  "IQ4_XS",  256,  136,  true,  decode_iq4_xs, encode_iq4_xs, Q8_K,   true},
     {dtype::i8,      "I8",      1,    1,    false, nullptr,       nullptr,         F32,    false},
     {dtype::i16,     "I16",     1,    2,    false, nullptr,       nullptr,         F32,    false},
     {dtype::i32,     "I32",     1,    4,    false, nullptr,       nullptr,         F32,    false},

@@ -19,7 +19,19 @@ const cpu::type_kernels &cpu_kernels_for(dtype t) {
 }
 
 activations prepare_activations(dtype type, const float *x, int64_t n, int64_t cols, q8_scratch &qs) {
-  if (traits(type).vec_dot_type == dtype::f32) return {(const uint8_t *)x, (size_t)cols * sizeof(float), 0, &qs};
+  const dtype act = traits(type).vec_dot_type;
+  if (act == dtype::f32) return {(const uint8_t *)x, (size_t)cols * sizeof(float), 0, &qs};
+  if (act != dtype::q8_0) {
+    // Q8_1 / Q8_K: the reference encoder in every tier (identical bytes whatever the tier; a few thousand values
+    // per token, next to millions of weights).
+    const size_t stride = row_bytes(act, cols);
+    if (qs.blocks.size() < stride * n) qs.blocks.resize(stride * n);
+    const from_float_fn enc = traits(act).from_float;
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 8), [&](const tbb::blocked_range<int64_t> &r) {
+      for (int64_t t = r.begin(); t < r.end(); ++t) enc(x + t * cols, qs.blocks.data() + t * stride, cols);
+    });
+    return {qs.blocks.data(), stride, 0, &qs};
+  }
   const size_t stride = row_bytes(dtype::q8_0, cols);
   const int64_t nb = cols / cpu::qk8_0;
   if (qs.blocks.size() < stride * n) qs.blocks.resize(stride * n);

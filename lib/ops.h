@@ -10,8 +10,8 @@
 
 namespace hearth {
 
-// The caller's scratch for activations quantized to Q8_0, with their q8_aux side data. Operators that may run
-// at the same time need their own.
+// The caller's scratch for activations quantized to the format a weight type's dot products read (Q8_0 with its
+// q8_aux side data, Q8_1 or Q8_K). Operators that may run at the same time need their own.
 struct q8_scratch {
   std::vector<uint8_t> blocks;
   std::vector<float> scale;
@@ -23,13 +23,17 @@ struct q8_scratch {
 // matrix-matrix work.
 void matmul(const matrix &w, const float *x, int64_t n, float *y, q8_scratch &qs);
 
-// Activations in the format a weight type's dot kernel reads (floats, or Q8_0 blocks with their side data).
+// Activations in the format a weight type's dot kernel reads (floats; Q8_0 blocks with their side data; Q8_1 or
+// Q8_K blocks, which carry their own sums).
 struct activations {
   const uint8_t *data;
   size_t stride;  // bytes between tokens
-  int64_t nb;     // Q8_0 blocks per token (0 for floats)
+  int64_t nb;     // Q8_0 blocks per token with q8_aux side data (0 for the other formats)
   const q8_scratch *qs;
-  cpu::q8_aux aux(int64_t t) const { return {qs->scale.data() + t * nb, qs->bias.data() + t * nb * 8}; }
+  cpu::q8_aux aux(int64_t t) const {
+    if (nb == 0) return {nullptr, nullptr};
+    return {qs->scale.data() + t * nb, qs->bias.data() + t * nb * 8};
+  }
 };
 activations prepare_activations(dtype weight_type, const float *x, int64_t n, int64_t cols, q8_scratch &qs);
 // The chosen tier's kernels for a weight type; UNSUPPORTED (naming the type) if it has none.

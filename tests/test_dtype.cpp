@@ -154,15 +154,20 @@ TEST_CASE("traits rows: ggml's block geometry for every type it defines, unknown
     CHECK(type_name((dtype)id) == "type " + std::to_string(id));
     CHECK_THROWS_AS(row_bytes((dtype)id, 32), hearth::error);
   }
-  // A type hearth cannot compute is refused by name.
+  // A type hearth cannot compute is refused by name: the IQ1-IQ3 grids, ternary and MXFP4 types.
   float x[256] = {};
   uint8_t buf[512];
-  try {
-    quantize_row(dtype::q4_k, x, buf, 256);
-    FAIL("Q4_K encoded");
-  } catch (const hearth::error &e) {
-    CHECK(e.status() == HEARTH_ERR_UNSUPPORTED);
-    CHECK(std::string(e.what()).find("Q4_K") != std::string::npos);
+  for (dtype t : {dtype::iq2_xxs, dtype::iq2_xs, dtype::iq2_s, dtype::iq3_xxs, dtype::iq3_s, dtype::iq1_s, dtype::iq1_m,
+                  dtype::tq1_0, dtype::tq2_0, dtype::mxfp4}) {
+    CAPTURE(type_name(t));
+    CHECK(!traits(t).computable);
+    try {
+      quantize_row(t, x, buf, 256);
+      FAIL("encoded");
+    } catch (const hearth::error &e) {
+      CHECK(e.status() == HEARTH_ERR_UNSUPPORTED);
+      CHECK(std::string(e.what()).find(type_name(t)) != std::string::npos);
+    }
   }
 }
 

@@ -276,8 +276,8 @@ TEST_CASE("models with wrong shapes, missing tensors or unsupported content fail
   CHECK(msg.find("blk.1.attn_k.weight' is missing") != std::string::npos);
   CHECK(load(rewrite("", "blk.0.attn_q.weight", dtype::q8_0, "llama"), &msg) == HEARTH_ERR_BAD_FORMAT);
   CHECK(msg.find("expected") != std::string::npos);
-  CHECK(load(rewrite("", "blk.0.ffn_up.weight", dtype::q4_1, "llama"), &msg) == HEARTH_ERR_UNSUPPORTED);
-  CHECK(msg.find("Q4_1") != std::string::npos);
+  CHECK(load(rewrite("", "blk.0.ffn_up.weight", dtype::mxfp4, "llama"), &msg) == HEARTH_ERR_UNSUPPORTED);
+  CHECK(msg.find("MXFP4") != std::string::npos);
   CHECK(load(rewrite("", "", dtype::f32, "gpt2"), &msg) == HEARTH_ERR_UNSUPPORTED);
   CHECK(msg.find("gpt2") != std::string::npos);
   CHECK(load(rewrite("", "", dtype::f32, "llama", "gpt2"), &msg) == HEARTH_ERR_UNSUPPORTED);

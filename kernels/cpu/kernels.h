@@ -27,6 +27,83 @@ struct block_q4_0 {
 static_assert(sizeof(block_q8_0) == 34, "Q8_0 block is 34 bytes");
 static_assert(sizeof(block_q4_0) == 18, "Q4_0 block is 18 bytes");
 
+// The other llama.cpp layouts (ggml-common.h), byte for byte. 32-element blocks: values j and j + 16 share byte
+// j of qs (low, high nibble); bit j of qh is the fifth bit of value j.
+struct block_q4_1 {
+  uint16_t d, m;   // value = q * d + m
+  uint8_t qs[16];
+};
+struct block_q5_0 {
+  uint16_t d;      // value = (q - 16) * d
+  uint8_t qh[4];
+  uint8_t qs[16];
+};
+struct block_q5_1 {
+  uint16_t d, m;   // value = q * d + m
+  uint8_t qh[4];
+  uint8_t qs[16];
+};
+struct block_q8_1 {  // activations of Q4_1/Q5_1 dot products
+  uint16_t d, s;   // s = d * sum(qs)
+  int8_t qs[32];
+};
+struct block_iq4_nl {
+  uint16_t d;      // value = kvalues_iq4nl[q] * d
+  uint8_t qs[16];
+};
+
+// K-quants: 256-element super-blocks of 16 or 32-element sub-blocks with their own quantized scales.
+inline constexpr int qk_k = 256;
+struct block_q2_k {
+  uint8_t scales[16];  // sub-block j (16 values): scale = d * (scales[j] & 15), min = dmin * (scales[j] >> 4)
+  uint8_t qs[64];      // 2-bit values, four per byte (element 128h + 32s + l at bits 2s of byte 32h + l)
+  uint16_t d, dmin;
+};
+struct block_q3_k {
+  uint8_t hmask[32];   // the third bit of each value (element 32k + l at bit k of byte l)
+  uint8_t qs[64];      // the low two bits, as Q2_K
+  uint8_t scales[12];  // 16 signed 6-bit scales (+32), packed
+  uint16_t d;
+};
+struct block_q4_k {
+  uint16_t d, dmin;
+  uint8_t scales[12];  // 8 six-bit scales and 8 six-bit mins, packed (get_scale_min_k4 in lib/quants.cpp)
+  uint8_t qs[128];     // element 64h + l (l < 32) low nibble of byte 32h + l, element 64h + 32 + l its high nibble
+};
+struct block_q5_k {
+  uint16_t d, dmin;
+  uint8_t scales[12];
+  uint8_t qh[32];      // fifth bit: element 32k + l at bit k of byte l
+  uint8_t qs[128];
+};
+struct block_q6_k {
+  uint8_t ql[128];     // low four bits
+  uint8_t qh[64];      // high two bits
+  int8_t scales[16];   // per 16 values
+  uint16_t d;
+};
+struct block_q8_k {    // activations of K-quant and IQ4_XS dot products
+  float d;
+  int8_t qs[256];
+  int16_t bsums[16];   // sums of each 16 values
+};
+struct block_iq4_xs {
+  uint16_t d;
+  uint16_t scales_h;   // high two bits of the 8 six-bit sub-block scales (+32)
+  uint8_t scales_l[4]; // low four bits
+  uint8_t qs[128];     // as IQ4_NL, per 32 values
+};
+static_assert(sizeof(block_q4_1) == 20 && sizeof(block_q5_0) == 22 && sizeof(block_q5_1) == 24 &&
+                  sizeof(block_q8_1) == 36 && sizeof(block_iq4_nl) == 18,
+              "32-element block sizes are ggml's");
+static_assert(sizeof(block_q2_k) == 84 && sizeof(block_q3_k) == 110 && sizeof(block_q4_k) == 144 &&
+                  sizeof(block_q5_k) == 176 && sizeof(block_q6_k) == 210 && sizeof(block_q8_k) == 292 &&
+                  sizeof(block_iq4_xs) == 136,
+              "super-block sizes are ggml's");
+
+// IQ4_NL/IQ4_XS's 16 non-linear levels.
+inline constexpr int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
 // Side data of Q8_0 activations, computed once per matrix rather than once per weight row: each block's scale
 // as a float, and each block's "Q4_0 bias": lane k (k < 8) = -8 * the sum of the block's bytes 4k..4k+3, the
 // 8 int32 lanes a 256-bit byte dot product produces. With it a Q4_0 kernel multiplies the unsigned nibbles
@@ -77,6 +154,8 @@ struct kernel_table {
 };
 
 const kernel_table &ref_kernels();
+// Fills the rows of the block types beyond Q4_0/Q8_0 (kernels/cpu/avx2/quants.cpp) into an AVX2-compatible table.
+void add_avx2_quant_kernels(kernel_table &t);
 const kernel_table *avx2_kernels();    // nullptr when not compiled in
 const kernel_table *avx512_kernels();  // nullptr when not compiled in
 

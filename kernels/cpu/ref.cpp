@@ -2,6 +2,7 @@
 // float64 loops in the tests.
 #include <cmath>
 
+#include "../../lib/dtype.h"
 #include "fp16.h"
 #include "kernels.h"
 #include "q8_aux.h"
@@ -127,6 +128,45 @@ void axpy_rows_q4_0(int64_t n, const void *const *rows, const float *coef, int n
   });
 }
 
+// Block types beyond Q4_0/Q8_0: weights and activations decoded block by block (dtype traits) and multiplied in
+// floats. The oracle the SIMD tiers are tested against; itself tested against float64 loops.
+template <dtype W>
+void dot_decoded(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *, int nc, float *out) {
+  const dtype_traits &tw = traits(W), &tx = traits(tw.vec_dot_type);
+  const int64_t be = tw.block_elems;  // 32 or 256; the activation block is the same size
+  float wf[256], xf[256];
+  for (int c = 0; c < nc; ++c) out[c] = 0.0f;
+  for (int64_t b = 0; b < n / be; ++b) {
+    tw.to_float((const uint8_t *)w + b * tw.block_bytes, wf, be);
+    for (int c = 0; c < nc; ++c) {
+      tx.to_float((const uint8_t *)x + c * xs + b * tx.block_bytes * (be / tx.block_elems), xf, be);
+      float s = 0.0f;
+      for (int64_t j = 0; j < be; ++j) s += wf[j] * xf[j];
+      // Q8_1's own sum is not read: decoding its bytes gives the same values exactly.
+      out[c] += s;
+    }
+  }
+}
+template <dtype W>
+void dot_rows_decoded(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
+  for (int r = 0; r < nrows; ++r) dot_decoded<W>(n, rows[r], x, 0, aux, 1, out + r);
+}
+template <dtype W>
+void axpy_rows_decoded(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
+  const dtype_traits &tw = traits(W);
+  const int64_t be = tw.block_elems;
+  float wf[256];
+  for (int k = 0; k < nrows; ++k)
+    for (int64_t b = 0; b < n / be; ++b) {
+      tw.to_float((const uint8_t *)rows[k] + b * tw.block_bytes, wf, be);
+      for (int64_t j = 0; j < be; ++j) y[b * be + j] += coef[k] * wf[j];
+    }
+}
+template <dtype W>
+type_kernels decoded_row() {
+  return {dot_decoded<W>, dot_decoded<W>, dot_rows_decoded<W>, axpy_rows_decoded<W>};
+}
+
 kernel_table make_table() {
   kernel_table t{};
   t.isa = "ref";
@@ -135,6 +175,16 @@ kernel_table make_table() {
   t.types[(uint32_t)dtype::bf16] = {dot_bf16, dot_bf16, nullptr, axpy_rows_bf16};
   t.types[(uint32_t)dtype::q8_0] = {dot_q8_0, dot_q8_0, dot_rows_q8_0, axpy_rows_q8_0};
   t.types[(uint32_t)dtype::q4_0] = {dot_q4_0, dot_q4_0, dot_rows_q4_0, axpy_rows_q4_0};
+  t.types[(uint32_t)dtype::q4_1] = decoded_row<dtype::q4_1>();
+  t.types[(uint32_t)dtype::q5_0] = decoded_row<dtype::q5_0>();
+  t.types[(uint32_t)dtype::q5_1] = decoded_row<dtype::q5_1>();
+  t.types[(uint32_t)dtype::iq4_nl] = decoded_row<dtype::iq4_nl>();
+  t.types[(uint32_t)dtype::q2_k] = decoded_row<dtype::q2_k>();
+  t.types[(uint32_t)dtype::q3_k] = decoded_row<dtype::q3_k>();
+  t.types[(uint32_t)dtype::q4_k] = decoded_row<dtype::q4_k>();
+  t.types[(uint32_t)dtype::q5_k] = decoded_row<dtype::q5_k>();
+  t.types[(uint32_t)dtype::q6_k] = decoded_row<dtype::q6_k>();
+  t.types[(uint32_t)dtype::iq4_xs] = decoded_row<dtype::iq4_xs>();
   t.quantize_q8_0 = quantize_q8_0;
   t.axpy_f32 = axpy_f32;
   return t;

@@ -385,6 +385,7 @@ kernel_table make_table() {
   t.types[(uint32_t)dtype::bf16] = {dot_bf16, dot_bf16, nullptr, axpy_rows_bf16};
   t.types[(uint32_t)dtype::q8_0] = {dot_q8_0, dot_q8_0_gather, dot_rows_q8_0, axpy_rows_q8_0};
   t.types[(uint32_t)dtype::q4_0] = {dot_q4_0, dot_q4_0_gather, dot_rows_q4_0, axpy_rows_q4_0};
+  add_avx2_quant_kernels(t);
   t.quantize_q8_0 = quantize_q8_0;
   t.axpy_f32 = axpy_f32;
   return t;
