@@ -24,7 +24,7 @@ int cmd_synth(const args &a) {
   }
   if (a.has("--type")) {
     if (!parse_type(a.str("--type", "", ""), &c.type)) {
-      std::fprintf(stderr, "hearth synth: --type must be f32, f16, bf16, q8_0 or q4_0\n");
+      std::fprintf(stderr, "hearth synth: --type must be one of %s\n", computable_type_names().c_str());
       return 2;
     }
   }
@@ -44,7 +44,7 @@ int cmd_synth(const args &a) {
   c.hot_coverage = (float)a.real("--coverage", "", c.hot_coverage);
   c.predictor_rank = (int32_t)a.num("--predictor-rank", "", c.predictor_rank);
   if (a.has("--predictor-type") && !parse_type(a.str("--predictor-type", "", ""), &c.predictor_type)) {
-    std::fprintf(stderr, "hearth synth: --predictor-type must be f32, f16, bf16, q8_0 or q4_0\n");
+    std::fprintf(stderr, "hearth synth: --predictor-type must be one of %s\n", computable_type_names().c_str());
     return 2;
   }
   if (c.sparsity > 0 && !a.has("--ffn")) c.ffn = "relu";

@@ -10,6 +10,7 @@ int cmd_bench(const args &a);
 int cmd_inspect(const args &a);
 int cmd_synth(const args &a);
 int cmd_calibrate(const args &a);
+int cmd_quantize(const args &a);
 void log_to_stderr(int verbose);
 // --sparse auto|dense|predictor|exact|cats as a HEARTH_SPARSE_* value; throws on anything else.
 int parse_sparse_mode(const std::string &name);

@@ -1,4 +1,4 @@
-// The hearth command-line tool: run, bench, inspect, synth, calibrate.
+// The hearth command-line tool: run, bench, inspect, synth, quantize, calibrate.
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -18,11 +18,13 @@ void usage() {
                "             [--agreement N] [--vram-budget GIB [--gpuidx F]]   (with a budget: CPU, -ngl-style\n"
                "             layer offload and hybrid side by side)\n"
                "  hearth inspect MODEL [--report DIR] [--gpuidx OUT.gpuidx [-c CTX]] [--vram-budget GIB]\n"
-               "  hearth synth -o OUT.gguf [--preset tiny|small|1b|7b|13b] [--type f32|f16|bf16|q8_0|q4_0]\n"
+               "  hearth synth -o OUT.gguf [--preset tiny|small|1b|7b|13b] [--type T]   (T: any type hearth computes)\n"
                "             [--ffn silu|relu|drelu|relu_nogate] [--vocab N] [--embd N] [--layers N] [--ff N]\n"
                "             [--heads N] [--kv-heads N] [--ctx N] [--seed S] [--tied]\n"
                "             [--sparsity 0.9 [--hot 0.2 --coverage 0.8] [--predictor-rank 64] [--predictor-type q8_0]]\n"
                "             [--layout powerinfer|llama]\n"
+               "  hearth quantize IN.gguf OUT.gguf TYPE [--pure] [--allow-requantize] [--output-tensor-type T]\n"
+               "             [--token-embedding-type T]   (TYPE: Q4_K_M, Q5_K_M, Q6_K, Q8_0, Q4_0, ... as llama-quantize)\n"
                "  hearth calibrate -m DENSE.gguf [--text CORPUS.txt] -o OUT.gguf [--type T] [--down-type T]\n"
                "             [--predictor-type q8_0] [--recall 0.99] [--samples 4096] [--rank R] [--epochs 60] [--seed S]\n"
                "             [-c CTX] [-b BATCH] [-t THREADS] [--report DIR] [--gpuidx OUT.gpuidx] [--vram-budget GIB]\n"
@@ -47,6 +49,7 @@ int main(int argc, char **argv) {
     if (!std::strcmp(cmd, "inspect")) return hearth::cli::cmd_inspect(a);
     if (!std::strcmp(cmd, "synth")) return hearth::cli::cmd_synth(a);
     if (!std::strcmp(cmd, "calibrate")) return hearth::cli::cmd_calibrate(a);
+    if (!std::strcmp(cmd, "quantize")) return hearth::cli::cmd_quantize(a);
     std::fprintf(stderr, "hearth: unknown command '%s'\n", cmd);
     usage();
     return 2;
