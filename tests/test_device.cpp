@@ -104,12 +104,20 @@ double act64(const ffn_form &f, double g, double u) {
   return act1(f.act, g) * (f.act_on_up ? act1(f.act, u) : u);
 }
 
-const dtype k_types[] = {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0};
+// Every type the CPU computes (the CUDA build reads each of them too: traits().cuda).
+const dtype k_types[] = {dtype::f32,  dtype::f16,  dtype::bf16, dtype::q8_0, dtype::q4_0,   dtype::q4_1,  dtype::q5_0, dtype::q5_1,
+                         dtype::q2_k, dtype::q3_k, dtype::q4_k, dtype::q5_k, dtype::q6_k, dtype::iq4_nl, dtype::iq4_xs};
+constexpr int k_n_types = (int)(sizeof k_types / sizeof k_types[0]);
+// Row lengths: any for float types, whole blocks (up to `blocks` of 32 values, or a few super-blocks) otherwise.
+int64_t pick_cols(dtype t, int64_t blocks, int64_t floats) {
+  const int64_t be = traits(t).block_elems;
+  return be == 1 ? pick(1, floats) : be * pick(1, be == 32 ? blocks : std::max<int64_t>(1, blocks / 6));
+}
 
 void test_matmul(harness &h) {
-  for (int trial = 0; trial < 30; ++trial) {
-    const dtype t = k_types[trial % 5];
-    const int64_t cols = quantized(t) ? 32 * pick(1, 24) : pick(1, 700), rows = pick(1, 300), n = pick(1, 9);
+  for (int trial = 0; trial < 3 * k_n_types; ++trial) {
+    const dtype t = k_types[trial % k_n_types];
+    const int64_t cols = pick_cols(t, 24, 700), rows = pick(1, 300), n = pick(1, 9);
     weights w = make_weights(h, t, rows, cols);
     std::vector<float> x((size_t)(n * cols));
     for (float &v : x) v = uni();
@@ -255,11 +263,11 @@ void test_attention(harness &h) {
 }
 
 void test_hot_ffn(harness &h) {
-  for (int trial = 0; trial < 40; ++trial) {
-    const dtype t = k_types[trial % 5];
-    const ffn_form form = k_forms[(trial / 5) % k_n_forms];
+  for (int trial = 0; trial < 4 * k_n_types; ++trial) {
+    const dtype t = k_types[trial % k_n_types];
+    const ffn_form form = k_forms[(trial / k_n_types) % k_n_forms];
     const bool biased = trial % 3 == 1;
-    const int64_t cols = quantized(t) ? 32 * pick(1, 12) : pick(1, 400), K = pick(1, 200), n = pick(1, 6);
+    const int64_t cols = pick_cols(t, 12, 400), K = pick(1, 200), n = pick(1, 6);
     const int32_t n_ff = (int32_t)(K + pick(0, 100));
     weights g = make_weights(h, t, K, cols), u = make_weights(h, t, K, cols), dn = make_weights(h, t, K, cols);
     std::vector<int32_t> ids((size_t)n_ff);
@@ -350,7 +358,7 @@ void test_ordering(harness &h) {
   // A failed operator (a weight type with no kernel) is reported by the next wait, once, as a hearth::error;
   // the stream then works again.
   dev_matrix bad;
-  bad.data = one, bad.type = dtype::q4_1, bad.rows = 4, bad.cols = 32, bad.row_size = 20;
+  bad.data = one, bad.type = dtype::mxfp4, bad.rows = 4, bad.cols = 32, bad.row_size = 17;
   h.st->matmul(bad, one, 1, x);
   bool thrown = false;
   try {

@@ -56,14 +56,16 @@ double decoded(const matrix &m, int64_t r, int64_t c) {
   return row[(size_t)c];
 }
 
-// x as the dot kernels see it: Q8_0-quantized for quantized weights.
+// x as the dot kernels see it: in the weight type's activation format (Q8_0, Q8_1, Q8_K) for quantized weights.
 std::vector<double> as_seen(dtype t, const float *x, int64_t d) {
   std::vector<double> out(x, x + d);
-  if (t == dtype::q8_0 || t == dtype::q4_0) {
-    std::vector<uint8_t> q(row_bytes(dtype::q8_0, d));
+  const dtype a = traits(t).vec_dot_type;
+  if (a != dtype::f32) {
+    std::vector<uint8_t> q(row_bytes(a, d));
     std::vector<float> back((size_t)d);
-    cpu::ref_kernels().quantize_q8_0(x, q.data(), nullptr, nullptr, d);
-    dequantize_row(dtype::q8_0, q.data(), back.data(), d);
+    if (a == dtype::q8_0) cpu::ref_kernels().quantize_q8_0(x, q.data(), nullptr, nullptr, d);
+    else quantize_row(a, x, q.data(), d);
+    dequantize_row(a, q.data(), back.data(), d);
     out.assign(back.begin(), back.end());
   }
   return out;
@@ -76,7 +78,9 @@ TEST_CASE("sparse FFN equals the float64 FFN restricted to the active set: types
   const struct {
     dtype t;
     int64_t d;
-  } shapes[] = {{dtype::f32, 75}, {dtype::f16, 61}, {dtype::bf16, 40}, {dtype::q8_0, 96}, {dtype::q4_0, 160}};
+  } shapes[] = {{dtype::f32, 75},   {dtype::f16, 61},    {dtype::bf16, 40},   {dtype::q8_0, 96},   {dtype::q4_0, 160},
+                {dtype::q4_1, 64},   {dtype::q5_0, 96},   {dtype::q5_1, 32},   {dtype::iq4_nl, 64}, {dtype::q2_k, 256},
+                {dtype::q3_k, 256},  {dtype::q4_k, 512},  {dtype::q5_k, 256},  {dtype::q6_k, 256},  {dtype::iq4_xs, 256}};
   for (const auto &sh : shapes)
     for (const ffn_form kind : {ffn_form{activation::relu, true, false}, ffn_form{activation::relu, true, true},
                                 ffn_form{activation::silu, true, false}})
@@ -217,8 +221,10 @@ TEST_CASE("exact-gate mode gives the dense logits on ReGLU and dReLU models, neu
 }
 
 TEST_CASE("planted predictors: sparse greedy tokens agree with dense, results independent of thread count") {
-  for (const char *ffn : {"relu", "drelu"}) {
-    const synth_config c = planted_config(ffn, dtype::q4_0);
+  for (const auto &[ffn, type] : {std::pair{"relu", dtype::q4_0}, std::pair{"drelu", dtype::q4_0}, std::pair{"relu", dtype::q4_k},
+                                  std::pair{"drelu", dtype::q6_k}}) {
+    const synth_config c = planted_config(ffn, type);
+    CAPTURE(type_name(type));
     const auto m = model::load(test::synth_model(c));
     session_config sc;
     sc.n_ctx = 200;
@@ -241,8 +247,8 @@ TEST_CASE("planted predictors: sparse greedy tokens agree with dense, results in
       for (session *s : {&dense, &sparse, &sparse1}) s->eval(&t, 1, false);
     }
     const double active = (double)sparse.stats().active / (double)sparse.stats().neurons;
-    MESSAGE(fmt::format("{}: predictor-gated greedy agrees with dense on {}/{} positions, {:.1f}% of neurons computed",
-                        ffn, same, positions, 100 * active));
+    MESSAGE(fmt::format("{} {}: predictor-gated greedy agrees with dense on {}/{} positions, {:.1f}% of neurons computed",
+                        ffn, type_name(type), same, positions, 100 * active));
     CHECK(same >= positions * 95 / 100);
     CHECK(active < 0.2);
   }
