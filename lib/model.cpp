@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
+
 #include "arch.h"
 #include "error.h"
 #include "log.h"
@@ -155,12 +158,40 @@ uint64_t model::dense_bytes_per_token() const {
   return b;
 }
 
+std::vector<std::pair<dtype, uint64_t>> model::dense_bytes_by_type() const {
+  std::map<dtype, uint64_t> by;
+  auto add = [&](const matrix &m, uint64_t bytes) {
+    if (m) by[m.type] += bytes;
+  };
+  add(tok_embd_, tok_embd_.row_size);
+  add(output_, output_.bytes());
+  uint64_t f32 = output_norm_.bytes();
+  for (const layer &L : layers_) {
+    for (const matrix *m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up}) add(*m, m->bytes());
+    add(L.down ? L.down : L.down_t, (L.down ? L.down : L.down_t).bytes());
+    f32 += (L.bq.size() + L.bk.size() + L.bv.size() + L.bo.size() + L.bgate.size() + L.bup.size() + L.bdown.size()) * sizeof(float) +
+           L.attn_norm.bytes() + L.q_norm.bytes() + L.k_norm.bytes() + L.ffn_input_norm(hp_.block.parallel).bytes();
+  }
+  by[dtype::f32] += f32;
+  std::vector<std::pair<dtype, uint64_t>> v(by.begin(), by.end());
+  std::stable_sort(v.begin(), v.end(), [](const auto &a, const auto &b) { return a.second > b.second; });
+  return v;
+}
+
+std::string model::weight_types() const {
+  std::string s;
+  for (const auto &[t, b] : dense_bytes_by_type())
+    if (t != dtype::f32 || layers_.empty() || layers_[0].wq.type == dtype::f32)
+      if (b * 50 >= weight_bytes_ || s.empty()) s += (s.empty() ? "" : " + ") + type_name(t);  // types of >= 2% of the bytes
+  return s;
+}
+
 std::string model::describe() const {
   if (vocab_only_) return fmt::format("vocabulary only, {} tokens ({})", vocab_.n_vocab(), tok_->name());
   const double p = (double)n_params_;
   const std::string size = p >= 1e9 ? fmt::format("{:.2f}B", p / 1e9) : fmt::format("{:.1f}M", p / 1e6);
   return fmt::format("{} {} params, {} ({:.2f} GiB), {} layers, embd {}, ff {}, heads {}/{}, vocab {}, FFN {}{}{}", hp_.arch,
-                     size, type_name(layers_.empty() ? tok_embd_.type : layers_[0].wq.type), weight_bytes_ / 1073741824.0,
+                     size, weight_types(), weight_bytes_ / 1073741824.0,
                      hp_.n_layer, hp_.n_embd, hp_.n_ff, hp_.n_head, hp_.n_head_kv, hp_.n_vocab, hp_.block.ffn.name(),
                      file_->pwri() ? ", PowerInfer file" : "", has_predictors_ ? ", predictors" : "") +
          (offload_ ? "; " + offload_->describe() : "");

@@ -171,6 +171,10 @@ class model {
   uint64_t weight_bytes() const { return weight_bytes_; }
   // Weight bytes one decoded token reads densely: every layer's weights and the output once, one embedding row.
   uint64_t dense_bytes_per_token() const;
+  // The same, split by weight type (a mixed file reads Q4_K, Q6_K, ...; norms and biases count as F32), largest first.
+  std::vector<std::pair<dtype, uint64_t>> dense_bytes_by_type() const;
+  // "Q4_K" or, for a file of several matrix types, "Q4_K + Q6_K + Q8_0" (most bytes first).
+  std::string weight_types() const;
   std::string describe() const;
 
  private:

@@ -223,3 +223,35 @@ TEST_CASE("hearth quantize refuses a quantized source unless asked, and rows a t
   CHECK(find_quant_target("Q4_K") == find_quant_target("Q4_K_M"));
   CHECK(find_quant_target("IQ2_XXS") == nullptr);
 }
+
+TEST_CASE("a PowerInfer file stays PWRI when quantized: ffn_down_t requantized along n_embd, predictors untouched") {
+  synth_config c = k_config(dtype::f16, 2);
+  c.n_ff = 1024, c.n_vocab = 1408, c.ffn = "relu", c.sparsity = 0.9f, c.predictor_rank = 64;
+  const std::string src = test::synth_model(c);
+  const std::string out = test::temp_path("pwri-q4km.gguf");
+  quantize_model(src, out, *find_quant_target("Q4_K_M"), {});
+  const auto a = gguf_file::open(src), b = gguf_file::open(out);
+  CHECK(b->pwri());
+  REQUIRE(a->tensors().size() == b->tensors().size());
+  for (size_t i = 0; i < a->tensors().size(); ++i) {
+    const gguf_tensor &ta = a->tensors()[i], &tb = b->tensors()[i];
+    CAPTURE(ta.name);
+    CHECK(ta.name == tb.name);
+    if (ta.name.find(".fc1.") != std::string::npos || ta.name.find(".fc2.") != std::string::npos) {
+      CHECK(tb.type == ta.type);
+      CHECK(std::memcmp(ta.data, tb.data, ta.size) == 0);
+    }
+  }
+  CHECK(b->tensor("blk.0.ffn_down_t.weight")->type == dtype::q4_k);  // use_more_bits(0, 2) is false
+  CHECK(b->tensor("blk.1.ffn_down_t.weight")->type == dtype::q6_k);  // i >= 7n/8
+  CHECK(b->tensor("blk.0.ffn_up.weight")->type == dtype::q4_k);
+  // and it runs sparse: the predictor mode computes a fraction of the neurons, with logits near dense
+  const auto m = model::load(out);
+  session_config sc;
+  sc.n_ctx = 64;
+  sc.sparse_mode = HEARTH_SPARSE_PREDICTOR;
+  session s(*m, sc);
+  const std::vector<int32_t> toks = prompt(6, c.n_vocab);
+  s.eval(toks.data(), (int32_t)toks.size(), false);
+  CHECK(s.stats().active < s.stats().neurons / 4);
+}

@@ -143,6 +143,12 @@ int cmd_bench(const args &a) {
     if (resolve_sparse_mode(cfg.sparse_mode, *m, false) != sparse_mode::dense) sparse = std::make_unique<session>(*m, cfg);
     fmt::print("model:   {}\n", m->describe());
     fmt::print("machine: {} threads, kernels {}\n", dense->n_threads(), cpu::kernels().isa);
+    {
+      std::string types;
+      for (const auto &[t, b] : m->dense_bytes_by_type())
+        types += fmt::format("{}{} {:.1f} MiB", types.empty() ? "" : ", ", type_name(t), b / 1048576.0);
+      fmt::print("weights: {:.1f} MiB read per token (dense) by type: {}\n", m->dense_bytes_per_token() / 1048576.0, types);
+    }
     // The read-bandwidth probe runs before and after the timed runs on the same threads; the higher figure is
     // the denominator, so machine noise can only lower the reported fraction.
     const size_t probe = probe_bytes();

@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cstdio>
 
 #include "commands.h"
 #include "error.h"
+#include "quantize.h"
 #include "synth.h"
 
 namespace hearth::cli {
@@ -22,10 +24,18 @@ int cmd_synth(const args &a) {
     std::fprintf(stderr, "hearth synth: unknown preset (tiny, small, 1b, 7b, 13b)\n");
     return 2;
   }
+  const quant_target *mixture = nullptr;
   if (a.has("--type")) {
-    if (!parse_type(a.str("--type", "", ""), &c.type)) {
-      std::fprintf(stderr, "hearth synth: --type must be one of %s\n", computable_type_names().c_str());
-      return 2;
+    const std::string name = a.str("--type", "", "");
+    if (!parse_type(name, &c.type)) {
+      mixture = find_quant_target(name);
+      if (!mixture) {
+        std::fprintf(stderr, "hearth synth: --type must be one of %s, or a llama-quantize mixture (%s)\n",
+                     computable_type_names().c_str(), quant_target_names().c_str());
+        return 2;
+      }
+      c.type = mixture->base;
+      c.type_label = mixture->name;
     }
   }
   c.ffn = a.str("--ffn", "", c.ffn);
@@ -38,6 +48,15 @@ int cmd_synth(const args &a) {
   c.n_ctx = (int32_t)a.num("--ctx", "", c.n_ctx);
   c.seed = (uint64_t)a.num("--seed", "", (long)c.seed);
   c.tied_output = a.has("--tied");
+  if (mixture) {  // each tensor's type by llama-quantize's rules for this shape
+    const int n_layer = c.n_layer, n_gqa = c.n_head / std::max(1, c.n_head_kv);
+    const bool has_output = !c.tied_output;
+    c.type_of = [mixture, n_layer, n_gqa, has_output](const std::string &name, int64_t cols) {
+      int layer = -1;
+      std::sscanf(name.c_str(), "blk.%d.", &layer);
+      return mixture_type(*mixture, "llama", name, cols, layer, n_layer, n_gqa, 0, layer, has_output);
+    };
+  }
   c.frequency_record = !a.has("--no-frequency-record");
   c.sparsity = (float)a.real("--sparsity", "", c.sparsity);
   c.hot_fraction = (float)a.real("--hot", "", c.hot_fraction);
@@ -73,7 +92,7 @@ int cmd_synth(const args &a) {
                  c.llama_layout ? "llama.cpp layout (row-major ffn_down, no predictors)"
                                 : fmt::format("predictor rank {} {}, PWRI file", c.predictor_rank, type_name(c.predictor_type)).c_str());
   std::fprintf(stderr, "%swrote %s: %d layers, embd %d, ff %d, heads %d/%d, vocab %s, %s, FFN %s (%.1f s)\n", tty ? "\n" : "",
-               out.c_str(), c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.n_vocab > 0 ? std::to_string(c.n_vocab).c_str() : "auto", type_name(c.type).c_str(), c.ffn.c_str(), s);
+               out.c_str(), c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.n_vocab > 0 ? std::to_string(c.n_vocab).c_str() : "auto", (c.type_label.empty() ? type_name(c.type) : c.type_label).c_str(), c.ffn.c_str(), s);
   return 0;
 }
 

@@ -266,7 +266,8 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   const bool pwri = planted && !c.llama_layout;
   w.set_pwri(pwri);
   w.set_str(key_name(kv::general_architecture), arch);
-  w.set_str(key_name(kv::general_name), fmt::format("hearth synthetic {}x{} {}", c.n_layer, c.n_embd, type_name(c.type)));
+  w.set_str(key_name(kv::general_name),
+            fmt::format("hearth synthetic {}x{} {}", c.n_layer, c.n_embd, c.type_label.empty() ? type_name(c.type) : c.type_label));
   w.set_u64(key_name(kv::hearth_synthetic_seed), c.seed);
   w.set_u32(key_name(kv::context_length, arch), (uint32_t)c.n_ctx);
   w.set_u32(key_name(kv::embedding_length, arch), (uint32_t)c.n_embd);
@@ -300,11 +301,12 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   w.set_bool(key_name(kv::tokenizer_add_bos), true);
 
   const int64_t d = c.n_embd, dkv = (int64_t)c.n_embd / c.n_head * c.n_head_kv, ff = c.n_ff, half = d / 2;
-  const dtype t = c.type;
+  const auto type_for = [&c](const std::string &name, int64_t cols) { return c.type_of ? c.type_of(name, cols) : c.type; };
   // A random matrix; in a planted model, outputs that would write the constant or predictor dims are zero.
   auto matrix = [&](const std::string &name, int64_t cols, int64_t rows, float scale, int64_t zero_rows = 0,
                     int64_t zero_cols = 0) {
     const uint64_t seed = c.seed ^ hash_name(name);
+    const dtype t = type_for(name, cols);
     w.add_tensor(name, t, {cols, rows}, [=](uint8_t *dst, size_t) {
       fill_rows(dst, t, cols, rows, seed, 0.0f, scale, [=](int64_t r, float *v) {
         if (r < zero_rows) std::fill(v, v + cols, 0.0f);
@@ -322,6 +324,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   {
     const uint64_t seed = c.seed ^ hash_name(tensor_name(tensor::token_embd));
     const int64_t m = c.predictor_rank / 2 - 1;
+    const dtype t = type_for(tensor_name(tensor::token_embd), d);
     w.add_tensor(tensor_name(tensor::token_embd), t, {d, nv}, [=](uint8_t *dst, size_t) {
       fill_rows(dst, t, d, nv, seed, 0.0f, 1.0f, [=](int64_t r, float *v) {
         if (!planted) return;
@@ -366,7 +369,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     w.add_tensor(tensor_name(tensor::ffn_norm, il), dtype::f32, {d}, [=](uint8_t *dst, size_t n) {
       std::memcpy(dst, planted_of(il).norm.data(), n);
     });
-    w.add_tensor(tensor_name(tensor::ffn_gate, il), t, {d, ff}, [=](uint8_t *dst, size_t n) {
+    w.add_tensor(tensor_name(tensor::ffn_gate, il), c.type, {d, ff}, [=](uint8_t *dst, size_t n) {
       std::memcpy(dst, planted_of(il).gate.data(), n);
     });
     matrix(tensor_name(tensor::ffn_up, il), d, ff, sd);

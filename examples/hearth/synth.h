@@ -16,6 +16,10 @@ struct synth_config {
   int32_t n_vocab = 2048;  // <= 0: exactly the tokens the shipped text supports (no unused padding)
   int32_t n_embd = 256, n_layer = 4, n_ff = 688, n_head = 8, n_head_kv = 4, n_ctx = 2048;
   dtype type = dtype::q8_0;     // every 2-D weight matrix; norms stay F32
+  // When set, the type of each 2-D weight by tensor name and row length instead (a llama-quantize mixture such as
+  // Q4_K_M; `type` is then its base type, which the planted gate keeps).
+  std::function<dtype(const std::string &name, int64_t row_len)> type_of;
+  std::string type_label;       // the mixture's name, for general.name
   std::string ffn = "silu";     // silu | relu | drelu | relu_nogate
   bool tied_output = false;     // no output.weight: the embedding is reused
   float rope_base = 10000.0f, rms_eps = 1e-5f;
