@@ -2,12 +2,13 @@
 // 256-element super-block types (Q2_K..Q6_K, IQ4_XS). Compiled with -mavx2 -mfma -mf16c; the AVX-512 tier uses
 // them too (its table starts as a copy of this one).
 //
-// Every super-block type is read through one description of a 32-value chunk: value = D * sc * q - M * mn, with q
+// Every super-block type is read through one description of its 32-value chunks: value = D * sc * q - M * mn, with q
 // 32 bytes (unsigned levels, or signed levels for IQ4_XS), and sc and mn one integer per 16 values. A dot product
 // against Q8_K activations is then sum_i D dy (sum_h sc_h (q . y)_h) - M dy (sum_h mn_h bsum_h) in integers per
 // super-block, and the down-projection axpy decodes the same chunks to floats. One kernel serves six layouts.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "../fp16.h"
@@ -17,13 +18,10 @@
 namespace hearth::cpu {
 namespace {
 
-// ---- chunk views of each super-block type -----------------------------------------------------------------
+// fp16 to float by the F16C instruction (the scalar conversion of fp16.h costs more than a block's arithmetic).
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
-struct chunk {
-  __m256i q;      // 32 levels
-  int32_t sc[2];  // scale of values 0-15 and 16-31
-  int32_t mn[2];  // min (times M) of the same halves
-};
+// ---- chunk views of each super-block type -----------------------------------------------------------------
 
 inline __m256i low_nibbles32(const uint8_t *p) { return _mm256_and_si256(_mm256_loadu_si256((const __m256i *)p), _mm256_set1_epi8(0x0f)); }
 inline __m256i high_nibbles32(const uint8_t *p) {
@@ -43,118 +41,150 @@ inline __m256i iq4_levels(__m256i nib) {
   return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(t), nib);
 }
 
-inline void scale_min_k4(int j, const uint8_t *q, int32_t *d, int32_t *m) {
-  if (j < 4) {
-    *d = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
-  }
+// 16 bytes as 16 int16 lanes, each byte of `v8` once per pair of lanes: [v0, v0, v1, v1, ..., v7, v7].
+inline __m256i pairs16(__m128i v8) {
+  const __m128i w = _mm_cvtepu8_epi16(v8);
+  return _mm256_setr_m128i(_mm_unpacklo_epi16(w, w), _mm_unpackhi_epi16(w, w));
+}
+// Q4_K/Q5_K's 8 six-bit scales (bytes 0-7) and mins (bytes 8-15) from their 12 packed bytes: scale j < 4 is
+// the low 6 bits of byte j, min j < 4 those of byte j + 4; for j >= 4 the low (scale) or high (min) nibble of byte
+// j + 4 with the top two bits of byte j - 4 (scale) or j (min) above it.
+inline __m128i scales_mins_k4(const uint8_t *q) {
+  uint32_t u[3];
+  std::memcpy(u, q, 12);
+  const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+  const uint32_t sc_lo = u[0] & m6, mn_lo = u[1] & m6;
+  const uint32_t sc_hi = (u[2] & m4) | (((u[0] >> 6) & m2) << 4), mn_hi = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
+  return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)mn_lo, (int)mn_hi);
 }
 
+// Each type gives: D and M (the block's float scales), q(b, j) the levels of values 32j..32j+31 as bytes, and
+// scales(b, &SC, &MN): 16 int16 lanes each, the integer scale and min of every 16 values.
 struct q2k {
   using block = block_q2_k;
   static constexpr bool is_signed = false;
-  static float D(const block &b) { return hearth_fp16_to_f32(b.d); }
-  static float M(const block &b) { return hearth_fp16_to_f32(b.dmin); }
-  static chunk at(const block &b, int j) {  // values 32j..32j+31: bits 2s of qs[32h..], j = 4h + s
-    const int h = j / 4, s = j % 4;
-    const __m256i v = _mm256_loadu_si256((const __m256i *)(b.qs + 32 * h));
-    chunk c;
-    c.q = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * s)), _mm256_set1_epi8(3));
-    for (int k = 0; k < 2; ++k) c.sc[k] = b.scales[2 * j + k] & 0xF, c.mn[k] = b.scales[2 * j + k] >> 4;
-    return c;
+  static float D(const block &b) { return h2f(b.d); }
+  static float M(const block &b) { return h2f(b.dmin); }
+  static __m256i q(const block &b, int j) {  // bits 2s of qs[32h..], j = 4h + s
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(b.qs + 32 * (j / 4)));
+    return _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * (j % 4))), _mm256_set1_epi8(3));
+  }
+  static void scales(const block &b, __m256i *sc, __m256i *mn) {
+    const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b.scales));
+    *sc = _mm256_and_si256(v, _mm256_set1_epi16(15));
+    *mn = _mm256_srli_epi16(v, 4);
   }
 };
 
 struct q3k {
   using block = block_q3_k;
   static constexpr bool is_signed = false;
-  static float D(const block &b) { return hearth_fp16_to_f32(b.d); }
-  static float M(const block &b) { return hearth_fp16_to_f32(b.d); }
-  static int32_t scale(const block &b, int k) {
-    const int lo = k < 8 ? b.scales[k] & 0xF : b.scales[k - 8] >> 4;
-    return (lo | (((b.scales[8 + k % 4] >> (2 * (k / 4))) & 3) << 4)) - 32;
+  static float D(const block &b) { return h2f(b.d); }
+  static float M(const block &b) { return h2f(b.d); }
+  static __m256i q(const block &b, int j) {  // level = low two bits | third bit << 2 (value = level - 4)
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(b.qs + 32 * (j / 4)));
+    const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * (j % 4))), _mm256_set1_epi8(3));
+    return _mm256_or_si256(lo, _mm256_slli_epi16(bit_of(_mm256_loadu_si256((const __m256i *)b.hmask), j), 2));
   }
-  static chunk at(const block &b, int j) {  // level = low two bits | third bit << 2, value = level - 4
-    const int h = j / 4, s = j % 4;
-    const __m256i v = _mm256_loadu_si256((const __m256i *)(b.qs + 32 * h));
-    const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * s)), _mm256_set1_epi8(3));
-    const __m256i hi = bit_of(_mm256_loadu_si256((const __m256i *)b.hmask), j);
-    chunk c;
-    c.q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
-    for (int k = 0; k < 2; ++k) c.sc[k] = scale(b, 2 * j + k), c.mn[k] = 4 * c.sc[k];
-    return c;
+  static void scales(const block &b, __m256i *sc, __m256i *mn) {
+    // 16 six-bit scales: low nibbles from bytes 0-7 (scales 0-7) and their high nibbles (8-15), top two bits from
+    // bytes 8-11 (scale k: bits 2(k/4) of byte 8 + k%4).
+    uint32_t u[3];
+    std::memcpy(u, b.scales, 12);
+    const uint32_t m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    const uint32_t s0 = (u[0] & m4) | (((u[2] >> 0) & m2) << 4), s1 = (u[1] & m4) | (((u[2] >> 2) & m2) << 4);
+    const uint32_t s2 = ((u[0] >> 4) & m4) | (((u[2] >> 4) & m2) << 4), s3 = ((u[1] >> 4) & m4) | (((u[2] >> 6) & m2) << 4);
+    *sc = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_setr_epi32((int)s0, (int)s1, (int)s2, (int)s3)), _mm256_set1_epi16(32));
+    *mn = _mm256_slli_epi16(*sc, 2);  // value = sc (level - 4)
   }
 };
 
 struct q4k {
   using block = block_q4_k;
   static constexpr bool is_signed = false;
-  static float D(const block &b) { return hearth_fp16_to_f32(b.d); }
-  static float M(const block &b) { return hearth_fp16_to_f32(b.dmin); }
-  static chunk at(const block &b, int j) {
-    const uint8_t *q = b.qs + 32 * (j / 2);
-    chunk c;
-    c.q = j % 2 ? high_nibbles32(q) : low_nibbles32(q);
-    scale_min_k4(j, b.scales, &c.sc[0], &c.mn[0]);
-    c.sc[1] = c.sc[0], c.mn[1] = c.mn[0];
-    return c;
+  static float D(const block &b) { return h2f(b.d); }
+  static float M(const block &b) { return h2f(b.dmin); }
+  static __m256i q(const block &b, int j) {
+    const uint8_t *p = b.qs + 32 * (j / 2);
+    return j % 2 ? high_nibbles32(p) : low_nibbles32(p);
+  }
+  static void scales(const block &b, __m256i *sc, __m256i *mn) {
+    const __m128i v = scales_mins_k4(b.scales);
+    *sc = pairs16(v);
+    *mn = pairs16(_mm_srli_si128(v, 8));
   }
 };
 
 struct q5k {
   using block = block_q5_k;
   static constexpr bool is_signed = false;
-  static float D(const block &b) { return hearth_fp16_to_f32(b.d); }
-  static float M(const block &b) { return hearth_fp16_to_f32(b.dmin); }
-  static chunk at(const block &b, int j) {
-    const uint8_t *q = b.qs + 32 * (j / 2);
-    chunk c;
-    const __m256i lo = j % 2 ? high_nibbles32(q) : low_nibbles32(q);
-    c.q = _mm256_or_si256(lo, _mm256_slli_epi16(bit_of(_mm256_loadu_si256((const __m256i *)b.qh), j), 4));
-    scale_min_k4(j, b.scales, &c.sc[0], &c.mn[0]);
-    c.sc[1] = c.sc[0], c.mn[1] = c.mn[0];
-    return c;
+  static float D(const block &b) { return h2f(b.d); }
+  static float M(const block &b) { return h2f(b.dmin); }
+  static __m256i q(const block &b, int j) {
+    const uint8_t *p = b.qs + 32 * (j / 2);
+    const __m256i lo = j % 2 ? high_nibbles32(p) : low_nibbles32(p);
+    return _mm256_or_si256(lo, _mm256_slli_epi16(bit_of(_mm256_loadu_si256((const __m256i *)b.qh), j), 4));
+  }
+  static void scales(const block &b, __m256i *sc, __m256i *mn) {
+    const __m128i v = scales_mins_k4(b.scales);
+    *sc = pairs16(v);
+    *mn = pairs16(_mm_srli_si128(v, 8));
   }
 };
 
 struct q6k {
   using block = block_q6_k;
   static constexpr bool is_signed = false;
-  static float D(const block &b) { return hearth_fp16_to_f32(b.d); }
-  static float M(const block &b) { return hearth_fp16_to_f32(b.d); }
-  static chunk at(const block &b, int j) {  // j = 4h + s: low nibbles of ql[64h + 32(s&1)..] (s < 2) or high ones
+  static float D(const block &b) { return h2f(b.d); }
+  static float M(const block &b) { return h2f(b.d); }
+  static __m256i q(const block &b, int j) {  // j = 4h + s: low nibbles of ql[64h + 32(s&1)..] (s < 2) or high ones
     const int h = j / 4, s = j % 4;
     const uint8_t *ql = b.ql + 64 * h + 32 * (s & 1);
     const __m256i lo = s < 2 ? low_nibbles32(ql) : high_nibbles32(ql);
     const __m256i qh = _mm256_loadu_si256((const __m256i *)(b.qh + 32 * h));
     const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * s)), _mm256_set1_epi8(3));
-    chunk c;
-    c.q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-    for (int k = 0; k < 2; ++k) c.sc[k] = b.scales[8 * h + 2 * s + k], c.mn[k] = 32 * c.sc[k];
-    return c;
+    return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+  }
+  static void scales(const block &b, __m256i *sc, __m256i *mn) {
+    *sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b.scales));
+    *mn = _mm256_slli_epi16(*sc, 5);  // value = sc (level - 32)
   }
 };
 
 struct iq4xs {
   using block = block_iq4_xs;
   static constexpr bool is_signed = true;
-  static float D(const block &b) { return hearth_fp16_to_f32(b.d); }
+  static float D(const block &b) { return h2f(b.d); }
   static float M(const block &) { return 0.0f; }
-  static chunk at(const block &b, int j) {
-    chunk c;
-    c.q = iq4_levels(nibbles16(b.qs + 16 * j));
-    c.sc[0] = c.sc[1] = (((b.scales_l[j / 2] >> 4 * (j % 2)) & 0xf) | (((b.scales_h >> 2 * j) & 3) << 4)) - 32;
-    c.mn[0] = c.mn[1] = 0;
-    return c;
+  static __m256i q(const block &b, int j) { return iq4_levels(nibbles16(b.qs + 16 * j)); }
+  static void scales(const block &b, __m256i *sc, __m256i *mn) {
+    alignas(16) uint8_t ls[16] = {};
+    for (int j = 0; j < 8; ++j) ls[j] = (uint8_t)(((b.scales_l[j / 2] >> 4 * (j % 2)) & 0xf) | (((b.scales_h >> 2 * j) & 3) << 4));
+    *sc = _mm256_sub_epi16(pairs16(_mm_load_si128((const __m128i *)ls)), _mm256_set1_epi16(32));
+    *mn = _mm256_setzero_si256();
   }
 };
 
 // ---- dot products against Q8_K ------------------------------------------------------------------------------
 
 constexpr int64_t k_prefetch_bytes = 4096;  // as the Q4_0 kernels (measured there)
+
+// The int16 scales of chunk j (values 32j..32j+31) from a type's 16 per-16 scales, sc[2j] in lanes 0-7 and
+// sc[2j+1] in lanes 8-15 (maddubs lanes 0-7 hold the pair sums of bytes 0-15): one in-lane shuffle of the scales'
+// low or high half, broadcast to both lanes once per super-block.
+alignas(32) constexpr uint8_t k_scale_pick[4][32] = {
+    {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
+    {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
+    {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11},
+    {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15},
+};
+struct chunk_scales {
+  __m256i lo, hi;  // scales 0-7 and 8-15, each in both lanes
+  explicit chunk_scales(__m256i sc)
+      : lo(_mm256_permute2x128_si256(sc, sc, 0x00)), hi(_mm256_permute2x128_si256(sc, sc, 0x11)) {}
+  __m256i of(int j) const { return _mm256_shuffle_epi8(j < 4 ? lo : hi, _mm256_load_si256((const __m256i *)k_scale_pick[j % 4])); }
+};
+
 
 template <class T, int NC, bool Stream>
 void dot_kq(int64_t n, const void *w, const void *x, size_t xs, float *out) {
@@ -164,33 +194,38 @@ void dot_kq(int64_t n, const void *w, const void *x, size_t xs, float *out) {
   const block_q8_k *ys[NC];
   for (int c = 0; c < NC; ++c) ys[c] = (const block_q8_k *)((const char *)x + c * xs);
   __m256 acc[NC];
-  float mins[NC];
-  for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps(), mins[c] = 0.0f;
+  for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
-    if constexpr (Stream) _mm_prefetch((const char *)(wb + i) + k_prefetch_bytes, _MM_HINT_T1);
+    if constexpr (Stream)  // every cache line of the block, 4 KiB ahead (a super-block spans 2-4 lines)
+      for (size_t off = 0; off < sizeof(block); off += 64) _mm_prefetch((const char *)(wb + i) + k_prefetch_bytes + off, _MM_HINT_T1);
     const block &b = wb[i];
+    __m256i sc, mn;
+    T::scales(b, &sc, &mn);
+    const chunk_scales cs(sc);
     __m256i sumi[NC];
-    int32_t summ[NC];
-    for (int c = 0; c < NC; ++c) sumi[c] = _mm256_setzero_si256(), summ[c] = 0;
+    for (int c = 0; c < NC; ++c) sumi[c] = _mm256_setzero_si256();
     for (int j = 0; j < qk_k / 32; ++j) {
-      const chunk ch = T::at(b, j);
-      const __m256i s16 = _mm256_setr_m128i(_mm_set1_epi16((int16_t)ch.sc[0]), _mm_set1_epi16((int16_t)ch.sc[1]));
-      const __m256i qa = T::is_signed ? _mm256_sign_epi8(ch.q, ch.q) : ch.q;
+      const __m256i q = T::q(b, j);
+      const __m256i s16 = cs.of(j);
+      const __m256i qa = T::is_signed ? _mm256_sign_epi8(q, q) : q;
       for (int c = 0; c < NC; ++c) {
         __m256i y = _mm256_loadu_si256((const __m256i *)(ys[c][i].qs + 32 * j));
-        if constexpr (T::is_signed) y = _mm256_sign_epi8(y, ch.q);
+        if constexpr (T::is_signed) y = _mm256_sign_epi8(y, q);
         sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(_mm256_maddubs_epi16(qa, y), s16));
-        if (ch.mn[0] | ch.mn[1]) summ[c] += ch.mn[0] * ys[c][i].bsums[2 * j] + ch.mn[1] * ys[c][i].bsums[2 * j + 1];
       }
     }
     const float D = T::D(b), M = T::M(b);
     for (int c = 0; c < NC; ++c) {
       const float dy = ys[c][i].d;
       acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(D * dy), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
-      mins[c] += M * dy * (float)summ[c];
+      if (M != 0.0f) {  // the mins against the activation's sums of 16, into the same vector accumulator (a
+                        // scalar one was a loop-carried load-FMA-store chain that cost a fifth of the kernel)
+        const __m256i bs = _mm256_loadu_si256((const __m256i *)ys[c][i].bsums);
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(-M * dy), _mm256_cvtepi32_ps(_mm256_madd_epi16(mn, bs)), acc[c]);
+      }
     }
   }
-  for (int c = 0; c < NC; ++c) out[c] = hearth_hsum256(acc[c]) - mins[c];
+  for (int c = 0; c < NC; ++c) out[c] = hearth_hsum256(acc[c]);
 }
 
 template <class T, bool Stream>
@@ -227,24 +262,56 @@ inline void fma_chunk(__m256 acc[4], __m256i q, const float a[2], const float b[
   }
 }
 
+// A row's super-block as float factors per 16 values: value = a[h] * q - m[h] (coef folded in).
+template <class T>
+inline void row_factors(const typename T::block &b, float coef, float a[16], float m[16]) {
+  __m256i scv, mnv;
+  T::scales(b, &scv, &mnv);
+  const __m256 D = _mm256_set1_ps(coef * T::D(b)), M = _mm256_set1_ps(coef * T::M(b));
+  const __m128i s0 = _mm256_castsi256_si128(scv), s1 = _mm256_extracti128_si256(scv, 1);
+  const __m128i m0 = _mm256_castsi256_si128(mnv), m1 = _mm256_extracti128_si256(mnv, 1);
+  _mm256_storeu_ps(a, _mm256_mul_ps(D, _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(s0))));
+  _mm256_storeu_ps(a + 8, _mm256_mul_ps(D, _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(s1))));
+  _mm256_storeu_ps(m, _mm256_mul_ps(M, _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(m0))));
+  _mm256_storeu_ps(m + 8, _mm256_mul_ps(M, _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(m1))));
+}
+
+// acc[0..3] += a_h * q for 32 levels q (halves h of 16 values).
+template <bool Signed>
+inline void fma_levels(__m256 acc[4], __m256i q, const float *a) {
+  const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+  const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+  for (int k = 0; k < 4; ++k) {
+    const __m256i v = Signed ? _mm256_cvtepi8_epi32(parts[k]) : _mm256_cvtepu8_epi32(parts[k]);
+    acc[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + k / 2), _mm256_cvtepi32_ps(v), acc[k]);
+  }
+}
+
+// Rows in pairs, so each slice of y is loaded and stored once per two neurons; the mins of both rows are summed
+// per 16 values and subtracted once.
 template <class T>
 void axpy_rows_kq(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
   using block = typename T::block;
   const int64_t nb = n / qk_k;
-  for (int r = 0; r < nrows; ++r) {
-    const block *wb = (const block *)rows[r];
+  for (int r = 0; r < nrows; r += 2) {
+    const bool pair = r + 1 < nrows;
+    const block *w0 = (const block *)rows[r], *w1 = pair ? (const block *)rows[r + 1] : nullptr;
     for (int64_t i = 0; i < nb; ++i) {
-      if (r + 1 < nrows) _mm_prefetch((const char *)((const block *)rows[r + 1] + i), _MM_HINT_T0);
-      const block &b = wb[i];
-      const float D = coef[r] * T::D(b), M = coef[r] * T::M(b);
+      for (int k = 2; k < 4; ++k)  // the next pair's blocks, at the pace this pair is read
+        if (r + k < nrows)
+          for (size_t off = 0; off < sizeof(block); off += 64) _mm_prefetch((const char *)((const block *)rows[r + k] + i) + off, _MM_HINT_T0);
+      alignas(32) float a0[16], m0[16], a1[16], m1[16];
+      row_factors<T>(w0[i], coef[r], a0, m0);
+      if (pair) {
+        row_factors<T>(w1[i], coef[r + 1], a1, m1);
+        for (int h = 0; h < 16; h += 8) _mm256_store_ps(m0 + h, _mm256_add_ps(_mm256_load_ps(m0 + h), _mm256_load_ps(m1 + h)));
+      }
       for (int j = 0; j < qk_k / 32; ++j) {
-        const chunk ch = T::at(b, j);
         float *yj = y + i * qk_k + 32 * j;
         __m256 acc[4];
-        for (int k = 0; k < 4; ++k) acc[k] = _mm256_loadu_ps(yj + 8 * k);
-        const float a[2] = {D * (float)ch.sc[0], D * (float)ch.sc[1]};
-        const float m[2] = {-M * (float)ch.mn[0], -M * (float)ch.mn[1]};
-        fma_chunk<T::is_signed>(acc, ch.q, a, m);
+        for (int k = 0; k < 4; ++k) acc[k] = _mm256_sub_ps(_mm256_loadu_ps(yj + 8 * k), _mm256_broadcast_ss(m0 + 2 * j + k / 2));
+        fma_levels<T::is_signed>(acc, T::q(w0[i], j), a0 + 2 * j);
+        if (pair) fma_levels<T::is_signed>(acc, T::q(w1[i], j), a1 + 2 * j);
         for (int k = 0; k < 4; ++k) _mm256_storeu_ps(yj + 8 * k, acc[k]);
       }
     }
@@ -269,23 +336,23 @@ struct q4_1t {
   using act = block_q8_1;
   static constexpr bool is_signed = false;
   static __m256i q(const block &b) { return nibbles16(b.qs); }
-  static float d(const block &b) { return hearth_fp16_to_f32(b.d); }
-  static float m(const block &b) { return hearth_fp16_to_f32(b.m); }
+  static float d(const block &b) { return h2f(b.d); }
+  static float m(const block &b) { return h2f(b.m); }
 };
 struct q5_1t {
   using block = block_q5_1;
   using act = block_q8_1;
   static constexpr bool is_signed = false;
   static __m256i q(const block &b) { return _mm256_or_si256(nibbles16(b.qs), fifth_bits(b.qh)); }
-  static float d(const block &b) { return hearth_fp16_to_f32(b.d); }
-  static float m(const block &b) { return hearth_fp16_to_f32(b.m); }
+  static float d(const block &b) { return h2f(b.d); }
+  static float m(const block &b) { return h2f(b.m); }
 };
 struct q5_0t {
   using block = block_q5_0;
   using act = block_q8_0;
   static constexpr bool is_signed = true;
   static __m256i q(const block &b) { return _mm256_sub_epi8(_mm256_or_si256(nibbles16(b.qs), fifth_bits(b.qh)), _mm256_set1_epi8(16)); }
-  static float d(const block &b) { return hearth_fp16_to_f32(b.d); }
+  static float d(const block &b) { return h2f(b.d); }
   static float m(const block &) { return 0.0f; }
 };
 struct iq4_nlt {
@@ -293,7 +360,7 @@ struct iq4_nlt {
   using act = block_q8_0;
   static constexpr bool is_signed = true;
   static __m256i q(const block &b) { return iq4_levels(nibbles16(b.qs)); }
-  static float d(const block &b) { return hearth_fp16_to_f32(b.d); }
+  static float d(const block &b) { return h2f(b.d); }
   static float m(const block &) { return 0.0f; }
 };
 
@@ -318,7 +385,7 @@ void dot_b32(int64_t n, const void *w, const void *x, size_t xs, float *out) {
     const float d = T::d(wb[b]);
     for (int c = 0; c < NC; ++c) {
       __m256i y = _mm256_loadu_si256((const __m256i *)ys[c][b].qs);
-      const float dy = hearth_fp16_to_f32(ys[c][b].d);
+      const float dy = h2f(ys[c][b].d);
       if constexpr (has_min) {
         const __m256i sy = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, y), ones16);
         macc[c] = _mm256_fmadd_ps(_mm256_set1_ps(T::m(wb[b]) * dy), _mm256_cvtepi32_ps(sy), macc[c]);

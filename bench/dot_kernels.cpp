@@ -1,0 +1,58 @@
+// Micro-benchmark of the dense dot kernels per type and tier: one thread streaming a matrix far larger than the
+// caches against one activation vector (decode's matrix-vector work), reported as bytes of weights per second.
+// Whole-model speed is `hearth bench`'s.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "../kernels/cpu/kernels.h"
+#include "dtype.h"
+#include "ops.h"
+
+using namespace hearth;
+
+namespace {
+
+void bm_dot(benchmark::State &state, const cpu::kernel_table *k, dtype t) {
+  const int64_t cols = 4096, rows = 131072;  // 512 Mi values: 288-576 MiB in the 4-8 bit types, past the caches
+  const size_t rb = row_bytes(t, cols);
+  std::vector<uint8_t> w(rb * (size_t)rows);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> row((size_t)cols);
+  for (int64_t r = 0; r < 64; ++r) {  // 64 distinct rows, repeated (encoding every row would take minutes)
+    for (float &v : row) v = g(rng);
+    quantize_row(t, row.data(), w.data() + r * rb, cols);
+  }
+  for (int64_t r = 64; r < rows; ++r) std::copy(w.begin() + (long)((r % 64) * rb), w.begin() + (long)((r % 64 + 1) * rb), w.begin() + (long)(r * rb));
+  for (float &v : row) v = g(rng);
+  q8_scratch qs;
+  const activations act = prepare_activations(t, row.data(), 1, cols, qs);
+  const cpu::q8_aux aux = act.aux(0);
+  const cpu::dot_fn dot = k->of(t).dot;
+  float out = 0, sink = 0;
+  for (auto _ : state) {
+    for (int64_t r = 0; r < rows; ++r) {
+      dot(cols, w.data() + r * rb, act.data, act.stride, &aux, 1, &out);
+      sink += out;
+    }
+    benchmark::DoNotOptimize(sink);
+  }
+  state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)w.size());
+}
+
+const int registered = [] {
+  const cpu::kernel_table *tiers[8];
+  const int n = cpu::available_tiers(tiers, 8);
+  for (int i = 1; i < n; ++i)  // the SIMD tiers (the reference tier is an oracle, not a contender)
+    for (dtype t : {dtype::q4_0, dtype::q8_0, dtype::q4_1, dtype::q5_0, dtype::q5_1, dtype::iq4_nl, dtype::q2_k, dtype::q3_k,
+                    dtype::q4_k, dtype::q5_k, dtype::q6_k, dtype::iq4_xs, dtype::f16})
+      benchmark::RegisterBenchmark((std::string(tiers[i]->isa) + "/" + type_name(t)).c_str(), bm_dot, tiers[i], t)
+          ->Unit(benchmark::kMillisecond)->MinTime(0.5);
+  return 0;
+}();
+
+}  // namespace
+
+BENCHMARK_MAIN();
