@@ -255,3 +255,25 @@ TEST_CASE("a PowerInfer file stays PWRI when quantized: ffn_down_t requantized a
   s.eval(toks.data(), (int32_t)toks.size(), false);
   CHECK(s.stats().active < s.stats().neurons / 4);
 }
+
+TEST_CASE("the IQ1-IQ3 grid types are recognised and refused at load by name, with the tensor") {
+  const std::string good = test::synth_model(k_config(dtype::q4_k));
+  const auto f = gguf_file::open(good);
+  for (const dtype t : {dtype::iq2_xxs, dtype::iq2_xs, dtype::iq2_s, dtype::iq3_xxs, dtype::iq3_s, dtype::iq1_s, dtype::iq1_m}) {
+    gguf_writer w;
+    for (const gguf_kv &kv : f->kvs()) w.set_value(kv.key, kv.value);
+    for (const gguf_tensor &tt : f->tensors()) {
+      std::vector<int64_t> ne(tt.ne, tt.ne + tt.n_dims);
+      w.add_tensor(tt.name, tt.name == "blk.1.ffn_gate.weight" ? t : tt.type, ne, nullptr);
+    }
+    const std::string p = test::temp_path("iq.gguf");
+    w.write(p);
+    hearth_model *m = nullptr;
+    CAPTURE(type_name(t));
+    CHECK(hearth_model_load(p.c_str(), nullptr, &m) == HEARTH_ERR_UNSUPPORTED);
+    const std::string msg = hearth_last_error();
+    CHECK(msg.find(type_name(t)) != std::string::npos);
+    CHECK(msg.find("blk.1.ffn_gate.weight") != std::string::npos);
+    CHECK(m == nullptr);
+  }
+}
