@@ -20,12 +20,8 @@ inline uint16_t f2h(float f) { return hearth_f32_to_fp16(f); }
 // Symmetric levels -nmax..nmax-1 (stored + nmax) with a scale refined by weighted least squares over 19 trial
 // scales; weights x^2 (llama.cpp's make_qx_quants, rmse_type 1, no importance weights).
 float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i)
-    if (std::fabs(x[i]) > amax) {
-      amax = std::fabs(x[i]);
-      max = x[i];
-    }
+  float amax;
+  const float max = signed_absmax(x, n, &amax);
   if (amax < k_group_max_eps) {
     for (int i = 0; i < n; ++i) L[i] = 0;
     return 0.f;
@@ -67,12 +63,8 @@ float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
 
 // Q3_K's symmetric levels with up to five rounds of per-value refinement (make_q3_quants, do_rmse).
 float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i)
-    if (std::fabs(x[i]) > amax) {
-      amax = std::fabs(x[i]);
-      max = x[i];
-    }
+  float amax;
+  const float max = signed_absmax(x, n, &amax);
   if (amax < k_group_max_eps) {
     for (int i = 0; i < n; ++i) L[i] = 0;
     return 0.f;
@@ -446,12 +438,8 @@ void encode_q8_k(const float *src, void *dst, int64_t n) {
   for (int64_t i = 0; i < n / qk_k; ++i) {
     float x[qk_k];
     finite_copy(src + i * qk_k, x, qk_k);
-    float max = 0, amax = 0;
-    for (int j = 0; j < qk_k; ++j)
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
+    float amax;
+    const float max = signed_absmax(x, qk_k, &amax);
     if (!amax) {
       std::memset(&y[i], 0, sizeof(block_q8_k));
       continue;

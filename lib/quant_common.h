@@ -18,6 +18,28 @@ inline int nearest_int(float v) {
   return (i & 0x007fffff) - 0x00400000;
 }
 
+// The value of largest magnitude with its sign (the first one on ties), as llama.cpp picks it; *amax its magnitude.
+inline float signed_absmax(const float *x, int n, float *amax = nullptr) {
+  float a = 0.0f, max = 0.0f;
+  for (int i = 0; i < n; ++i)
+    if (std::fabs(x[i]) > a) {
+      a = std::fabs(x[i]);
+      max = x[i];
+    }
+  if (amax) *amax = a;
+  return max;
+}
+
+// The smallest and largest value of a block.
+inline void min_max(const float *x, int n, float *mn, float *mx) {
+  float lo = x[0], hi = x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < lo) lo = x[i];
+    if (x[i] > hi) hi = x[i];
+  }
+  *mn = lo, *mx = hi;
+}
+
 // A block's values with non-finite ones replaced by 0, so NaN or infinity cannot poison the block's scales.
 inline void finite_copy(const float *src, float *dst, int n) {
   for (int j = 0; j < n; ++j) dst[j] = std::isfinite(src[j]) ? src[j] : 0.0f;

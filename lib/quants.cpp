@@ -3,7 +3,6 @@
 #include "quants.h"
 
 #include <algorithm>
-#include <cfloat>
 #include <cmath>
 #include <cstring>
 
@@ -18,17 +17,6 @@ using namespace hearth::cpu;
 
 inline float h2f(uint16_t h) { return hearth_fp16_to_f32(h); }
 inline uint16_t f2h(float f) { return hearth_f32_to_fp16(f); }
-
-// The value of largest magnitude, with its sign (the first one on ties), as llama.cpp picks it.
-inline float signed_absmax(const float *x, int n) {
-  float amax = 0.0f, max = 0.0f;
-  for (int j = 0; j < n; ++j)
-    if (amax < std::fabs(x[j])) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  return max;
-}
 
 // Index of the IQ4 level nearest to x (levels sorted): the upper level from the midpoint up, compared at twice
 // the scale so both sides are exact (llama.cpp's best_index_int8, n = 16).
@@ -57,12 +45,8 @@ void iq4_block(int super, const float *x, uint16_t *dh, uint8_t *q4, uint16_t *s
     const float *xb = x + ib * bs;
     uint8_t *Lb = L + ib * bs;
     for (int j = 0; j < bs; ++j) weight[j] = xb[j] * xb[j];
-    float amax = 0, max = 0;
-    for (int j = 0; j < bs; ++j)
-      if (std::fabs(xb[j]) > amax) {
-        amax = std::fabs(xb[j]);
-        max = xb[j];
-      }
+    float amax;
+    const float max = signed_absmax(xb, bs, &amax);
     if (amax < k_group_max_eps) {
       scales[ib] = 0;
       continue;
@@ -139,11 +123,8 @@ void encode_q4_1(const float *src, void *dst, int64_t n) {
   for (int64_t b = 0; b < n / 32; ++b) {
     float x[32];
     finite_copy(src + b * 32, x, 32);
-    float min = FLT_MAX, max = -FLT_MAX;
-    for (int j = 0; j < 32; ++j) {
-      if (x[j] < min) min = x[j];
-      if (x[j] > max) max = x[j];
-    }
+    float min, max;
+    min_max(x, 32, &min, &max);
     const float d = (max - min) / ((1 << 4) - 1);
     const float id = d ? 1.0f / d : 0.0f;
     y[b].d = f2h(d);
@@ -182,11 +163,8 @@ void encode_q5_1(const float *src, void *dst, int64_t n) {
   for (int64_t b = 0; b < n / 32; ++b) {
     float x[32];
     finite_copy(src + b * 32, x, 32);
-    float min = FLT_MAX, max = -FLT_MAX;
-    for (int j = 0; j < 32; ++j) {
-      if (x[j] < min) min = x[j];
-      if (x[j] > max) max = x[j];
-    }
+    float min, max;
+    min_max(x, 32, &min, &max);
     const float d = (max - min) / ((1 << 5) - 1);
     const float id = d ? 1.0f / d : 0.0f;
     y[b].d = f2h(d);

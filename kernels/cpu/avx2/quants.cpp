@@ -58,6 +58,13 @@ inline __m128i scales_mins_k4(const uint8_t *q) {
   return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)mn_lo, (int)mn_hi);
 }
 
+// The per-16 scale and min vectors of Q4_K and Q5_K (each of their 8 scales and mins serves two groups of 16).
+inline void scales_k4(const uint8_t *packed, __m256i *sc, __m256i *mn) {
+  const __m128i v = scales_mins_k4(packed);
+  *sc = pairs16(v);
+  *mn = pairs16(_mm_srli_si128(v, 8));
+}
+
 // Each type gives: D and M (the block's float scales), q(b, j) the levels of values 32j..32j+31 as bytes, and
 // scales(b, &SC, &MN): 16 int16 lanes each, the integer scale and min of every 16 values.
 struct q2k {
@@ -108,11 +115,7 @@ struct q4k {
     const uint8_t *p = b.qs + 32 * (j / 2);
     return j % 2 ? high_nibbles32(p) : low_nibbles32(p);
   }
-  static void scales(const block &b, __m256i *sc, __m256i *mn) {
-    const __m128i v = scales_mins_k4(b.scales);
-    *sc = pairs16(v);
-    *mn = pairs16(_mm_srli_si128(v, 8));
-  }
+  static void scales(const block &b, __m256i *sc, __m256i *mn) { scales_k4(b.scales, sc, mn); }
 };
 
 struct q5k {
@@ -125,11 +128,7 @@ struct q5k {
     const __m256i lo = j % 2 ? high_nibbles32(p) : low_nibbles32(p);
     return _mm256_or_si256(lo, _mm256_slli_epi16(bit_of(_mm256_loadu_si256((const __m256i *)b.qh), j), 4));
   }
-  static void scales(const block &b, __m256i *sc, __m256i *mn) {
-    const __m128i v = scales_mins_k4(b.scales);
-    *sc = pairs16(v);
-    *mn = pairs16(_mm_srli_si128(v, 8));
-  }
+  static void scales(const block &b, __m256i *sc, __m256i *mn) { scales_k4(b.scales, sc, mn); }
 };
 
 struct q6k {
