@@ -157,9 +157,15 @@ struct iq4xs {
   static float M(const block &) { return 0.0f; }
   static __m256i q(const block &b, int j) { return iq4_levels(nibbles16(b.qs + 16 * j)); }
   static void scales(const block &b, __m256i *sc, __m256i *mn) {
-    alignas(16) uint8_t ls[16] = {};
-    for (int j = 0; j < 8; ++j) ls[j] = (uint8_t)(((b.scales_l[j / 2] >> 4 * (j % 2)) & 0xf) | (((b.scales_h >> 2 * j) & 3) << 4));
-    *sc = _mm256_sub_epi16(pairs16(_mm_load_si128((const __m128i *)ls)), _mm256_set1_epi16(32));
+    // scale j: nibble j of scales_l (low first) | bits 2j of scales_h << 4, minus 32
+    uint32_t l;
+    std::memcpy(&l, b.scales_l, 4);
+    const __m128i lo = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)(l & 0x0f0f0f0f)), _mm_cvtsi32_si128((int)((l >> 4) & 0x0f0f0f0f)));
+    const __m256i h = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(b.scales_h), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                                       _mm256_set1_epi32(3));
+    const __m128i h16 = _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    const __m128i ls = _mm_or_si128(lo, _mm_slli_epi16(_mm_packus_epi16(h16, h16), 4));
+    *sc = _mm256_sub_epi16(pairs16(ls), _mm256_set1_epi16(32));
     *mn = _mm256_setzero_si256();
   }
 };
