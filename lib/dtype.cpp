@@ -189,12 +189,16 @@ uint16_t f32_to_bf16(float f) { return hearth_f32_to_bf16(f); }
 void quantize_row(dtype t, const float *src, void *dst, int64_t n) {
   const dtype_traits &r = traits(t);
   if (!r.from_float) fail(HEARTH_ERR_UNSUPPORTED, "hearth cannot encode " + type_name(t) + " (it encodes " + computable_type_names() + ")");
+  if (n % r.block_elems)
+    fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("{} values do not divide into {} blocks of {}", n, type_name(t), r.block_elems));
   r.from_float(src, dst, n);
 }
 
 void dequantize_row(dtype t, const void *src, float *dst, int64_t n) {
   const dtype_traits &r = traits(t);
   if (!r.to_float) fail(HEARTH_ERR_UNSUPPORTED, "hearth cannot decode " + type_name(t) + " (it decodes " + computable_type_names() + ")");
+  if (n % r.block_elems)
+    fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("{} values do not divide into {} blocks of {}", n, type_name(t), r.block_elems));
   r.to_float(src, dst, n);
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dtype.h"
+#include "error.h"
 
 using namespace hearth;
 
@@ -112,4 +113,14 @@ TEST_CASE("each type's round trip stays within its step on random blocks, and no
         for (float v : y) CHECK(std::isfinite(v));
       }
     }
+}
+
+TEST_CASE("encoding or decoding a length that does not divide into the type's blocks is refused") {
+  std::vector<float> x(300, 0.5f);
+  std::vector<uint8_t> q(1024);
+  for (const dtype t : {dtype::q4_k, dtype::q6_k, dtype::q4_1, dtype::iq4_xs}) {
+    CAPTURE(type_name(t));
+    CHECK_THROWS_AS(quantize_row(t, x.data(), q.data(), 300), hearth::error);
+    CHECK_THROWS_AS(dequantize_row(t, q.data(), x.data(), 300), hearth::error);
+  }
 }
