@@ -18,6 +18,18 @@ using namespace hearth::cpu;
 inline float h2f(uint16_t h) { return hearth_fp16_to_f32(h); }
 inline uint16_t f2h(float f) { return hearth_f32_to_fp16(f); }
 
+// 32 five-bit levels as Q5_0/Q5_1 store them: value j < 16 the low nibble of qs[j], value j + 16 its high nibble,
+// the fifth bit of value j bit j of qh.
+void store_5bit(const uint8_t q[32], uint8_t qs[16], uint8_t qh[4]) {
+  uint32_t h = 0;
+  for (int j = 0; j < 16; ++j) {
+    qs[j] = (uint8_t)((q[j] & 0x0F) | ((q[16 + j] & 0x0F) << 4));
+    h |= ((q[j] & 0x10u) >> 4) << j;
+    h |= ((q[16 + j] & 0x10u) >> 4) << (j + 16);
+  }
+  std::memcpy(qh, &h, 4);
+}
+
 // Index of the IQ4 level nearest to x (levels sorted): the upper level from the midpoint up, compared at twice
 // the scale so both sides are exact (llama.cpp's best_index_int8, n = 16).
 inline int best_index_iq4(float x) {
@@ -146,15 +158,9 @@ void encode_q5_0(const float *src, void *dst, int64_t n) {
     const float d = signed_absmax(x, 32) / -16;
     const float id = d ? 1.0f / d : 0.0f;
     y[b].d = f2h(d);
-    uint32_t qh = 0;
-    for (int j = 0; j < 16; ++j) {
-      const uint8_t q0 = (uint8_t)std::min(31, (int)(int8_t)(x[j] * id + 16.5f));
-      const uint8_t q1 = (uint8_t)std::min(31, (int)(int8_t)(x[16 + j] * id + 16.5f));
-      y[b].qs[j] = (uint8_t)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
-      qh |= ((q0 & 0x10u) >> 4) << j;
-      qh |= ((q1 & 0x10u) >> 4) << (j + 16);
-    }
-    std::memcpy(y[b].qh, &qh, 4);
+    uint8_t q[32];
+    for (int j = 0; j < 32; ++j) q[j] = (uint8_t)std::min(31, (int)(int8_t)(x[j] * id + 16.5f));
+    store_5bit(q, y[b].qs, y[b].qh);
   }
 }
 
@@ -169,15 +175,9 @@ void encode_q5_1(const float *src, void *dst, int64_t n) {
     const float id = d ? 1.0f / d : 0.0f;
     y[b].d = f2h(d);
     y[b].m = f2h(min);
-    uint32_t qh = 0;
-    for (int j = 0; j < 16; ++j) {
-      const uint8_t q0 = (uint8_t)((x[j] - min) * id + 0.5f);
-      const uint8_t q1 = (uint8_t)((x[16 + j] - min) * id + 0.5f);
-      y[b].qs[j] = (uint8_t)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
-      qh |= ((q0 & 0x10u) >> 4) << j;
-      qh |= ((q1 & 0x10u) >> 4) << (j + 16);
-    }
-    std::memcpy(y[b].qh, &qh, 4);
+    uint8_t q[32];
+    for (int j = 0; j < 32; ++j) q[j] = (uint8_t)((x[j] - min) * id + 0.5f);
+    store_5bit(q, y[b].qs, y[b].qh);
   }
 }
 
