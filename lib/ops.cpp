@@ -21,26 +21,23 @@ const cpu::type_kernels &cpu_kernels_for(dtype t) {
 activations prepare_activations(dtype type, const float *x, int64_t n, int64_t cols, q8_scratch &qs) {
   const dtype act = traits(type).vec_dot_type;
   if (act == dtype::f32) return {(const uint8_t *)x, (size_t)cols * sizeof(float), 0, &qs};
-  if (act != dtype::q8_0) {
-    // Q8_1 / Q8_K: the reference encoder in every tier (identical bytes whatever the tier; a few thousand values
-    // per token, next to millions of weights).
-    const size_t stride = row_bytes(act, cols);
-    if (qs.blocks.size() < stride * n) qs.blocks.resize(stride * n);
-    const from_float_fn enc = traits(act).from_float;
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 8), [&](const tbb::blocked_range<int64_t> &r) {
-      for (int64_t t = r.begin(); t < r.end(); ++t) enc(x + t * cols, qs.blocks.data() + t * stride, cols);
-    });
-    return {qs.blocks.data(), stride, 0, &qs};
-  }
-  const size_t stride = row_bytes(dtype::q8_0, cols);
-  const int64_t nb = cols / cpu::qk8_0;
+  // Q8_0 through the tier's quantizer, with the q8_aux side data its kernels read; Q8_1 / Q8_K through the
+  // reference encoder in every tier (identical bytes whatever the tier; a few thousand values per token, next to
+  // millions of weights).
+  const bool q8_0 = act == dtype::q8_0;
+  const size_t stride = row_bytes(act, cols);
+  const int64_t nb = q8_0 ? cols / cpu::qk8_0 : 0;
   if (qs.blocks.size() < stride * n) qs.blocks.resize(stride * n);
   if (qs.scale.size() < (size_t)(nb * n)) qs.scale.resize((size_t)(nb * n));
   if (qs.bias.size() < (size_t)(nb * n * 8)) qs.bias.resize((size_t)(nb * n * 8));
   const auto quant = cpu::kernels().quantize_q8_0;
+  const from_float_fn enc = traits(act).from_float;
   tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 8), [&](const tbb::blocked_range<int64_t> &r) {
-    for (int64_t t = r.begin(); t < r.end(); ++t)
-      quant(x + t * cols, qs.blocks.data() + t * stride, qs.scale.data() + t * nb, qs.bias.data() + t * nb * 8, cols);
+    for (int64_t t = r.begin(); t < r.end(); ++t) {
+      uint8_t *dst = qs.blocks.data() + t * stride;
+      if (q8_0) quant(x + t * cols, dst, qs.scale.data() + t * nb, qs.bias.data() + t * nb * 8, cols);
+      else enc(x + t * cols, dst, cols);
+    }
   });
   return {qs.blocks.data(), stride, nb, &qs};
 }

@@ -14,6 +14,12 @@ static inline float hearth_half_scale(const void *blk) {
   return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(v)));
 }
 
+// 16 bytes of nibbles as 32 bytes 0..15 in the 32-value block order: the low nibbles, then the high nibbles.
+static inline __m256i hearth_nibbles(const uint8_t *qs) {
+  const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+  return _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1), _mm256_set1_epi8(0x0f));
+}
+
 // Sum of the 8 lanes of a 256-bit float vector.
 static inline float hearth_hsum256(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -86,13 +86,6 @@ inline __m256i mul_sum_i8(__m256i a, __m256i b) {
   return _mm256_madd_epi16(dot16, _mm256_set1_epi16(1));
 }
 
-// Unpacks 16 bytes of nibbles into 32 bytes 0..15: low nibbles first, then high nibbles (the Q4_0 order).
-inline __m256i nibbles(const uint8_t *qs) {
-  const __m128i t = _mm_loadu_si128((const __m128i *)qs);
-  const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
-  return _mm256_and_si256(b, _mm256_set1_epi8(0x0f));
-}
-
 inline const block_q8_0 *qcol(const void *x, size_t stride, int c) {
   return (const block_q8_0 *)((const char *)x + c * stride);
 }
@@ -104,7 +97,7 @@ inline __m256i load_block(const void *w, int64_t b, float *d) {
   if constexpr (Q4) {
     const block_q4_0 &blk = ((const block_q4_0 *)w)[b];
     *d = hearth_half_scale(&blk);
-    return nibbles(blk.qs);
+    return hearth_nibbles(blk.qs);
   } else {
     const block_q8_0 &blk = ((const block_q8_0 *)w)[b];
     *d = hearth_half_scale(&blk);

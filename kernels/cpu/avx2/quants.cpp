@@ -27,12 +27,6 @@ inline __m256i low_nibbles32(const uint8_t *p) { return _mm256_and_si256(_mm256_
 inline __m256i high_nibbles32(const uint8_t *p) {
   return _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)p), 4), _mm256_set1_epi8(0x0f));
 }
-// 16 bytes of nibbles as 32 bytes: low nibbles first, then high nibbles (the 32-element block order).
-inline __m256i nibbles16(const uint8_t *p) {
-  const __m128i t = _mm_loadu_si128((const __m128i *)p);
-  const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
-  return _mm256_and_si256(b, _mm256_set1_epi8(0x0f));
-}
 // Bit `bit` of each of 32 bytes, as 0 or 1.
 inline __m256i bit_of(__m256i v, int bit) { return _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(bit)), _mm256_set1_epi8(1)); }
 // The IQ4 levels of 32 nibbles.
@@ -155,7 +149,7 @@ struct iq4xs {
   static constexpr bool is_signed = true;
   static float D(const block &b) { return h2f(b.d); }
   static float M(const block &) { return 0.0f; }
-  static __m256i q(const block &b, int j) { return iq4_levels(nibbles16(b.qs + 16 * j)); }
+  static __m256i q(const block &b, int j) { return iq4_levels(hearth_nibbles(b.qs + 16 * j)); }
   static void scales(const block &b, __m256i *sc, __m256i *mn) {
     // scale j: nibble j of scales_l (low first) | bits 2j of scales_h << 4, minus 32
     uint32_t l;
@@ -244,28 +238,18 @@ void dot_kq_n(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *
 }
 
 // Gathered rows one at a time, the caller's row list order; the next row is requested while this one is read.
-template <class T>
-void dot_rows_kq(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
-  const size_t bytes = (size_t)(n / qk_k) * sizeof(typename T::block);
+// Dot1 is a one-column, non-streaming dot kernel of blocks of BlockElems values.
+template <void (*Dot1)(int64_t, const void *, const void *, size_t, float *), class Block, int64_t BlockElems>
+void dot_rows_each(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *, float *out) {
+  const size_t bytes = (size_t)(n / BlockElems) * sizeof(Block);
   for (int r = 0; r < nrows; ++r) {
     if (r + 1 < nrows)
       for (size_t off = 0; off < bytes && off < 4096; off += 64) _mm_prefetch((const char *)rows[r + 1] + off, _MM_HINT_T0);
-    dot_kq<T, 1, false>(n, rows[r], x, 0, out + r);
+    Dot1(n, rows[r], x, 0, out + r);
   }
 }
 
 // ---- down-projection axpy over neuron-major rows ------------------------------------------------------------
-
-// acc[0..3] += a_h * q + b_h, halves h of 16 values; q unsigned (or signed) bytes.
-template <bool Signed>
-inline void fma_chunk(__m256 acc[4], __m256i q, const float a[2], const float b[2]) {
-  const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-  const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
-  for (int k = 0; k < 4; ++k) {
-    const __m256i v = Signed ? _mm256_cvtepi8_epi32(parts[k]) : _mm256_cvtepu8_epi32(parts[k]);
-    acc[k] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(a[k / 2]), _mm256_cvtepi32_ps(v), acc[k]), _mm256_set1_ps(b[k / 2]));
-  }
-}
 
 // A row's super-block as float factors per 16 values: value = a[h] * q - m[h] (coef folded in).
 template <class T>
@@ -281,7 +265,7 @@ inline void row_factors(const typename T::block &b, float coef, float a[16], flo
   _mm256_storeu_ps(m + 8, _mm256_mul_ps(M, _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(m1))));
 }
 
-// acc[0..3] += a_h * q for 32 levels q (halves h of 16 values).
+// acc[0..3] += a_h * q for 32 levels q (unsigned, or signed), halves h of 16 values.
 template <bool Signed>
 inline void fma_levels(__m256 acc[4], __m256i q, const float *a) {
   const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
@@ -340,7 +324,7 @@ struct q4_1t {
   using block = block_q4_1;
   using act = block_q8_1;
   static constexpr bool is_signed = false;
-  static __m256i q(const block &b) { return nibbles16(b.qs); }
+  static __m256i q(const block &b) { return hearth_nibbles(b.qs); }
   static float d(const block &b) { return h2f(b.d); }
   static float m(const block &b) { return h2f(b.m); }
 };
@@ -348,7 +332,7 @@ struct q5_1t {
   using block = block_q5_1;
   using act = block_q8_1;
   static constexpr bool is_signed = false;
-  static __m256i q(const block &b) { return _mm256_or_si256(nibbles16(b.qs), fifth_bits(b.qh)); }
+  static __m256i q(const block &b) { return _mm256_or_si256(hearth_nibbles(b.qs), fifth_bits(b.qh)); }
   static float d(const block &b) { return h2f(b.d); }
   static float m(const block &b) { return h2f(b.m); }
 };
@@ -356,7 +340,7 @@ struct q5_0t {
   using block = block_q5_0;
   using act = block_q8_0;
   static constexpr bool is_signed = true;
-  static __m256i q(const block &b) { return _mm256_sub_epi8(_mm256_or_si256(nibbles16(b.qs), fifth_bits(b.qh)), _mm256_set1_epi8(16)); }
+  static __m256i q(const block &b) { return _mm256_sub_epi8(_mm256_or_si256(hearth_nibbles(b.qs), fifth_bits(b.qh)), _mm256_set1_epi8(16)); }
   static float d(const block &b) { return h2f(b.d); }
   static float m(const block &) { return 0.0f; }
 };
@@ -364,7 +348,7 @@ struct iq4_nlt {
   using block = block_iq4_nl;
   using act = block_q8_0;
   static constexpr bool is_signed = true;
-  static __m256i q(const block &b) { return iq4_levels(nibbles16(b.qs)); }
+  static __m256i q(const block &b) { return iq4_levels(hearth_nibbles(b.qs)); }
   static float d(const block &b) { return h2f(b.d); }
   static float m(const block &) { return 0.0f; }
 };
@@ -414,27 +398,17 @@ void dot_b32_n(int64_t n, const void *w, const void *x, size_t xs, const q8_aux 
 }
 
 template <class T>
-void dot_rows_b32(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *, float *out) {
-  const size_t bytes = (size_t)(n / 32) * sizeof(typename T::block);
-  for (int r = 0; r < nrows; ++r) {
-    if (r + 1 < nrows)
-      for (size_t off = 0; off < bytes && off < 4096; off += 64) _mm_prefetch((const char *)rows[r + 1] + off, _MM_HINT_T0);
-    dot_b32<T, 1, false>(n, rows[r], x, 0, out + r);
-  }
-}
-
-template <class T>
 void axpy_rows_b32(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
   using block = typename T::block;
   for (int r = 0; r < nrows; ++r) {
     const block *wb = (const block *)rows[r];
     for (int64_t b = 0; b < n / 32; ++b) {
       if (r + 1 < nrows) _mm_prefetch((const char *)((const block *)rows[r + 1] + b), _MM_HINT_T0);
-      __m256 acc[4];
-      for (int k = 0; k < 4; ++k) acc[k] = _mm256_loadu_ps(y + b * 32 + 8 * k);
       const float a = coef[r] * T::d(wb[b]), m = coef[r] * T::m(wb[b]);
-      const float as[2] = {a, a}, ms[2] = {m, m};
-      fma_chunk<T::is_signed>(acc, T::q(wb[b]), as, ms);
+      const float as[2] = {a, a};
+      __m256 acc[4];
+      for (int k = 0; k < 4; ++k) acc[k] = _mm256_add_ps(_mm256_loadu_ps(y + b * 32 + 8 * k), _mm256_set1_ps(m));
+      fma_levels<T::is_signed>(acc, T::q(wb[b]), as);
       for (int k = 0; k < 4; ++k) _mm256_storeu_ps(y + b * 32 + 8 * k, acc[k]);
     }
   }
@@ -442,11 +416,11 @@ void axpy_rows_b32(int64_t n, const void *const *rows, const float *coef, int nr
 
 template <class T>
 type_kernels kq_row() {
-  return {dot_kq_n<T, true>, dot_kq_n<T, false>, dot_rows_kq<T>, axpy_rows_kq<T>};
+  return {dot_kq_n<T, true>, dot_kq_n<T, false>, dot_rows_each<dot_kq<T, 1, false>, typename T::block, qk_k>, axpy_rows_kq<T>};
 }
 template <class T>
 type_kernels b32_row() {
-  return {dot_b32_n<T, true>, dot_b32_n<T, false>, dot_rows_b32<T>, axpy_rows_b32<T>};
+  return {dot_b32_n<T, true>, dot_b32_n<T, false>, dot_rows_each<dot_b32<T, 1, false>, typename T::block, 32>, axpy_rows_b32<T>};
 }
 
 }  // namespace

@@ -80,13 +80,6 @@ inline const block_q8_0 *qcol(const void *x, size_t stride, int c) {
   return (const block_q8_0 *)((const char *)x + c * stride);
 }
 
-// Unpacks one Q4_0 block's 16 bytes to 32 bytes 0..15 in element order.
-inline __m256i nibbles(const uint8_t *qs) {
-  const __m128i t = _mm_loadu_si128((const __m128i *)qs);
-  return _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1),
-                          _mm256_set1_epi8(0x0f));
-}
-
 constexpr int64_t k_prefetch_bytes = 4096;  // see the AVX2 tier
 constexpr int k_scale_run = 16;             // blocks whose scales are converted together
 
@@ -112,7 +105,7 @@ template <bool Q4>
 inline __m256i block_dot(const void *w, int64_t b, __m256i qx, const int32_t *bias) {
   if constexpr (Q4) {
     const block_q4_0 &blk = ((const block_q4_0 *)w)[b];
-    return _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)bias), nibbles(blk.qs), qx);
+    return _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)bias), hearth_nibbles(blk.qs), qx);
   } else {
     const block_q8_0 &blk = ((const block_q8_0 *)w)[b];
     const __m256i q = _mm256_loadu_si256((const __m256i *)blk.qs);
