@@ -4,20 +4,14 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <cstring>
 
 #include "../kernels/cpu/fp16.h"
-#include "../kernels/cpu/kernels.h"
 #include "error.h"
 #include "quants.h"
 
 namespace hearth {
 namespace {
-
-// A non-finite input encodes as 0 (and is left out of its block's scale): NaN or infinity times a scale must not
-// reach a float-to-integer conversion, which is undefined behaviour.
-inline float finite_or_zero(float v) { return std::isfinite(v) ? v : 0.0f; }
 
 void f32_to_float(const void *src, float *dst, int64_t n) { std::memcpy(dst, src, (size_t)n * sizeof(float)); }
 void f32_from_float(const float *src, void *dst, int64_t n) { std::memcpy(dst, src, (size_t)n * sizeof(float)); }
@@ -34,62 +28,6 @@ void bf16_from_float(const float *src, void *dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) ((uint16_t *)dst)[i] = hearth_f32_to_bf16(src[i]);
 }
 
-void q8_0_to_float(const void *src, float *dst, int64_t n) {
-  const cpu::block_q8_0 *x = (const cpu::block_q8_0 *)src;
-  for (int64_t b = 0; b < n / cpu::qk8_0; ++b) {
-    const float d = hearth_fp16_to_f32(x[b].d);
-    for (int j = 0; j < cpu::qk8_0; ++j) dst[b * cpu::qk8_0 + j] = x[b].qs[j] * d;
-  }
-}
-// llama.cpp's quantize_row_q8_0_ref: scale amax / 127, values rounded half away from zero (roundf). (The
-// activation quantizer of the kernel tiers rounds half to even, as the SIMD instructions do; see kernels.h.)
-void q8_0_from_float(const float *src, void *dst, int64_t n) {
-  cpu::block_q8_0 *y = (cpu::block_q8_0 *)dst;
-  for (int64_t b = 0; b < n / cpu::qk8_0; ++b) {
-    const float *x = src + b * cpu::qk8_0;
-    float amax = 0.0f;
-    for (int j = 0; j < cpu::qk8_0; ++j) amax = std::max(amax, std::fabs(finite_or_zero(x[j])));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[b].d = hearth_f32_to_fp16(d);
-    for (int j = 0; j < cpu::qk8_0; ++j) y[b].qs[j] = (int8_t)std::roundf(finite_or_zero(x[j]) * id);
-  }
-}
-
-void q4_0_to_float(const void *src, float *dst, int64_t n) {
-  const cpu::block_q4_0 *x = (const cpu::block_q4_0 *)src;
-  for (int64_t b = 0; b < n / cpu::qk4_0; ++b) {
-    const float d = hearth_fp16_to_f32(x[b].d);
-    for (int j = 0; j < 16; ++j) {
-      dst[b * 32 + j] = ((x[b].qs[j] & 15) - 8) * d;
-      dst[b * 32 + j + 16] = ((x[b].qs[j] >> 4) - 8) * d;
-    }
-  }
-}
-// llama.cpp's quantize_row_q4_0_ref: the value of largest magnitude maps to -8.
-void q4_0_from_float(const float *src, void *dst, int64_t n) {
-  cpu::block_q4_0 *y = (cpu::block_q4_0 *)dst;
-  for (int64_t b = 0; b < n / cpu::qk4_0; ++b) {
-    const float *x = src + b * 32;
-    float amax = 0.0f, max = 0.0f;  // the value of largest magnitude, with its sign
-    for (int j = 0; j < 32; ++j) {
-      const float v = finite_or_zero(x[j]);
-      if (amax < std::fabs(v)) {
-        amax = std::fabs(v);
-        max = v;
-      }
-    }
-    const float d = max / -8.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[b].d = hearth_f32_to_fp16(d);
-    for (int j = 0; j < 16; ++j) {
-      const int q0 = std::min(15, (int)(int8_t)(finite_or_zero(x[j]) * id + 8.5f));
-      const int q1 = std::min(15, (int)(int8_t)(finite_or_zero(x[j + 16]) * id + 8.5f));
-      y[b].qs[j] = (uint8_t)(q0 | (q1 << 4));
-    }
-  }
-}
-
 constexpr dtype F32 = dtype::f32, Q8_0 = dtype::q8_0, Q8_1 = dtype::q8_1, Q8_K = dtype::q8_k;
 using namespace quants;
 
@@ -100,11 +38,11 @@ const dtype_traits k_rows[] = {
     // (Q8_1 and Q8_K are activation formats: encoded and decoded, never read as weights.)
     {dtype::f32,     "F32",     1,    4,    true,  f32_to_float,  f32_from_float,  F32,    true},
     {dtype::f16,     "F16",     1,    2,    true,  f16_to_float,  f16_from_float,  F32,    true},
-    {dtype::q4_0,    "Q4_0",    32,   18,   true,  q4_0_to_float, q4_0_from_float, Q8_0,   true},
+    {dtype::q4_0,    "Q4_0",    32,   18,   true,  decode_q4_0,   encode_q4_0,   Q8_0,   true},
     {dtype::q4_1,    "Q4_1",    32,   20,   true,  decode_q4_1,   encode_q4_1,   Q8_1,   true},
     {dtype::q5_0,    "Q5_0",    32,   22,   true,  decode_q5_0,   encode_q5_0,   Q8_0,   true},
     {dtype::q5_1,    "Q5_1",    32,   24,   true,  decode_q5_1,   encode_q5_1,   Q8_1,   true},
-    {dtype::q8_0,    "Q8_0",    32,   34,   true,  q8_0_to_float, q8_0_from_float, Q8_0,   true},
+    {dtype::q8_0,    "Q8_0",    32,   34,   true,  decode_q8_0,   encode_q8_0,   Q8_0,   true},
     {dtype::q8_1,    "Q8_1",    32,   36,   false, decode_q8_1,   encode_q8_1,   F32,    false},
     {dtype::q2_k,    "Q2_K",    256,  84,   true,  decode_q2_k,   encode_q2_k,   Q8_K,   true},
     {dtype::q3_k,    "Q3_K",    256,  110,  true,  decode_q3_k,   encode_q3_k,   Q8_K,   true},

@@ -1,4 +1,4 @@
-// The 32-element block types (Q4_1, Q5_0, Q5_1, Q8_1, IQ4_NL) and IQ4_XS: llama.cpp's reference algorithms,
+// The 32-element block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, IQ4_NL) and IQ4_XS: llama.cpp's reference algorithms,
 // written from its block formats and quantize_row_*_ref / quantize_iq4_* (see quants.h).
 #include "quants.h"
 
@@ -17,6 +17,31 @@ using namespace hearth::cpu;
 
 inline float h2f(uint16_t h) { return hearth_fp16_to_f32(h); }
 inline uint16_t f2h(float f) { return hearth_f32_to_fp16(f); }
+
+// A symmetric block's scale (Q4_0, Q5_0): the value of largest magnitude maps to -half. Returns d; *id = 1 / d.
+float sym_scale(const float *x, int half, float *id) {
+  const float d = signed_absmax(x, 32) / (float)-half;
+  *id = d ? 1.0f / d : 0.0f;
+  return d;
+}
+// An asymmetric block's scale (Q4_1, Q5_1): [min, max] onto 0..levels. Returns d; *min, *id = 1 / d.
+float asym_scale(const float *x, int levels, float *min, float *id) {
+  float max;
+  min_max(x, 32, min, &max);
+  const float d = (max - *min) / (float)levels;
+  *id = d ? 1.0f / d : 0.0f;
+  return d;
+}
+// Q8_0/Q8_1 levels: scale amax / 127, values rounded half away from zero (roundf). Returns d. (The activation
+// quantizer of the kernel tiers rounds half to even, as the SIMD instructions do; see kernels.h.)
+float q8_levels(const float *x, int8_t qs[32]) {
+  float amax;
+  signed_absmax(x, 32, &amax);
+  const float d = amax / ((1 << 7) - 1);
+  const float id = d ? 1.0f / d : 0.0f;
+  for (int j = 0; j < 32; ++j) qs[j] = (int8_t)std::roundf(x[j] * id);
+  return d;
+}
 
 // 32 five-bit levels as Q5_0/Q5_1 store them: value j < 16 the low nibble of qs[j], value j + 16 its high nibble,
 // the fifth bit of value j bit j of qh.
@@ -130,16 +155,37 @@ void iq4_block(int super, const float *x, uint16_t *dh, uint8_t *q4, uint16_t *s
 
 }  // namespace
 
+void encode_q4_0(const float *src, void *dst, int64_t n) {
+  block_q4_0 *y = (block_q4_0 *)dst;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    float x[32];
+    finite_copy(src + b * 32, x, 32);
+    float id;
+    y[b].d = f2h(sym_scale(x, 8, &id));
+    for (int j = 0; j < 16; ++j) {
+      const int q0 = std::min(15, (int)(int8_t)(x[j] * id + 8.5f));
+      const int q1 = std::min(15, (int)(int8_t)(x[j + 16] * id + 8.5f));
+      y[b].qs[j] = (uint8_t)(q0 | (q1 << 4));
+    }
+  }
+}
+
+void encode_q8_0(const float *src, void *dst, int64_t n) {
+  block_q8_0 *y = (block_q8_0 *)dst;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    float x[32];
+    finite_copy(src + b * 32, x, 32);
+    y[b].d = f2h(q8_levels(x, y[b].qs));
+  }
+}
+
 void encode_q4_1(const float *src, void *dst, int64_t n) {
   block_q4_1 *y = (block_q4_1 *)dst;
   for (int64_t b = 0; b < n / 32; ++b) {
     float x[32];
     finite_copy(src + b * 32, x, 32);
-    float min, max;
-    min_max(x, 32, &min, &max);
-    const float d = (max - min) / ((1 << 4) - 1);
-    const float id = d ? 1.0f / d : 0.0f;
-    y[b].d = f2h(d);
+    float min, id;
+    y[b].d = f2h(asym_scale(x, 15, &min, &id));
     y[b].m = f2h(min);
     for (int j = 0; j < 16; ++j) {
       const float x0 = (x[j] - min) * id, x1 = (x[16 + j] - min) * id;
@@ -155,9 +201,8 @@ void encode_q5_0(const float *src, void *dst, int64_t n) {
   for (int64_t b = 0; b < n / 32; ++b) {
     float x[32];
     finite_copy(src + b * 32, x, 32);
-    const float d = signed_absmax(x, 32) / -16;
-    const float id = d ? 1.0f / d : 0.0f;
-    y[b].d = f2h(d);
+    float id;
+    y[b].d = f2h(sym_scale(x, 16, &id));
     uint8_t q[32];
     for (int j = 0; j < 32; ++j) q[j] = (uint8_t)std::min(31, (int)(int8_t)(x[j] * id + 16.5f));
     store_5bit(q, y[b].qs, y[b].qh);
@@ -169,11 +214,8 @@ void encode_q5_1(const float *src, void *dst, int64_t n) {
   for (int64_t b = 0; b < n / 32; ++b) {
     float x[32];
     finite_copy(src + b * 32, x, 32);
-    float min, max;
-    min_max(x, 32, &min, &max);
-    const float d = (max - min) / ((1 << 5) - 1);
-    const float id = d ? 1.0f / d : 0.0f;
-    y[b].d = f2h(d);
+    float min, id;
+    y[b].d = f2h(asym_scale(x, 31, &min, &id));
     y[b].m = f2h(min);
     uint8_t q[32];
     for (int j = 0; j < 32; ++j) q[j] = (uint8_t)((x[j] - min) * id + 0.5f);
@@ -186,17 +228,10 @@ void encode_q8_1(const float *src, void *dst, int64_t n) {
   for (int64_t b = 0; b < n / 32; ++b) {
     float x[32];
     finite_copy(src + b * 32, x, 32);
-    float amax = 0.0f;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float d = amax / ((1 << 7) - 1);
-    const float id = d ? 1.0f / d : 0.0f;
+    const float d = q8_levels(x, y[b].qs);
     y[b].d = f2h(d);
     int sum = 0;
-    for (int j = 0; j < 16; ++j) {
-      y[b].qs[j] = (int8_t)std::roundf(x[j] * id);
-      y[b].qs[16 + j] = (int8_t)std::roundf(x[16 + j] * id);
-      sum += y[b].qs[j] + y[b].qs[16 + j];
-    }
+    for (int j = 0; j < 32; ++j) sum += y[b].qs[j];
     y[b].s = f2h((float)sum * d);
   }
 }
@@ -216,6 +251,25 @@ void encode_iq4_xs(const float *src, void *dst, int64_t n) {
     float x[qk_k];
     finite_copy(src + b * qk_k, x, qk_k);
     iq4_block(qk_k, x, &y[b].d, y[b].qs, &y[b].scales_h, y[b].scales_l);
+  }
+}
+
+void decode_q4_0(const void *src, float *y, int64_t n) {
+  const block_q4_0 *x = (const block_q4_0 *)src;
+  for (int64_t b = 0; b < n / 32; ++b, y += 32) {
+    const float d = h2f(x[b].d);
+    for (int j = 0; j < 16; ++j) {
+      y[j] = ((x[b].qs[j] & 15) - 8) * d;
+      y[j + 16] = ((x[b].qs[j] >> 4) - 8) * d;
+    }
+  }
+}
+
+void decode_q8_0(const void *src, float *y, int64_t n) {
+  const block_q8_0 *x = (const block_q8_0 *)src;
+  for (int64_t b = 0; b < n / 32; ++b, y += 32) {
+    const float d = h2f(x[b].d);
+    for (int j = 0; j < 32; ++j) y[j] = x[b].qs[j] * d;
   }
 }
 

@@ -1,4 +1,4 @@
-// Reference encoders and decoders of the block types beyond Q4_0/Q8_0: llama.cpp's algorithms and rounding, so a
+// Reference encoders and decoders of the block types: llama.cpp's algorithms and rounding, so a
 // tensor hearth quantizes is byte-for-byte the one llama-quantize writes from the same floats (without an
 // importance matrix). dtype.cpp's traits rows point here; nothing else should call these directly.
 //
@@ -9,6 +9,8 @@
 
 namespace hearth::quants {
 
+void encode_q4_0(const float *x, void *y, int64_t n);
+void encode_q8_0(const float *x, void *y, int64_t n);
 void encode_q4_1(const float *x, void *y, int64_t n);
 void encode_q5_0(const float *x, void *y, int64_t n);
 void encode_q5_1(const float *x, void *y, int64_t n);
@@ -22,6 +24,8 @@ void encode_q8_k(const float *x, void *y, int64_t n);
 void encode_iq4_nl(const float *x, void *y, int64_t n);
 void encode_iq4_xs(const float *x, void *y, int64_t n);
 
+void decode_q4_0(const void *x, float *y, int64_t n);
+void decode_q8_0(const void *x, float *y, int64_t n);
 void decode_q4_1(const void *x, float *y, int64_t n);
 void decode_q5_0(const void *x, float *y, int64_t n);
 void decode_q5_1(const void *x, float *y, int64_t n);
