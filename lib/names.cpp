@@ -132,4 +132,13 @@ std::string tensor_name(tensor t, int layer, std::string_view suffix) {
   return {};
 }
 
+int tensor_layer(std::string_view name) {
+  constexpr std::string_view prefix = "blk.";
+  if (!name.starts_with(prefix)) return -1;
+  int layer = 0;
+  size_t i = prefix.size();
+  for (; i < name.size() && name[i] >= '0' && name[i] <= '9' && layer < 100000000; ++i) layer = layer * 10 + (name[i] - '0');
+  return i > prefix.size() && i < name.size() && name[i] == '.' ? layer : -1;
+}
+
 }  // namespace hearth

@@ -49,6 +49,8 @@ enum class tensor {
 
 // "blk.3.attn_q.weight"; suffix "bias" for biases, "" for none (the GPU index's tensors have none).
 std::string tensor_name(tensor t, int layer = -1, std::string_view suffix = "weight");
+// The layer of a per-layer tensor name ("blk.3.attn_q.weight" -> 3), or -1 for any other name.
+int tensor_layer(std::string_view name);
 
 // The architecture PowerInfer gives its GPU index files.
 inline constexpr const char *k_gpu_index_arch = "generic.gpu_index";

@@ -17,6 +17,7 @@
 #include "gguf.h"
 #include "gguf_writer.h"
 #include "model.h"
+#include "names.h"
 #include "offload.h"
 #include "session.h"
 #include "test_util.h"
@@ -471,4 +472,14 @@ TEST_CASE("a unit takes tensors of any rank: a 3-D expert tensor is found with i
     CHECK(std::string(e.what()).find("'blk.0.ffn_gate_exps.weight' has shape [48, 96, 3], expected [48, 96, 4]") !=
           std::string::npos);
   }
+}
+
+TEST_CASE("tensor_layer reads the layer of a per-layer tensor name and nothing else") {
+  CHECK(tensor_layer("blk.0.attn_q.weight") == 0);
+  CHECK(tensor_layer("blk.31.ffn_down_t.weight") == 31);
+  CHECK(tensor_layer(tensor_name(tensor::ffn_up_exps, 117)) == 117);
+  CHECK(tensor_layer("token_embd.weight") == -1);
+  CHECK(tensor_layer("blk..attn_q.weight") == -1);
+  CHECK(tensor_layer("blk.3") == -1);
+  CHECK(tensor_layer("blk.3x.attn_q.weight") == -1);
 }

@@ -11,24 +11,10 @@
 #include "gguf_writer.h"
 #include "log.h"
 #include "names.h"
+#include "quantize.h"
 
 namespace hearth {
 namespace {
-
-// Rows of a tensor as floats -> quantized to `to` (the same bytes when the types match).
-void convert_rows(const gguf_tensor &t, dtype to, uint8_t *dst) {
-  const int64_t cols = t.ne[0], rows = t.n_rows();
-  if (t.type == to) {
-    std::memcpy(dst, t.data, t.size);
-    return;
-  }
-  std::vector<float> row((size_t)cols);
-  const size_t src_rb = row_bytes(t.type, cols), dst_rb = row_bytes(to, cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    dequantize_row(t.type, t.data + r * src_rb, row.data(), cols);
-    quantize_row(to, row.data(), dst + r * dst_rb, cols);
-  }
-}
 
 bool is_weight_matrix(const gguf_tensor &t) { return t.n_dims == 2 && t.name.size() > 7 && t.name.ends_with(".weight"); }
 
@@ -190,7 +176,7 @@ void write_calibrated_model(const model &m, const calibration &c, const calibrat
     if (convert && !traits(t.type).computable) fail(HEARTH_ERR_UNSUPPORTED, fmt::format("{}: cannot convert from {}", t.name, type_name(t.type)));
     std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
     const gguf_tensor *tp = &t;
-    w.add_tensor(t.name, to, ne, [tp, to](uint8_t *dst, size_t) { convert_rows(*tp, to, dst); });
+    w.add_tensor(t.name, to, ne, [tp, to](uint8_t *dst, size_t) { convert_tensor(*tp, to, dst); });
   };
   for (const gguf_tensor &t : src.tensors()) {
     // Layer tensors are written in the source's order; a layer's predictor follows its ffn_down_t.

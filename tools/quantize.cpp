@@ -4,13 +4,13 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
-#include <cstdio>
 #include <cstring>
 #include <memory>
 
 #include "error.h"
 #include "gguf.h"
 #include "gguf_writer.h"
+#include "names.h"
 
 namespace hearth {
 namespace {
@@ -59,14 +59,27 @@ bool quantizable(const gguf_tensor &t) {
   return true;
 }
 
-int layer_of(const std::string &name) {
-  int l = -1;
-  return std::sscanf(name.c_str(), "blk.%d.", &l) == 1 ? l : -1;
-}
-
 bool quantized_type(dtype t) { return traits(t).block_elems > 1; }
 
 }  // namespace
+
+void convert_tensor(const gguf_tensor &t, dtype to, uint8_t *dst) {
+  if (t.type == to) {
+    std::memcpy(dst, t.data, t.size);
+    return;
+  }
+  const int64_t cols = t.ne[0], rows = t.n_rows();
+  const size_t src_rb = row_bytes(t.type, cols), dst_rb = row_bytes(to, cols);
+  // Rows are independent: encoded in parallel, each into its own place, so the bytes do not depend on the thread
+  // count.
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, 16), [&](const tbb::blocked_range<int64_t> &r) {
+    std::vector<float> row((size_t)cols);
+    for (int64_t i = r.begin(); i < r.end(); ++i) {
+      dequantize_row(t.type, t.data + i * src_rb, row.data(), cols);
+      quantize_row(to, row.data(), dst + i * dst_rb, cols);
+    }
+  });
+}
 
 const quant_target *find_quant_target(const std::string &name) {
   std::string up = name;
@@ -167,7 +180,7 @@ std::vector<quantized_tensor> quantize_model(const std::string &in, const std::s
         to = target.base;
         if (t.ne[0] % traits(to).block_elems) to = fallback_for(to, t.ne[0]), fallback = true;
       } else {
-        to = mixture_type(target, arch, t.name, t.ne[0], layer_of(t.name), n_layer, n_gqa, n_expert, attn_v_index,
+        to = mixture_type(target, arch, t.name, t.ne[0], tensor_layer(t.name), n_layer, n_gqa, n_expert, attn_v_index,
                           has_output, &fallback);
       }
       if (contains(t.name, "attn_v.weight")) ++attn_v_index;
@@ -190,23 +203,7 @@ std::vector<quantized_tensor> quantize_model(const std::string &in, const std::s
     }
     std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
     const gguf_tensor *tp = &t;
-    w.add_tensor(t.name, to, ne, [tp, to](uint8_t *dst, size_t) {
-      if (tp->type == to) {
-        std::memcpy(dst, tp->data, tp->size);
-        return;
-      }
-      const int64_t cols = tp->ne[0], rows = tp->n_rows();
-      const size_t src_rb = row_bytes(tp->type, cols), dst_rb = row_bytes(to, cols);
-      // Rows are independent: encoded in parallel, each into its own place, so the bytes do not depend on the
-      // thread count.
-      tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, 16), [&](const tbb::blocked_range<int64_t> &r) {
-        std::vector<float> row((size_t)cols);
-        for (int64_t i = r.begin(); i < r.end(); ++i) {
-          dequantize_row(tp->type, tp->data + i * src_rb, row.data(), cols);
-          quantize_row(to, row.data(), dst + i * dst_rb, cols);
-        }
-      });
-    });
+    w.add_tensor(t.name, to, ne, [tp, to](uint8_t *dst, size_t) { convert_tensor(*tp, to, dst); });
     report.push_back({t.name, t.type, to, t.size, to == t.type ? t.size : row_bytes(to, t.ne[0]) * (size_t)t.n_rows(), fallback});
   }
   const auto &list = src->tensors();

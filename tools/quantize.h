@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dtype.h"
+#include "gguf.h"
 
 namespace hearth {
 
@@ -44,6 +45,10 @@ struct quantized_tensor {
 dtype mixture_type(const quant_target &target, const std::string &arch, const std::string &name, int64_t row_len,
                    int layer, int n_layer, int32_t n_gqa, int32_t n_expert, int attn_v_index, bool has_output,
                    bool *fallback = nullptr);
+
+// A tensor's rows decoded and re-encoded in `to` into dst (row_bytes(to, ne[0]) per row; a plain copy when the
+// types match). Throws hearth::error for a type hearth cannot decode or encode.
+void convert_tensor(const gguf_tensor &t, dtype to, uint8_t *dst);
 
 // Writes OUT; progress(done, total, tensor name) after each tensor (false cancels). Throws hearth::error
 // (INVALID_ARGUMENT for a quantized source without allow_requantize, UNSUPPORTED for types hearth cannot read).

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "error.h"
+#include "names.h"
 #include "quantize.h"
 #include "synth.h"
 
@@ -52,8 +53,7 @@ int cmd_synth(const args &a) {
     const int n_layer = c.n_layer, n_gqa = c.n_head / std::max(1, c.n_head_kv);
     const bool has_output = !c.tied_output;
     c.type_of = [mixture, n_layer, n_gqa, has_output](const std::string &name, int64_t cols) {
-      int layer = -1;
-      std::sscanf(name.c_str(), "blk.%d.", &layer);
+      const int layer = tensor_layer(name);
       return mixture_type(*mixture, "llama", name, cols, layer, n_layer, n_gqa, 0, layer, has_output);
     };
   }
