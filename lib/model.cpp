@@ -152,12 +152,6 @@ std::shared_ptr<const model> model::load(const std::string &path, const model_co
   return m;
 }
 
-uint64_t model::dense_bytes_per_token() const {
-  uint64_t b = tok_embd_.row_size + output_.bytes() + output_norm_.bytes();
-  for (const layer &L : layers_) b += L.attention_bytes() + L.ffn_bytes() + L.ffn_input_norm(hp_.block.parallel).bytes();
-  return b;
-}
-
 std::vector<std::pair<dtype, uint64_t>> model::dense_bytes_by_type() const {
   std::map<dtype, uint64_t> by;
   auto add = [&](const matrix &m, uint64_t bytes) {
@@ -176,6 +170,12 @@ std::vector<std::pair<dtype, uint64_t>> model::dense_bytes_by_type() const {
   std::vector<std::pair<dtype, uint64_t>> v(by.begin(), by.end());
   std::stable_sort(v.begin(), v.end(), [](const auto &a, const auto &b) { return a.second > b.second; });
   return v;
+}
+
+uint64_t model::dense_bytes_per_token() const {
+  uint64_t b = 0;
+  for (const auto &[t, n] : dense_bytes_by_type()) b += n;
+  return b;
 }
 
 std::string model::weight_types() const {
