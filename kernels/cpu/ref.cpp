@@ -91,11 +91,10 @@ void axpy_f32(int64_t n, float a, const float *x, float *y) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-void dot_rows_q8_0(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
-  for (int r = 0; r < nrows; ++r) dot_q8_0(n, rows[r], x, 0, aux, 1, out + r);
-}
-void dot_rows_q4_0(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
-  for (int r = 0; r < nrows; ++r) dot_q4_0(n, rows[r], x, 0, aux, 1, out + r);
+// Rows one at a time through a type's one-column dot.
+template <dot_fn Dot>
+void dot_rows_each(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
+  for (int r = 0; r < nrows; ++r) Dot(n, rows[r], x, 0, aux, 1, out + r);
 }
 
 template <class Decode>
@@ -113,23 +112,9 @@ void axpy_rows_f16(int64_t n, const void *const *rows, const float *coef, int nr
 void axpy_rows_bf16(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
   axpy_rows(n, rows, coef, nrows, y, [](const void *r, int64_t i) { return hearth_bf16_to_f32(((const uint16_t *)r)[i]); });
 }
-void axpy_rows_q8_0(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
-  axpy_rows(n, rows, coef, nrows, y, [](const void *r, int64_t i) {
-    const block_q8_0 &b = ((const block_q8_0 *)r)[i / 32];
-    return hearth_fp16_to_f32(b.d) * b.qs[i % 32];
-  });
-}
-void axpy_rows_q4_0(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
-  axpy_rows(n, rows, coef, nrows, y, [](const void *r, int64_t i) {
-    const block_q4_0 &b = ((const block_q4_0 *)r)[i / 32];
-    const int j = (int)(i % 32);
-    const int q = j < 16 ? (b.qs[j] & 15) : (b.qs[j - 16] >> 4);
-    return hearth_fp16_to_f32(b.d) * (float)(q - 8);
-  });
-}
-
 // Block types beyond Q4_0/Q8_0: weights and activations decoded block by block (dtype traits) and multiplied in
-// floats. The oracle the SIMD tiers are tested against; itself tested against float64 loops.
+// floats. The oracle the SIMD tiers are tested against; itself tested against float64 loops. (Q4_0/Q8_0 keep their
+// integer dots above; their row axpy is this decoded one.)
 template <dtype W>
 void dot_decoded(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *, int nc, float *out) {
   const dtype_traits &tw = traits(W), &tx = traits(tw.vec_dot_type);
@@ -148,10 +133,6 @@ void dot_decoded(int64_t n, const void *w, const void *x, size_t xs, const q8_au
   }
 }
 template <dtype W>
-void dot_rows_decoded(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
-  for (int r = 0; r < nrows; ++r) dot_decoded<W>(n, rows[r], x, 0, aux, 1, out + r);
-}
-template <dtype W>
 void axpy_rows_decoded(int64_t n, const void *const *rows, const float *coef, int nrows, float *y) {
   const dtype_traits &tw = traits(W);
   const int64_t be = tw.block_elems;
@@ -164,7 +145,7 @@ void axpy_rows_decoded(int64_t n, const void *const *rows, const float *coef, in
 }
 template <dtype W>
 type_kernels decoded_row() {
-  return {dot_decoded<W>, dot_decoded<W>, dot_rows_decoded<W>, axpy_rows_decoded<W>};
+  return {dot_decoded<W>, dot_decoded<W>, dot_rows_each<dot_decoded<W>>, axpy_rows_decoded<W>};
 }
 
 kernel_table make_table() {
@@ -173,8 +154,8 @@ kernel_table make_table() {
   t.types[(uint32_t)dtype::f32] = {dot_f32, dot_f32, nullptr, axpy_rows_f32};
   t.types[(uint32_t)dtype::f16] = {dot_f16, dot_f16, nullptr, axpy_rows_f16};
   t.types[(uint32_t)dtype::bf16] = {dot_bf16, dot_bf16, nullptr, axpy_rows_bf16};
-  t.types[(uint32_t)dtype::q8_0] = {dot_q8_0, dot_q8_0, dot_rows_q8_0, axpy_rows_q8_0};
-  t.types[(uint32_t)dtype::q4_0] = {dot_q4_0, dot_q4_0, dot_rows_q4_0, axpy_rows_q4_0};
+  t.types[(uint32_t)dtype::q8_0] = {dot_q8_0, dot_q8_0, dot_rows_each<dot_q8_0>, axpy_rows_decoded<dtype::q8_0>};
+  t.types[(uint32_t)dtype::q4_0] = {dot_q4_0, dot_q4_0, dot_rows_each<dot_q4_0>, axpy_rows_decoded<dtype::q4_0>};
   t.types[(uint32_t)dtype::q4_1] = decoded_row<dtype::q4_1>();
   t.types[(uint32_t)dtype::q5_0] = decoded_row<dtype::q5_0>();
   t.types[(uint32_t)dtype::q5_1] = decoded_row<dtype::q5_1>();
