@@ -167,6 +167,28 @@ HEARTH_API hearth_status hearth_token_to_piece(const hearth_model *model, hearth
 HEARTH_API hearth_status hearth_detokenize(const hearth_model *model, const hearth_token *tokens, size_t n_tokens,
                                            int32_t flags, char *buf, size_t cap, size_t *n_out);
 
+/* ---- chat templates ------------------------------------------------------------------------------------ */
+typedef struct hearth_chat_message {
+  const char *role;    /* "system", "user" or "assistant" */
+  const char *content; /* NUL-terminated UTF-8 */
+} hearth_chat_message;
+
+/* Formats a conversation as the prompt text a chat model expects. tmpl is a built-in name
+ * (hearth_chat_builtin_templates()) or a template text as model files carry it in tokenizer.chat_template, which
+ * hearth recognises as one of the built-in formats by its marks (it does not run Jinja); NULL uses the model's
+ * own template (model may be NULL only when tmpl is not). add_assistant nonzero ends the text with the prefix
+ * the assistant's reply follows. The text has no BOS: tokenize it with HEARTH_TOKENIZE_ADD_BOS |
+ * HEARTH_TOKENIZE_PARSE_SPECIAL. Output as hearth_model_desc (NUL-terminated; BUFFER_TOO_SMALL with *n_out the
+ * length). UNSUPPORTED when the template is not recognised (the message lists the built-in names);
+ * INVALID_ARGUMENT for a role other than the three, NULL strings or invalid UTF-8. */
+HEARTH_API hearth_status hearth_chat_apply_template(const hearth_model *model, const char *tmpl,
+                                                    const hearth_chat_message *messages, size_t n_messages,
+                                                    int32_t add_assistant, char *buf, size_t cap, size_t *n_out);
+/* The built-in template names, comma-separated; static storage. */
+HEARTH_API const char *hearth_chat_builtin_templates(void);
+/* The built-in format a name or template text is recognised as (e.g. "chatml"), or NULL; static storage. */
+HEARTH_API const char *hearth_chat_detect_template(const char *tmpl);
+
 /* ---- sessions ------------------------------------------------------------------------------------------ */
 /* How the FFNs run (hearth_session_params.sparse_mode). */
 #define HEARTH_SPARSE_AUTO 0        /* predictor if the file has one, exact gate for ReLU-family neuron-major files, else dense */

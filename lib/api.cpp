@@ -9,7 +9,10 @@
 #include <string_view>
 
 #include "../kernels/cpu/kernels.h"
+#include "chat_template.h"
 #include "error.h"
+#include "gguf.h"
+#include "names.h"
 #include "gpu.h"
 #include "hearth.h"
 #include "log.h"
@@ -112,9 +115,7 @@ hearth::session &live_session(hearth_session *s) {
 std::vector<int32_t> tokenize_checked(const hearth::model &m, const char *text, size_t len, int32_t flags) {
   require(text || len == 0, "text is NULL");
   const std::string_view sv(text ? text : "", len);
-  const int64_t bad = hearth::utf8_invalid_at(sv);
-  if (bad >= 0) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("text is not valid UTF-8 (byte {})", bad));
-  std::vector<int32_t> out;
+  std::vector<int32_t> out;  // encode() refuses invalid UTF-8 with its byte offset
   m.tok().encode(sv, flags & HEARTH_TOKENIZE_ADD_BOS, flags & HEARTH_TOKENIZE_PARSE_SPECIAL, out);
   return out;
 }
@@ -202,6 +203,40 @@ hearth_status hearth_model_meta(const hearth_model *model, const char *key, char
     if (!v) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("metadata key '{}' not found", key));
     copy_out(v->to_string(), buf, cap, n_out);
   });
+}
+
+hearth_status hearth_chat_apply_template(const hearth_model *model, const char *tmpl, const hearth_chat_message *messages,
+                                         size_t n_messages, int32_t add_assistant, char *buf, size_t cap, size_t *n_out) {
+  return guarded([&] {
+    require(messages || n_messages == 0, "messages is NULL");
+    std::string from_model;
+    if (!tmpl) {
+      const hearth::gguf_value *v = live_model(model).file().find(hearth::key_name(hearth::kv::tokenizer_chat_template));
+      if (!v || v->type != hearth::gguf_type::string)
+        hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, "the model has no chat template (tokenizer.chat_template); name a built-in one: " +
+                                                      hearth::chat_template_names());
+      from_model = std::string(v->str);
+    }
+    std::vector<hearth::chat_message> ms;
+    ms.reserve(n_messages);
+    for (size_t i = 0; i < n_messages; ++i) {
+      if (!messages[i].role || !messages[i].content)
+        hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("message {} has a NULL role or content", i));
+      const std::string_view content(messages[i].content);
+      if (const int64_t bad = hearth::utf8_invalid_at(content); bad >= 0)
+        hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("message {}: content is not valid UTF-8 (byte {})", i, bad));
+      ms.push_back({messages[i].role, content});
+    }
+    copy_out(hearth::chat_template_apply(tmpl ? std::string_view(tmpl) : std::string_view(from_model), ms, add_assistant != 0),
+             buf, cap, n_out);
+  });
+}
+
+const char *hearth_chat_builtin_templates(void) { return hearth::chat_template_names().c_str(); }
+
+const char *hearth_chat_detect_template(const char *tmpl) {
+  if (!tmpl) return nullptr;
+  return hearth::chat_template_detect(tmpl);  // does not throw
 }
 
 hearth_status hearth_model_gpu_info(const hearth_model *model, hearth_gpu_info *out) {

@@ -2,7 +2,11 @@
 
 #include <cctype>
 
+#include <fmt/format.h>
+
 #include "error.h"
+#include "utf8.h"
+#include "pretokenizer.h"
 
 namespace hearth {
 
@@ -44,6 +48,9 @@ std::vector<text_fragment> tokenizer::partition(std::string_view text, bool pars
 }
 
 void tokenizer::encode(std::string_view text, bool add_special, bool parse_special, std::vector<int32_t> &out) const {
+  // Checked here, once for every caller: the algorithms (and PCRE2, which is told not to check) assume it.
+  if (const int64_t bad = utf8_invalid_at(text); bad >= 0)
+    fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("text is not valid UTF-8 (byte {})", bad));
   if (add_special && v_.add_bos() && v_.bos() >= 0) out.push_back(v_.bos());
   encode_fragments(partition(text, parse_special), out);
   if (add_special && v_.add_eos() && v_.eos() >= 0) out.push_back(v_.eos());
@@ -63,16 +70,27 @@ struct tokenizer_row {
   const char *model;
   const char *what;
   std::unique_ptr<tokenizer> (*make)(const vocab &);
+  vocab_defaults defaults;  // llama.cpp's per-model defaults for what the file does not say
 };
 const tokenizer_row k_tokenizers[] = {
-    {"llama", "SentencePiece BPE", make_spm_tokenizer},
-    {"gpt2", "byte-level BPE", nullptr},
-    {"bert", "WordPiece", nullptr},
-    {"t5", "Unigram", nullptr},
-    {"rwkv", "RWKV", nullptr},
+    {"llama", "SentencePiece BPE", make_spm_tokenizer, {1, 2, 0, true, true}},
+    {"gpt2", "byte-level BPE", make_bpe_tokenizer, {11, 11, -1, false, false}},
+    {"bert", "WordPiece", nullptr, {101, -1, 100, true, false}},
+    {"t5", "Unigram", nullptr, {-1, 1, 2, false, true}},
+    {"rwkv", "RWKV", nullptr, {-1, -1, -1, false, false}},
 };
 
 }  // namespace
+
+vocab_defaults tokenizer_defaults(const std::string &model, const std::string &pre) {
+  for (const tokenizer_row &r : k_tokenizers)
+    if (model == r.model) {
+      vocab_defaults d = r.defaults;
+      if (r.make == make_bpe_tokenizer && pretokenizer::adds_bos(pre)) d.add_bos = true;
+      return d;
+    }
+  return {-1, -1, -1, false, false};
+}
 
 std::unique_ptr<tokenizer> make_tokenizer(const vocab &v) {
   const std::string &m = v.model();

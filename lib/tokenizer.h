@@ -28,7 +28,7 @@ class tokenizer {
   const vocab &vocab_data() const { return v_; }
   virtual const char *name() const = 0;
 
-  // text must be valid UTF-8 (checked by the caller). Appends to out. add_special: BOS/EOS as the vocabulary
+  // Appends to out; INVALID_ARGUMENT with the byte offset if text is not valid UTF-8. add_special: BOS/EOS as the vocabulary
   // asks; parse_special: control and unknown token texts in the input become those tokens.
   void encode(std::string_view text, bool add_special, bool parse_special, std::vector<int32_t> &out) const;
   // The bytes a token contributes to output text; control and unknown tokens are empty unless special.
@@ -50,5 +50,10 @@ std::unique_ptr<tokenizer> make_tokenizer(const vocab &v);
 
 // SentencePiece BPE (tokenizer.ggml.model = "llama"), spm_tokenizer.cpp.
 std::unique_ptr<tokenizer> make_spm_tokenizer(const vocab &v);
+// Byte-level BPE (tokenizer.ggml.model = "gpt2") with the pre-tokenizer tokenizer.ggml.pre names, bpe_tokenizer.cpp.
+std::unique_ptr<tokenizer> make_bpe_tokenizer(const vocab &v);
+
+// What a vocabulary of this model (and pre-tokenizer) assumes when the file does not say (vocab.h).
+vocab_defaults tokenizer_defaults(const std::string &model, const std::string &pre);
 
 }  // namespace hearth

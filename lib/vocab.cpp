@@ -7,6 +7,7 @@
 #include "error.h"
 #include "gguf.h"
 #include "names.h"
+#include "tokenizer.h"
 
 namespace hearth {
 namespace {
@@ -64,21 +65,22 @@ void vocab::load(const gguf_file &f) {
     if (types) attr_[i] = attr_of_type(types->arr<int32_t>(i));
     ids_.emplace(text_[i], (int32_t)i);  // first occurrence wins, as in llama.cpp
   }
+  const vocab_defaults defaults = tokenizer_defaults(model_, pre_);
   auto id_key = [&](kv k, int32_t def) -> int32_t {
     const std::string key = key_name(k);
-    if (!f.find(key)) return def < (int64_t)n ? def : -1;
+    if (!f.find(key)) return def >= 0 && def < (int64_t)n ? def : -1;
     const uint64_t v = f.get_uint(key, 0);
     if (v >= n) fail(HEARTH_ERR_BAD_FORMAT, fmt::format("{} = {} is outside the vocabulary of {}", key, v, n));
     return (int32_t)v;
   };
-  bos_ = id_key(kv::tokenizer_bos_id, n > 1 ? 1 : 0);
-  eos_ = id_key(kv::tokenizer_eos_id, n > 2 ? 2 : 0);
-  unk_ = id_key(kv::tokenizer_unk_id, 0);
+  bos_ = id_key(kv::tokenizer_bos_id, defaults.bos);
+  eos_ = id_key(kv::tokenizer_eos_id, defaults.eos);
+  unk_ = id_key(kv::tokenizer_unk_id, defaults.unk);
   eot_ = id_key(kv::tokenizer_eot_id, -1);
   eom_ = id_key(kv::tokenizer_eom_id, -1);
-  add_bos_ = f.get_bool(key_name(kv::tokenizer_add_bos), true);
+  add_bos_ = f.get_bool(key_name(kv::tokenizer_add_bos), defaults.add_bos);
   add_eos_ = f.get_bool(key_name(kv::tokenizer_add_eos), false);
-  add_space_prefix_ = f.get_bool(key_name(kv::tokenizer_add_space_prefix), true);
+  add_space_prefix_ = f.get_bool(key_name(kv::tokenizer_add_space_prefix), defaults.add_space_prefix);
 
   // The end-of-generation set: EOS, EOT, EOM, and the tokens llama.cpp recognises by text (made control tokens,
   // as llama.cpp does, so they are never rendered as text unless asked).
@@ -115,7 +117,7 @@ void vocab::load(const gguf_file &f) {
 }
 
 int32_t vocab::find(std::string_view s) const {
-  auto it = ids_.find(std::string(s));
+  auto it = ids_.find(s);
   return it == ids_.end() ? -1 : it->second;
 }
 

@@ -23,8 +23,20 @@ enum token_attr : uint32_t {
   attr_unused = 1u << 4, attr_byte = 1u << 5, attr_lstrip = 1u << 6, attr_rstrip = 1u << 7,
 };
 
+// Special ids (-1: none) and flags a tokenizer family assumes when the file has no key for them.
+struct vocab_defaults {
+  int32_t bos, eos, unk;
+  bool add_bos, add_space_prefix;
+};
+
 class vocab {
  public:
+  // Hashes std::string keys and std::string_view lookups alike (maps keyed by token text find views uncopied).
+  struct text_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
   void load(const gguf_file &f);  // throws hearth::error
 
   int32_t n_vocab() const { return (int32_t)text_.size(); }
@@ -58,7 +70,7 @@ class vocab {
   std::vector<std::string> text_;
   std::vector<float> score_;
   std::vector<uint32_t> attr_;
-  std::unordered_map<std::string, int32_t> ids_;
+  std::unordered_map<std::string, int32_t, text_hash, std::equal_to<>> ids_;  // looked up by view, no copy
   std::vector<std::string> merges_;
   std::vector<int32_t> specials_;
   std::unordered_set<int32_t> eog_;

@@ -50,3 +50,33 @@ execute_process(COMMAND ${HEARTH} inspect ${WORK}/mix.gguf RESULT_VARIABLE rc2 O
 if(NOT rc EQUAL 0 OR NOT rc2 EQUAL 0 OR NOT out MATCHES "Q5_K" OR NOT out MATCHES "Q6_K")
   message(FATAL_ERROR "synth --type Q5_K_M must write the mixture (${rc} ${rc2}): ${err} ${out}")
 endif()
+# byte-level BPE vocabulary trained on a given text; -f reads the prompt from a file; --chat runs two turns from
+# stdin through the model's ChatML template
+file(WRITE ${WORK}/corpus.txt "The quick brown fox jumps over the lazy dog. A hearth is a fireplace; its fire warms the room.\n")
+execute_process(COMMAND ${HEARTH} synth -o ${WORK}/bpe.gguf --preset tiny --tokenizer bpe --pre qwen2 --corpus ${WORK}/corpus.txt --vocab 512
+  RESULT_VARIABLE rc ERROR_VARIABLE err)
+execute_process(COMMAND ${HEARTH} inspect ${WORK}/bpe.gguf RESULT_VARIABLE rc2 OUTPUT_VARIABLE out)
+if(NOT rc EQUAL 0 OR NOT rc2 EQUAL 0 OR NOT out MATCHES "tokenizer.ggml.merges" OR NOT out MATCHES "qwen2")
+  message(FATAL_ERROR "synth --tokenizer bpe --corpus failed (${rc} ${rc2}): ${err} ${out}")
+endif()
+file(WRITE ${WORK}/prompt.txt "The quick brown fox")
+execute_process(COMMAND ${HEARTH} run -m ${WORK}/bpe.gguf -f ${WORK}/prompt.txt -n 4 --temp 0
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "^The quick brown fox" OR NOT err MATCHES "prompt: +5 tokens")
+  message(FATAL_ERROR "run -f failed (${rc}): ${out} ${err}")
+endif()
+execute_process(COMMAND ${HEARTH} run -m ${WORK}/bpe.gguf -f ${WORK}/no-such-prompt.txt RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT err MATCHES "cannot read the prompt file")
+  message(FATAL_ERROR "run -f with a missing file must fail with a message (${rc}): ${err}")
+endif()
+file(WRITE ${WORK}/turns.txt "Hello\nHow are you?\n")
+execute_process(COMMAND ${HEARTH} run -m ${WORK}/bpe.gguf --chat -sys "Be brief" -n 6 --temp 0 INPUT_FILE ${WORK}/turns.txt
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+# Two turns; the first evaluates the formatted system + user text, the second only what the session lacks.
+if(NOT rc EQUAL 0 OR NOT err MATCHES "> > > ")
+  message(FATAL_ERROR "run --chat failed (${rc}): ${out} ${err}")
+endif()
+execute_process(COMMAND ${HEARTH} run -m ${WORK}/m.gguf --chat INPUT_FILE ${WORK}/turns.txt RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT err MATCHES "no chat template" OR NOT err MATCHES "chatml")
+  message(FATAL_ERROR "--chat with a model that has no template must fail naming the built-in ones (${rc}): ${err}")
+endif()

@@ -280,8 +280,9 @@ TEST_CASE("models with wrong shapes, missing tensors or unsupported content fail
   CHECK(msg.find("MXFP4") != std::string::npos);
   CHECK(load(rewrite("", "", dtype::f32, "gpt2"), &msg) == HEARTH_ERR_UNSUPPORTED);
   CHECK(msg.find("gpt2") != std::string::npos);
-  CHECK(load(rewrite("", "", dtype::f32, "llama", "gpt2"), &msg) == HEARTH_ERR_UNSUPPORTED);
-  CHECK(msg.find("tokenizer 'gpt2' (byte-level BPE") != std::string::npos);
+  // A byte-level BPE vocabulary without merges cannot tokenize: refused at load, naming what is missing.
+  CHECK(load(rewrite("", "", dtype::f32, "llama", "gpt2"), &msg) == HEARTH_ERR_BAD_FORMAT);
+  CHECK(msg.find("tokenizer.ggml.merges is missing") != std::string::npos);
   CHECK(load(rewrite("", "", dtype::f32, "llama", "no-such-tokenizer"), &msg) == HEARTH_ERR_UNSUPPORTED);
   CHECK(msg.find("'no-such-tokenizer' is unknown; hearth runs 'llama'") != std::string::npos);
 }

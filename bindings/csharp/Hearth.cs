@@ -42,6 +42,52 @@ namespace Hearth
         [StructLayout(LayoutKind.Sequential)]
         internal struct GenerateParams { public uint StructSize; public int NPredict, AddBos, StopAtEog; public IntPtr OnToken; public IntPtr User; }
 
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct ChatMessage { public IntPtr Role, Content; }
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_chat_apply_template(IntPtr m, IntPtr tmpl, ChatMessage[] messages, UIntPtr n, int addAssistant, byte[] buf, UIntPtr cap, out UIntPtr nOut);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern IntPtr hearth_chat_builtin_templates();
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern IntPtr hearth_chat_detect_template(IntPtr tmpl);
+
+        internal static IntPtr Utf8Alloc(string s)
+        {
+            byte[] b = Encoding.UTF8.GetBytes(s);
+            IntPtr p = Marshal.AllocHGlobal(b.Length + 1);
+            Marshal.Copy(b, 0, p, b.Length);
+            Marshal.WriteByte(p, b.Length, 0);
+            return p;
+        }
+
+        // Formats a conversation; model is IntPtr.Zero for a named or given template without a model.
+        internal static string Chat(IntPtr model, string template, IList<KeyValuePair<string, string>> messages, bool addAssistant)
+        {
+            var owned = new List<IntPtr>();
+            try
+            {
+                var msgs = new ChatMessage[Math.Max(1, messages.Count)];
+                for (int i = 0; i < messages.Count; i++)
+                {
+                    msgs[i].Role = Utf8Alloc(messages[i].Key); owned.Add(msgs[i].Role);
+                    msgs[i].Content = Utf8Alloc(messages[i].Value); owned.Add(msgs[i].Content);
+                }
+                IntPtr t = IntPtr.Zero;
+                if (template != null) { t = Utf8Alloc(template); owned.Add(t); }
+                var buf = new byte[256];
+                UIntPtr n;
+                int st = hearth_chat_apply_template(model, t, msgs, (UIntPtr)messages.Count, addAssistant ? 1 : 0, buf, (UIntPtr)buf.Length, out n);
+                if (st == HearthException.BufferTooSmall || (st == 0 && (int)n >= buf.Length))
+                {
+                    buf = new byte[(int)n + 1];
+                    st = hearth_chat_apply_template(model, t, msgs, (UIntPtr)messages.Count, addAssistant ? 1 : 0, buf, (UIntPtr)buf.Length, out n);
+                }
+                HearthException.Check(st);
+                return Encoding.UTF8.GetString(buf, 0, (int)n);
+            }
+            finally
+            {
+                foreach (IntPtr p in owned) Marshal.FreeHGlobal(p);
+            }
+        }
+
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate int TokenFn(int token, IntPtr piece, UIntPtr len, IntPtr user);
 
@@ -126,6 +172,22 @@ namespace Hearth
         public static string Version { get { return Native.Str(Native.hearth_version_string()); } }
         public static string CpuIsa { get { return Native.Str(Native.hearth_cpu_isa()); } }
         public static int GpuCount { get { return Native.hearth_gpu_count(); } }
+
+        /// <summary>Formats a conversation (role, content: "system", "user", "assistant") with a built-in template name or a
+        /// template text hearth recognises. Tokenize the result with BOS and special-token parsing.</summary>
+        public static string ChatApplyTemplate(string template, IList<KeyValuePair<string, string>> messages, bool addAssistant = true)
+        {
+            if (template == null) throw new ArgumentNullException("template");
+            return Native.Chat(IntPtr.Zero, template, messages, addAssistant);
+        }
+        public static string[] ChatBuiltinTemplates { get { return Native.Str(Native.hearth_chat_builtin_templates()).Split(new[] { ", " }, StringSplitOptions.None); } }
+        /// <summary>The built-in format a template text is recognised as, or null.</summary>
+        public static string ChatDetectTemplate(string template)
+        {
+            IntPtr t = Native.Utf8Alloc(template);
+            try { IntPtr r = Native.hearth_chat_detect_template(t); return r == IntPtr.Zero ? null : Native.Str(r); }
+            finally { Marshal.FreeHGlobal(t); }
+        }
     }
 
     /// <summary>A loaded model file: immutable, shareable across threads.</summary>
@@ -211,6 +273,22 @@ namespace Hearth
             }
             HearthException.Check(st);
             return Encoding.UTF8.GetString(buf, 0, (int)n);
+        }
+
+        /// <summary>Formats a conversation with the model's chat template (template null) or the given one.</summary>
+        public string ChatApplyTemplate(IList<KeyValuePair<string, string>> messages, string template = null, bool addAssistant = true)
+        {
+            bool added = false;
+            try
+            {
+                ModelHandle h = Live();  // throws once disposed
+                h.DangerousAddRef(ref added);
+                return Native.Chat(h.DangerousGetHandle(), template, messages, addAssistant);
+            }
+            finally
+            {
+                if (added) Handle.DangerousRelease();
+            }
         }
 
         public void Dispose() { Handle.Dispose(); }

@@ -49,6 +49,24 @@ static class HearthTests
             File.Delete(path);
             Assert(e.Status == HearthException.BadFormat, e.Message);
         });
+        Test("chat templates", () => {
+            var msgs = new List<KeyValuePair<string, string>> { new KeyValuePair<string, string>("system", "S"), new KeyValuePair<string, string>("user", "Hi") };
+            string got = Library.ChatApplyTemplate("chatml", msgs);
+            Assert(got == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", got);
+            Assert(Library.ChatDetectTemplate("<start_of_turn>") == "gemma" && Library.ChatDetectTemplate("plain") == null, "detect");
+            Assert(Array.IndexOf(Library.ChatBuiltinTemplates, "llama3") >= 0, "names");
+            var e = Throws<HearthException>(() => Library.ChatApplyTemplate("{{ x }}", msgs));
+            Assert(e.Status == HearthException.Unsupported && e.Message.Contains("chatml"), e.Message);
+            var bad = new List<KeyValuePair<string, string>> { new KeyValuePair<string, string>("narrator", "x") };
+            e = Throws<HearthException>(() => Library.ChatApplyTemplate("chatml", bad));
+            Assert(e.Status == HearthException.InvalidArgument, e.Message);
+            using (var m = new Model(modelPath))
+            {
+                e = Throws<HearthException>(() => m.ChatApplyTemplate(msgs));
+                Assert(e.Message.Contains("no chat template"), e.Message);
+                Assert(m.ChatApplyTemplate(msgs, "zephyr").StartsWith("<|system|>\nS"), "zephyr");
+            }
+        });
         using (var model = new Model(modelPath))
         {
             Test("metadata and tokenizer", () => {

@@ -59,6 +59,10 @@ class _GenerateParams(ctypes.Structure):
                 ("stop_at_eog", ctypes.c_int32), ("on_token", _token_fn), ("user", ctypes.c_void_p)]
 
 
+class _ChatMessage(ctypes.Structure):
+    _fields_ = [("role", ctypes.c_char_p), ("content", ctypes.c_char_p)]
+
+
 class _SparseStats(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("mode", ctypes.c_int32), ("tokens", ctypes.c_uint64),
                 ("active_fraction", ctypes.c_double), ("decode_bytes_per_token", ctypes.c_double),
@@ -112,6 +116,10 @@ _sig("hearth_model_gpu_info", _c_status, _p, ctypes.POINTER(_GpuInfo))
 _sig("hearth_tokenize", _c_status, _p, ctypes.c_char_p, _sz, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32), _sz, _psz)
 _sig("hearth_token_to_piece", _c_status, _p, ctypes.c_int32, ctypes.c_int32, ctypes.c_char_p, _sz, _psz)
 _sig("hearth_detokenize", _c_status, _p, ctypes.POINTER(ctypes.c_int32), _sz, ctypes.c_int32, ctypes.c_char_p, _sz, _psz)
+_sig("hearth_chat_apply_template", _c_status, _p, ctypes.c_char_p, ctypes.POINTER(_ChatMessage), _sz, ctypes.c_int32,
+     ctypes.c_char_p, _sz, _psz)
+_sig("hearth_chat_builtin_templates", ctypes.c_char_p)
+_sig("hearth_chat_detect_template", ctypes.c_char_p, ctypes.c_char_p)
 _sig("hearth_session_params_init", None, ctypes.POINTER(_SessionParams))
 _sig("hearth_session_create", _c_status, _p, ctypes.POINTER(_SessionParams), ctypes.POINTER(_p))
 _sig("hearth_session_free", None, _p)
@@ -299,6 +307,39 @@ class Model(_Owned):
     def detokenize(self, tokens, special=False):
         arr = (ctypes.c_int32 * len(tokens))(*tokens)
         return _text(_lib.hearth_detokenize, self._handle(), arr, len(tokens), 1 if special else 0).decode("utf-8", "replace")
+
+    def chat_apply_template(self, messages, template=None, add_assistant=True):
+        """Formats a conversation with the model's chat template (or the named / given one). Tokenize the result
+        with add_bos=True, special=True."""
+        return _chat(self._handle(), messages, template, add_assistant)
+
+
+def _chat(model_handle, messages, template, add_assistant):
+    msgs = (_ChatMessage * max(1, len(messages)))()
+    keep = []
+    for i, m in enumerate(messages):
+        role, content = (m["role"], m["content"]) if isinstance(m, dict) else m
+        keep.append((role.encode("utf-8"), content.encode("utf-8")))
+        msgs[i].role, msgs[i].content = keep[-1]
+    tmpl = template.encode("utf-8") if template is not None else None
+    return _text(_lib.hearth_chat_apply_template, model_handle, tmpl, msgs, len(messages),
+                 1 if add_assistant else 0).decode("utf-8")
+
+
+def chat_apply_template(template, messages, add_assistant=True):
+    """Formats messages ([{"role": ..., "content": ...}] or (role, content) pairs) with a built-in template name
+    or a template text hearth recognises; Model.chat_apply_template uses the model's own template."""
+    return _chat(None, messages, template, add_assistant)
+
+
+def chat_builtin_templates():
+    return _lib.hearth_chat_builtin_templates().decode().split(", ")
+
+
+def chat_detect_template(template):
+    """The built-in format a template text is recognised as, or None."""
+    r = _lib.hearth_chat_detect_template(template.encode("utf-8"))
+    return r.decode() if r else None
 
 
 class Session(_Owned):

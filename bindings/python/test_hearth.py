@@ -24,6 +24,23 @@ class Basics(unittest.TestCase):
         self.assertEqual(cm.exception.status, hearth.ERR_IO)
         self.assertIn("cannot open", cm.exception.message)
 
+    def test_chat_templates(self):
+        msgs = [{"role": "system", "content": "S"}, ("user", "Hi")]
+        self.assertEqual(hearth.chat_apply_template("chatml", msgs),
+                         "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+        self.assertEqual(hearth.chat_apply_template("llama3", [("user", " Hi ")], add_assistant=False),
+                         "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>")
+        self.assertIn("gemma", hearth.chat_builtin_templates())
+        self.assertEqual(hearth.chat_detect_template("{{ '<start_of_turn>' + role }}"), "gemma")
+        self.assertIsNone(hearth.chat_detect_template("plain text"))
+        with self.assertRaises(hearth.HearthError) as cm:
+            hearth.chat_apply_template("{{ unknown }}", msgs)
+        self.assertEqual(cm.exception.status, hearth.ERR_UNSUPPORTED)
+        self.assertIn("chatml", cm.exception.message)
+        with self.assertRaises(hearth.HearthError) as cm:
+            hearth.chat_apply_template("chatml", [("narrator", "x")])
+        self.assertEqual(cm.exception.status, hearth.ERR_INVALID_ARGUMENT)
+
     def test_corrupt_file_raises_format_error(self):
         with tempfile.NamedTemporaryFile(suffix=".gguf", delete=False) as f:
             f.write(b"GGUF\x03\x00\x00\x00" + b"\xff" * 64)

@@ -1,7 +1,11 @@
 // hearth run: load, generate with streaming output, print speeds. Uses only the public C API.
 #include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "commands.h"
 #include "device.h"
@@ -19,6 +23,118 @@ int32_t print_token(hearth_token, const char *piece, size_t len, void *) {
   std::fwrite(piece, 1, len, stdout);
   std::fflush(stdout);
   return 0;
+}
+
+// The reply as conversation text: a random or broken model can emit bytes that are not UTF-8, which the chat
+// template refuses; each byte outside a well-formed sequence becomes U+FFFD (what the terminal showed).
+std::string as_utf8(const std::string &s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    const uint8_t c = (uint8_t)s[i];
+    size_t len = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+    const uint8_t lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80, hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    bool ok = len > 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      const uint8_t b = (uint8_t)s[i + k];
+      ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xbf);
+    }
+    if (ok) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      out += "\xef\xbf\xbd";
+      ++i;
+    }
+  }
+  return out;
+}
+
+std::string read_prompt_file(const std::string &path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot read the prompt file '" + path + "'");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string format_chat(const hearth_model *model, const std::string &tmpl, const std::vector<std::pair<std::string, std::string>> &turns,
+                        bool add_assistant) {
+  std::vector<hearth_chat_message> ms;
+  for (const auto &[role, content] : turns) ms.push_back({role.c_str(), content.c_str()});
+  size_t n = 0;
+  const char *t = tmpl.empty() ? nullptr : tmpl.c_str();
+  hearth_status st = hearth_chat_apply_template(model, t, ms.data(), ms.size(), add_assistant, nullptr, 0, &n);
+  std::string out(n + 1, '\0');
+  if (!st) st = hearth_chat_apply_template(model, t, ms.data(), ms.size(), add_assistant, out.data(), out.size(), &n);
+  if (st) throw std::runtime_error(std::string("chat template: ") + hearth_last_error());
+  out.resize(n);
+  return out;
+}
+
+// Interactive multi-turn chat over stdin: each user line is added to the conversation, the conversation is
+// formatted with the chat template, and only the text the session has not seen yet is evaluated (the session
+// keeps the KV of every earlier turn).
+hearth_status chat_loop(hearth_model *model, hearth_session *s, const std::string &tmpl, const std::string &system,
+                        int32_t n_predict) {
+  std::vector<std::pair<std::string, std::string>> turns;
+  if (!system.empty()) turns.emplace_back("system", system);
+  size_t seen = 0;  // bytes of the formatted conversation the session holds
+  std::string line;
+  for (bool first = true;; first = false) {
+    std::fputs("> ", stderr);
+    std::fflush(stderr);
+    if (!std::getline(std::cin, line)) break;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    turns.emplace_back("user", line);
+    const std::string prompt = format_chat(model, tmpl, turns, true);
+    // The step API rather than hearth_generate: the template's marks must be parsed as tokens, and the turn
+    // ends on an end-of-generation token whose text the template writes after the reply.
+    const std::string delta = prompt.substr(seen);
+    hearth_status st = hearth_session_feed(s, delta.data(), delta.size(),
+                                           HEARTH_TOKENIZE_PARSE_SPECIAL | (first ? HEARTH_TOKENIZE_ADD_BOS : 0));
+    struct {
+      std::string text;
+      hearth_token last = -1;
+    } r;
+    for (int32_t i = 0; !st && i < n_predict;) {
+      hearth_token t = -1;
+      st = hearth_session_step(s, &t);
+      if (st || t < 0) continue;  // t < 0: a step that evaluated queued input
+      ++i;
+      if (hearth_token_is_eog(model, t)) {
+        r.last = t;
+        break;
+      }
+      char piece[256];
+      size_t n = 0;
+      if (hearth_token_to_piece(model, t, 0, piece, sizeof piece, &n) == HEARTH_OK) {
+        r.text.append(piece, n);
+        std::fwrite(piece, 1, n, stdout);  // raw bytes: a character split over tokens completes on the terminal
+        std::fflush(stdout);
+      }
+    }
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+    if (st) return st;
+    turns.emplace_back("assistant", as_utf8(r.text));
+    // What the session now holds: the prompt, the reply, and the end-of-turn token it stopped at when that is the
+    // text the template writes after the reply.
+    const std::string with_reply = format_chat(model, tmpl, turns, false);
+    seen = std::min(prompt.size() + r.text.size(), with_reply.size());
+    if (r.last >= 0 && hearth_token_is_eog(model, r.last)) {
+      char piece[64];
+      size_t n = 0;
+      if (hearth_token_to_piece(model, r.last, HEARTH_DETOKENIZE_SPECIAL, piece, sizeof piece, &n) == HEARTH_OK &&
+          with_reply.compare(seen, n, piece, n) == 0)
+        seen += n;
+    }
+    // A template that rewrites the reply (trimming it, say) leaves the session holding text the formatted
+    // conversation does not have; then the next turn starts where the formatted history ends (as llama.cpp does).
+    if (with_reply.compare(0, prompt.size() + r.text.size(), prompt + r.text) != 0) seen = with_reply.size();
+    // (that includes a reply that was not UTF-8: the session holds its bytes, the conversation their U+FFFD)
+  }
+  return HEARTH_OK;
 }
 
 int report(hearth_status st, const char *what) {
@@ -68,7 +184,12 @@ int cmd_run(const args &a) {
     std::fprintf(stderr, "hearth run: -m MODEL is required\n");
     return 2;
   }
-  const std::string prompt = a.str("-p", "--prompt", "");
+  std::string prompt = a.str("-p", "--prompt", "");
+  if (a.has("-f", "--file")) prompt = read_prompt_file(a.str("-f", "--file", ""));
+  const bool chat = a.has("--chat", "-cnv") || a.has("--conversation");
+  const std::string chat_template = a.str("--chat-template", "", "");
+  std::string system = a.str("-sys", "--system-prompt", "");
+  if (chat && system.empty()) system = prompt;  // as llama.cpp: in a conversation, -p is the system prompt
   hearth_model_params mp;
   hearth_model_params_init(&mp);
   mp.gpu_offload = parse_gpu_mode(a.str("--gpu", "", "auto"));
@@ -107,14 +228,18 @@ int cmd_run(const args &a) {
     hearth_model_desc(model, desc, sizeof desc, &n);
     std::fprintf(stderr, "model: %s\nkernels: %s, GPUs: %d, FFN mode: %s\n", desc, hearth_cpu_isa(), hearth_gpu_count(),
                  hearth_session_mode(s));
-    hearth_generate_params gp;
-    hearth_generate_params_init(&gp);
-    gp.n_predict = (int32_t)a.num("-n", "--n-predict", 64);
-    gp.on_token = print_token;
-    std::fputs(prompt.c_str(), stdout);
-    st = hearth_generate(s, prompt.c_str(), &gp);
-    std::fputc('\n', stdout);
-    std::fflush(stdout);
+    if (chat) {
+      st = chat_loop(model, s, chat_template, system, (int32_t)a.num("-n", "--n-predict", 512));
+    } else {
+      hearth_generate_params gp;
+      hearth_generate_params_init(&gp);
+      gp.n_predict = (int32_t)a.num("-n", "--n-predict", 64);
+      gp.on_token = print_token;
+      std::fputs(prompt.c_str(), stdout);
+      st = hearth_generate(s, prompt.c_str(), &gp);
+      std::fputc('\n', stdout);
+      std::fflush(stdout);
+    }
   }
   int rc = 0;
   if (st) {

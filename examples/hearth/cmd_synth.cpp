@@ -5,6 +5,8 @@
 #include <chrono>
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "commands.h"
 #include "error.h"
@@ -41,6 +43,20 @@ int cmd_synth(const args &a) {
   }
   c.ffn = a.str("--ffn", "", c.ffn);
   c.n_vocab = (int32_t)a.num("--vocab", "", c.n_vocab);
+  c.tokenizer = a.str("--tokenizer", "", c.tokenizer);
+  c.pre = a.str("--pre", "", c.pre);
+  std::string corpus(builtin_corpus());
+  if (a.has("--corpus")) {
+    const std::string file = a.str("--corpus", "", "");
+    std::ifstream f(file, std::ios::binary);
+    if (!f) {
+      std::fprintf(stderr, "hearth synth: cannot read the corpus '%s'\n", file.c_str());
+      return 1;
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    corpus = ss.str();
+  }
   c.n_embd = (int32_t)a.num("--embd", "", c.n_embd);
   c.n_layer = (int32_t)a.num("--layers", "", c.n_layer);
   c.n_ff = (int32_t)a.num("--ff", "", c.n_ff);
@@ -77,7 +93,7 @@ int cmd_synth(const args &a) {
   const bool tty = isatty(2);
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    write_synthetic_model(out, c, builtin_corpus(), [&](size_t done, size_t total) {
+    write_synthetic_model(out, c, corpus, [&](size_t done, size_t total) {
       if (tty) std::fprintf(stderr, "\rwriting %s: %zu/%zu tensors", out.c_str(), done, total);
       return true;
     });

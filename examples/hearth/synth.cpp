@@ -258,7 +258,8 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("planting needs n_embd a multiple of 64 and a predictor rank that is even, a multiple "
                                                     "of {} and at most n_embd - 64", traits(c.predictor_type).block_elems));
   }
-  const bpe_vocab vocab = train_bpe(corpus, c.n_vocab);
+  if (c.tokenizer != "spm" && c.tokenizer != "bpe") fail(HEARTH_ERR_INVALID_ARGUMENT, "tokenizer must be spm or bpe");
+  const bpe_vocab vocab = c.tokenizer == "bpe" ? train_byte_bpe(corpus, c.n_vocab, c.pre) : train_bpe(corpus, c.n_vocab);
   const int64_t nv = (int64_t)vocab.tokens.size();
   // PowerInfer reads a ReLU-family llama file as ReGLU and bamboo as dReLU; hearth's own key says it explicitly.
   const std::string arch = planted && c.ffn == "drelu" ? "bamboo" : "llama";
@@ -291,14 +292,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       w.set_arr_f32(key_name(kv::hearth_synthetic_frequency, {}, il), freq);
     }
   }
-  w.set_str(key_name(kv::tokenizer_model), "llama");
-  w.set_arr_str(key_name(kv::tokenizer_tokens), vocab.tokens);
-  w.set_arr_f32(key_name(kv::tokenizer_scores), vocab.scores);
-  w.set_arr_i32(key_name(kv::tokenizer_token_type), vocab.types);
-  w.set_u32(key_name(kv::tokenizer_bos_id), 1);
-  w.set_u32(key_name(kv::tokenizer_eos_id), 2);
-  w.set_u32(key_name(kv::tokenizer_unk_id), 0);
-  w.set_bool(key_name(kv::tokenizer_add_bos), true);
+  write_vocab(w, vocab);
 
   const int64_t d = c.n_embd, dkv = (int64_t)c.n_embd / c.n_head * c.n_head_kv, ff = c.n_ff, half = d / 2;
   const auto type_for = [&c](const std::string &name, int64_t cols) { return c.type_of ? c.type_of(name, cols) : c.type; };

@@ -13,7 +13,9 @@
 namespace hearth {
 
 struct synth_config {
-  int32_t n_vocab = 2048;  // <= 0: exactly the tokens the shipped text supports (no unused padding)
+  int32_t n_vocab = 2048;  // <= 0: exactly the tokens the training text supports (no filler)
+  std::string tokenizer = "spm";  // spm (tokenizer.ggml.model "llama") | bpe (byte-level, "gpt2")
+  std::string pre = "llama-bpe";  // the byte-level pre-tokenizer (tokenizer.ggml.pre)
   int32_t n_embd = 256, n_layer = 4, n_ff = 688, n_head = 8, n_head_kv = 4, n_ctx = 2048;
   dtype type = dtype::q8_0;     // every 2-D weight matrix; norms stay F32
   // When set, the type of each 2-D weight by tensor name and row length instead (a llama-quantize mixture such as

@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/cgo"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -273,6 +274,69 @@ func (m *Model) Detokenize(tokens []int32) (string, error) {
 	copy(unsafe.Slice((*int32)(ct), len(tokens)), tokens)
 	b, err := text(func(buf *C.char, cap C.size_t, n *C.size_t) C.hearth_status {
 		return C.hearth_detokenize(p, (*C.hearth_token)(ct), C.size_t(len(tokens)), 0, buf, cap, n)
+	})
+	return string(b), err
+}
+
+// ChatMessage is one turn of a conversation: Role is "system", "user" or "assistant".
+type ChatMessage struct {
+	Role, Content string
+}
+
+// ChatApplyTemplate formats a conversation with a chat template: a built-in name (ChatBuiltinTemplates) or a
+// template text hearth recognises. Model.ChatApplyTemplate uses the model's own. Tokenize the result with BOS
+// and special-token parsing.
+func ChatApplyTemplate(template string, messages []ChatMessage, addAssistant bool) (string, error) {
+	return chatApply(nil, &template, messages, addAssistant)
+}
+
+// ChatBuiltinTemplates lists the built-in template names.
+func ChatBuiltinTemplates() []string {
+	return strings.Split(C.GoString(C.hearth_chat_builtin_templates()), ", ")
+}
+
+// ChatDetectTemplate names the built-in format a template text is recognised as ("" if none).
+func ChatDetectTemplate(template string) string {
+	ct := C.CString(template)
+	defer C.free(unsafe.Pointer(ct))
+	r := C.hearth_chat_detect_template(ct)
+	if r == nil {
+		return ""
+	}
+	return C.GoString(r)
+}
+
+// ChatApplyTemplate formats a conversation with the model's chat template (template nil) or the given one.
+func (m *Model) ChatApplyTemplate(messages []ChatMessage, template *string, addAssistant bool) (string, error) {
+	p, err := m.raw()
+	if err != nil {
+		return "", err
+	}
+	return chatApply(p, template, messages, addAssistant)
+}
+
+func chatApply(p *C.hearth_model, template *string, messages []ChatMessage, addAssistant bool) (string, error) {
+	n := len(messages)
+	cm := (*C.hearth_chat_message)(C.malloc(C.size_t(unsafe.Sizeof(C.hearth_chat_message{})) * C.size_t(n+1)))
+	defer C.free(unsafe.Pointer(cm))
+	msgs := unsafe.Slice(cm, n+1)
+	for i, m := range messages {
+		msgs[i].role = C.CString(m.Role)
+		msgs[i].content = C.CString(m.Content)
+		defer C.free(unsafe.Pointer(msgs[i].role))
+		defer C.free(unsafe.Pointer(msgs[i].content))
+	}
+	var ct *C.char
+	if template != nil {
+		ct = C.CString(*template)
+		defer C.free(unsafe.Pointer(ct))
+	}
+	add := C.int32_t(0)
+	if addAssistant {
+		add = 1
+	}
+	b, err := text(func(buf *C.char, cap C.size_t, out *C.size_t) C.hearth_status {
+		return C.hearth_chat_apply_template(p, ct, cm, C.size_t(n), add, buf, cap, out)
 	})
 	return string(b), err
 }

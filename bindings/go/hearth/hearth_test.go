@@ -57,6 +57,40 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+func TestChatTemplates(t *testing.T) {
+	msgs := []ChatMessage{{"system", "S"}, {"user", "Hi"}}
+	got, err := ChatApplyTemplate("chatml", msgs, true)
+	if err != nil || got != "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n" {
+		t.Fatalf("chatml: %q %v", got, err)
+	}
+	if ChatDetectTemplate("<start_of_turn>") != "gemma" || ChatDetectTemplate("plain") != "" {
+		t.Fatal("detection")
+	}
+	found := false
+	for _, n := range ChatBuiltinTemplates() {
+		found = found || n == "llama3"
+	}
+	if !found {
+		t.Fatal("llama3 is not listed")
+	}
+	if _, err := ChatApplyTemplate("{{ x }}", msgs, true); err == nil || err.(*Error).Status != ErrUnsupported ||
+		!strings.Contains(err.Error(), "chatml") {
+		t.Fatalf("unknown template: %v", err)
+	}
+	if _, err := ChatApplyTemplate("chatml", []ChatMessage{{"narrator", "x"}}, true); err == nil || err.(*Error).Status != ErrInvalidArgument {
+		t.Fatalf("unknown role: %v", err)
+	}
+	m := testModel(t)
+	defer m.Close()
+	if _, err := m.ChatApplyTemplate(msgs, nil, true); err == nil || !strings.Contains(err.Error(), "no chat template") {
+		t.Fatalf("model without a template: %v", err)
+	}
+	z := "zephyr"
+	if got, err := m.ChatApplyTemplate(msgs, &z, true); err != nil || !strings.HasPrefix(got, "<|system|>\nS") {
+		t.Fatalf("zephyr: %q %v", got, err)
+	}
+}
+
 func TestTokenizer(t *testing.T) {
 	m := testModel(t)
 	defer m.Close()

@@ -96,6 +96,13 @@ pub struct hearth_generate_params {
 }
 
 #[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct hearth_chat_message {
+    pub role: *const c_char,
+    pub content: *const c_char,
+}
+
+#[repr(C)]
 #[derive(Clone, Copy, Default, Debug)]
 pub struct hearth_gpu_info {
     pub struct_size: u32,
@@ -166,6 +173,12 @@ extern "C" {
                                  n_out: *mut usize) -> hearth_status;
     pub fn hearth_detokenize(m: *const hearth_model, tokens: *const hearth_token, n: usize, flags: i32, buf: *mut c_char,
                              cap: usize, n_out: *mut usize) -> hearth_status;
+
+    pub fn hearth_chat_apply_template(m: *const hearth_model, tmpl: *const c_char, messages: *const hearth_chat_message,
+                                      n: usize, add_assistant: i32, buf: *mut c_char, cap: usize, n_out: *mut usize)
+        -> hearth_status;
+    pub fn hearth_chat_builtin_templates() -> *const c_char;
+    pub fn hearth_chat_detect_template(tmpl: *const c_char) -> *const c_char;
 
     pub fn hearth_session_params_init(p: *mut hearth_session_params);
     pub fn hearth_session_create(m: *const hearth_model, p: *const hearth_session_params, out: *mut *mut hearth_session)

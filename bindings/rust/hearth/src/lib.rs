@@ -134,6 +134,36 @@ pub fn gpu_count() -> i32 {
     unsafe { sys::hearth_gpu_count() }
 }
 
+/// Formats a conversation (`(role, content)` pairs: "system", "user", "assistant") with a chat template: a built-in
+/// name (`chat_builtin_templates`) or a template text hearth recognises. `Model::chat_apply_template` uses the
+/// model's own. Tokenize the result with BOS and special-token parsing.
+pub fn chat_apply_template(template: &str, messages: &[(&str, &str)], add_assistant: bool) -> Result<String> {
+    chat(ptr::null(), Some(template), messages, add_assistant)
+}
+/// The built-in template names.
+pub fn chat_builtin_templates() -> Vec<String> {
+    cstr(unsafe { sys::hearth_chat_builtin_templates() }).split(", ").map(String::from).collect()
+}
+/// The built-in format a template text is recognised as.
+pub fn chat_detect_template(template: &str) -> Option<String> {
+    let t = c_string(template).ok()?;
+    let p = unsafe { sys::hearth_chat_detect_template(t.as_ptr()) };
+    if p.is_null() { None } else { Some(cstr(p)) }
+}
+
+fn chat(model: *const sys::hearth_model, template: Option<&str>, messages: &[(&str, &str)], add_assistant: bool) -> Result<String> {
+    let owned: Vec<(CString, CString)> =
+        messages.iter().map(|(r, c)| Ok((c_string(r)?, c_string(c)?))).collect::<Result<_>>()?;
+    let msgs: Vec<sys::hearth_chat_message> =
+        owned.iter().map(|(r, c)| sys::hearth_chat_message { role: r.as_ptr(), content: c.as_ptr() }).collect();
+    let tmpl = template.map(c_string).transpose()?;
+    let tp = tmpl.as_ref().map_or(ptr::null(), |t| t.as_ptr());
+    let v = text(|b, c, n| unsafe {
+        sys::hearth_chat_apply_template(model, tp, msgs.as_ptr(), msgs.len(), add_assistant as i32, b, c, n)
+    })?;
+    Ok(String::from_utf8_lossy(&v).into_owned())
+}
+
 struct ModelInner(*mut sys::hearth_model);
 // The C contract: a model is immutable after loading and may be used by any number of threads.
 unsafe impl Send for ModelInner {}
@@ -227,6 +257,10 @@ impl Model {
     pub fn detokenize(&self, tokens: &[i32]) -> Result<String> {
         let v = text(|b, c, n| unsafe { sys::hearth_detokenize(self.raw(), tokens.as_ptr(), tokens.len(), 0, b, c, n) })?;
         Ok(String::from_utf8_lossy(&v).into_owned())
+    }
+    /// Formats a conversation with the model's chat template, or the named / given one.
+    pub fn chat_apply_template(&self, messages: &[(&str, &str)], template: Option<&str>, add_assistant: bool) -> Result<String> {
+        chat(self.raw(), template, messages, add_assistant)
     }
 }
 

@@ -20,6 +20,27 @@ fn version_and_machine() {
 }
 
 #[test]
+fn chat_templates() {
+    let msgs = [("system", "S"), ("user", "Hi")];
+    assert_eq!(
+        hearth::chat_apply_template("chatml", &msgs, true).unwrap(),
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    );
+    assert!(hearth::chat_builtin_templates().iter().any(|n| n == "llama3"));
+    assert_eq!(hearth::chat_detect_template("<|start_header_id|>x<|end_header_id|>").as_deref(), Some("llama3"));
+    assert_eq!(hearth::chat_detect_template("plain"), None);
+    let e = hearth::chat_apply_template("{{ unknown }}", &msgs, true).err().unwrap();
+    assert_eq!(e.status, status::UNSUPPORTED);
+    assert!(e.message.contains("chatml"), "{e}");
+    let e = hearth::chat_apply_template("chatml", &[("narrator", "x")], true).err().unwrap();
+    assert_eq!(e.status, status::INVALID_ARGUMENT);
+    // the test model has no template of its own: an error that says so
+    let e = model().chat_apply_template(&msgs, None, true).err().unwrap();
+    assert!(e.message.contains("no chat template"), "{e}");
+    assert!(model().chat_apply_template(&msgs, Some("zephyr"), true).unwrap().starts_with("<|system|>\nS"));
+}
+
+#[test]
 fn bad_path_and_corrupt_file_are_errors() {
     let e = Model::load("/nonexistent/m.gguf").err().unwrap();
     assert_eq!(e.status, status::IO);
