@@ -226,10 +226,7 @@ class bpe_tokenizer final : public tokenizer {
       bpe_symbol &r = syms[(size_t)l.next];
       if (l.sid != b.lsid || r.sid != b.rsid) continue;  // stale: a side has merged since
       l.sid = b.result;
-      l.n += r.n;
-      r.n = 0;
-      l.next = r.next;
-      if (r.next >= 0) syms[(size_t)r.next].prev = b.left;
+      merge_with_next(syms, b.left);
       try_add(l.prev, b.left);
       try_add(b.left, l.next);
     }

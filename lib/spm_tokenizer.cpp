@@ -127,10 +127,7 @@ class spm_tokenizer final : public tokenizer {
       symbol &l = syms[(size_t)b.left];
       symbol &r = syms[(size_t)b.right];
       if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;  // stale: one side was merged since
-      l.n += r.n;
-      r.n = 0;
-      l.next = r.next;
-      if (r.next >= 0) syms[(size_t)r.next].prev = b.left;
+      merge_with_next(syms, b.left);  // (r is l's next: a symbol merged away has n == 0)
       try_add(l.prev, b.left);
       try_add(b.left, l.next);
     }

@@ -45,6 +45,19 @@ class tokenizer {
   const vocab &v_;
 };
 
+// Both BPE algorithms keep a word's symbols as a linked list over a vector (fields prev, next, n: the index of
+// each neighbour, -1 at the ends, and the bytes covered; n == 0 for a symbol merged away). This merges the symbol
+// after `left` into it.
+template <class Symbol>
+void merge_with_next(std::vector<Symbol> &syms, int left) {
+  Symbol &l = syms[(size_t)left];
+  Symbol &r = syms[(size_t)l.next];
+  l.n += r.n;
+  r.n = 0;
+  l.next = r.next;
+  if (r.next >= 0) syms[(size_t)r.next].prev = left;
+}
+
 // The tokenizer for the vocabulary's tokenizer.ggml.model / .pre; UNSUPPORTED naming them when hearth has none.
 std::unique_ptr<tokenizer> make_tokenizer(const vocab &v);
 

@@ -4,7 +4,6 @@
 // cases derived from their published expressions.
 #include <doctest/doctest.h>
 
-#include <fstream>
 #include <sstream>
 
 #include "hearth.h"
@@ -22,13 +21,6 @@ using namespace hearth;
 
 namespace {
 
-std::string slurp(const std::string &path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 std::shared_ptr<const model> load_vocab(const std::string &name) {
   model_config vo;
   vo.vocab_only = true;
@@ -42,7 +34,7 @@ struct vectors {
 
 vectors read_vectors(const std::string &name) {
   const std::string base = std::string(HEARTH_TEST_DATA) + "/ggml-vocab-" + name + ".gguf";
-  const std::string inp = slurp(base + ".inp"), out = slurp(base + ".out");
+  const std::string inp = test::read_text(base + ".inp"), out = test::read_text(base + ".out");
   const std::string sep = "\n__ggml_vocab_test__\n";
   vectors v;
   for (size_t pos = 0;;) {

@@ -5,12 +5,11 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "chat_template.h"
 #include "error.h"
 #include "hearth.h"
+#include "test_util.h"
 
 using namespace hearth;
 
@@ -20,13 +19,6 @@ const std::vector<chat_message> k_conversation = {
     {"system", "You are a helpful assistant"}, {"user", "Hello"},          {"assistant", "Hi there"},
     {"user", "Who are you"},                  {"assistant", "   I am an assistant   "}, {"user", "Another question"},
 };
-
-std::string slurp(const std::string &path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -166,7 +158,7 @@ TEST_CASE("the six real templates are recognised as their formats") {
   };
   for (const auto &[file, family] : files) {
     CAPTURE(file);
-    const std::string text = slurp(std::string(HEARTH_TEST_DATA) + "/chat-templates/" + file);
+    const std::string text = test::read_text(std::string(HEARTH_TEST_DATA) + "/chat-templates/" + file);
     REQUIRE(text.size() > 100);
     const char *got = chat_template_detect(text);
     REQUIRE(got != nullptr);

@@ -1,9 +1,8 @@
-// The SentencePiece tokenizer against llama.cpp's own test vectors for the real LLaMA vocabulary, tricky strings,
-// detokenization round trips, and the synthetic BPE vocabulary.
+// The SentencePiece tokenizer on the real LLaMA vocabulary: BOS and special-token parsing, tricky strings,
+// detokenization round trips, the C API, and the synthetic vocabulary (llama.cpp's test vectors for this and the
+// other real vocabularies are in test_bpe.cpp).
 #include <doctest/doctest.h>
 
-#include <fstream>
-#include <sstream>
 
 #include "vocab_trainer.h"
 #include "hearth.h"
@@ -29,44 +28,7 @@ std::vector<int32_t> encode(const std::string &s, bool bos = false, bool special
   return out;
 }
 
-std::string slurp(const std::string &path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
-
-TEST_CASE("token ids equal llama.cpp's for all its test vectors") {
-  const std::string inp = slurp(k_vocab + ".inp"), out = slurp(k_vocab + ".out");
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> texts;
-  size_t pos = 0;
-  while (true) {
-    const size_t next = inp.find(sep, pos);
-    if (next == std::string::npos) break;
-    texts.push_back(inp.substr(pos, next - pos));
-    pos = next + sep.size();
-  }
-  std::vector<std::vector<int32_t>> want;
-  std::istringstream lines(out);
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::vector<int32_t> ids;
-    std::istringstream ls(line);
-    int32_t id;
-    while (ls >> id) ids.push_back(id);
-    want.push_back(ids);
-  }
-  REQUIRE(texts.size() == 46);
-  REQUIRE(want.size() == texts.size());
-  for (size_t i = 0; i < texts.size(); ++i) {
-    CAPTURE(i);
-    CAPTURE(texts[i]);
-    CHECK(encode(texts[i]) == want[i]);
-  }
-}
 
 TEST_CASE("BOS, special-token parsing and the leading-space rule") {
   const model &m = llama_vocab();

@@ -70,6 +70,11 @@ synth_config small_config(dtype type, const std::string &ffn) {
   return c;
 }
 
+std::string read_text(const std::string &path) {
+  const std::vector<uint8_t> b = read_file(path);
+  return std::string(b.begin(), b.end());
+}
+
 std::vector<uint8_t> read_file(const std::string &path) {
   std::ifstream f(path, std::ios::binary);
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});

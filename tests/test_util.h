@@ -17,6 +17,7 @@ std::string synth_model(const synth_config &c);
 // Small config used by most tests: 2 layers, GQA, vocab 512.
 synth_config small_config(dtype type = dtype::f32, const std::string &ffn = "silu");
 std::vector<uint8_t> read_file(const std::string &path);
+std::string read_text(const std::string &path);  // the file's bytes as a string ("" if unreadable)
 // A copy of a GGUF file with some metadata set (u32 values here) and some tensors left out.
 std::string rewrite_model(const std::string &src, const std::vector<std::pair<std::string, uint32_t>> &set_u32,
                           const std::vector<std::string> &drop_tensor_suffixes = {});

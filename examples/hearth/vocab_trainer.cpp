@@ -29,6 +29,59 @@ void pad(bpe_vocab &v, int32_t n) {
     v.types.push_back(tok_normal);
   }
 }
+// A training word: its symbols (token ids) and how often it occurs.
+struct word {
+  std::vector<int32_t> sym;
+  int64_t count;
+};
+
+// Learns merges until the vocabulary holds n_vocab tokens or no adjacent pair is left: each round merges the most
+// frequent pair (ties: the lower ids) in every word. A SentencePiece vocabulary scores the merged token by rank;
+// a byte-level one lists the merge in tokenizer.ggml.merges instead.
+void learn_merges(std::vector<word> &words, int32_t n_vocab, std::unordered_map<std::string, int32_t> &id, bpe_vocab &v) {
+  const bool spm = v.model == "llama";
+  while ((int32_t)v.tokens.size() < n_vocab) {
+    std::unordered_map<uint64_t, int64_t> pairs;
+    for (const word &w : words)
+      for (size_t k = 0; k + 1 < w.sym.size(); ++k) pairs[((uint64_t)w.sym[k] << 32) | (uint32_t)w.sym[k + 1]] += w.count;
+    uint64_t best = 0;
+    int64_t best_count = 0;
+    for (const auto &[p, c] : pairs)
+      if (c > best_count || (c == best_count && p < best)) {
+        best = p;
+        best_count = c;
+      }
+    if (best_count < 1) break;  // every word is a single token: the text supports no more merges
+    const int32_t a = (int32_t)(best >> 32), b = (int32_t)(uint32_t)best;
+    const std::string merged = v.tokens[(size_t)a] + v.tokens[(size_t)b];
+    if (!spm) v.merges.push_back(v.tokens[(size_t)a] + " " + v.tokens[(size_t)b]);
+    int32_t m;
+    if (auto it = id.find(merged); it != id.end()) {
+      m = it->second;
+    } else {
+      m = (int32_t)v.tokens.size();
+      id[merged] = m;
+      v.tokens.push_back(merged);
+      v.scores.push_back(spm ? -(float)v.n_merges : 0.0f);
+      v.types.push_back(tok_normal);
+    }
+    ++v.n_merges;
+    for (word &w : words) {
+      std::vector<int32_t> out;
+      out.reserve(w.sym.size());
+      for (size_t k = 0; k < w.sym.size(); ++k) {
+        if (k + 1 < w.sym.size() && w.sym[k] == a && w.sym[k + 1] == b) {
+          out.push_back(m);
+          ++k;
+        } else {
+          out.push_back(w.sym[k]);
+        }
+      }
+      w.sym.swap(out);
+    }
+  }
+}
+
 }  // namespace
 
 bpe_vocab train_bpe(std::string_view text, int32_t n_vocab) {
@@ -74,10 +127,6 @@ bpe_vocab train_bpe(std::string_view text, int32_t n_vocab) {
     add(chars[k].first, -1e6f - (float)k, tok_normal);  // below every merge
   }
 
-  struct word {
-    std::vector<int32_t> sym;
-    int64_t count;
-  };
   std::vector<word> words;
   for (const auto &[w, c] : word_count) {
     word wd{{}, c};
@@ -88,43 +137,7 @@ bpe_vocab train_bpe(std::string_view text, int32_t n_vocab) {
     }
     words.push_back(std::move(wd));
   }
-  while ((int32_t)v.tokens.size() < n_vocab) {
-    std::unordered_map<uint64_t, int64_t> pairs;
-    for (const word &w : words)
-      for (size_t k = 0; k + 1 < w.sym.size(); ++k) pairs[((uint64_t)w.sym[k] << 32) | (uint32_t)w.sym[k + 1]] += w.count;
-    uint64_t best = 0;
-    int64_t best_count = 0;
-    for (const auto &[p, c] : pairs)
-      if (c > best_count || (c == best_count && p < best)) {
-        best = p;
-        best_count = c;
-      }
-    if (best_count < 1) break;  // every word is a single token: the text supports no more merges
-    const int32_t a = (int32_t)(best >> 32), b = (int32_t)(uint32_t)best;
-    const std::string merged = v.tokens[(size_t)a] + v.tokens[(size_t)b];
-    int32_t m;
-    if (auto it = id.find(merged); it != id.end()) {
-      m = it->second;
-    } else {
-      m = (int32_t)v.tokens.size();
-      id[merged] = m;
-      add(merged, -(float)v.n_merges, tok_normal);
-    }
-    ++v.n_merges;
-    for (word &w : words) {
-      std::vector<int32_t> out;
-      out.reserve(w.sym.size());
-      for (size_t k = 0; k < w.sym.size(); ++k) {
-        if (k + 1 < w.sym.size() && w.sym[k] == a && w.sym[k + 1] == b) {
-          out.push_back(m);
-          ++k;
-        } else {
-          out.push_back(w.sym[k]);
-        }
-      }
-      w.sym.swap(out);
-    }
-  }
+  learn_merges(words, n_vocab, id, v);
   pad(v, exact ? 0 : n_vocab);
   return v;
 }
@@ -163,10 +176,6 @@ bpe_vocab train_byte_bpe(std::string_view text, int32_t n_vocab, const std::stri
   std::vector<std::string_view> words;
   pretokenizer::make(pre)->split(text, words);
   for (std::string_view w : words) word_count[std::string(w)]++;
-  struct word {
-    std::vector<int32_t> sym;
-    int64_t count;
-  };
   std::vector<word> ws;
   for (const auto &[w, c] : word_count) {
     word wd{{}, c};
@@ -177,39 +186,7 @@ bpe_vocab train_byte_bpe(std::string_view text, int32_t n_vocab, const std::stri
   if (exact) n_vocab = INT32_MAX;
   if ((size_t)n_vocab < v.tokens.size())
     fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("a byte-level vocabulary needs at least {} tokens", v.tokens.size()));
-  while ((int32_t)v.tokens.size() < n_vocab) {
-    std::unordered_map<uint64_t, int64_t> pairs;
-    for (const word &w : ws)
-      for (size_t k = 0; k + 1 < w.sym.size(); ++k) pairs[((uint64_t)w.sym[k] << 32) | (uint32_t)w.sym[k + 1]] += w.count;
-    uint64_t best = 0;
-    int64_t best_count = 0;
-    for (const auto &[p, c] : pairs)
-      if (c > best_count || (c == best_count && p < best)) {
-        best = p;
-        best_count = c;
-      }
-    if (best_count < 1) break;
-    const int32_t a = (int32_t)(best >> 32), b = (int32_t)(uint32_t)best;
-    const std::string merged = v.tokens[(size_t)a] + v.tokens[(size_t)b];
-    v.merges.push_back(v.tokens[(size_t)a] + " " + v.tokens[(size_t)b]);
-    int32_t m;
-    if (auto it = id.find(merged); it != id.end()) m = it->second;
-    else id[merged] = m = add(merged, tok_normal);
-    ++v.n_merges;
-    for (word &w : ws) {
-      std::vector<int32_t> out;
-      out.reserve(w.sym.size());
-      for (size_t k = 0; k < w.sym.size(); ++k) {
-        if (k + 1 < w.sym.size() && w.sym[k] == a && w.sym[k + 1] == b) {
-          out.push_back(m);
-          ++k;
-        } else {
-          out.push_back(w.sym[k]);
-        }
-      }
-      w.sym.swap(out);
-    }
-  }
+  learn_merges(ws, n_vocab, id, v);
   pad(v, exact ? 0 : n_vocab);
   return v;
 }
