@@ -174,13 +174,15 @@ typedef struct hearth_chat_message {
 } hearth_chat_message;
 
 /* Formats a conversation as the prompt text a chat model expects. tmpl is a built-in name
- * (hearth_chat_builtin_templates()) or a template text as model files carry it in tokenizer.chat_template, which
- * hearth recognises as one of the built-in formats by its marks (it does not run Jinja); NULL uses the model's
- * own template (model may be NULL only when tmpl is not). add_assistant nonzero ends the text with the prefix
- * the assistant's reply follows. The text has no BOS: tokenize it with HEARTH_TOKENIZE_ADD_BOS |
- * HEARTH_TOKENIZE_PARSE_SPECIAL. Output as hearth_model_desc (NUL-terminated; BUFFER_TOO_SMALL with *n_out the
- * length). UNSUPPORTED when the template is not recognised (the message lists the built-in names);
- * INVALID_ARGUMENT for a role other than the three, NULL strings or invalid UTF-8. */
+ * (hearth_chat_builtin_templates()) or a template text as model files carry it in tokenizer.chat_template; NULL
+ * uses the model's own (model may be NULL only when tmpl is not). A template text is rendered by hearth's Jinja
+ * subset as Hugging Face renders it (bos_token / eos_token are the model's); one that uses what the subset lacks
+ * is formatted with the built-in format it is recognised as. add_assistant nonzero ends the text with the prefix
+ * the assistant's reply follows. A BOS the template writes first is dropped: tokenize the text with
+ * HEARTH_TOKENIZE_ADD_BOS | HEARTH_TOKENIZE_PARSE_SPECIAL. Output as hearth_model_desc (NUL-terminated;
+ * BUFFER_TOO_SMALL with *n_out the length). UNSUPPORTED when hearth can format the template neither way (the
+ * message lists the built-in names); INVALID_ARGUMENT for a role other than the three, NULL strings, invalid
+ * UTF-8, or a conversation the template itself refuses (its raise_exception message). */
 HEARTH_API hearth_status hearth_chat_apply_template(const hearth_model *model, const char *tmpl,
                                                     const hearth_chat_message *messages, size_t n_messages,
                                                     int32_t add_assistant, char *buf, size_t cap, size_t *n_out);

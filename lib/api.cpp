@@ -210,6 +210,12 @@ hearth_status hearth_chat_apply_template(const hearth_model *model, const char *
   return guarded([&] {
     require(messages || n_messages == 0, "messages is NULL");
     std::string from_model;
+    hearth::chat_specials specials;  // the texts a template writes for bos_token / eos_token
+    if (model && model->impl) {
+      const hearth::vocab &v = model->impl->vocab_data();
+      if (v.bos() >= 0) specials.bos = v.text(v.bos());
+      if (v.eos() >= 0) specials.eos = v.text(v.eos());
+    }
     if (!tmpl) {
       const hearth::gguf_value *v = live_model(model).file().find(hearth::key_name(hearth::kv::tokenizer_chat_template));
       if (!v || v->type != hearth::gguf_type::string)
@@ -227,7 +233,8 @@ hearth_status hearth_chat_apply_template(const hearth_model *model, const char *
         hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("message {}: content is not valid UTF-8 (byte {})", i, bad));
       ms.push_back({messages[i].role, content});
     }
-    copy_out(hearth::chat_template_apply(tmpl ? std::string_view(tmpl) : std::string_view(from_model), ms, add_assistant != 0),
+    copy_out(hearth::chat_template_apply(tmpl ? std::string_view(tmpl) : std::string_view(from_model), ms, add_assistant != 0,
+                                         specials),
              buf, cap, n_out);
   });
 }

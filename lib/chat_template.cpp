@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "error.h"
+#include "jinja.h"
+#include "log.h"
 
 namespace hearth {
 namespace {
@@ -373,10 +375,32 @@ const std::string &chat_template_names() {
   return names;
 }
 
-std::string chat_template_apply(std::string_view t, const std::vector<chat_message> &ms, bool add_assistant) {
+std::string chat_template_apply(std::string_view t, const std::vector<chat_message> &ms, bool add_assistant,
+                                const chat_specials &specials) {
+  const bool markup = t.find("{{") != std::string_view::npos || t.find("{%") != std::string_view::npos;
+  if (markup && !find_format(t)) {
+    // A template text: rendered as written where the Jinja subset can; else the built-in format it is recognised as.
+    try {
+      const jinja::template_text tmpl(t);
+      jinja::inputs in;
+      for (const chat_message &m : ms) in.messages.push_back({std::string(m.role), std::string(m.content)});
+      in.add_generation_prompt = add_assistant;
+      in.bos_token = specials.bos;
+      in.eos_token = specials.eos;
+      std::string out = tmpl.render(in);
+      if (!specials.bos.empty() && out.compare(0, specials.bos.size(), specials.bos) == 0) out.erase(0, specials.bos.size());
+      return out;
+    } catch (const error &e) {
+      if (e.status() == HEARTH_ERR_INVALID_ARGUMENT) throw;  // the template refuses this conversation
+      if (!chat_template_detect(t))
+        fail(e.status(), std::string(e.what()) + ", and it is not one of the formats hearth recognises; name a built-in one: " +
+                             chat_template_names());
+      log_message(HEARTH_LOG_INFO, std::string(e.what()) + "; formatting with the built-in '" + chat_template_detect(t) + "' format");
+    }
+  }
   const char *detected = chat_template_detect(t);
   if (!detected)
-    fail(HEARTH_ERR_UNSUPPORTED, "the chat template is not one hearth recognises (it does not run Jinja); name a built-in one: " +
+    fail(HEARTH_ERR_UNSUPPORTED, "'" + std::string(t.substr(0, 40)) + "' is neither a built-in chat format nor a template (no {{ or {%); name a built-in one: " +
                                      chat_template_names());
   const format_row *f = find_format(detected);
   if (!f->apply)

@@ -1,8 +1,8 @@
-// Chat templates: a conversation (role, content) formatted as the prompt text a chat model was trained on. hearth
-// does not run Jinja: it recognises a model's tokenizer.chat_template as one of the built-in formats by the
-// marks in its text (the rules and formats of llama.cpp's llm_chat_detect_template / llm_chat_apply_template),
-// and formats with that. A template it does not recognise is an error that lists the built-in names, never a
-// guess.
+// Chat templates: a conversation (role, content) formatted as the prompt text a chat model was trained on. A
+// model's tokenizer.chat_template is rendered by hearth's Jinja subset (jinja.h) exactly as Hugging Face renders
+// it; a template using what the subset lacks is recognised as one of the built-in formats by the marks in its text
+// (the rules and formats of llama.cpp's llm_chat_detect_template / llm_chat_apply_template) and formatted with
+// that. A template neither way handles is an error that lists the built-in names, never a guess.
 #pragma once
 #include <string>
 #include <string_view>
@@ -17,10 +17,16 @@ struct chat_message {
 
 // The built-in format a name or a template text stands for (static storage), or nullptr.
 const char *chat_template_detect(std::string_view name_or_template);
-// Formats messages with that format; add_assistant appends the prefix the model's reply follows. UNSUPPORTED
-// (listing the names) for a template hearth does not recognise; INVALID_ARGUMENT for a role it does not know.
+// The texts of the model's BOS and EOS tokens, which templates write themselves ("" if none).
+struct chat_specials {
+  std::string bos, eos;
+};
+// Formats messages: a built-in name with that format, a template text with the Jinja subset or else the format it
+// is recognised as. add_assistant appends the prefix the model's reply follows. A BOS the template writes first is
+// dropped (the tokenizer adds it). UNSUPPORTED (listing the names) for a template hearth cannot format;
+// INVALID_ARGUMENT for a role it does not know, or a conversation the template itself refuses (raise_exception).
 std::string chat_template_apply(std::string_view name_or_template, const std::vector<chat_message> &messages,
-                                bool add_assistant);
+                                bool add_assistant, const chat_specials &specials = {});
 // The built-in names, comma-separated.
 const std::string &chat_template_names();
 

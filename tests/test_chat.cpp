@@ -1,7 +1,8 @@
 // Chat templates: each built-in format renders a fixed conversation (a system message and three user turns) to
 // the exact text llama.cpp's own tests expect for it (tests/test-chat-template.cpp in llama.cpp, MIT), the six
-// real templates in tests/data/chat-templates are recognised as the right format, and what hearth cannot format
-// is an error that names the built-in formats.
+// real templates in tests/data/chat-templates are recognised as the right format and rendered by the Jinja subset
+// exactly as Python's Jinja2 renders them, and what hearth cannot format is an error that names the built-in
+// formats.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "chat_template.h"
 #include "error.h"
 #include "hearth.h"
+#include "jinja.h"
 #include "test_util.h"
 
 using namespace hearth;
@@ -163,16 +165,116 @@ TEST_CASE("the six real templates are recognised as their formats") {
     const char *got = chat_template_detect(text);
     REQUIRE(got != nullptr);
     CHECK(std::string(got) == family);
-    // and formatting with the template text is formatting with that family
-    CHECK(chat_template_apply(text, k_conversation, true) == chat_template_apply(family, k_conversation, true));
   }
 }
 
+TEST_CASE("the Jinja subset renders the six real templates exactly as Python's Jinja2 does") {
+  // tests/data/chat-templates/NAME.expect: what Jinja2 rendered under Hugging Face's settings for four
+  // conversations (tools/chat-vectors/make.py), "ERROR: ..." where the template refuses one.
+  const std::vector<std::pair<std::vector<jinja::message>, bool>> cases = {
+      {{{"system", "You are a helpful assistant"}, {"user", "Hello"}, {"assistant", "Hi there"}, {"user", "Who are you"},
+        {"assistant", "   I am an assistant   "}, {"user", "Another question"}},
+       true},
+      {{{"user", "Hello"}, {"assistant", "Hi there"}, {"user", "Who are you"}, {"assistant", "   I am an assistant   "},
+        {"user", "Another question"}},
+       true},
+      {{{"user", "Hello"}, {"assistant", "Hi there"}, {"user", "Who are you"}, {"assistant", "   I am an assistant   "}}, false},
+      {{{"user", "Say \"hi\" in <b>bold</b> \xe2\x80\x94 and 'quote' me\n\ttwice"}}, true},
+  };
+  const char *files[] = {"meta-llama-Llama-3.1-8B-Instruct", "Qwen-Qwen2.5-7B-Instruct", "mistralai-Mistral-Nemo-Instruct-2407",
+                         "google-gemma-2-2b-it", "microsoft-Phi-3.5-mini-instruct", "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B"};
+  const std::string sep = "\n__hearth_chat_case__\n";
+  for (const char *file : files) {
+    CAPTURE(file);
+    const std::string dir = std::string(HEARTH_TEST_DATA) + "/chat-templates/";
+    const jinja::template_text tmpl(test::read_text(dir + file + ".jinja"));
+    const std::string expect = test::read_text(dir + file + ".expect");
+    std::vector<std::string> want;
+    for (size_t pos = 0;;) {
+      const size_t next = expect.find(sep, pos);
+      want.push_back(expect.substr(pos, next == std::string::npos ? std::string::npos : next - pos));
+      if (next == std::string::npos) break;
+      pos = next + sep.size();
+    }
+    REQUIRE(want.size() == cases.size());
+    for (size_t i = 0; i < cases.size(); ++i) {
+      CAPTURE(i);
+      jinja::inputs in;
+      in.messages = cases[i].first;
+      in.add_generation_prompt = cases[i].second;
+      in.bos_token = "<BOS>";
+      in.eos_token = "<EOS>";
+      if (want[i].rfind("ERROR: ", 0) == 0) {
+        const std::string message = want[i].substr(7);
+        CHECK_THROWS_WITH_AS(tmpl.render(in), doctest::Contains(message.c_str()), hearth::error);
+      } else {
+        CHECK(tmpl.render(in) == want[i]);
+      }
+    }
+  }
+}
+
+TEST_CASE("the Jinja subset: whitespace control, scoping, filters, tests, and errors for what it lacks") {
+  auto render = [](const std::string &t, std::vector<jinja::message> ms = {}) {
+    jinja::inputs in;
+    in.messages = std::move(ms);
+    in.bos_token = "<s>";
+    return jinja::template_text(t).render(in);
+  };
+  // trim_blocks and lstrip_blocks as Hugging Face sets them; '-' strips; comments vanish
+  CHECK(render("a\n  {% if true %}\n  b\n  {% endif %}\nc") == "a\n  b\nc");
+  CHECK(render("a  {{- ' b ' -}}  c{# note #}") == "a b c");
+  // set inside a loop stays in the loop; a namespace carries state out
+  CHECK(render("{% set x = 1 %}{% for i in [1, 2] %}{% set x = i %}{% endfor %}{{ x }}") == "1");
+  CHECK(render("{% set ns = namespace(n=0) %}{% for i in [1, 2, 3] %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}") == "6");
+  // loop variables, a loop filter, else
+  CHECK(render("{% for i in [5, 6, 7] if i != 6 %}{{ loop.index0 }}{{ i }}{% if not loop.last %},{% endif %}{% endfor %}") == "05,17");
+  CHECK(render("{% for i in [] %}x{% else %}empty{% endfor %}") == "empty");
+  // operators and precedence: filters bind tighter than +, `not x is defined` is `not (x is defined)`
+  CHECK(render("{{ '  a ' | trim + 'b' }}|{{ not y is defined }}|{{ 7 // 2 }}{{ -7 % 3 }}|{{ 'ab' ~ 1 }}") == "ab|True|32|ab1");
+  CHECK(render("{{ [1, 2, 3][1:] }}{{ 'hello'[::-1] }}{{ 'a,b'.split(',')[-1] }}") == "[2, 3]ollehb");
+  CHECK(render("{{ {'k': 'v', 'n': [1, none, true]} | tojson }}") == "{\"k\": \"v\", \"n\": [1, null, true]}");
+  CHECK(render("{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | join('+') }}",
+               {{"user", "a"}, {"assistant", "b"}, {"user", "c"}}) == "a+c");
+  CHECK(render("{{ 'x' if messages | length > 1 else 'y' }}", {{"user", "a"}}) == "y");
+  // raise_exception is the template refusing the conversation
+  CHECK_THROWS_WITH_AS(render("{{ raise_exception('no system') }}"), doctest::Contains("no system"), hearth::error);
+  // what the subset lacks is UNSUPPORTED, named; malformed text is BAD_FORMAT
+  try {
+    render("{% macro m() %}x{% endmacro %}");
+    CHECK(false);
+  } catch (const hearth::error &e) {
+    CHECK(e.status() == HEARTH_ERR_UNSUPPORTED);
+    CHECK(std::string(e.what()).find("macro") != std::string::npos);
+  }
+  try {
+    render("{% if x %}no end");
+    CHECK(false);
+  } catch (const hearth::error &e) {
+    CHECK(e.status() == HEARTH_ERR_BAD_FORMAT);
+  }
+}
+
+TEST_CASE("a model's template is rendered as written, BOS dropped; the built-in format where Jinja cannot") {
+  const std::string llama31 = test::read_text(std::string(HEARTH_TEST_DATA) + "/chat-templates/meta-llama-Llama-3.1-8B-Instruct.jinja");
+  const std::string out = chat_template_apply(llama31, {{"user", "Hi"}}, true, {"<|begin_of_text|>", "<|eot_id|>"});
+  CHECK(out ==
+        "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul "
+        "2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_"
+        "header_id|>\n\n");
+  // a template with a construct the subset lacks, but llama.cpp's marks: the built-in format
+  const std::string odd = "{% macro turn(m) %}{% endmacro %}<|im_start|>";
+  CHECK(chat_template_apply(odd, {{"user", "Hi"}}, true) == chat_template_apply("chatml", {{"user", "Hi"}}, true));
+  // the template's own refusal is the caller's error, not a fallback
+  const std::string gemma = test::read_text(std::string(HEARTH_TEST_DATA) + "/chat-templates/google-gemma-2-2b-it.jinja");
+  CHECK_THROWS_WITH_AS(chat_template_apply(gemma, k_conversation, true), doctest::Contains("System role not supported"), hearth::error);
+}
+
 TEST_CASE("what hearth cannot format is an error that says what it can") {
-  CHECK(chat_template_detect("{{ messages | tojson }}") == nullptr);
-  CHECK_THROWS_WITH_AS(chat_template_apply("{{ messages | tojson }}", k_conversation, true),
-                       doctest::Contains("chatml, llama2"), hearth::error);
-  CHECK_THROWS_WITH_AS(chat_template_apply("no-such-name", k_conversation, true), doctest::Contains("does not run Jinja"),
+  const char *macro = "{% macro m() %}{% endmacro %}{{ m() }}";  // outside the Jinja subset, and no known marks
+  CHECK(chat_template_detect(macro) == nullptr);
+  CHECK_THROWS_WITH_AS(chat_template_apply(macro, k_conversation, true), doctest::Contains("chatml, llama2"), hearth::error);
+  CHECK_THROWS_WITH_AS(chat_template_apply("no-such-name", k_conversation, true), doctest::Contains("neither a built-in"),
                        hearth::error);
   // recognised, but not a format hearth writes
   CHECK(std::string(chat_template_detect("rwkv-world")) == "rwkv-world");
@@ -198,6 +300,15 @@ TEST_CASE("C API: hearth_chat_apply_template, buffer sizes, the model's own temp
   CHECK(hearth_chat_detect_template(nullptr) == nullptr);
   // errors: unknown template, unknown role, NULL content, invalid UTF-8, no model and no template
   CHECK(hearth_chat_apply_template(nullptr, "???", msgs, 2, 1, nullptr, 0, &n) == HEARTH_ERR_UNSUPPORTED);
+  CHECK(std::string(hearth_last_error()).find("chatml") != std::string::npos);
+  // a template text is rendered by the Jinja subset
+  const char *tmpl = "{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}{% if add_generation_prompt %}>{% endif %}";
+  char small[64];
+  CHECK(hearth_chat_apply_template(nullptr, tmpl, msgs, 2, 1, small, sizeof small, &n) == HEARTH_OK);
+  CHECK(std::string(small) == "[system:S][user:Hi]>");
+  CHECK(hearth_chat_apply_template(nullptr, "{{ raise_exception('nope') }}", msgs, 2, 1, nullptr, 0, &n) == HEARTH_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(hearth_last_error()).find("nope") != std::string::npos);
+  CHECK(hearth_chat_apply_template(nullptr, "{% if %}", msgs, 2, 1, nullptr, 0, &n) != HEARTH_OK);
   CHECK(std::string(hearth_last_error()).find("chatml") != std::string::npos);
   const hearth_chat_message bad_role[] = {{"narrator", "x"}};
   CHECK(hearth_chat_apply_template(nullptr, "chatml", bad_role, 1, 1, nullptr, 0, &n) == HEARTH_ERR_INVALID_ARGUMENT);

@@ -31,10 +31,13 @@ class Basics(unittest.TestCase):
         self.assertEqual(hearth.chat_apply_template("llama3", [("user", " Hi ")], add_assistant=False),
                          "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>")
         self.assertIn("gemma", hearth.chat_builtin_templates())
+        # a template text is rendered by the Jinja subset
+        self.assertEqual(hearth.chat_apply_template("{% for m in messages %}{{ m.role | upper }};{% endfor %}", msgs),
+                         "SYSTEM;USER;")
         self.assertEqual(hearth.chat_detect_template("{{ '<start_of_turn>' + role }}"), "gemma")
         self.assertIsNone(hearth.chat_detect_template("plain text"))
         with self.assertRaises(hearth.HearthError) as cm:
-            hearth.chat_apply_template("{{ unknown }}", msgs)
+            hearth.chat_apply_template("{% macro m() %}{% endmacro %}", msgs)
         self.assertEqual(cm.exception.status, hearth.ERR_UNSUPPORTED)
         self.assertIn("chatml", cm.exception.message)
         with self.assertRaises(hearth.HearthError) as cm:

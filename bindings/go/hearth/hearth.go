@@ -67,6 +67,14 @@ func IsCancelled(err error) bool {
 	return errors.As(err, &he) && he.Status == ErrCancelled
 }
 
+// pinThread keeps the goroutine on its OS thread until the returned function runs: hearth_last_error() is
+// thread-local, so a failed call and the read of its message must happen on one thread (between two cgo calls
+// the scheduler may move a goroutine). Use as `defer pinThread()()` in every function that calls check.
+func pinThread() func() {
+	runtime.LockOSThread()
+	return runtime.UnlockOSThread
+}
+
 func check(st C.hearth_status) error {
 	if st == 0 {
 		return nil
@@ -114,6 +122,7 @@ type Model struct {
 
 // Load maps a GGUF model file.
 func Load(path string) (*Model, error) {
+	defer pinThread()()
 	if err := checkLayout(); err != nil {
 		return nil, err
 	}
@@ -185,6 +194,7 @@ type GPUInfo struct {
 
 // GPUInfo reports the model's GPU placement.
 func (m *Model) GPUInfo() (GPUInfo, error) {
+	defer pinThread()()
 	p, err := m.raw()
 	if err != nil {
 		return GPUInfo{}, err
@@ -216,6 +226,7 @@ func (m *Model) Meta(key string) (value string, ok bool, err error) {
 }
 
 func text(f func(*C.char, C.size_t, *C.size_t) C.hearth_status) ([]byte, error) {
+	defer pinThread()()
 	capacity := 256
 	for {
 		buf := C.malloc(C.size_t(capacity))
@@ -234,6 +245,7 @@ func text(f func(*C.char, C.size_t, *C.size_t) C.hearth_status) ([]byte, error) 
 
 // Tokenize returns the token ids of UTF-8 text.
 func (m *Model) Tokenize(text []byte, addBOS bool) ([]int32, error) {
+	defer pinThread()()
 	p, err := m.raw()
 	if err != nil {
 		return nil, err
@@ -356,6 +368,7 @@ type Session struct {
 
 // NewSession creates a session on the model.
 func (m *Model) NewSession(o SessionOptions) (*Session, error) {
+	defer pinThread()()
 	p, err := m.raw()
 	if err != nil {
 		return nil, err
@@ -407,6 +420,7 @@ func (s *Session) Cancel() {
 
 // Reset forgets the conversation.
 func (s *Session) Reset() error {
+	defer pinThread()()
 	p, err := s.raw()
 	if err != nil {
 		return err
@@ -416,6 +430,7 @@ func (s *Session) Reset() error {
 
 // SetGreedy makes sampling deterministic (temperature 0).
 func (s *Session) SetGreedy() error {
+	defer pinThread()()
 	p, err := s.raw()
 	if err != nil {
 		return err
@@ -428,6 +443,7 @@ func (s *Session) SetGreedy() error {
 
 // Eval evaluates tokens after those the session holds.
 func (s *Session) Eval(tokens []int32) error {
+	defer pinThread()()
 	p, err := s.raw()
 	if err != nil {
 		return err
@@ -464,6 +480,7 @@ func hearthGoOnToken(token C.hearth_token, piece *C.char, n C.size_t, user unsaf
 // Generate continues prompt for up to maxTokens tokens, streaming each piece of text (whole UTF-8 characters) to
 // onPiece, which returns false to stop.
 func (s *Session) Generate(prompt string, maxTokens int, onPiece func(string) bool) error {
+	defer pinThread()()
 	p, err := s.raw()
 	if err != nil {
 		return err

@@ -73,7 +73,7 @@ func TestChatTemplates(t *testing.T) {
 	if !found {
 		t.Fatal("llama3 is not listed")
 	}
-	if _, err := ChatApplyTemplate("{{ x }}", msgs, true); err == nil || err.(*Error).Status != ErrUnsupported ||
+	if _, err := ChatApplyTemplate("{% macro m() %}{% endmacro %}", msgs, true); err == nil || err.(*Error).Status != ErrUnsupported ||
 		!strings.Contains(err.Error(), "chatml") {
 		t.Fatalf("unknown template: %v", err)
 	}
