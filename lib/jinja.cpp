@@ -941,19 +941,7 @@ class renderer {
         return;
       }
       case node::for_: {
-        const value seq = eval(*n.e);
-        array items;
-        if (seq.k == value::list) items = *seq.a;
-        else if (seq.k == value::dict)
-          for (const auto &kv : *seq.d) items.push_back(value::of(kv.first));
-        else if (seq.k == value::string)
-          for (size_t j = 0; j < seq.s.size();) {
-            const size_t len = std::min(utf8_sequence_length((uint8_t)seq.s[j]), seq.s.size() - j);
-            items.push_back(value::of(seq.s.substr(j, len)));
-            j += len;
-          }
-        else if (seq.k != value::undefined && seq.k != value::none)
-          fail(HEARTH_ERR_INVALID_ARGUMENT, std::string("chat template: cannot loop over a ") + kind_name(seq.k));
+        array items = as_items(eval(*n.e));  // a dict loops over its keys, a string over its characters
         auto bind = [&](const value &item) {
           if (n.vars.size() == 1) {
             assign(n.vars[0], item);

@@ -132,7 +132,7 @@ TEST_CASE("each built-in format renders the fixed conversation exactly") {
   }
 }
 
-TEST_CASE("formats written from their definitions: zephyr, falcon3, deepseek3, llama2-sys, llama4") {
+TEST_CASE("formats written from their definitions: zephyr, falcon3, deepseek3, llama2-sys, llama4, and three more") {
   // Written here from each format's definition (the model card's template), for the formats llama.cpp's test
   // file has no case for in the same conversation.
   const std::vector<chat_message> c = {{"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}};
@@ -145,6 +145,10 @@ TEST_CASE("formats written from their definitions: zephyr, falcon3, deepseek3, l
   CHECK(chat_template_apply("llama4", c, true) ==
         "<|header_start|>system<|header_end|>\n\nS<|eot|><|header_start|>user<|header_end|>\n\nU1<|eot|><|header_start|>"
         "assistant<|header_end|>\n\nA1<|eot|><|header_start|>user<|header_end|>\n\nU2<|eot|><|header_start|>assistant<|header_end|>\n\n");
+  CHECK(chat_template_apply("mistral-v7-tekken", c, true) == "[SYSTEM_PROMPT]S[/SYSTEM_PROMPT][INST]U1[/INST]A1</s>[INST]U2[/INST]");
+  CHECK(chat_template_apply("exaone3", c, true) == "[|system|]S[|endofturn|]\n[|user|]U1\n[|assistant|]A1[|endofturn|]\n[|user|]U2\n[|assistant|]");
+  CHECK(chat_template_apply("smolvlm", c, true) ==
+        "<|im_start|>S\n\nUser: U1<end_of_utterance>\nAssistant: A1<end_of_utterance>\nUser: U2<end_of_utterance>\nAssistant:");
   // Without the assistant prefix the text ends with the last turn.
   CHECK(chat_template_apply("chatml", {{"user", "U"}}, false) == "<|im_start|>user\nU<|im_end|>\n");
 }
