@@ -20,6 +20,7 @@
 #include "names.h"
 #include "offload.h"
 #include "session.h"
+#include "synth.h"
 #include "test_util.h"
 
 using namespace hearth;
@@ -67,6 +68,9 @@ void blocks_tensors(tensor_loader &l, hparams &hp) {
       L.wq = l.matrix_of(tensor::attn_q, il, d, dq);
       L.wk = l.matrix_of(tensor::attn_k, il, d, dkv);
       L.wv = l.matrix_of(tensor::attn_v, il, d, dkv);
+      L.bq = l.vector_of(tensor::attn_q, il, dq, false, "bias");
+      L.bk = l.vector_of(tensor::attn_k, il, dkv, false, "bias");
+      L.bv = l.vector_of(tensor::attn_v, il, dkv, false, "bias");
     }
     L.wo = l.matrix_of(tensor::attn_output, il, dq, d);
     L.bo = l.vector_of(tensor::attn_output, il, d, false, "bias");
@@ -106,6 +110,9 @@ struct variant {
   int n_rot_div = 1;  // rope over head_dim / n_rot_div dims
   int experts = 0;     // > 0: layer 0 also has a 3-D ffn_gate_exps of this many experts
   int experts_in_file = 0;  // the file's third dimension (to write a mis-shaped one); 0: experts
+  std::string arch = k_arch;  // a built-in architecture's name: its own unit reads the file
+  bool qkv_bias = false;      // biases on separate Q, K and V
+  int head_dim = 0;           // 0: n_embd / n_head; else key_length (Q is n_head x head_dim wide)
 };
 
 constexpr int k_d = 48, k_heads = 4, k_kv_heads = 2, k_ff = 96, k_layers = 3, k_vocab = 3 + 256 + 26;
@@ -115,15 +122,17 @@ std::string write_variant(const variant &v) {
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
   gguf_writer w;
-  const std::string a = k_arch;
+  const std::string a = v.arch;
+  const int hd_v = v.head_dim ? v.head_dim : k_d / k_heads;
   w.set_str("general.architecture", a);
+  if (v.head_dim) w.set_u32(a + ".attention.key_length", (uint32_t)v.head_dim), w.set_u32(a + ".attention.value_length", (uint32_t)v.head_dim);
   w.set_u32(a + ".embedding_length", k_d);
   w.set_u32(a + ".block_count", k_layers);
   w.set_u32(a + ".feed_forward_length", k_ff);
   w.set_u32(a + ".attention.head_count", k_heads);
   w.set_u32(a + ".attention.head_count_kv", k_kv_heads);
   w.set_u32(a + ".context_length", 256);
-  w.set_u32(a + ".rope.dimension_count", (k_d / k_heads) / v.n_rot_div);
+  w.set_u32(a + ".rope.dimension_count", hd_v / v.n_rot_div);
   w.set_f32(a + ".rope.freq_base", 5000.0f);
   w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
   w.set_f32(a + ".attention.layer_norm_epsilon", 1e-5f);
@@ -148,7 +157,7 @@ std::string write_variant(const variant &v) {
     for (float &x : data) x = center + scale * uni(rng);
     w.add_tensor(name, dtype::f32, ne, [data](uint8_t *dst, size_t bytes) { std::memcpy(dst, data.data(), bytes); });
   };
-  const int64_t hd = k_d / k_heads, dq = k_d, dkv = (int64_t)k_kv_heads * hd;
+  const int64_t hd = hd_v, dq = (int64_t)k_heads * hd, dkv = (int64_t)k_kv_heads * hd;
   const float s = 1.0f / std::sqrt((float)k_d);
   add("token_embd.weight", {k_d, k_vocab}, 1.0f);
   add("output_norm.weight", {k_d}, 0.2f, 1.0f);
@@ -169,6 +178,11 @@ std::string write_variant(const variant &v) {
       add(p + "attn_q.weight", {k_d, dq}, s);
       add(p + "attn_k.weight", {k_d, dkv}, s);
       add(p + "attn_v.weight", {k_d, dkv}, s);
+      if (v.qkv_bias) {
+        add(p + "attn_q.bias", {dq}, 0.2f);
+        add(p + "attn_k.bias", {dkv}, 0.2f);
+        add(p + "attn_v.bias", {dkv}, 0.2f);
+      }
     }
     add(p + "attn_output.weight", {dq, k_d}, s);
     if (v.biases) add(p + "attn_output.bias", {k_d}, 0.1f);
@@ -235,8 +249,9 @@ struct ref_model {
     if (a == "relu" || a == "relu_nogate") return z > 0 ? z : 0;
     return z / (1 + std::exp(-z));  // silu
   }
+  int hd() const { return v.head_dim ? v.head_dim : k_d / k_heads; }
   void rope(vec &x, int heads, int pos) const {
-    const int hd = k_d / k_heads, n_rot = hd / v.n_rot_div;
+    const int hd = this->hd(), n_rot = hd / v.n_rot_div;
     if (v.rope == "none") return;
     for (int h = 0; h < heads; ++h)
       for (int p = 0; p < n_rot / 2; ++p) {
@@ -249,7 +264,7 @@ struct ref_model {
       }
   }
   void head_norm(vec &x, int heads, const vec &w) const {
-    const int hd = k_d / k_heads;
+    const int hd = this->hd();
     for (int h = 0; h < heads; ++h) {
       double ss = 0;
       for (int i = 0; i < hd; ++i) ss += x[(size_t)(h * hd + i)] * x[(size_t)(h * hd + i)];
@@ -259,7 +274,7 @@ struct ref_model {
   }
 
   std::vector<vec> logits(const std::vector<int32_t> &toks) const {
-    const int hd = k_d / k_heads, dkv = k_kv_heads * hd, group = k_heads / k_kv_heads;
+    const int hd = this->hd(), dq = k_heads * hd, dkv = k_kv_heads * hd, group = k_heads / k_kv_heads;
     const vec embd = get("token_embd.weight"), out = get("output.weight");
     std::vector<std::vector<vec>> K(k_layers), V(k_layers);
     std::vector<vec> result;
@@ -275,9 +290,9 @@ struct ref_model {
           k.assign(qkv.begin() + k_d, qkv.begin() + k_d + dkv);
           vv.assign(qkv.begin() + k_d + dkv, qkv.end());
         } else {
-          q = linear(get(p + "attn_q.weight"), {}, h, (size_t)k_d);
-          k = linear(get(p + "attn_k.weight"), {}, h, (size_t)dkv);
-          vv = linear(get(p + "attn_v.weight"), {}, h, (size_t)dkv);
+          q = linear(get(p + "attn_q.weight"), get(p + "attn_q.bias"), h, (size_t)dq);
+          k = linear(get(p + "attn_k.weight"), get(p + "attn_k.bias"), h, (size_t)dkv);
+          vv = linear(get(p + "attn_v.weight"), get(p + "attn_v.bias"), h, (size_t)dkv);
         }
         if (v.qk_norm) {
           head_norm(q, k_heads, get(p + "attn_q_norm.weight"));
@@ -287,7 +302,7 @@ struct ref_model {
         rope(k, k_kv_heads, (int)pos);
         K[(size_t)l].push_back(k);
         V[(size_t)l].push_back(vv);
-        vec att((size_t)k_d, 0.0);
+        vec att((size_t)dq, 0.0);
         for (int hh = 0; hh < k_heads; ++hh) {
           const int kvh = hh / group;
           vec s(pos + 1);
@@ -353,6 +368,18 @@ const variant k_variants[] = {
     {"no rope relu", "rms", "none", "relu_nogate", false, false, false, false, true, false, true, 1},
 };
 
+// Built-in architectures through their own units (lib/arch/*.cpp), in llama.cpp's layout for them.
+std::vector<variant> builtin_variants() {
+  variant qwen2{"qwen2", "rms", "neox", "silu"};
+  qwen2.arch = "qwen2";
+  qwen2.qkv_bias = true;
+  variant qwen3{"qwen3", "rms", "neox", "silu"};
+  qwen3.arch = "qwen3";
+  qwen3.qk_norm = true;
+  qwen3.head_dim = 16;  // Q is 4 x 16 = 64 wide on a 48-wide model, as Qwen3-0.6B's 16 x 128 on 1024
+  return {qwen2, qwen3};
+}
+
 }  // namespace
 
 TEST_CASE("registered architectures: each piece of a block against a float64 forward pass, CPU and hybrid") {
@@ -361,7 +388,9 @@ TEST_CASE("registered architectures: each piece of a block against a float64 for
   CHECK(arch_names().find(k_arch) != std::string::npos);
   CHECK_THROWS_AS(register_arch(k_unit), error);  // a name is registered once
   const std::vector<int32_t> toks = {1, 260, 270, 5, 280, 100, 261, 3, 284};
-  for (const variant &v : k_variants) {
+  std::vector<variant> all(std::begin(k_variants), std::end(k_variants));
+  for (const variant &b : builtin_variants()) all.push_back(b);
+  for (const variant &v : all) {
     CAPTURE(v.name);
     const std::string path = write_variant(v);
     const auto m = model::load(path);
@@ -449,6 +478,56 @@ TEST_CASE("an architecture's missing or mis-shaped tensor is refused naming it; 
       CHECK(e.status() == HEARTH_ERR_UNSUPPORTED);
       CHECK(std::string(e.what()).find("'nonesuch'") != std::string::npos);
       CHECK(std::string(e.what()).find("llama, bamboo") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("hearth synth writes qwen2 and qwen3 files their units load; logits agree across thread counts") {
+  for (const char *arch : {"qwen2", "qwen3"}) {
+    CAPTURE(arch);
+    synth_config c = test::small_config();
+    c.arch = arch;
+    c.tokenizer = "bpe";
+    c.pre = "qwen2";
+    if (std::string(arch) == "qwen3") c.head_dim = 32;  // 4 heads x 32 on a 64-wide model
+    const auto m = model::load(test::synth_model(c));
+    CHECK(m->hp().arch == arch);
+    CHECK(m->hp().block.rope == rope_kind::neox);
+    CHECK(m->hp().block.qk_norm == (std::string(arch) == "qwen3"));
+    CHECK(m->hp().n_embd_q() == (std::string(arch) == "qwen3" ? 128 : 64));
+    CHECK(!m->layers()[0].bq.empty() == (std::string(arch) == "qwen2"));
+    std::vector<int32_t> toks;
+    m->tok().encode("The hearth warms the room.", true, false, toks);
+    std::vector<std::vector<float>> logits;
+    for (int threads : {1, 2}) {
+      session_config sc;
+      sc.n_ctx = 64;
+      sc.n_threads = threads;
+      session s(*m, sc);
+      s.eval(toks.data(), (int32_t)toks.size(), false);
+      const float *l = s.logits(-1);
+      logits.emplace_back(l, l + m->hp().n_vocab);
+    }
+    double mag = 0, diff = 0;
+    for (size_t i = 0; i < logits[0].size(); ++i)
+      mag = std::max(mag, (double)std::fabs(logits[0][i])), diff = std::max(diff, (double)std::fabs(logits[0][i] - logits[1][i]));
+    CHECK(mag > 0);
+    CHECK(diff <= 1e-5 * mag);
+  }
+}
+
+TEST_CASE("qwen2 requires its Q/K/V biases and qwen3 its head norms, naming the missing tensor") {
+  for (const variant &v : builtin_variants()) {
+    CAPTURE(v.name);
+    const std::string path = write_variant(v);
+    const char *drop = v.arch == "qwen2" ? "blk.1.attn_k.bias" : "blk.2.attn_q_norm.weight";
+    const std::string broken = test::rewrite_model(path, {}, {drop});
+    try {
+      model::load(broken);
+      FAIL("loaded without " << drop);
+    } catch (const error &e) {
+      CHECK(e.status() == HEARTH_ERR_BAD_FORMAT);
+      CHECK(std::string(e.what()).find(drop) != std::string::npos);
     }
   }
 }

@@ -24,7 +24,7 @@ int cmd_synth(const args &a) {
   }
   synth_config c;
   if (!synth_preset(a.str("--preset", "", "tiny"), &c)) {
-    std::fprintf(stderr, "hearth synth: unknown preset (tiny, small, 1b, 7b, 13b)\n");
+    std::fprintf(stderr, "hearth synth: unknown preset (tiny, small, 1b, 7b, 13b, qwen3-8b)\n");
     return 2;
   }
   const quant_target *mixture = nullptr;
@@ -44,6 +44,8 @@ int cmd_synth(const args &a) {
   c.ffn = a.str("--ffn", "", c.ffn);
   c.n_vocab = (int32_t)a.num("--vocab", "", c.n_vocab);
   c.tokenizer = a.str("--tokenizer", "", c.tokenizer);
+  c.arch = a.str("--arch", "", c.arch);
+  c.head_dim = (int32_t)a.num("--head-dim", "", c.head_dim);
   c.pre = a.str("--pre", "", c.pre);
   std::string corpus(builtin_corpus());
   if (a.has("--corpus")) {

@@ -229,6 +229,11 @@ bool synth_preset(const std::string &name, synth_config *c) {
   } else if (name == "13b") {
     d.n_vocab = 32000, d.n_embd = 5120, d.n_layer = 40, d.n_ff = 13824, d.n_head = 40, d.n_head_kv = 40;
     d.type = dtype::f16;
+  } else if (name == "qwen3-8b") {  // Qwen3-8B's shape: 36 layers, GQA 32/8 with 128-wide heads, byte-level vocabulary
+    d.arch = "qwen3", d.n_vocab = 151936, d.n_embd = 4096, d.n_layer = 36, d.n_ff = 12288, d.n_head = 32, d.n_head_kv = 8;
+    d.head_dim = 128, d.rope_base = 1000000.0f, d.rms_eps = 1e-6f, d.n_ctx = 40960;
+    d.tokenizer = "bpe", d.pre = "qwen2";
+    d.type = dtype::q4_0;
   } else {
     return false;
   }
@@ -248,6 +253,11 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     fail(HEARTH_ERR_INVALID_ARGUMENT, "ffn must be silu, relu, drelu or relu_nogate");
 
   const bool planted = c.sparsity > 0.0f;
+  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3")
+    fail(HEARTH_ERR_INVALID_ARGUMENT, "arch must be llama, qwen2 or qwen3");
+  const int64_t hd = c.head_dim > 0 ? c.head_dim : c.n_embd / c.n_head;
+  if (hd % 2) fail(HEARTH_ERR_INVALID_ARGUMENT, "the head size must be even");
+  if (planted && c.arch != "llama") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity is written in the llama (ReGLU) or bamboo layout only");
   if (planted) {
     if (c.ffn == "silu") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs a ReLU-family FFN (--ffn relu or drelu)");
     if (c.ffn == "relu_nogate") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs a gate (--ffn relu or drelu)");
@@ -262,7 +272,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   const bpe_vocab vocab = c.tokenizer == "bpe" ? train_byte_bpe(corpus, c.n_vocab, c.pre) : train_bpe(corpus, c.n_vocab);
   const int64_t nv = (int64_t)vocab.tokens.size();
   // PowerInfer reads a ReLU-family llama file as ReGLU and bamboo as dReLU; hearth's own key says it explicitly.
-  const std::string arch = planted && c.ffn == "drelu" ? "bamboo" : "llama";
+  const std::string arch = planted && c.ffn == "drelu" ? "bamboo" : c.arch;
   gguf_writer w;
   const bool pwri = planted && !c.llama_layout;
   w.set_pwri(pwri);
@@ -276,7 +286,11 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   w.set_u32(key_name(kv::feed_forward_length, arch), (uint32_t)c.n_ff);
   w.set_u32(key_name(kv::head_count, arch), (uint32_t)c.n_head);
   w.set_u32(key_name(kv::head_count_kv, arch), (uint32_t)c.n_head_kv);
-  w.set_u32(key_name(kv::rope_dimension_count, arch), (uint32_t)(c.n_embd / c.n_head));
+  w.set_u32(key_name(kv::rope_dimension_count, arch), (uint32_t)hd);
+  if (c.head_dim > 0) {
+    w.set_u32(key_name(kv::key_length, arch), (uint32_t)hd);
+    w.set_u32(key_name(kv::value_length, arch), (uint32_t)hd);
+  }
   w.set_f32(key_name(kv::rope_freq_base, arch), c.rope_base);
   w.set_f32(key_name(kv::layer_norm_rms_epsilon, arch), c.rms_eps);
   w.set_str(key_name(kv::hearth_ffn_activation), c.ffn);
@@ -294,7 +308,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   }
   write_vocab(w, vocab);
 
-  const int64_t d = c.n_embd, dkv = (int64_t)c.n_embd / c.n_head * c.n_head_kv, ff = c.n_ff, half = d / 2;
+  const int64_t d = c.n_embd, dq = hd * c.n_head, dkv = hd * c.n_head_kv, ff = c.n_ff, half = d / 2;
   const auto type_for = [&c](const std::string &name, int64_t cols) { return c.type_of ? c.type_of(name, cols) : c.type; };
   // A random matrix; in a planted model, outputs that would write the constant or predictor dims are zero.
   auto matrix = [&](const std::string &name, int64_t cols, int64_t rows, float scale, int64_t zero_rows = 0,
@@ -308,10 +322,12 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       });
     });
   };
-  auto norm = [&](const std::string &name) {
+  // An F32 vector of n values around center (norm weights: 1; biases: 0).
+  auto vector = [&](const std::string &name, int64_t n, float center, float scale) {
     const uint64_t seed = c.seed ^ hash_name(name);
-    w.add_tensor(name, dtype::f32, {d}, [=](uint8_t *dst, size_t) { fill_rows(dst, dtype::f32, d, 1, seed, 1.0f, 0.2f); });
+    w.add_tensor(name, dtype::f32, {n}, [=](uint8_t *dst, size_t) { fill_rows(dst, dtype::f32, n, 1, seed, center, scale); });
   };
+  auto norm = [&](const std::string &name) { vector(name, d, 1.0f, 0.2f); };
   // Uniform(-a, a) has variance a^2/3: a = sqrt(3/n_in) keeps each output near unit variance.
   const float sd = std::sqrt(3.0f / (float)d), sf = std::sqrt(3.0f / (float)ff);
   const auto basis = std::make_shared<std::vector<double>>(planted ? planted_basis(c) : std::vector<double>());
@@ -346,11 +362,20 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   };
   for (int32_t il = 0; il < c.n_layer; ++il) {
     norm(tensor_name(tensor::attn_norm, il));
-    matrix(tensor_name(tensor::attn_q, il), d, d, sd);
+    matrix(tensor_name(tensor::attn_q, il), d, dq, sd);
     matrix(tensor_name(tensor::attn_k, il), d, dkv, sd);
     matrix(tensor_name(tensor::attn_v, il), d, dkv, sd);
+    if (arch == "qwen2") {
+      vector(tensor_name(tensor::attn_q, il, "bias"), dq, 0.0f, 0.1f);
+      vector(tensor_name(tensor::attn_k, il, "bias"), dkv, 0.0f, 0.1f);
+      vector(tensor_name(tensor::attn_v, il, "bias"), dkv, 0.0f, 0.1f);
+    }
+    if (arch == "qwen3") {
+      vector(tensor_name(tensor::attn_q_norm, il), hd, 1.0f, 0.2f);
+      vector(tensor_name(tensor::attn_k_norm, il), hd, 1.0f, 0.2f);
+    }
     if (!planted) {
-      matrix(tensor_name(tensor::attn_output, il), d, d, sd);
+      matrix(tensor_name(tensor::attn_output, il), dq, d, (float)std::sqrt(3.0 / (double)dq));
       norm(tensor_name(tensor::ffn_norm, il));
       if (c.ffn != "relu_nogate") matrix(tensor_name(tensor::ffn_gate, il), d, ff, sd);
       matrix(tensor_name(tensor::ffn_up, il), d, ff, sd);
