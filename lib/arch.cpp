@@ -13,11 +13,12 @@ extern const arch_unit k_arch_llama;   // arch/llama.cpp
 extern const arch_unit k_arch_bamboo;  // arch/bamboo.cpp
 extern const arch_unit k_arch_qwen2;   // arch/qwen2.cpp
 extern const arch_unit k_arch_qwen3;   // arch/qwen3.cpp
+extern const arch_unit k_arch_falcon;  // arch/falcon.cpp
 
 namespace {
 
 // The registry: one row per architecture hearth runs.
-const arch_unit *const k_builtin[] = {&k_arch_llama, &k_arch_bamboo, &k_arch_qwen2, &k_arch_qwen3};
+const arch_unit *const k_builtin[] = {&k_arch_llama, &k_arch_bamboo, &k_arch_qwen2, &k_arch_qwen3, &k_arch_falcon};
 
 std::mutex &extra_mutex() {
   static std::mutex m;

@@ -377,7 +377,17 @@ std::vector<variant> builtin_variants() {
   qwen3.arch = "qwen3";
   qwen3.qk_norm = true;
   qwen3.head_dim = 16;  // Q is 4 x 16 = 64 wide on a 48-wide model, as Qwen3-0.6B's 16 x 128 on 1024
-  return {qwen2, qwen3};
+  // Falcon-7B: one norm for attention and FFN; Falcon-40B: a second norm for the FFN. Both gate-less GELU,
+  // fused QKV without biases, parallel; ReluFalcon: the same with ReLU.
+  variant falcon7{"falcon-7b", "layer", "neox", "gelu", true, false, false, true, false, false};
+  falcon7.arch = "falcon";
+  variant falcon40 = falcon7;
+  falcon40.name = "falcon-40b";
+  falcon40.norm2 = true;
+  variant relufalcon = falcon40;
+  relufalcon.name = "relufalcon";
+  relufalcon.act = "relu_nogate";
+  return {qwen2, qwen3, falcon7, falcon40, relufalcon};
 }
 
 }  // namespace
@@ -482,20 +492,28 @@ TEST_CASE("an architecture's missing or mis-shaped tensor is refused naming it; 
   }
 }
 
-TEST_CASE("hearth synth writes qwen2 and qwen3 files their units load; logits agree across thread counts") {
-  for (const char *arch : {"qwen2", "qwen3"}) {
+TEST_CASE("hearth synth writes qwen2, qwen3 and falcon files their units load; logits agree across thread counts") {
+  for (const char *arch : {"qwen2", "qwen3", "falcon"}) {
     CAPTURE(arch);
     synth_config c = test::small_config();
     c.arch = arch;
     c.tokenizer = "bpe";
     c.pre = "qwen2";
     if (std::string(arch) == "qwen3") c.head_dim = 32;  // 4 heads x 32 on a 64-wide model
+    if (std::string(arch) == "falcon") c.falcon_norm2 = true, c.ffn = "relu_nogate";
     const auto m = model::load(test::synth_model(c));
     CHECK(m->hp().arch == arch);
     CHECK(m->hp().block.rope == rope_kind::neox);
     CHECK(m->hp().block.qk_norm == (std::string(arch) == "qwen3"));
     CHECK(m->hp().n_embd_q() == (std::string(arch) == "qwen3" ? 128 : 64));
     CHECK(!m->layers()[0].bq.empty() == (std::string(arch) == "qwen2"));
+    CHECK(m->hp().block.parallel == (std::string(arch) == "falcon"));
+    if (std::string(arch) == "falcon") {
+      CHECK(m->hp().block.norm == norm_kind::layer);
+      CHECK(bool(m->layers()[0].attn_norm_2));
+      CHECK_FALSE(m->hp().block.ffn.gated);
+      CHECK(m->hp().block.ffn.act == activation::relu);
+    }
     std::vector<int32_t> toks;
     m->tok().encode("The hearth warms the room.", true, false, toks);
     std::vector<std::vector<float>> logits;
@@ -516,11 +534,11 @@ TEST_CASE("hearth synth writes qwen2 and qwen3 files their units load; logits ag
   }
 }
 
-TEST_CASE("qwen2 requires its Q/K/V biases and qwen3 its head norms, naming the missing tensor") {
+TEST_CASE("qwen2 requires its Q/K/V biases, qwen3 its head norms, falcon its fused QKV, naming the missing tensor") {
   for (const variant &v : builtin_variants()) {
     CAPTURE(v.name);
     const std::string path = write_variant(v);
-    const char *drop = v.arch == "qwen2" ? "blk.1.attn_k.bias" : "blk.2.attn_q_norm.weight";
+    const char *drop = v.arch == "qwen2" ? "blk.1.attn_k.bias" : v.arch == "qwen3" ? "blk.2.attn_q_norm.weight" : "blk.1.attn_qkv.weight";
     const std::string broken = test::rewrite_model(path, {}, {drop});
     try {
       model::load(broken);

@@ -24,7 +24,7 @@ int cmd_synth(const args &a) {
   }
   synth_config c;
   if (!synth_preset(a.str("--preset", "", "tiny"), &c)) {
-    std::fprintf(stderr, "hearth synth: unknown preset (tiny, small, 1b, 7b, 13b, qwen3-8b)\n");
+    std::fprintf(stderr, "hearth synth: unknown preset (tiny, small, 1b, 7b, 13b, qwen3-8b, relufalcon-40b)\n");
     return 2;
   }
   const quant_target *mixture = nullptr;
@@ -46,6 +46,7 @@ int cmd_synth(const args &a) {
   c.tokenizer = a.str("--tokenizer", "", c.tokenizer);
   c.arch = a.str("--arch", "", c.arch);
   c.head_dim = (int32_t)a.num("--head-dim", "", c.head_dim);
+  if (a.has("--falcon-norm2")) c.falcon_norm2 = true;
   c.pre = a.str("--pre", "", c.pre);
   std::string corpus(builtin_corpus());
   if (a.has("--corpus")) {

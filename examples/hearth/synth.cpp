@@ -234,6 +234,11 @@ bool synth_preset(const std::string &name, synth_config *c) {
     d.head_dim = 128, d.rope_base = 1000000.0f, d.rms_eps = 1e-6f, d.n_ctx = 40960;
     d.tokenizer = "bpe", d.pre = "qwen2";
     d.type = dtype::q4_0;
+  } else if (name == "relufalcon-40b") {  // ReluFalcon-40B's shape: 60 layers, 8192 wide, GQA 128/8, ReLU FFN of 32768
+    d.arch = "falcon", d.falcon_norm2 = true, d.ffn = "relu_nogate";
+    d.n_vocab = 65024, d.n_embd = 8192, d.n_layer = 60, d.n_ff = 32768, d.n_head = 128, d.n_head_kv = 8;
+    d.tokenizer = "bpe", d.pre = "falcon";
+    d.type = dtype::q4_0;
   } else {
     return false;
   }
@@ -253,8 +258,11 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     fail(HEARTH_ERR_INVALID_ARGUMENT, "ffn must be silu, relu, drelu or relu_nogate");
 
   const bool planted = c.sparsity > 0.0f;
-  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3")
-    fail(HEARTH_ERR_INVALID_ARGUMENT, "arch must be llama, qwen2 or qwen3");
+  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3" && c.arch != "falcon")
+    fail(HEARTH_ERR_INVALID_ARGUMENT, "arch must be llama, qwen2, qwen3 or falcon");
+  const bool falcon = c.arch == "falcon";
+  if (falcon && c.ffn != "silu" && c.ffn != "relu_nogate")
+    fail(HEARTH_ERR_INVALID_ARGUMENT, "a falcon FFN is gate-less GELU (the default) or relu_nogate (ReluFalcon)");
   const int64_t hd = c.head_dim > 0 ? c.head_dim : c.n_embd / c.n_head;
   if (hd % 2) fail(HEARTH_ERR_INVALID_ARGUMENT, "the head size must be even");
   if (planted && c.arch != "llama") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity is written in the llama (ReGLU) or bamboo layout only");
@@ -293,7 +301,8 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   }
   w.set_f32(key_name(kv::rope_freq_base, arch), c.rope_base);
   w.set_f32(key_name(kv::layer_norm_rms_epsilon, arch), c.rms_eps);
-  w.set_str(key_name(kv::hearth_ffn_activation), c.ffn);
+  if (!falcon || c.ffn != "silu") w.set_str(key_name(kv::hearth_ffn_activation), c.ffn);  // falcon's default: GELU
+  if (falcon) w.set_f32(key_name(kv::layer_norm_epsilon, arch), c.rms_eps);
   if (planted) {
     if (pwri) w.set_f32(key_name(kv::powerinfer_sparse_threshold), 0.0f);
     w.set_f32(key_name(kv::hearth_synthetic_sparsity), c.sparsity);
@@ -327,7 +336,10 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     const uint64_t seed = c.seed ^ hash_name(name);
     w.add_tensor(name, dtype::f32, {n}, [=](uint8_t *dst, size_t) { fill_rows(dst, dtype::f32, n, 1, seed, center, scale); });
   };
-  auto norm = [&](const std::string &name) { vector(name, d, 1.0f, 0.2f); };
+  auto norm = [&](const std::string &name) {
+    vector(name, d, 1.0f, 0.2f);
+    if (falcon) vector(name.substr(0, name.size() - 6) + "bias", d, 0.0f, 0.1f);  // LayerNorm's bias ("...weight")
+  };
   // Uniform(-a, a) has variance a^2/3: a = sqrt(3/n_in) keeps each output near unit variance.
   const float sd = std::sqrt(3.0f / (float)d), sf = std::sqrt(3.0f / (float)ff);
   const auto basis = std::make_shared<std::vector<double>>(planted ? planted_basis(c) : std::vector<double>());
@@ -362,6 +374,14 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   };
   for (int32_t il = 0; il < c.n_layer; ++il) {
     norm(tensor_name(tensor::attn_norm, il));
+    if (falcon) {  // fused Q/K/V rows, parallel attention and FFN, no gate
+      if (c.falcon_norm2) norm(tensor_name(tensor::attn_norm_2, il));
+      matrix(tensor_name(tensor::attn_qkv, il), d, dq + 2 * dkv, sd);
+      matrix(tensor_name(tensor::attn_output, il), dq, d, (float)std::sqrt(3.0 / (double)dq));
+      matrix(tensor_name(tensor::ffn_up, il), d, ff, sd);
+      matrix(tensor_name(tensor::ffn_down, il), ff, d, sf);
+      continue;
+    }
     matrix(tensor_name(tensor::attn_q, il), d, dq, sd);
     matrix(tensor_name(tensor::attn_k, il), d, dkv, sd);
     matrix(tensor_name(tensor::attn_v, il), d, dkv, sd);

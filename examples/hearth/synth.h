@@ -22,7 +22,9 @@ struct synth_config {
   // Q4_K_M; `type` is then its base type, which the planted gate keeps).
   std::function<dtype(const std::string &name, int64_t row_len)> type_of;
   std::string type_label;       // the mixture's name, for general.name
-  std::string arch = "llama";   // llama | qwen2 (Q/K/V biases) | qwen3 (Q/K head norms); both NeoX RoPE
+  std::string arch = "llama";   // llama | qwen2 (Q/K/V biases) | qwen3 (Q/K head norms) | falcon (LayerNorm, fused QKV,
+                                // parallel, gate-less GELU or, with ffn relu_nogate, ReLU); all but llama NeoX RoPE
+  bool falcon_norm2 = false;    // falcon: a second norm for the FFN (Falcon-40B's layout)
   int32_t head_dim = 0;         // 0: n_embd / n_head; else attention.key_length (Qwen3: 128 at any width)
   std::string ffn = "silu";     // silu | relu | drelu | relu_nogate
   bool tied_output = false;     // no output.weight: the embedding is reused
@@ -48,7 +50,7 @@ struct synth_config {
 // power-law exponent that produced them.
 std::vector<float> planted_frequencies(int32_t n_ff, float sparsity, float hot_fraction, float hot_coverage, double *alpha = nullptr);
 
-// Named shapes: tiny, small, 1b (TinyLlama-like), 7b, 13b, qwen3-8b. Returns false for an unknown name.
+// Named shapes: tiny, small, 1b (TinyLlama-like), 7b, 13b, qwen3-8b, relufalcon-40b. Returns false for an unknown name.
 bool synth_preset(const std::string &name, synth_config *cfg);
 
 // Writes the model; progress(done, total) after each tensor. Throws hearth::error.
