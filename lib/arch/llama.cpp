@@ -5,6 +5,8 @@
 
 #include "../arch.h"
 #include "../error.h"
+#include "../gguf.h"
+#include "../log.h"
 
 namespace hearth {
 
@@ -27,6 +29,15 @@ void llama_hparams(const gguf_file &f, hparams &hp) {
   b.norm_eps = (float)f.get_float(key_name(kv::layer_norm_rms_epsilon, a), 1e-5);
   b.rope = rope_kind::normal;
   if (!(hp.rope_base > 0) || !(b.norm_eps >= 0)) fail(HEARTH_ERR_BAD_FORMAT, "rope.freq_base or layer_norm_rms_epsilon out of range");
+  // RoPE scaling is not applied yet: say so rather than run a long-context model silently differently from
+  // llama.cpp (Llama 3.1's per-dimension factors are the rope_freqs tensor; linear and YaRN are keys).
+  const std::string scaling = f.get_string(key_name(kv::rope_scaling_type, a), "");
+  const double factor = f.get_float(key_name(kv::rope_scaling_factor, a), 1.0);
+  if ((!scaling.empty() && scaling != "none") || factor != 1.0 || f.tensor("rope_freqs.weight"))
+    log(HEARTH_LOG_WARN, "the file asks for RoPE scaling ({}{}), which hearth does not apply yet: logits differ from "
+        "llama.cpp's, most at long context",
+        f.tensor("rope_freqs.weight") ? "rope_freqs factors" : scaling.empty() ? "linear" : scaling,
+        factor != 1.0 ? fmt::format(", factor {}", factor) : std::string());
 
   // FFN activation: hearth's own key wins; PowerInfer marks ReLU models by the PWRI magic (llama = ReGLU); plain
   // llama.cpp llama files are SwiGLU.
