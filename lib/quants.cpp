@@ -43,6 +43,12 @@ float q8_levels(const float *x, int8_t qs[32]) {
   return d;
 }
 
+// 32 four-bit levels as Q4_0/Q4_1/IQ4 store them: value j < 16 the low nibble of qs[j], value j + 16 its high
+// nibble (the levels are already below 16).
+void store_4bit(const uint8_t q[32], uint8_t qs[16]) {
+  for (int j = 0; j < 16; ++j) qs[j] = (uint8_t)(q[j] | (q[16 + j] << 4));
+}
+
 // 32 five-bit levels as Q5_0/Q5_1 store them: value j < 16 the low nibble of qs[j], value j + 16 its high nibble,
 // the fifth bit of value j bit j of qh.
 void store_5bit(const uint8_t q[32], uint8_t qs[16], uint8_t qh[4]) {
@@ -149,8 +155,7 @@ void iq4_block(int super, const float *x, uint16_t *dh, uint8_t *q4, uint16_t *s
     const float id = scales[0] ? 1 / scales[0] : 0;
     for (int j = 0; j < super; ++j) L[j] = (uint8_t)best_index_iq4(id * x[j]);
   }
-  for (int i = 0; i < super / 32; ++i)
-    for (int j = 0; j < 16; ++j) q4[16 * i + j] = (uint8_t)(L[32 * i + j] | (L[32 * i + 16 + j] << 4));
+  for (int i = 0; i < super / 32; ++i) store_4bit(L + 32 * i, q4 + 16 * i);
 }
 
 }  // namespace
@@ -162,11 +167,9 @@ void encode_q4_0(const float *src, void *dst, int64_t n) {
     finite_copy(src + b * 32, x, 32);
     float id;
     y[b].d = f2h(sym_scale(x, 8, &id));
-    for (int j = 0; j < 16; ++j) {
-      const int q0 = std::min(15, (int)(int8_t)(x[j] * id + 8.5f));
-      const int q1 = std::min(15, (int)(int8_t)(x[j + 16] * id + 8.5f));
-      y[b].qs[j] = (uint8_t)(q0 | (q1 << 4));
-    }
+    uint8_t q[32];
+    for (int j = 0; j < 32; ++j) q[j] = (uint8_t)std::min(15, (int)(int8_t)(x[j] * id + 8.5f));
+    store_4bit(q, y[b].qs);
   }
 }
 
@@ -187,12 +190,9 @@ void encode_q4_1(const float *src, void *dst, int64_t n) {
     float min, id;
     y[b].d = f2h(asym_scale(x, 15, &min, &id));
     y[b].m = f2h(min);
-    for (int j = 0; j < 16; ++j) {
-      const float x0 = (x[j] - min) * id, x1 = (x[16 + j] - min) * id;
-      const uint8_t q0 = (uint8_t)std::min(15, (int)(int8_t)(x0 + 0.5f));
-      const uint8_t q1 = (uint8_t)std::min(15, (int)(int8_t)(x1 + 0.5f));
-      y[b].qs[j] = (uint8_t)(q0 | (q1 << 4));
-    }
+    uint8_t q[32];
+    for (int j = 0; j < 32; ++j) q[j] = (uint8_t)std::min(15, (int)(int8_t)((x[j] - min) * id + 0.5f));
+    store_4bit(q, y[b].qs);
   }
 }
 
