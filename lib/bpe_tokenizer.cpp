@@ -29,8 +29,7 @@ struct byte_map {
     for (int b = 0; b < 256; ++b) {
       const bool printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
       const uint32_t cp = printable ? (uint32_t)b : 256u + (uint32_t)n++;
-      encoded[b] = cp < 0x80 ? std::string(1, (char)cp)
-                             : std::string{(char)(0xc0 | (cp >> 6)), (char)(0x80 | (cp & 0x3f))};
+      utf8_append(encoded[b], cp);
       decoded.emplace(cp, (uint8_t)b);
     }
   }
@@ -38,16 +37,6 @@ struct byte_map {
 const byte_map &bytes() {
   static const byte_map m;
   return m;
-}
-
-// Decodes one UTF-8 character of valid text at s[i] (advancing i).
-uint32_t next_codepoint(std::string_view s, size_t &i) {
-  const uint8_t c = (uint8_t)s[i];
-  const size_t len = std::min(utf8_sequence_length(c), s.size() - i);
-  uint32_t cp = len == 1 ? c : c & (0x7f >> len);
-  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | ((uint8_t)s[i + k] & 0x3f);
-  i += len;
-  return cp;
 }
 
 // A symbol while a word merges.
@@ -114,8 +103,8 @@ class bpe_tokenizer final : public tokenizer {
       const int32_t merged = intern(m.substr(0, sp) + m.substr(sp + 1));
       pairs_.insert(key(l, r), {(int32_t)i, merged});
     }
-    token_of_sid_.resize(texts_.size());
-    for (size_t s = 0; s < texts_.size(); ++s) token_of_sid_[s] = v.find(texts_[s]);
+    token_of_sid_.resize(sid_.size());
+    for (const auto &[text, sid] : sid_) token_of_sid_[(size_t)sid] = v.find(text);
     for (int b = 0; b < 256; ++b) {
       const auto it = sid_.find(std::string_view(bytes().encoded[b]));
       sid_of_byte_[b] = it == sid_.end() ? -1 : it->second;
@@ -167,8 +156,7 @@ class bpe_tokenizer final : public tokenizer {
 
   int32_t intern(std::string_view s) {
     if (const auto it = sid_.find(s); it != sid_.end()) return it->second;
-    const int32_t id = (int32_t)texts_.size();
-    texts_.emplace_back(s);
+    const int32_t id = (int32_t)sid_.size();
     sid_.emplace(std::string(s), id);
     return id;
   }
@@ -183,7 +171,7 @@ class bpe_tokenizer final : public tokenizer {
     out.reserve(s.size());
     for (size_t i = 0; i < s.size();) {
       const size_t at = i;
-      const uint32_t cp = next_codepoint(s, i);
+      const uint32_t cp = utf8_next(s, i);
       const auto it = bytes().decoded.find(cp);
       if (it != bytes().decoded.end()) out += (char)it->second;
       else out.append(s, at, i - at);  // not a byte character: the text itself
@@ -247,7 +235,6 @@ class bpe_tokenizer final : public tokenizer {
 
   std::unique_ptr<pretokenizer> pre_;
   std::unordered_map<std::string, int32_t, vocab::text_hash, std::equal_to<>> sid_;
-  std::vector<std::string> texts_;
   std::vector<int32_t> token_of_sid_;
   pair_table pairs_;
   int32_t sid_of_byte_[256] = {}, token_of_byte_[256] = {};
@@ -255,6 +242,8 @@ class bpe_tokenizer final : public tokenizer {
 };
 
 }  // namespace
+
+const std::string &byte_level_char(uint8_t b) { return bytes().encoded[b]; }
 
 std::unique_ptr<tokenizer> make_bpe_tokenizer(const vocab &v) { return std::make_unique<bpe_tokenizer>(v); }
 

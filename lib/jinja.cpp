@@ -229,16 +229,7 @@ std::string unescape(std::string_view s) {
       }
       if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) malformed("an escape that is not a character");
       j += n;
-      char buf[4];
-      size_t len = 0;
-      if (cp < 0x80) buf[len++] = (char)cp;
-      else if (cp < 0x800) buf[len++] = (char)(0xc0 | cp >> 6), buf[len++] = (char)(0x80 | (cp & 0x3f));
-      else if (cp < 0x10000)
-        buf[len++] = (char)(0xe0 | cp >> 12), buf[len++] = (char)(0x80 | ((cp >> 6) & 0x3f)), buf[len++] = (char)(0x80 | (cp & 0x3f));
-      else
-        buf[len++] = (char)(0xf0 | cp >> 18), buf[len++] = (char)(0x80 | ((cp >> 12) & 0x3f)),
-        buf[len++] = (char)(0x80 | ((cp >> 6) & 0x3f)), buf[len++] = (char)(0x80 | (cp & 0x3f));
-      out.append(buf, len);
+      utf8_append(out, cp);
     };
     switch (c) {
       case 'n': out += '\n'; break;
@@ -1192,7 +1183,10 @@ class renderer {
     if (name == "string") return value::of(to_text(v));
     if (name == "safe" || name == "e" || name == "escape") return name == "safe" ? v : value::of(to_text(v));
     if (name == "list") return value::of_list(as_items(v));
-    if (name == "items") return method(v, "items").fn ? (*method(v, "items").fn)(args, kwargs) : value::of_list();
+    if (name == "items") {
+      const value items = method(v, "items");
+      return items.fn ? (*items.fn)(args, kwargs) : value::of_list();
+    }
     if (name == "upper" || name == "lower") {
       std::vector<value> none;
       return (*method(value::of(to_text(v)), name).fn)(none, kwargs);

@@ -87,9 +87,7 @@ struct pretokenizer::compiled {
   ~compiled() { pcre2_code_free(code); }
 };
 
-pretokenizer::~pretokenizer() {
-  for (compiled *c : exprs_) delete c;
-}
+pretokenizer::~pretokenizer() = default;
 
 std::string pretokenizer::known_names() {
   std::string out;
@@ -119,18 +117,18 @@ std::unique_ptr<pretokenizer> pretokenizer::make(const std::string &name) {
     std::unique_ptr<pretokenizer> p(new pretokenizer());
     p->name_ = want;
     p->ignore_merges_ = f.ignore_merges;
-    p->adds_bos_ = f.adds_bos;
     for (const char *e : f.exprs) {
       int err = 0;
       PCRE2_SIZE at = 0;
-      pcre2_code *code = pcre2_compile((PCRE2_SPTR)e, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK | PCRE2_DOLLAR_ENDONLY, &err, &at, nullptr);
-      if (!code) {
+      auto c = std::make_unique<compiled>();  // owns the code from here
+      c->code = pcre2_compile((PCRE2_SPTR)e, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK | PCRE2_DOLLAR_ENDONLY, &err, &at, nullptr);
+      if (!c->code) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);
         fail(HEARTH_ERR_INTERNAL, fmt::format("pre-tokenizer '{}': expression {} does not compile at {}: {}", want, e, at, (const char *)msg));
       }
-      pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // where JIT is unavailable the interpreter runs it
-      p->exprs_.push_back(new compiled{code});
+      pcre2_jit_compile(c->code, PCRE2_JIT_COMPLETE);  // where JIT is unavailable the interpreter runs it
+      p->exprs_.push_back(std::move(c));
     }
     return p;
   }
@@ -140,7 +138,7 @@ std::unique_ptr<pretokenizer> pretokenizer::make(const std::string &name) {
 void pretokenizer::split(std::string_view text, std::vector<std::string_view> &words) const {
   std::vector<std::string_view> pieces{text}, next;
   if (text.empty()) pieces.clear();
-  for (const compiled *c : exprs_) {
+  for (const auto &c : exprs_) {
     std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(pcre2_match_data_create_from_pattern(c->code, nullptr),
                                                                            &pcre2_match_data_free);
     if (!md) fail(HEARTH_ERR_OUT_OF_MEMORY, "pre-tokenizer: no memory for a match");

@@ -29,8 +29,6 @@ class pretokenizer {
   const std::string &name() const { return name_; }
   // A whole word that is a token is that token, without merging (llama3, tekken: ignore_merges).
   bool ignore_merges() const { return ignore_merges_; }
-  // The vocabulary adds BOS unless the file says otherwise (llama.cpp sets add_bos for these names).
-  bool adds_bos() const { return adds_bos_; }
 
   // Splits valid UTF-8 text into words (views into text, in order, covering it exactly). Thread-safe.
   void split(std::string_view text, std::vector<std::string_view> &words) const;
@@ -39,8 +37,8 @@ class pretokenizer {
   struct compiled;
   pretokenizer() = default;
   std::string name_;
-  bool ignore_merges_ = false, adds_bos_ = false;
-  std::vector<compiled *> exprs_;
+  bool ignore_merges_ = false;
+  std::vector<std::unique_ptr<compiled>> exprs_;
 };
 
 }  // namespace hearth

@@ -65,6 +65,8 @@ std::unique_ptr<tokenizer> make_tokenizer(const vocab &v);
 std::unique_ptr<tokenizer> make_spm_tokenizer(const vocab &v);
 // Byte-level BPE (tokenizer.ggml.model = "gpt2") with the pre-tokenizer tokenizer.ggml.pre names, bpe_tokenizer.cpp.
 std::unique_ptr<tokenizer> make_bpe_tokenizer(const vocab &v);
+// The character that stands for byte b in a byte-level vocabulary (GPT-2's bytes_to_unicode), as UTF-8.
+const std::string &byte_level_char(uint8_t b);
 
 // What a vocabulary of this model (and pre-tokenizer) assumes when the file does not say (vocab.h).
 vocab_defaults tokenizer_defaults(const std::string &model, const std::string &pre);

@@ -1,10 +1,39 @@
 #include "utf8.h"
 
+#include <algorithm>
+
 namespace hearth {
 
 size_t utf8_sequence_length(uint8_t lead) {
   static const size_t lookup[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
   return lookup[lead >> 4];
+}
+
+void utf8_append(std::string &out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += (char)cp;
+  } else if (cp < 0x800) {
+    out += (char)(0xc0 | cp >> 6);
+    out += (char)(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    out += (char)(0xe0 | cp >> 12);
+    out += (char)(0x80 | ((cp >> 6) & 0x3f));
+    out += (char)(0x80 | (cp & 0x3f));
+  } else {
+    out += (char)(0xf0 | cp >> 18);
+    out += (char)(0x80 | ((cp >> 12) & 0x3f));
+    out += (char)(0x80 | ((cp >> 6) & 0x3f));
+    out += (char)(0x80 | (cp & 0x3f));
+  }
+}
+
+uint32_t utf8_next(std::string_view s, size_t &i) {
+  const uint8_t c = (uint8_t)s[i];
+  const size_t len = std::min(utf8_sequence_length(c), s.size() - i);
+  uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | ((uint8_t)s[i + k] & 0x3f);
+  i += len;
+  return cp;
 }
 
 int64_t utf8_invalid_at(std::string_view s) {

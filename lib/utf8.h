@@ -15,6 +15,10 @@ std::string utf8_sanitize(std::string_view s);
 size_t utf8_complete_prefix(std::string_view s);
 // Bytes of the UTF-8 sequence a lead byte starts (1 for a stray continuation byte).
 size_t utf8_sequence_length(uint8_t lead);
+// Appends the UTF-8 encoding of a code point (at most U+10FFFF, not a surrogate).
+void utf8_append(std::string &out, uint32_t cp);
+// Decodes the character of valid UTF-8 text at s[i] and advances i past it.
+uint32_t utf8_next(std::string_view s, size_t &i);
 
 // Streams token pieces as text that is always valid UTF-8: bytes of a character split over several pieces are
 // held until it is complete, bytes that can never form a character become U+FFFD, and finish() flushes what is

@@ -1,4 +1,5 @@
-// hearth run: load, generate with streaming output, print speeds. Uses only the public C API.
+// hearth run: load, generate with streaming output, print speeds. Runs the model through the public C API (the
+// emulated device and the UTF-8 helpers come from the library's own headers).
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "commands.h"
 #include "device.h"
 #include "hearth.h"
+#include "utf8.h"
 
 namespace hearth::cli {
 
@@ -23,30 +25,6 @@ int32_t print_token(hearth_token, const char *piece, size_t len, void *) {
   std::fwrite(piece, 1, len, stdout);
   std::fflush(stdout);
   return 0;
-}
-
-// The reply as conversation text: a random or broken model can emit bytes that are not UTF-8, which the chat
-// template refuses; each byte outside a well-formed sequence becomes U+FFFD (what the terminal showed).
-std::string as_utf8(const std::string &s) {
-  std::string out;
-  for (size_t i = 0; i < s.size();) {
-    const uint8_t c = (uint8_t)s[i];
-    size_t len = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
-    const uint8_t lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80, hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
-    bool ok = len > 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) {
-      const uint8_t b = (uint8_t)s[i + k];
-      ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xbf);
-    }
-    if (ok) {
-      out.append(s, i, len);
-      i += len;
-    } else {
-      out += "\xef\xbf\xbd";
-      ++i;
-    }
-  }
-  return out;
 }
 
 std::string read_prompt_file(const std::string &path) {
@@ -117,7 +95,9 @@ hearth_status chat_loop(hearth_model *model, hearth_session *s, const std::strin
     std::fputc('\n', stdout);
     std::fflush(stdout);
     if (st) return st;
-    turns.emplace_back("assistant", as_utf8(r.text));
+    // A random or broken model can emit bytes that are not UTF-8, which the chat template refuses: the reply
+    // joins the conversation with them replaced as hearth_generate's pieces replace them.
+    turns.emplace_back("assistant", utf8_sanitize(r.text));
     // What the session now holds: the prompt, the reply, and the end-of-turn token it stopped at when that is the
     // text the template writes after the reply.
     const std::string with_reply = format_chat(model, tmpl, turns, false);

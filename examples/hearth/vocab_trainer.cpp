@@ -11,6 +11,7 @@
 #include "gguf_writer.h"
 #include "names.h"
 #include "pretokenizer.h"
+#include "tokenizer.h"
 #include "utf8.h"
 #include "vocab.h"
 
@@ -161,15 +162,9 @@ bpe_vocab train_byte_bpe(std::string_view text, int32_t n_vocab, const std::stri
   v.chat_template =
       "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}"
       "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-  // GPT-2's byte characters: printable bytes stand for themselves, the others map to U+0100 upwards in order.
-  std::string byte_char[256];
-  for (int b = 0, n = 0; b < 256; ++b) {
-    const bool printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-    const uint32_t cp = printable ? (uint32_t)b : 256u + (uint32_t)n++;
-    byte_char[b] = cp < 0x80 ? std::string(1, (char)cp) : std::string{(char)(0xc0 | (cp >> 6)), (char)(0x80 | (cp & 0x3f))};
-  }
+  // The 256 byte characters, in byte order (the tokenizer's own table).
   std::unordered_map<std::string, int32_t> id;
-  for (int b = 0; b < 256; ++b) id[byte_char[b]] = add(byte_char[b], tok_normal);
+  for (int b = 0; b < 256; ++b) id[byte_level_char((uint8_t)b)] = add(byte_level_char((uint8_t)b), tok_normal);
 
   // Words as the pre-tokenizer splits them, counted; each starts as its bytes.
   std::map<std::string, int64_t> word_count;  // ordered: deterministic
@@ -179,7 +174,7 @@ bpe_vocab train_byte_bpe(std::string_view text, int32_t n_vocab, const std::stri
   std::vector<word> ws;
   for (const auto &[w, c] : word_count) {
     word wd{{}, c};
-    for (char ch : w) wd.sym.push_back(id.at(byte_char[(uint8_t)ch]));
+    for (char ch : w) wd.sym.push_back(id.at(byte_level_char((uint8_t)ch)));
     ws.push_back(std::move(wd));
   }
   const bool exact = n_vocab <= 0;
