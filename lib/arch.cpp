@@ -14,11 +14,15 @@ extern const arch_unit k_arch_bamboo;  // arch/bamboo.cpp
 extern const arch_unit k_arch_qwen2;   // arch/qwen2.cpp
 extern const arch_unit k_arch_qwen3;   // arch/qwen3.cpp
 extern const arch_unit k_arch_falcon;  // arch/falcon.cpp
+extern const arch_unit k_arch_phi3;    // arch/phi3.cpp
+extern const arch_unit k_arch_gemma2;  // arch/gemma2.cpp
+extern const arch_unit k_arch_gemma3;  // arch/gemma3.cpp
 
 namespace {
 
 // The registry: one row per architecture hearth runs.
-const arch_unit *const k_builtin[] = {&k_arch_llama, &k_arch_bamboo, &k_arch_qwen2, &k_arch_qwen3, &k_arch_falcon};
+const arch_unit *const k_builtin[] = {&k_arch_llama, &k_arch_bamboo, &k_arch_qwen2, &k_arch_qwen3, &k_arch_falcon,
+                                           &k_arch_phi3,  &k_arch_gemma2, &k_arch_gemma3};
 
 std::mutex &extra_mutex() {
   static std::mutex m;

@@ -69,6 +69,16 @@ void llama_hparams(const gguf_file &f, hparams &hp);
 // Reads token_embd, output_norm, output (tied to the embedding when absent) and each layer's attention and FFN
 // tensors in llama's layout.
 void llama_tensors(tensor_loader &l, hparams &hp);
+// The file's RoPE (rope.freq_base, rope.scaling.*, the rope_freqs or rope_factors_short tensor) for hp.n_rot
+// dims; an unknown scaling type is UNSUPPORTED naming it. The kind is the unit's (block.rope, set after load).
+rope_scaling read_rope_scaling(const gguf_file &f, const hparams &hp);
+// A tensor of n_rot / 2 per-pair RoPE factors (F32, positive), or empty when the file has none.
+std::vector<float> rope_factors(const gguf_file &f, tensor which, const hparams &hp);
+// Pieces of Gemma (arch/gemma2.cpp), for gemma3: the llama keys and Gemma's block (NeoX, embedding scale,
+// post-norms, GeGLU, the score scale by the 27B layer count), layers sliding unless il % swa_pattern is the last.
+void gemma_hparams(const gguf_file &f, hparams &hp, int32_t swa_pattern, int32_t n_layer_27b);
+// llama's tensors and the two post-norms of each layer.
+void gemma_tensors(tensor_loader &l, hparams &hp);
 // A required unsigned key within [lo, hi]; BAD_FORMAT naming it otherwise.
 int32_t hparam(const gguf_file &f, kv k, std::string_view arch, uint64_t lo, uint64_t hi);
 // The same, or def when the key is absent.

@@ -105,7 +105,13 @@ class block_builder {
     const loc X = b_.at(x, place::cpu);
     const matrix *E = &m_.tok_embd();
     const step_state *st = st_;
-    node &n = add("token_embd", node_kind::embed, place::cpu, -1, {}, {X.res}, [=] { hearth::embed(*E, st->tokens, st->n, X.f(st->n)); });
+    const float scale = spec_.embd_scale;
+    const int64_t d = hp_.n_embd;
+    node &n = add("token_embd", node_kind::embed, place::cpu, -1, {}, {X.res}, [=] {
+      hearth::embed(*E, st->tokens, st->n, X.f(st->n));
+      if (scale != 0.0f)
+        for (float *v = X.f(st->n), *e = v + st->n * d; v < e; ++v) *v *= scale;
+    });
     n.weight_bytes = E->row_size;
     b_.wrote(x, place::cpu);
   }
@@ -131,8 +137,9 @@ class block_builder {
     const step_state *st = st_;
     const workspace *ws = ws_;
     const block_spec spec = spec_;
-    const int32_t n_head = hp_.n_head, n_head_kv = hp_.n_head_kv, hd = hp_.head_dim(), n_rot = hp_.n_rot;
-    const float base = hp_.rope_base;
+    const int32_t n_head = hp_.n_head, n_head_kv = hp_.n_head_kv, hd = hp_.head_dim();
+    const rope_spec *rs = &hp_.rope_of(il, b_.in().n_ctx);  // the model's, which outlives the graph
+    const attention_spec as = hp_.attention_of(il);
     if (p == place::cpu) {
       const int32_t qs = qs_;
       add(pre + "attn_norm", node_kind::attention, p, il, {X.res}, {XN.res},
@@ -153,8 +160,8 @@ class block_builder {
           head_norm(Q.f(n), L.q_norm.w.data(), n, n_head, hd, spec.norm_eps);
           head_norm(K.f(n), L.k_norm.w.data(), n, n_head_kv, hd, spec.norm_eps);
         }
-        rope(Q.f(n), n, n_head, hd, n_rot, base, spec.rope, st->pos.data());
-        rope(K.f(n), n, n_head_kv, hd, n_rot, base, spec.rope, st->pos.data());
+        rope(Q.f(n), n, n_head, hd, *rs, st->pos.data());
+        rope(K.f(n), n, n_head_kv, hd, *rs, st->pos.data());
       }).weight_bytes = L.q_norm.bytes() + L.k_norm.bytes();
       add(pre + "kv_store", node_kind::attention, p, il, {K.res, V.res}, {kc, vc}, [=] {
         const int64_t n = st->n;
@@ -162,13 +169,14 @@ class block_builder {
         std::memcpy(ws->at<float>(vc) + (size_t)st->pos0 * dkv, V.f(n), (size_t)(n * dkv) * sizeof(float));
       });
       add(pre + "attend", node_kind::attention, p, il, {Q.res, kc, vc}, {A.res}, [=] {
-        attend(Q.f(st->n), ws->at<float>(kc), ws->at<float>(vc), st->n, st->pos0, n_head, n_head_kv, hd, A.f(st->n));
+        attend(Q.f(st->n), ws->at<float>(kc), ws->at<float>(vc), st->n, st->pos0, as, A.f(st->n));
       });
       add(pre + "attn_output", node_kind::attention, p, il, {A.res}, {O.res, qs}, [=, &L] {
         const int64_t n = st->n;
         matmul(L.wo, A.f(n), n, O.f(n), ws->q8_at(qs));
         if (!L.bo.empty()) add_bias(O.f(n), L.bo.data(), n, d);
-      }).weight_bytes = bytes_of(L.wo, L.bo);
+        if (L.attn_post_norm) norm(spec.norm, L.attn_post_norm, spec.norm_eps, O.f(n), n, d, O.f(n));
+      }).weight_bytes = bytes_of(L.wo, L.bo) + L.attn_post_norm.bytes();
       if (!out)
         add(pre + "attn_residual", node_kind::attention, p, il, {X.res, O.res}, {X.res},
             [=] { hearth::add(X.f(st->n), O.f(st->n), st->n * d); });
@@ -194,20 +202,22 @@ class block_builder {
           sm->head_norm(Q.f(n), ol->q_norm.w, n, n_head, hd, spec.norm_eps);
           sm->head_norm(K.f(n), ol->k_norm.w, n, n_head_kv, hd, spec.norm_eps);
         }
-        sm->rope(Q.f(n), n, n_head, hd, n_rot, base, spec.rope, st->pos0);
-        sm->rope(K.f(n), n, n_head_kv, hd, n_rot, base, spec.rope, st->pos0);
+        sm->rope(Q.f(n), n, n_head, hd, *rs, st->pos0);
+        sm->rope(K.f(n), n, n_head_kv, hd, *rs, st->pos0);
       }).weight_bytes = L.q_norm.bytes() + L.k_norm.bytes();
       add(pre + "kv_store", node_kind::attention, p, il, {K.res, V.res}, {kc, vc}, [=] {
         sm->store_kv(ws->at<void>(kc), K.f(st->n), st->n, st->pos0, dev_kv_row);
         sm->store_kv(ws->at<void>(vc), V.f(st->n), st->n, st->pos0, dev_kv_row);
       });
       add(pre + "attend", node_kind::attention, p, il, {Q.res, kc, vc}, {A.res}, [=] {
-        sm->attend(Q.f(st->n), ws->at<void>(kc), ws->at<void>(vc), st->n, st->pos0, n_head, n_head_kv, hd, A.f(st->n));
+        sm->attend(Q.f(st->n), ws->at<void>(kc), ws->at<void>(vc), st->n, st->pos0, as, A.f(st->n));
       });
       add(pre + "attn_output", node_kind::attention, p, il, {A.res}, {O.res}, [=] {
-        sm->matmul(ol->wo, A.f(st->n), st->n, O.f(st->n));
-        if (ol->bo) sm->add_bias(O.f(st->n), ol->bo, st->n, d);
-      }).weight_bytes = bytes_of(L.wo, L.bo);
+        const int64_t n = st->n;
+        sm->matmul(ol->wo, A.f(n), n, O.f(n));
+        if (ol->bo) sm->add_bias(O.f(n), ol->bo, n, d);
+        if (ol->attn_post_norm) sm->norm(spec.norm, O.f(n), ol->attn_post_norm.w, ol->attn_post_norm.b, n, d, spec.norm_eps, O.f(n));
+      }).weight_bytes = bytes_of(L.wo, L.bo) + L.attn_post_norm.bytes();
       if (!out)
         add(pre + "attn_residual", node_kind::attention, p, il, {X.res, O.res}, {X.res},
             [=] { sm->add(X.f(st->n), O.f(st->n), st->n * d); });
@@ -467,14 +477,17 @@ class block_builder {
       b_.wrote(y, place::cpu);
       parts.push_back({y, place::cpu});
     }
+    const size_t n_ffn_parts = parts.size();
     if (attn_out) parts.push_back({*attn_out, b_.current(*attn_out, place::gpu) ? place::gpu : place::cpu});
-    merge(il, x, parts, next);
+    merge(il, x, parts, n_ffn_parts, next);
   }
 
   // Adds the parts to x where it costs fewest transfers: x to where the merge runs, the parts there, and x on to
   // its next consumer (ties: the next consumer's side). So consecutive GPU layers merge on the device, and a
   // layer whose next consumer is the CPU brings back the GPU's half.
-  void merge(int32_t il, value &x, const std::vector<std::pair<value, place>> &parts, place next) {
+  // The first n_ffn parts are the FFN's halves; with a post-FFN norm (Gemma) they are summed, with the bias, into
+  // the first and normed before x takes them.
+  void merge(int32_t il, value &x, const std::vector<std::pair<value, place>> &parts, size_t n_ffn, place next) {
     const layer &L = m_.layers()[(size_t)il];
     auto cost = [&](place p) {
       int c = b_.current(x, p) ? 0 : 1;
@@ -500,19 +513,33 @@ class block_builder {
     const offload_layer *ol = gpu_layer(il);
     const float *bias = p == place::gpu ? (ol ? ol->bdown : nullptr) : (L.bdown.empty() ? nullptr : L.bdown.data());
     device_stream *sm = stream_;
-    node &n = add(fmt::format("blk.{}.ffn_merge", il), node_kind::merge, p, il, reads, {X.res}, [=] {
+    const block_spec spec = spec_;
+    const bool post = bool(L.ffn_post_norm) && n_ffn > 0;
+    const dev_norm dpost = ol ? ol->ffn_post_norm : dev_norm{};
+    std::vector<int32_t> writes = {X.res};
+    if (post) writes.push_back(P[0].res);
+    node &n = add(fmt::format("blk.{}.ffn_merge", il), node_kind::merge, p, il, reads, writes, [=, &L] {
       const int64_t n = st->n;
-      for (const loc &q : P) {
-        if (p == place::gpu) sm->add(X.f(n), q.f(n), n * d);
-        else hearth::add(X.f(n), q.f(n), n * d);
+      const bool gpu = p == place::gpu;
+      auto add_to = [&](float *y, const float *v) { gpu ? sm->add(y, v, n * d) : hearth::add(y, v, n * d); };
+      auto add_bias_to = [&](float *y) {
+        if (bias) gpu ? sm->add_bias(y, bias, n, d) : add_bias(y, bias, n, d);
+      };
+      size_t first = 0;
+      if (post) {  // x += norm(sum of the halves + bias)
+        float *y = P[0].f(n);
+        for (size_t i = 1; i < n_ffn; ++i) add_to(y, P[i].f(n));
+        add_bias_to(y);
+        if (gpu) sm->norm(spec.norm, y, dpost.w, dpost.b, n, d, spec.norm_eps, y);
+        else norm(spec.norm, L.ffn_post_norm, spec.norm_eps, y, n, d, y);
+        add_to(X.f(n), y);
+        first = n_ffn;
       }
-      if (bias) {
-        if (p == place::gpu) sm->add_bias(X.f(n), bias, n, d);
-        else add_bias(X.f(n), bias, n, d);
-      }
+      for (size_t i = first; i < P.size(); ++i) add_to(X.f(n), P[i].f(n));
+      if (!post) add_bias_to(X.f(n));
     });
     n.n_neurons = hp_.n_ff;
-    n.weight_bytes = L.bdown.size() * sizeof(float);
+    n.weight_bytes = L.bdown.size() * sizeof(float) + L.ffn_post_norm.bytes();
     b_.wrote(x, p);
   }
 
@@ -549,6 +576,7 @@ class block_builder {
         const int64_t first = st->n - rows;
         norm(spec.norm, *nw, spec.norm_eps, X.f(st->n) + first * d, rows, d, XN.f(st->n));
         matmul(*W, XN.f(st->n), rows, st->logits, ws->q8_at(qs));
+        if (spec.final_softcap > 0) softcap(st->logits, rows * nv, spec.final_softcap);
       }).weight_bytes = W->bytes() + nw->bytes();
       return;
     }
@@ -571,6 +599,7 @@ class block_builder {
     add("logits", node_kind::output, place::cpu, -1, {lg_host}, {}, [=] {
       const int64_t rows = st->logit_rows();
       if (rows) std::memcpy(st->logits, ws->at<float>(lg_host), (size_t)(rows * nv) * sizeof(float));
+      if (rows && spec.final_softcap > 0) softcap(st->logits, rows * nv, spec.final_softcap);
     });
   }
 

@@ -60,13 +60,13 @@ class device_stream {
   virtual void head_norm(float *x, const float *weight, int64_t n, int32_t n_heads, int32_t head_dim, float eps) = 0;
   virtual void add_bias(float *y, const float *b, int64_t n, int64_t width) = 0;  // y[t] += b
   // RoPE (ops.h) for positions pos0, pos0 + 1, ... (a batch is consecutive)
-  virtual void rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, rope_kind kind,
-                    int32_t pos0) = 0;
+  virtual void rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, const rope_spec &r, int32_t pos0) = 0;
   // KV cache rows pos0 .. pos0 + n - 1 (each `width` values, in the device's KV type) = src (n x width floats).
   virtual void store_kv(void *cache, const float *src, int64_t n, int32_t pos0, int64_t width) = 0;
-  // Causal attention of n queries at positions pos0.. over the cache rows 0..pos0+t (caches [pos][kv width]).
-  virtual void attend(const float *q, const void *kcache, const void *vcache, int64_t n, int32_t pos0, int32_t n_head,
-                      int32_t n_head_kv, int32_t head_dim, float *out) = 0;
+  // Causal attention of n queries at positions pos0.. over the cache rows 0..pos0+t (caches [pos][kv width]), as
+  // hearth::attend (ops.h): its scale, soft cap and window.
+  virtual void attend(const float *q, const void *kcache, const void *vcache, int64_t n, int32_t pos0,
+                      const attention_spec &a, float *out) = 0;
   virtual void add(float *x, const float *y, int64_t count) = 0;  // x += y
   virtual void relu(float *x, int64_t count) = 0;
   // up = ffn_act(form, gate, up) as in ffn_activate (gate unused without a gate)

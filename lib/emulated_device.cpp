@@ -62,19 +62,19 @@ class emulated_stream final : public device_stream {
   void add_bias(float *y, const float *b, int64_t n, int64_t width) override {
     enqueue([=] { hearth::add_bias(y, b, n, width); });
   }
-  void rope(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, rope_kind kind, int32_t pos0) override {
+  void rope(float *x, int64_t n, int32_t heads, int32_t hd, const rope_spec &r, int32_t pos0) override {
     enqueue([=] {
       std::vector<int32_t> pos((size_t)n);
       for (int64_t t = 0; t < n; ++t) pos[(size_t)t] = pos0 + (int32_t)t;
-      hearth::rope(x, n, heads, hd, n_rot, base, kind, pos.data());
+      hearth::rope(x, n, heads, hd, r, pos.data());
     });
   }
   void store_kv(void *cache, const float *src, int64_t n, int32_t pos0, int64_t width) override {
     enqueue([=] { std::memcpy((float *)cache + (size_t)pos0 * width, src, (size_t)(n * width) * sizeof(float)); });
   }
-  void attend(const float *q, const void *kc, const void *vc, int64_t n, int32_t pos0, int32_t n_head, int32_t n_head_kv,
-              int32_t hd, float *out) override {
-    enqueue([=] { hearth::attend(q, (const float *)kc, (const float *)vc, n, pos0, n_head, n_head_kv, hd, out); });
+  void attend(const float *q, const void *kc, const void *vc, int64_t n, int32_t pos0, const attention_spec &a,
+              float *out) override {
+    enqueue([=] { hearth::attend(q, (const float *)kc, (const float *)vc, n, pos0, a, out); });
   }
   void add(float *x, const float *y, int64_t count) override {
     enqueue([=] { hearth::add(x, y, count); });

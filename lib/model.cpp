@@ -78,11 +78,12 @@ matrix matrix::rows_range(int64_t first, int64_t count) const {
 
 uint64_t layer::attention_bytes() const {
   return wq.bytes() + wk.bytes() + wv.bytes() + wo.bytes() + (bq.size() + bk.size() + bv.size() + bo.size()) * sizeof(float) +
-         attn_norm.bytes() + q_norm.bytes() + k_norm.bytes();
+         attn_norm.bytes() + q_norm.bytes() + k_norm.bytes() + attn_post_norm.bytes();
 }
 
 uint64_t layer::ffn_bytes() const {
-  return gate.bytes() + up.bytes() + (down ? down : down_t).bytes() + (bgate.size() + bup.size() + bdown.size()) * sizeof(float);
+  return gate.bytes() + up.bytes() + (down ? down : down_t).bytes() + (bgate.size() + bup.size() + bdown.size()) * sizeof(float) +
+         ffn_post_norm.bytes();
 }
 
 model::~model() = default;
@@ -132,6 +133,9 @@ std::shared_ptr<const model> model::load(const std::string &path, const model_co
     m->hp_.arch = arch;
     m->hp_.n_vocab = m->vocab_.n_vocab();
     m->arch_->load_hparams(f, m->hp_);
+    // The unit chose the rotation's pairing (block.rope) after reading the frequencies; every spec follows it.
+    for (rope_spec *r : {&m->hp_.rope, &m->hp_.rope_swa, &m->hp_.rope_long})
+      if (!r->freq.empty()) r->kind = m->hp_.block.rope;
     m->layers_.resize((size_t)m->hp_.n_layer);
     tensor_loader l(*m, f);
     m->arch_->load_tensors(l, m->hp_);
@@ -164,7 +168,8 @@ std::vector<std::pair<dtype, uint64_t>> model::dense_bytes_by_type() const {
     for (const matrix *m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up}) add(*m, m->bytes());
     add(L.down ? L.down : L.down_t, (L.down ? L.down : L.down_t).bytes());
     f32 += (L.bq.size() + L.bk.size() + L.bv.size() + L.bo.size() + L.bgate.size() + L.bup.size() + L.bdown.size()) * sizeof(float) +
-           L.attn_norm.bytes() + L.q_norm.bytes() + L.k_norm.bytes() + L.ffn_input_norm(hp_.block.parallel).bytes();
+           L.attn_norm.bytes() + L.q_norm.bytes() + L.k_norm.bytes() + L.ffn_input_norm(hp_.block.parallel).bytes() +
+           L.attn_post_norm.bytes() + L.ffn_post_norm.bytes();
   }
   by[dtype::f32] += f32;
   std::vector<std::pair<dtype, uint64_t>> v(by.begin(), by.end());

@@ -11,6 +11,7 @@
 
 #include "gguf.h"
 #include "offload_config.h"
+#include "rope.h"
 #include "tokenizer.h"
 #include "vocab.h"
 
@@ -21,11 +22,6 @@ namespace hearth {
 enum class norm_kind : uint8_t {
   rms,    // x / sqrt(mean(x^2) + eps) * w
   layer,  // (x - mean) / sqrt(var + eps) * w + b (b optional)
-};
-enum class rope_kind : uint8_t {
-  none,
-  normal,  // llama.cpp's "normal": rotates pairs (2i, 2i+1)
-  neox,    // GPT-NeoX: rotates pairs (i, i + n_rot/2)
 };
 enum class activation : uint8_t { silu, gelu, relu, relu_sq };
 const char *activation_name(activation a);
@@ -70,15 +66,43 @@ struct block_spec {
   rope_kind rope = rope_kind::normal;
   bool parallel = false;  // attention and FFN both read the block's normed input; x += attention + FFN (Falcon)
   bool qk_norm = false;   // RMS norm over each head of Q and K before RoPE (Qwen3)
+  bool post_norms = false;  // RMS norms on the attention's and the FFN's outputs before each residual (Gemma 2/3)
+  float embd_scale = 0.0f;  // the embedding row times this (Gemma: sqrt(n_embd)); 0: none
+  float attn_scale = 0.0f;  // the attention's score scale; 0: 1 / sqrt(head_dim)
+  float attn_softcap = 0.0f;   // scores become c * tanh(s / c) before the softmax (Gemma 2); 0: none
+  float final_softcap = 0.0f;  // the same on the logits (Gemma 2)
   ffn_form ffn;
+};
+
+// How one layer attends: the shape of its heads and the block's score transform, and its window.
+struct attention_spec {
+  int32_t n_head = 0, n_head_kv = 0, head_dim = 0;
+  float scale = 0.0f;    // score = scale * q.k
+  float softcap = 0.0f;  // then softcap * tanh(score / softcap); 0: none
+  int32_t window = 0;    // a query at p sees keys p - window + 1 .. p (sliding-window layers); 0: all before it
 };
 
 struct hparams {
   std::string arch;
   int32_t n_vocab = 0, n_ctx_train = 0, n_embd = 0, n_layer = 0, n_ff = 0, n_head = 0, n_head_kv = 0, n_rot = 0;
   int32_t n_embd_head = 0;  // per head (key_length; n_embd / n_head unless the architecture says otherwise)
-  float rope_base = 10000.0f;
   block_spec block;
+  // RoPE of every layer, of the sliding-window layers when they differ (Gemma 3: base 10000, no scaling), and for
+  // a context beyond n_ctx_orig when the file has long factors (Phi-3's rope_factors_long).
+  rope_spec rope, rope_swa, rope_long;
+  int32_t n_ctx_orig = 0;     // the context the RoPE was trained on (rope.scaling.original_context_length)
+  int32_t n_swa = 0;          // the sliding window (attention.sliding_window); 0: none
+  std::vector<uint8_t> swa;   // per layer: 1 if the layer attends within the window
+  bool is_swa(int32_t il) const { return n_swa > 0 && (size_t)il < swa.size() && swa[(size_t)il]; }
+  const rope_spec &rope_of(int32_t il, int32_t n_ctx) const {
+    if (is_swa(il) && rope_swa.kind != rope_kind::none) return rope_swa;
+    if (rope_long.active() && n_ctx > n_ctx_orig) return rope_long;
+    return rope;
+  }
+  attention_spec attention_of(int32_t il) const {
+    const float s = block.attn_scale > 0 ? block.attn_scale : 1.0f / std::sqrt((float)n_embd_head);
+    return {n_head, n_head_kv, n_embd_head, s, block.attn_softcap, is_swa(il) ? n_swa : 0};
+  }
   int32_t head_dim() const { return n_embd_head; }
   int32_t n_embd_q() const { return n_head * n_embd_head; }
   int32_t n_embd_kv() const { return n_head_kv * n_embd_head; }
@@ -112,6 +136,7 @@ struct layer {
   matrix wq, wk, wv, wo;
   std::vector<float> bq, bk, bv, bo;  // biases (empty: none)
   norm_weights q_norm, k_norm;        // per-head norms of Q and K (head_dim weights)
+  norm_weights attn_post_norm, ffn_post_norm;  // on the attention's and the FFN's outputs (Gemma)
   matrix gate, up;                    // gate absent for an FFN without one
   matrix down;                        // {n_ff} -> {n_embd}: n_embd rows of n_ff
   matrix down_t;                      // PowerInfer's neuron-major transpose: n_ff rows of n_embd (when down is absent)

@@ -14,6 +14,8 @@ enum class kv {
   // hyper-parameters, per architecture
   context_length, embedding_length, block_count, feed_forward_length, head_count, head_count_kv,
   key_length, value_length, rope_dimension_count, rope_freq_base, rope_scaling_type, rope_scaling_factor,
+  rope_scale_linear, rope_scaling_attn_factor, rope_scaling_original_context_length, rope_scaling_yarn_beta_fast,
+  rope_scaling_yarn_beta_slow, sliding_window, attn_logit_softcapping, final_logit_softcapping,
   layer_norm_epsilon, layer_norm_rms_epsilon, expert_count, expert_used_count,
   // vocabulary
   tokenizer_model, tokenizer_pre, tokenizer_tokens, tokenizer_scores, tokenizer_token_type, tokenizer_merges,
@@ -38,9 +40,10 @@ std::string key_name(kv k, std::string_view arch = {}, int layer = -1);
 inline constexpr const char *k_calibration_prefix = "hearth.calibration.";
 
 enum class tensor {
-  token_embd, position_embd, output_norm, output,
+  token_embd, position_embd, output_norm, output, rope_freqs, rope_factors_long, rope_factors_short,
   // per layer
   attn_norm, attn_norm_2, attn_q, attn_k, attn_v, attn_qkv, attn_output, attn_q_norm, attn_k_norm,
+  attn_post_norm, ffn_post_norm,
   ffn_norm, ffn_gate, ffn_up, ffn_down, ffn_down_t, ffn_gate_exps, ffn_up_exps, ffn_down_exps, ffn_gate_inp,
   fc1, fc2,
   // PowerInfer's GPU index

@@ -249,6 +249,7 @@ void offload::upload(const model &m) {
       ol.bq = put(L.bq), ol.bk = put(L.bk), ol.bv = put(L.bv), ol.bo = put(L.bo);
       ol.fc1 = put_rows(L.fc1, all), ol.fc2 = put_rows(L.fc2, all);
       ol.attn_norm = put(L.attn_norm), ol.q_norm = put(L.q_norm), ol.k_norm = put(L.k_norm);
+      ol.attn_post_norm = put(L.attn_post_norm);
     }
     const std::vector<int32_t> &hot = pl.gpu_neurons;
     ol.n_hot = (int32_t)hot.size();
@@ -270,6 +271,7 @@ void offload::upload(const model &m) {
     }
     if (ol.attention || !hot.empty()) {
       ol.ffn_norm = put(L.ffn_input_norm(hp.block.parallel));
+      ol.ffn_post_norm = put(L.ffn_post_norm);
       ol.bdown = put(L.bdown);
       std::vector<int32_t> row_of((size_t)hp.n_ff, -1);
       for (size_t j = 0; j < hot.size(); ++j) row_of[(size_t)hot[j]] = (int32_t)j;

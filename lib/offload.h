@@ -29,6 +29,7 @@ struct offload_layer {
   bool attention = false;  // the attention unit (norms, Q/K/V/O, biases, Q/K norms, predictor) is on the GPU
   dev_matrix wq, wk, wv, wo, fc1, fc2;
   dev_norm attn_norm, q_norm, k_norm, ffn_norm;  // ffn_norm: the norm the FFN's input takes (ffn_input_norm)
+  dev_norm attn_post_norm, ffn_post_norm;        // Gemma's norms on the attention's and the FFN's outputs
   const float *bq = nullptr, *bk = nullptr, *bv = nullptr, *bo = nullptr;
   int32_t n_hot = 0;                // GPU neurons
   dev_matrix gate, up, down_t;      // their rows, packed (down_t absent when down is: a row-major file)

@@ -160,56 +160,38 @@ void add(float *x, const float *y, int64_t count) {
   for (int64_t i = 0; i < count; ++i) x[i] += y[i];
 }
 
-void rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, rope_kind kind, const int32_t *pos) {
-  if (kind == rope_kind::none || n_rot == 0) return;
-  const int32_t half = n_rot / 2;
-  std::vector<float> cs((size_t)n_rot);  // cos, sin of pair i at 2i, 2i + 1
-  for (int64_t t = 0; t < n; ++t) {
-    for (int32_t i = 0; i < half; ++i) {
-      const double theta = (double)pos[t] * std::pow((double)base, -(double)(2 * i) / n_rot);
-      cs[(size_t)(2 * i)] = (float)std::cos(theta);
-      cs[(size_t)(2 * i + 1)] = (float)std::sin(theta);
-    }
-    for (int32_t h = 0; h < n_heads; ++h) {
-      float *v = x + (t * n_heads + h) * head_dim;
-      for (int32_t i = 0; i < half; ++i) {
-        const float c = cs[(size_t)(2 * i)], s = cs[(size_t)(2 * i + 1)];
-        // normal: the pair (2i, 2i+1); NeoX: (i, i + n_rot/2)
-        const int32_t a = kind == rope_kind::normal ? 2 * i : i, b = kind == rope_kind::normal ? 2 * i + 1 : i + half;
-        const float x0 = v[a], x1 = v[b];
-        v[a] = x0 * c - x1 * s;
-        v[b] = x0 * s + x1 * c;
-      }
-    }
-  }
-}
-
-void attend(const float *q, const float *kc, const float *vc, int64_t n, int32_t pos0, int32_t n_head, int32_t n_head_kv,
-            int32_t head_dim, float *att) {
-  const int64_t hd = head_dim, d = (int64_t)n_head * hd, dkv = (int64_t)n_head_kv * hd;
-  const int32_t group = n_head / n_head_kv;
-  const float scale = 1.0f / std::sqrt((float)hd);
+void attend(const float *q, const float *kc, const float *vc, int64_t n, int32_t pos0, const attention_spec &a, float *att) {
+  const int64_t hd = a.head_dim, d = (int64_t)a.n_head * hd, dkv = (int64_t)a.n_head_kv * hd;
+  const int32_t group = a.n_head / a.n_head_kv, n_head = a.n_head;
+  const float scale = a.scale, cap = a.softcap;
+  const int32_t window = a.window;
   const auto &K = cpu::kernels();
   tbb::parallel_for(tbb::blocked_range<int64_t>(0, n * n_head), [&](const tbb::blocked_range<int64_t> &r) {
     std::vector<float> score;
     for (int64_t job = r.begin(); job < r.end(); ++job) {
       const int64_t t = job / n_head, h = job % n_head, kvh = h / group;
-      const int64_t n_kv = pos0 + t + 1;
+      const int64_t n_kv = pos0 + t + 1, first = window > 0 ? std::max<int64_t>(0, n_kv - window) : 0;
       const float *qh = q + t * d + h * hd;
-      score.resize((size_t)n_kv);
+      score.resize((size_t)(n_kv - first));
       float max = -INFINITY;
-      for (int64_t p = 0; p < n_kv; ++p) {
-        K.of(dtype::f32).dot(hd, qh, kc + p * dkv + kvh * hd, 0, nullptr, 1, &score[(size_t)p]);
-        score[(size_t)p] *= scale;
-        max = std::max(max, score[(size_t)p]);
+      for (int64_t p = first; p < n_kv; ++p) {
+        float &s = score[(size_t)(p - first)];
+        K.of(dtype::f32).dot(hd, qh, kc + p * dkv + kvh * hd, 0, nullptr, 1, &s);
+        s *= scale;
+        if (cap > 0) s = cap * std::tanh(s / cap);
+        max = std::max(max, s);
       }
       float sum = 0;
       for (float &s : score) sum += s = std::exp(s - max);
       float *out = att + t * d + h * hd;
       std::fill(out, out + hd, 0.0f);
-      for (int64_t p = 0; p < n_kv; ++p) K.axpy_f32(hd, score[(size_t)p] / sum, vc + p * dkv + kvh * hd, out);
+      for (int64_t p = first; p < n_kv; ++p) K.axpy_f32(hd, score[(size_t)(p - first)] / sum, vc + p * dkv + kvh * hd, out);
     }
   });
+}
+
+void softcap(float *x, int64_t count, float c) {
+  for (int64_t i = 0; i < count; ++i) x[i] = c * std::tanh(x[i] / c);
 }
 
 void ffn_activate(const ffn_form &form, const float *gate, float *up, int64_t count) {

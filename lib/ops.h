@@ -53,13 +53,13 @@ void head_norm(float *x, const float *weight, int64_t n, int32_t n_heads, int32_
 // y[t] += b for each of n tokens of `width` values.
 void add_bias(float *y, const float *b, int64_t n, int64_t width);
 void add(float *x, const float *y, int64_t count);  // x += y
-// RoPE of the first n_rot dims of every head by pos * base^(-2i/n_rot): llama.cpp's "normal" (pairs 2i, 2i+1) or
-// NeoX (pairs i, i + n_rot/2).
-void rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, rope_kind kind, const int32_t *pos);
-// Causal attention: query t (position pos0 + t) sees cache rows 0..pos0+t; query head h reads KV head
-// h / (n_head / n_head_kv). q and out are [n][n_head * head_dim], the caches [position][n_head_kv * head_dim].
-void attend(const float *q, const float *kcache, const float *vcache, int64_t n, int32_t pos0, int32_t n_head,
-            int32_t n_head_kv, int32_t head_dim, float *out);
+// Causal attention: query t (position pos0 + t) sees cache rows 0..pos0+t (within the window, if any); query head
+// h reads KV head h / (n_head / n_head_kv); scores are scale * q.k, soft-capped if asked. q and out are
+// [n][n_head * head_dim], the caches [position][n_head_kv * head_dim].
+void attend(const float *q, const float *kcache, const float *vcache, int64_t n, int32_t pos0, const attention_spec &a,
+            float *out);
+// logits = c * tanh(logits / c) (Gemma 2's final soft-capping)
+void softcap(float *x, int64_t count, float c);
 // up = ffn_act(form, gate, up) elementwise (gate unused without a gate).
 void ffn_activate(const ffn_form &form, const float *gate, float *up_inout, int64_t count);
 void embed(const matrix &tok_embd, const int32_t *tokens, int64_t n, float *x);

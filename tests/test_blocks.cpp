@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -113,6 +114,17 @@ struct variant {
   std::string arch = k_arch;  // a built-in architecture's name: its own unit reads the file
   bool qkv_bias = false;      // biases on separate Q, K and V
   int head_dim = 0;           // 0: n_embd / n_head; else key_length (Q is n_head x head_dim wide)
+  int layers = 3;
+  // RoPE scaling as llama.cpp's converter writes it: rope.scaling.type/factor/original_context_length and
+  // attn_factor, Llama 3's rope_freqs tensor, Phi-3's rope_factors_short/long
+  std::string scaling;  // "", "linear", "yarn", "longrope"
+  double factor = 1.0, attn_factor = 1.0;
+  int orig_ctx = 0;
+  bool rope_freqs = false;
+  bool fused_gate_up = false;  // Phi-3's ffn_up of 2 n_ff rows, the gate's first
+  int gemma = 0;               // 2 or 3: Gemma's block (embedding scale, post-norms, soft caps, sliding windows)
+  int window = 0;              // attention.sliding_window
+  bool tied = false;           // no output.weight: the embedding is the output
 };
 
 constexpr int k_d = 48, k_heads = 4, k_kv_heads = 2, k_ff = 96, k_layers = 3, k_vocab = 3 + 256 + 26;
@@ -127,7 +139,13 @@ std::string write_variant(const variant &v) {
   w.set_str("general.architecture", a);
   if (v.head_dim) w.set_u32(a + ".attention.key_length", (uint32_t)v.head_dim), w.set_u32(a + ".attention.value_length", (uint32_t)v.head_dim);
   w.set_u32(a + ".embedding_length", k_d);
-  w.set_u32(a + ".block_count", k_layers);
+  w.set_u32(a + ".block_count", (uint32_t)v.layers);
+  if (!v.scaling.empty()) w.set_str(a + ".rope.scaling.type", v.scaling);
+  if (v.factor != 1.0) w.set_f32(a + ".rope.scaling.factor", (float)v.factor);
+  if (v.orig_ctx) w.set_u32(a + ".rope.scaling.original_context_length", (uint32_t)v.orig_ctx);
+  if (v.attn_factor != 1.0) w.set_f32(a + ".rope.scaling.attn_factor", (float)v.attn_factor);
+  if (v.window) w.set_u32(a + ".attention.sliding_window", (uint32_t)v.window);
+  if (v.gemma == 2) w.set_f32(a + ".attn_logit_softcapping", 1.5f), w.set_f32(a + ".final_logit_softcapping", 2.0f);
   w.set_u32(a + ".feed_forward_length", k_ff);
   w.set_u32(a + ".attention.head_count", k_heads);
   w.set_u32(a + ".attention.head_count_kv", k_kv_heads);
@@ -162,8 +180,11 @@ std::string write_variant(const variant &v) {
   add("token_embd.weight", {k_d, k_vocab}, 1.0f);
   add("output_norm.weight", {k_d}, 0.2f, 1.0f);
   if (v.norm == "layer") add("output_norm.bias", {k_d}, 0.1f);
-  add("output.weight", {k_d, k_vocab}, s);
-  for (int il = 0; il < k_layers; ++il) {
+  if (!v.tied) add("output.weight", {k_d, k_vocab}, s);
+  const int64_t pairs = hd / v.n_rot_div / 2;
+  if (v.rope_freqs) add("rope_freqs.weight", {pairs}, 1.5f, 2.5f);  // factors in [1, 4]
+  if (v.scaling == "longrope") add("rope_factors_short.weight", {pairs}, 0.4f, 1.5f), add("rope_factors_long.weight", {pairs}, 2.0f, 4.0f);
+  for (int il = 0; il < v.layers; ++il) {
     const std::string p = fmt::format("blk.{}.", il);
     add(p + "attn_norm.weight", {k_d}, 0.2f, 1.0f);
     if (v.norm == "layer") add(p + "attn_norm.bias", {k_d}, 0.1f);
@@ -186,15 +207,16 @@ std::string write_variant(const variant &v) {
     }
     add(p + "attn_output.weight", {dq, k_d}, s);
     if (v.biases) add(p + "attn_output.bias", {k_d}, 0.1f);
+    if (v.gemma) add(p + "post_attention_norm.weight", {k_d}, 0.2f, 1.0f), add(p + "post_ffw_norm.weight", {k_d}, 0.2f, 1.0f);
     if (v.qk_norm) {
       add(p + "attn_q_norm.weight", {hd}, 0.2f, 1.0f);
       add(p + "attn_k_norm.weight", {hd}, 0.2f, 1.0f);
     }
     if (!v.parallel) add(p + "ffn_norm.weight", {k_d}, 0.2f, 1.0f);
     if (!v.parallel && v.norm == "layer") add(p + "ffn_norm.bias", {k_d}, 0.1f);
-    add(p + "ffn_up.weight", {k_d, k_ff}, s);
+    add(p + "ffn_up.weight", {k_d, v.fused_gate_up ? 2 * k_ff : k_ff}, s);
     if (v.biases) add(p + "ffn_up.bias", {k_ff}, 0.2f);
-    if (v.gated) {
+    if (v.gated && !v.fused_gate_up) {
       add(p + "ffn_gate.weight", {k_d, k_ff}, s);
       if (v.biases) add(p + "ffn_gate.bias", {k_ff}, 0.2f);
     }
@@ -250,17 +272,51 @@ struct ref_model {
     return z / (1 + std::exp(-z));  // silu
   }
   int hd() const { return v.head_dim ? v.head_dim : k_d / k_heads; }
-  void rope(vec &x, int heads, int pos) const {
+  // Whether layer l attends within the window: Gemma 2's even layers, Gemma 3's all but every sixth.
+  bool sliding(int l) const { return v.gemma == 2 ? l % 2 == 0 : v.gemma == 3 ? l % 6 != 5 : false; }
+  // The inverse frequency of each pair and the cos/sin magnitude, in the form of Hugging Face's
+  // _compute_*_parameters: YaRN blends 1/(factor base^(2i/d)) and 1/base^(2i/d) by a clamped linear ramp over
+  // the pairs [low, high] from find_correction_dim, with attention factor 0.1 ln(factor) + 1.
+  void inv_freq(int l, vec &f, double &mscale) const {
+    const int d = hd() / v.n_rot_div;
+    const bool local = v.gemma == 3 && sliding(l);  // Gemma 3's sliding layers: base 10000, unscaled
+    const double base = local ? 10000.0 : 5000.0, factor = local ? 1.0 : v.factor;
+    const vec rf = get("rope_freqs.weight"), lf = get("rope_factors_long.weight");
+    f.assign((size_t)d / 2, 0.0);
+    mscale = v.attn_factor;
+    double low = 0, high = 0;
+    if (v.scaling == "yarn") {
+      auto corr = [&](double rot) { return d * std::log(v.orig_ctx / (rot * 2 * M_PI)) / (2 * std::log(base)); };
+      low = std::max(0.0, std::floor(corr(32))), high = std::min(d - 1.0, std::ceil(corr(1)));
+      if (low == high) high += 0.001;
+      mscale *= 0.1 * std::log(factor) + 1.0;
+    }
+    for (int i = 0; i < d / 2; ++i) {
+      const double extrap = 1.0 / std::pow(base, 2.0 * i / d), interp = extrap / factor;
+      if (v.scaling == "yarn") {
+        const double ramp = std::clamp((i - low) / (high - low), 0.0, 1.0);
+        f[(size_t)i] = interp * ramp + extrap * (1 - ramp);
+      } else {
+        f[(size_t)i] = interp;
+      }
+      if (!rf.empty()) f[(size_t)i] /= rf[(size_t)i];
+      if (!lf.empty()) f[(size_t)i] /= lf[(size_t)i];  // a session context (32) beyond the original (16): long
+    }
+  }
+  void rope(vec &x, int heads, int pos, int l) const {
     const int hd = this->hd(), n_rot = hd / v.n_rot_div;
     if (v.rope == "none") return;
+    vec f;
+    double m;
+    inv_freq(l, f, m);
     for (int h = 0; h < heads; ++h)
       for (int p = 0; p < n_rot / 2; ++p) {
         const int i = v.rope == "neox" ? p : 2 * p, j = v.rope == "neox" ? p + n_rot / 2 : 2 * p + 1;
-        const double th = pos * std::pow(5000.0, -2.0 * p / n_rot);
+        const double th = pos * f[(size_t)p];
         double &a = x[(size_t)(h * hd + i)], &b = x[(size_t)(h * hd + j)];
         const double a0 = a, b0 = b;
-        a = a0 * std::cos(th) - b0 * std::sin(th);
-        b = a0 * std::sin(th) + b0 * std::cos(th);
+        a = m * (a0 * std::cos(th) - b0 * std::sin(th));
+        b = m * (a0 * std::sin(th) + b0 * std::cos(th));
       }
   }
   void head_norm(vec &x, int heads, const vec &w) const {
@@ -275,12 +331,14 @@ struct ref_model {
 
   std::vector<vec> logits(const std::vector<int32_t> &toks) const {
     const int hd = this->hd(), dq = k_heads * hd, dkv = k_kv_heads * hd, group = k_heads / k_kv_heads;
-    const vec embd = get("token_embd.weight"), out = get("output.weight");
-    std::vector<std::vector<vec>> K(k_layers), V(k_layers);
+    const vec embd = get("token_embd.weight"), out = v.tied ? embd : get("output.weight");
+    std::vector<std::vector<vec>> K((size_t)v.layers), V((size_t)v.layers);
     std::vector<vec> result;
     for (size_t pos = 0; pos < toks.size(); ++pos) {
       vec x(embd.begin() + (long)toks[pos] * k_d, embd.begin() + (long)(toks[pos] + 1) * k_d);
-      for (int l = 0; l < k_layers; ++l) {
+      if (v.gemma)
+        for (double &e : x) e *= std::sqrt((double)k_d);
+      for (int l = 0; l < v.layers; ++l) {
         const std::string p = fmt::format("blk.{}.", l);
         const vec h = norm(x, p + "attn_norm");
         vec q, k, vv;
@@ -298,8 +356,8 @@ struct ref_model {
           head_norm(q, k_heads, get(p + "attn_q_norm.weight"));
           head_norm(k, k_kv_heads, get(p + "attn_k_norm.weight"));
         }
-        rope(q, k_heads, (int)pos);
-        rope(k, k_kv_heads, (int)pos);
+        rope(q, k_heads, (int)pos, l);
+        rope(k, k_kv_heads, (int)pos, l);
         K[(size_t)l].push_back(k);
         V[(size_t)l].push_back(vv);
         vec att((size_t)dq, 0.0);
@@ -307,17 +365,21 @@ struct ref_model {
           const int kvh = hh / group;
           vec s(pos + 1);
           double mx = -1e300, sum = 0;
-          for (size_t t = 0; t <= pos; ++t) {
+          // a sliding layer sees the window's last keys only
+          const size_t first = sliding(l) && pos + 1 > (size_t)v.window ? pos + 1 - (size_t)v.window : 0;
+          for (size_t t = first; t <= pos; ++t) {
             double dot = 0;
             for (int i = 0; i < hd; ++i) dot += q[(size_t)(hh * hd + i)] * K[(size_t)l][t][(size_t)(kvh * hd + i)];
             s[t] = dot / std::sqrt((double)hd);
+            if (v.gemma == 2) s[t] = 1.5 * std::tanh(s[t] / 1.5);
             mx = std::max(mx, s[t]);
           }
-          for (double &e : s) sum += e = std::exp(e - mx);
+          for (size_t t = 0; t <= pos; ++t) sum += s[t] = t >= first ? std::exp(s[t] - mx) : 0.0;
           for (size_t t = 0; t <= pos; ++t)
             for (int i = 0; i < hd; ++i) att[(size_t)(hh * hd + i)] += s[t] / sum * V[(size_t)l][t][(size_t)(kvh * hd + i)];
         }
-        const vec o = linear(get(p + "attn_output.weight"), get(p + "attn_output.bias"), att, (size_t)k_d);
+        vec o = linear(get(p + "attn_output.weight"), get(p + "attn_output.bias"), att, (size_t)k_d);
+        if (v.gemma) o = norm(o, p + "post_attention_norm");
         vec fin;  // the FFN's input after its norm
         if (v.parallel) fin = v.norm2 ? norm(x, p + "attn_norm_2") : h;
         else {
@@ -325,7 +387,10 @@ struct ref_model {
           fin = norm(x, p + "ffn_norm");
         }
         vec up = linear(get(p + "ffn_up.weight"), get(p + "ffn_up.bias"), fin, (size_t)k_ff);
-        if (v.gated) {
+        if (v.fused_gate_up) {  // rows [0, n_ff) gate, [n_ff, 2 n_ff) up
+          const vec gu = linear(get(p + "ffn_up.weight"), {}, fin, (size_t)(2 * k_ff));
+          for (size_t i = 0; i < (size_t)k_ff; ++i) up[i] = act(v.act, gu[i]) * gu[i + k_ff];
+        } else if (v.gated) {
           const vec g = linear(get(p + "ffn_gate.weight"), get(p + "ffn_gate.bias"), fin, (size_t)k_ff);
           for (size_t i = 0; i < up.size(); ++i) up[i] *= act(v.act, g[i]);
         } else {
@@ -342,9 +407,13 @@ struct ref_model {
         } else {
           dn = linear(get(p + "ffn_down.weight"), get(p + "ffn_down.bias"), up, (size_t)k_d);
         }
+        if (v.gemma) dn = norm(dn, p + "post_ffw_norm");
         for (size_t i = 0; i < x.size(); ++i) x[i] += dn[i] + (v.parallel ? o[i] : 0.0);
       }
-      result.push_back(linear(out, {}, norm(x, "output_norm"), (size_t)k_vocab));
+      vec logits = linear(out, {}, norm(x, "output_norm"), (size_t)k_vocab);
+      if (v.gemma == 2)
+        for (double &e : logits) e = 2.0 * std::tanh(e / 2.0);
+      result.push_back(logits);
     }
     return result;
   }
@@ -387,7 +456,27 @@ std::vector<variant> builtin_variants() {
   variant relufalcon = falcon40;
   relufalcon.name = "relufalcon";
   relufalcon.act = "relu_nogate";
-  return {qwen2, qwen3, falcon7, falcon40, relufalcon};
+  // Llama with each RoPE scaling llama.cpp applies: linear, YaRN (a ramp over an original context of 64), and
+  // Llama 3.1's per-pair factors
+  variant linear{"llama rope linear"};
+  linear.arch = "llama", linear.scaling = "linear", linear.factor = 4;
+  variant yarn{"llama rope yarn"};
+  yarn.arch = "llama", yarn.scaling = "yarn", yarn.factor = 4, yarn.orig_ctx = 64;
+  variant llama3{"llama3 rope_freqs"};
+  llama3.arch = "llama", llama3.rope_freqs = true;
+  // Phi-3 128k: fused QKV and gate/up, NeoX, long factors (the session's 32 tokens exceed the original 16) and
+  // the attention factor
+  variant phi3{"phi3 longrope", "rms", "neox", "silu"};
+  phi3.arch = "phi3", phi3.fused = true, phi3.fused_gate_up = true, phi3.scaling = "longrope", phi3.orig_ctx = 16;
+  phi3.attn_factor = 1.19;
+  // Gemma 2: soft caps (small, so they bite on random weights), a window of 3 on the even layers; Gemma 3: Q/K
+  // norms, six layers (the sixth global, at base 5000 with linear factor 2; the others at 10000)
+  variant gemma2{"gemma2", "rms", "neox", "gelu"};
+  gemma2.arch = "gemma2", gemma2.gemma = 2, gemma2.window = 3, gemma2.tied = true;
+  variant gemma3{"gemma3", "rms", "neox", "gelu"};
+  gemma3.arch = "gemma3", gemma3.gemma = 3, gemma3.window = 3, gemma3.tied = true, gemma3.qk_norm = true;
+  gemma3.layers = 6, gemma3.scaling = "linear", gemma3.factor = 2, gemma3.head_dim = 16;
+  return {qwen2, qwen3, falcon7, falcon40, relufalcon, linear, yarn, llama3, phi3, gemma2, gemma3};
 }
 
 }  // namespace
@@ -401,7 +490,8 @@ TEST_CASE("registered architectures: each piece of a block against a float64 for
   std::vector<variant> all(std::begin(k_variants), std::end(k_variants));
   for (const variant &b : builtin_variants()) all.push_back(b);
   for (const variant &v : all) {
-    CAPTURE(v.name);
+    const std::string name = v.name;
+    CAPTURE(name);
     const std::string path = write_variant(v);
     const auto m = model::load(path);
     const hparams &hp = m->hp();
@@ -433,7 +523,7 @@ TEST_CASE("registered architectures: each piece of a block against a float64 for
       mc.offload.n_ctx = 32;
       mc.offload.sync_seconds = 1e-12;  // worth a round trip at any size
       const uint64_t layer_bytes = m->layers()[0].attention_bytes() + m->layers()[0].ffn_bytes() + 2ull * 32 * 2 * 24 * 4 + 4 * k_ff;
-      mc.offload.budget = mode == (int)offload_mode::layers ? 2 * layer_bytes + (uint64_t)k_layers * (k_ff + k_d) * 4 + 2000
+      mc.offload.budget = mode == (int)offload_mode::layers ? 2 * layer_bytes + (uint64_t)v.layers * (k_ff + k_d) * 4 + 2000
                                                             : m->weight_bytes() / 2;
       mc.offload.open = [](std::string *) { return make_emulated_device(size_t(64) << 20, 0); };
       const auto g = model::load(path, mc);
@@ -492,8 +582,8 @@ TEST_CASE("an architecture's missing or mis-shaped tensor is refused naming it; 
   }
 }
 
-TEST_CASE("hearth synth writes qwen2, qwen3 and falcon files their units load; logits agree across thread counts") {
-  for (const char *arch : {"qwen2", "qwen3", "falcon"}) {
+TEST_CASE("hearth synth writes a file of each architecture that its unit loads; logits agree across thread counts") {
+  for (const char *arch : {"qwen2", "qwen3", "falcon", "phi3", "gemma2", "gemma3"}) {
     CAPTURE(arch);
     synth_config c = test::small_config();
     c.arch = arch;
@@ -503,9 +593,15 @@ TEST_CASE("hearth synth writes qwen2, qwen3 and falcon files their units load; l
     if (std::string(arch) == "falcon") c.falcon_norm2 = true, c.ffn = "relu_nogate";
     const auto m = model::load(test::synth_model(c));
     CHECK(m->hp().arch == arch);
+    const std::string as = arch;
     CHECK(m->hp().block.rope == rope_kind::neox);
-    CHECK(m->hp().block.qk_norm == (std::string(arch) == "qwen3"));
-    CHECK(m->hp().n_embd_q() == (std::string(arch) == "qwen3" ? 128 : 64));
+    CHECK(m->hp().block.qk_norm == (as == "qwen3" || as == "gemma3"));
+    CHECK(m->hp().n_embd_q() == (as == "qwen3" ? 128 : 64));
+    CHECK(m->hp().block.post_norms == (as == "gemma2" || as == "gemma3"));
+    CHECK(bool(m->layers()[1].ffn_post_norm) == m->hp().block.post_norms);
+    CHECK(m->hp().is_swa(0) == (as == "gemma2" || as == "gemma3"));
+    if (as == "gemma2" || as == "gemma3") CHECK(m->hp().block.ffn.act == activation::gelu);
+    if (as == "phi3") CHECK(m->layers()[0].up.data == m->layers()[0].gate.data + m->hp().n_ff * m->layers()[0].gate.row_size);
     CHECK(!m->layers()[0].bq.empty() == (std::string(arch) == "qwen2"));
     CHECK(m->hp().block.parallel == (std::string(arch) == "falcon"));
     if (std::string(arch) == "falcon") {
@@ -534,11 +630,21 @@ TEST_CASE("hearth synth writes qwen2, qwen3 and falcon files their units load; l
   }
 }
 
-TEST_CASE("qwen2 requires its Q/K/V biases, qwen3 its head norms, falcon its fused QKV, naming the missing tensor") {
+TEST_CASE("each unit requires its own tensors (qwen2's Q/K/V biases, qwen3's and gemma3's head norms, falcon's and "
+          "phi3's fused QKV, gemma2's post-norms, phi3's fused gate/up), naming the missing one") {
+  const std::pair<const char *, const char *> k_drop[] = {
+      {"qwen2", "blk.1.attn_k.bias"},         {"qwen3", "blk.2.attn_q_norm.weight"}, {"falcon", "blk.1.attn_qkv.weight"},
+      {"phi3", "blk.1.attn_qkv.weight"},      {"gemma2", "blk.1.post_ffw_norm.weight"},
+      {"gemma3", "blk.2.attn_k_norm.weight"},
+  };
   for (const variant &v : builtin_variants()) {
-    CAPTURE(v.name);
+    const std::string name = v.name;
+    CAPTURE(name);
+    const char *drop = nullptr;
+    for (const auto &[arch, t] : k_drop)
+      if (v.arch == arch) drop = t;
+    if (!drop) continue;  // the llama RoPE variants: llama's own tensors are checked elsewhere
     const std::string path = write_variant(v);
-    const char *drop = v.arch == "qwen2" ? "blk.1.attn_k.bias" : v.arch == "qwen3" ? "blk.2.attn_q_norm.weight" : "blk.1.attn_qkv.weight";
     const std::string broken = test::rewrite_model(path, {}, {drop});
     try {
       model::load(broken);
@@ -579,4 +685,18 @@ TEST_CASE("tensor_layer reads the layer of a per-layer tensor name and nothing e
   CHECK(tensor_layer("blk..attn_q.weight") == -1);
   CHECK(tensor_layer("blk.3") == -1);
   CHECK(tensor_layer("blk.3x.attn_q.weight") == -1);
+}
+
+TEST_CASE("RoPE factors that do not match the rotated width are refused, naming the tensor") {
+  variant v{"llama3 bad freqs"};
+  v.arch = "llama", v.rope_freqs = true;
+  // 6 factors were written for 12 rotated dims; the rewritten file rotates 8
+  const std::string bad = test::rewrite_model(write_variant(v), {{"llama.rope.dimension_count", 8}});
+  try {
+    model::load(bad);
+    FAIL("loaded mismatched rope_freqs");
+  } catch (const error &e) {
+    CHECK(e.status() == HEARTH_ERR_BAD_FORMAT);
+    CHECK(std::string(e.what()).find("tensor 'rope_freqs.weight' has 6 values, expected 4") != std::string::npos);
+  }
 }

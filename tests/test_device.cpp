@@ -179,10 +179,23 @@ void test_norm_rope_elementwise(harness &h) {
     got = h.get(db, x.size());
     for (int64_t t = 0; t < n; ++t)
       for (int64_t i = 0; i < width; ++i) near(got[(size_t)(t * width + i)], (double)x[(size_t)(t * width + i)] + b[(size_t)i], 1e-6, "add_bias");
-    // RoPE: normal pairs (2i, 2i+1), NeoX pairs (i, i + n_rot/2)
-    for (rope_kind kind : {rope_kind::normal, rope_kind::neox}) {
+    // RoPE: normal pairs (2i, 2i+1), NeoX pairs (i, i + n_rot/2); plain, then with per-pair factors, linear
+    // interpolation and a magnitude (what YaRN and long RoPE fold into the spec)
+    for (int variant = 0; variant < 4; ++variant) {
+      const rope_kind kind = variant % 2 ? rope_kind::neox : rope_kind::normal;
+      const bool scaled = variant >= 2;
+      rope_scaling rsc;
+      rsc.kind = kind, rsc.n_rot = n_rot, rsc.base = 10000.0;
+      std::vector<double> fac((size_t)(n_rot / 2), 1.0);
+      if (scaled) {
+        rsc.freq_scale = 0.25, rsc.attn_factor = 1.2;
+        for (double &f : fac) f = 1.0 + 3.0 * (uni() + 1.0);
+        rsc.factors.assign(fac.begin(), fac.end());
+        for (size_t i = 0; i < fac.size(); ++i) fac[i] = (double)rsc.factors[i];  // the float values the spec reads
+      }
+      const rope_spec spec = make_rope(rsc);
       float *dr = h.put(x);
-      h.st->rope(dr, n, (int32_t)heads, (int32_t)hd, n_rot, 10000.0f, kind, pos0);
+      h.st->rope(dr, n, (int32_t)heads, (int32_t)hd, spec, pos0);
       got = h.get(dr, x.size());
       for (int64_t t = 0; t < n; ++t)
         for (int64_t hh = 0; hh < heads; ++hh) {
@@ -190,9 +203,10 @@ void test_norm_rope_elementwise(harness &h) {
           std::vector<double> want(v, v + hd);
           for (int64_t p = 0; p < n_rot / 2; ++p) {
             const int64_t i = kind == rope_kind::normal ? 2 * p : p, j = kind == rope_kind::normal ? 2 * p + 1 : p + n_rot / 2;
-            const double th = (double)(pos0 + t) * std::pow(10000.0, -(double)(2 * p) / n_rot);
-            want[(size_t)i] = v[i] * std::cos(th) - v[j] * std::sin(th);
-            want[(size_t)j] = v[i] * std::sin(th) + v[j] * std::cos(th);
+            const double th = (double)(pos0 + t) * std::pow(10000.0, -(double)(2 * p) / n_rot) / fac[(size_t)p] * (scaled ? 0.25 : 1.0);
+            const double m = scaled ? 1.2 : 1.0;
+            want[(size_t)i] = m * (v[i] * std::cos(th) - v[j] * std::sin(th));
+            want[(size_t)j] = m * (v[i] * std::sin(th) + v[j] * std::cos(th));
           }
           for (int64_t i = 0; i < hd; ++i)
             near(got[(size_t)((t * heads + hh) * hd + i)], want[(size_t)i], 1e-5, kind == rope_kind::neox ? "rope neox" : "rope");
@@ -238,21 +252,28 @@ void test_attention(harness &h) {
     if (h.dev.kv_bytes() == 2)
       for (auto *c : {&kc, &vc})
         for (float &v : *c) v = fp16_to_f32(f32_to_fp16(v));
+    // every third trial: Gemma's score scale and soft cap and a sliding window (which may cut into the prompt)
+    attention_spec as{n_head, n_head_kv, hd, 1.0f / std::sqrt((float)hd), 0.0f, 0};
+    if (trial % 3 == 1) as.scale = 0.3f / std::sqrt((float)hd), as.softcap = 1.5f, as.window = (int32_t)pick(1, 8);
     float *out = h.room<float>(q.size());
-    h.st->attend(h.put(q), dk, dv, n, pos0, n_head, n_head_kv, hd, out);
+    h.st->attend(h.put(q), dk, dv, n, pos0, as, out);
     const auto got = h.get(out, q.size());
     for (int64_t t = 0; t < n; ++t)
       for (int32_t hh = 0; hh < n_head; ++hh) {
         const int64_t kvh = hh / (n_head / n_head_kv), m = pos0 + t + 1;
-        std::vector<double> s((size_t)m);
+        std::vector<double> s((size_t)m, 0.0);
         double mx = -1e300, sum = 0;
+        auto seen = [&](int64_t p) { return as.window == 0 || p > m - 1 - as.window; };
         for (int64_t p = 0; p < m; ++p) {
+          if (!seen(p)) continue;
           double dot = 0;
           for (int32_t i = 0; i < hd; ++i) dot += (double)q[(size_t)(t * d + hh * hd + i)] * kc[(size_t)(p * dkv + kvh * hd + i)];
-          s[(size_t)p] = dot / std::sqrt((double)hd);
-          mx = std::max(mx, s[(size_t)p]);
+          double sc = dot * as.scale;
+          if (as.softcap > 0) sc = as.softcap * std::tanh(sc / as.softcap);
+          s[(size_t)p] = sc;
+          mx = std::max(mx, sc);
         }
-        for (double &v : s) sum += v = std::exp(v - mx);
+        for (int64_t p = 0; p < m; ++p) sum += s[(size_t)p] = seen(p) ? std::exp(s[(size_t)p] - mx) : 0.0;
         for (int32_t i = 0; i < hd; ++i) {
           double o = 0;
           for (int64_t p = 0; p < m; ++p) o += s[(size_t)p] / sum * vc[(size_t)(p * dkv + kvh * hd + i)];

@@ -4,6 +4,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -258,9 +259,11 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     fail(HEARTH_ERR_INVALID_ARGUMENT, "ffn must be silu, relu, drelu or relu_nogate");
 
   const bool planted = c.sparsity > 0.0f;
-  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3" && c.arch != "falcon")
-    fail(HEARTH_ERR_INVALID_ARGUMENT, "arch must be llama, qwen2, qwen3 or falcon");
-  const bool falcon = c.arch == "falcon";
+  const char *const archs[] = {"llama", "qwen2", "qwen3", "falcon", "phi3", "gemma2", "gemma3"};
+  if (std::find(std::begin(archs), std::end(archs), c.arch) == std::end(archs))
+    fail(HEARTH_ERR_INVALID_ARGUMENT, "arch must be llama, qwen2, qwen3, falcon, phi3, gemma2 or gemma3");
+  const bool falcon = c.arch == "falcon", phi3 = c.arch == "phi3", gemma = c.arch == "gemma2" || c.arch == "gemma3";
+  if ((phi3 || gemma) && c.ffn == "relu_nogate") fail(HEARTH_ERR_INVALID_ARGUMENT, "a " + c.arch + " FFN has a gate");
   if (falcon && c.ffn != "silu" && c.ffn != "relu_nogate")
     fail(HEARTH_ERR_INVALID_ARGUMENT, "a falcon FFN is gate-less GELU (the default) or relu_nogate (ReluFalcon)");
   const int64_t hd = c.head_dim > 0 ? c.head_dim : c.n_embd / c.n_head;
@@ -301,8 +304,10 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   }
   w.set_f32(key_name(kv::rope_freq_base, arch), c.rope_base);
   w.set_f32(key_name(kv::layer_norm_rms_epsilon, arch), c.rms_eps);
-  if (!falcon || c.ffn != "silu") w.set_str(key_name(kv::hearth_ffn_activation), c.ffn);  // falcon's default: GELU
+  // "silu" leaves falcon and gemma their own FFN (GELU, GeGLU); hearth's key names any other
+  if (!(falcon || gemma) || c.ffn != "silu") w.set_str(key_name(kv::hearth_ffn_activation), c.ffn);
   if (falcon) w.set_f32(key_name(kv::layer_norm_epsilon, arch), c.rms_eps);
+  if (gemma) w.set_u32(key_name(kv::sliding_window, arch), arch == "gemma3" ? 1024 : 4096);
   if (planted) {
     if (pwri) w.set_f32(key_name(kv::powerinfer_sparse_threshold), 0.0f);
     w.set_f32(key_name(kv::hearth_synthetic_sparsity), c.sparsity);
@@ -362,7 +367,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     });
   }
   norm(tensor_name(tensor::output_norm));
-  if (!c.tied_output) matrix(tensor_name(tensor::output), d, nv, sd);
+  if (!c.tied_output && !gemma) matrix(tensor_name(tensor::output), d, nv, sd);  // Gemma's output is its embedding
   // The planted layer is computed once, when its first tensor is written, and shared by its tensors.
   auto cache = std::make_shared<std::pair<int32_t, planted_layer>>(-1, planted_layer{});
   auto planted_of = [cache, c, basis](int32_t il) -> const planted_layer & {
@@ -382,15 +387,27 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       matrix(tensor_name(tensor::ffn_down, il), ff, d, sf);
       continue;
     }
+    if (phi3) {  // fused Q/K/V rows and fused gate/up rows (the gate's first)
+      matrix(tensor_name(tensor::attn_qkv, il), d, dq + 2 * dkv, sd);
+      matrix(tensor_name(tensor::attn_output, il), dq, d, (float)std::sqrt(3.0 / (double)dq));
+      norm(tensor_name(tensor::ffn_norm, il));
+      matrix(tensor_name(tensor::ffn_up, il), d, 2 * ff, sd);
+      matrix(tensor_name(tensor::ffn_down, il), ff, d, sf);
+      continue;
+    }
     matrix(tensor_name(tensor::attn_q, il), d, dq, sd);
     matrix(tensor_name(tensor::attn_k, il), d, dkv, sd);
     matrix(tensor_name(tensor::attn_v, il), d, dkv, sd);
+    if (gemma) {
+      norm(tensor_name(tensor::attn_post_norm, il));
+      norm(tensor_name(tensor::ffn_post_norm, il));
+    }
     if (arch == "qwen2") {
       vector(tensor_name(tensor::attn_q, il, "bias"), dq, 0.0f, 0.1f);
       vector(tensor_name(tensor::attn_k, il, "bias"), dkv, 0.0f, 0.1f);
       vector(tensor_name(tensor::attn_v, il, "bias"), dkv, 0.0f, 0.1f);
     }
-    if (arch == "qwen3") {
+    if (arch == "qwen3" || arch == "gemma3") {
       vector(tensor_name(tensor::attn_q_norm, il), hd, 1.0f, 0.2f);
       vector(tensor_name(tensor::attn_k_norm, il), hd, 1.0f, 0.2f);
     }

@@ -28,24 +28,26 @@ __global__ void store_kv_kernel(__half *cache, const float *src, int64_t count) 
 }
 
 __global__ void attend_kernel(const float *q, const __half *kc, const __half *vc, int32_t pos0, int32_t n_head,
-                              int32_t n_head_kv, int32_t hd, float *out) {
+                              int32_t n_head_kv, int32_t hd, float scale, float softcap, int32_t window, float *out) {
   __shared__ float score[k_chunk];
   __shared__ float acc[k_max_head_dim];
   __shared__ float red[k_threads / k_warp];
   const int64_t t = blockIdx.x / n_head, h = blockIdx.x % n_head, kvh = h / (n_head / n_head_kv);
   const int64_t d = (int64_t)n_head * hd, dkv = (int64_t)n_head_kv * hd, n_kv = pos0 + t + 1;
+  const int64_t first = window > 0 && n_kv > window ? n_kv - window : 0;  // a sliding window's oldest key
   const float *qh = q + t * d + h * hd;
-  const float scale = rsqrtf((float)hd);
   for (int i = threadIdx.x; i < hd; i += k_threads) acc[i] = 0.0f;
   float m = -INFINITY, l = 0.0f;
-  for (int64_t c0 = 0; c0 < n_kv; c0 += k_chunk) {
+  for (int64_t c0 = first; c0 < n_kv; c0 += k_chunk) {
     const int len = (int)min((int64_t)k_chunk, n_kv - c0);
     float cmax = -INFINITY;
     for (int p = threadIdx.x; p < len; p += k_threads) {
       const __half *kp = kc + (c0 + p) * dkv + kvh * hd;
       float s = 0.0f;
       for (int i = 0; i < hd; ++i) s += qh[i] * __half2float(kp[i]);
-      score[p] = s * scale;
+      s *= scale;
+      if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+      score[p] = s;
       cmax = fmaxf(cmax, score[p]);
     }
     cmax = block_reduce(cmax, true, red);
@@ -76,11 +78,11 @@ bool store_kv(void *cache, const float *src, int64_t n, int32_t pos0, int64_t wi
 }
 
 bool attend(const float *q, const void *kc, const void *vc, int64_t n, int32_t pos0, int32_t n_head, int32_t n_head_kv,
-            int32_t hd, float *out, void *stream) {
+            int32_t hd, float scale, float softcap, int32_t window, float *out, void *stream) {
   if (n <= 0) return true;
   if (hd > k_max_head_dim || n * n_head > INT32_MAX) return false;
   attend_kernel<<<(unsigned)(n * n_head), k_threads, 0, (cudaStream_t)stream>>>(q, (const __half *)kc, (const __half *)vc, pos0,
-                                                                                n_head, n_head_kv, hd, out);
+                                                                                n_head, n_head_kv, hd, scale, softcap, window, out);
   return launched();
 }
 

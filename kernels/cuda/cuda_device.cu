@@ -95,16 +95,16 @@ class cuda_stream final : public device_stream {
   void add_bias(float *y, const float *b, int64_t n, int64_t width) override {
     launched("add_bias", cuda::add_bias(y, b, n, width, s_));
   }
-  void rope(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, rope_kind kind, int32_t pos0) override {
-    if (kind == rope_kind::none) return;
-    launched("rope", cuda::rope(x, n, heads, hd, n_rot, base, kind == rope_kind::neox, pos0, s_));
+  void rope(float *x, int64_t n, int32_t heads, int32_t hd, const rope_spec &r, int32_t pos0) override {
+    if (!r.active()) return;
+    launched("rope", cuda::rope(x, n, heads, hd, r.n_rot, r.freq.data(), r.mscale, r.kind == rope_kind::neox, pos0, s_));
   }
   void store_kv(void *cache, const float *src, int64_t n, int32_t pos0, int64_t width) override {
     launched("store_kv", cuda::store_kv(cache, src, n, pos0, width, s_));
   }
-  void attend(const float *q, const void *kc, const void *vc, int64_t n, int32_t pos0, int32_t n_head, int32_t n_head_kv,
-              int32_t hd, float *out) override {
-    launched("attend", cuda::attend(q, kc, vc, n, pos0, n_head, n_head_kv, hd, out, s_));
+  void attend(const float *q, const void *kc, const void *vc, int64_t n, int32_t pos0, const attention_spec &a,
+              float *out) override {
+    launched("attend", cuda::attend(q, kc, vc, n, pos0, a.n_head, a.n_head_kv, a.head_dim, a.scale, a.softcap, a.window, out, s_));
   }
   void add(float *x, const float *y, int64_t count) override { launched("add", cuda::add(x, y, count, s_)); }
   void relu(float *x, int64_t count) override { launched("relu", cuda::relu(x, count, s_)); }

@@ -46,13 +46,19 @@ __global__ void layernorm_kernel(const float *x, const float *w, const float *b,
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x) yt[i] = (xt[i] - mean) * scale * w[i] + (b ? b[i] : 0.0f);
 }
 
-// One thread per (token, head, pair) of the first n_rot dims; the angle in double, as the CPU reference does.
-__global__ void rope_kernel(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, bool neox, int32_t pos0) {
+// The frequencies travel in the launch's arguments (2 KiB of the 4 KiB a launch may carry): no upload per call.
+struct rope_freqs {
+  double f[256];
+};
+
+// One thread per (token, head, pair) of the first n_rot dims; the angle in double, as the CPU's rope does.
+__global__ void rope_kernel(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, rope_freqs freq, double mscale,
+                            bool neox, int32_t pos0) {
   const int64_t pairs = n_rot / 2, id = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (id >= n * heads * pairs) return;
   const int64_t p = id % pairs, th = id / pairs, t = th / heads;
-  const double theta = (double)(pos0 + t) * pow((double)base, -(double)(2 * p) / n_rot);
-  const float c = (float)cos(theta), s = (float)sin(theta);
+  const double theta = (double)(pos0 + t) * freq.f[p];
+  const float c = (float)(cos(theta) * mscale), s = (float)(sin(theta) * mscale);
   float *v = x + th * hd;
   const int64_t a = neox ? p : 2 * p, b = neox ? p + pairs : 2 * p + 1;
   const float x0 = v[a], x1 = v[b];
@@ -100,10 +106,14 @@ bool add_bias(float *y, const float *b, int64_t n, int64_t width, void *stream) 
   return launched();
 }
 
-bool rope(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, float base, bool neox, int32_t pos0, void *stream) {
+bool rope(float *x, int64_t n, int32_t heads, int32_t hd, int32_t n_rot, const double *freq, double mscale, bool neox,
+          int32_t pos0, void *stream) {
   const int64_t count = n * heads * (n_rot / 2);
   if (count <= 0) return true;
-  rope_kernel<<<blocks_for(count), k_threads, 0, (cudaStream_t)stream>>>(x, n, heads, hd, n_rot, base, neox, pos0);
+  if (n_rot / 2 > 256) return false;
+  rope_freqs f{};
+  for (int32_t i = 0; i < n_rot / 2; ++i) f.f[i] = freq[i];
+  rope_kernel<<<blocks_for(count), k_threads, 0, (cudaStream_t)stream>>>(x, n, heads, hd, n_rot, f, mscale, neox, pos0);
   return launched();
 }
 

@@ -29,13 +29,16 @@ bool rmsnorm(const float *x, const float *weight, int64_t n, int64_t width, floa
 bool layernorm(const float *x, const float *weight, const float *bias, int64_t n, int64_t width, float eps, float *y,
                void *stream);
 bool add_bias(float *y, const float *b, int64_t n, int64_t width, void *stream);
-// neox: pairs (i, i + n_rot/2) instead of (2i, 2i + 1)
-bool rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, bool neox, int32_t pos0,
-          void *stream);
+// Pair i of position p turns by p * freq[i] (freq: n_rot / 2 <= 256 host values, passed in the launch), both values
+// then scaled by mscale; neox: pairs (i, i + n_rot/2) instead of (2i, 2i + 1).
+bool rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, const double *freq, double mscale, bool neox,
+          int32_t pos0, void *stream);
 // The KV cache is F16: store_kv converts n rows of `width` floats into cache rows pos0.., attend reads them.
 bool store_kv(void *cache, const float *src, int64_t n, int32_t pos0, int64_t width, void *stream);
+// Scores scale * q.k, then softcap * tanh(score / softcap) when softcap > 0; window > 0: a query at p sees keys
+// p - window + 1 .. p.
 bool attend(const float *q, const void *kcache, const void *vcache, int64_t n, int32_t pos0, int32_t n_head,
-            int32_t n_head_kv, int32_t head_dim, float *out, void *stream);
+            int32_t n_head_kv, int32_t head_dim, float scale, float softcap, int32_t window, float *out, void *stream);
 bool add(float *x, const float *y, int64_t count, void *stream);
 bool relu(float *x, int64_t count, void *stream);
 bool activate(int32_t act_code, const float *gate, float *up, int64_t count, void *stream);

@@ -3,12 +3,59 @@
 // absent.
 #include <fmt/format.h>
 
+#include <cmath>
+#include <vector>
+
 #include "../arch.h"
 #include "../error.h"
 #include "../gguf.h"
 #include "../log.h"
 
 namespace hearth {
+
+std::vector<float> rope_factors(const gguf_file &f, tensor which, const hparams &hp) {
+  const std::string name = tensor_name(which);
+  const gguf_tensor *t = f.tensor(name);
+  if (!t) return {};
+  if (t->type != dtype::f32) fail(HEARTH_ERR_UNSUPPORTED, fmt::format("tensor '{}' is {}; hearth reads it as F32", name, type_name(t->type)));
+  if (t->n_dims != 1 || t->ne[0] != hp.n_rot / 2)
+    fail(HEARTH_ERR_BAD_FORMAT, fmt::format("tensor '{}' has {} values, expected {} (rope.dimension_count / 2)", name, t->n_elements(), hp.n_rot / 2));
+  std::vector<float> v((const float *)t->data, (const float *)t->data + hp.n_rot / 2);
+  for (float x : v)
+    if (!(x > 0) || !std::isfinite(x)) fail(HEARTH_ERR_BAD_FORMAT, fmt::format("tensor '{}' holds a factor that is not positive", name));
+  return v;
+}
+
+rope_scaling read_rope_scaling(const gguf_file &f, const hparams &hp) {
+  const std::string &a = hp.arch;
+  rope_scaling s;
+  s.n_rot = hp.n_rot;
+  s.n_ctx_orig = hp.n_ctx_orig;
+  s.base = f.get_float(key_name(kv::rope_freq_base, a), 10000.0);
+  if (!(s.base > 1) || !std::isfinite(s.base)) fail(HEARTH_ERR_BAD_FORMAT, key_name(kv::rope_freq_base, a) + " out of range");
+  if (hp.n_rot > k_max_rope_dims) fail(HEARTH_ERR_UNSUPPORTED, fmt::format("rope.dimension_count {} is above {}", hp.n_rot, k_max_rope_dims));
+  // As llama.cpp: the type defaults to linear; the factor (or the older scale_linear) is 1 / freq_scale.
+  const std::string type_key = key_name(kv::rope_scaling_type, a);
+  const std::string type = f.get_string(type_key, "linear");
+  double factor = f.get_float(key_name(kv::rope_scaling_factor, a), 0.0);
+  if (factor == 0.0) factor = f.get_float(key_name(kv::rope_scale_linear, a), 0.0);
+  if (factor == 0.0) factor = 1.0;
+  if (!(factor > 0) || !std::isfinite(factor)) fail(HEARTH_ERR_BAD_FORMAT, key_name(kv::rope_scaling_factor, a) + " out of range");
+  if (type == "none") factor = 1.0;
+  else if (type == "yarn") s.yarn = true;
+  else if (type != "linear" && type != "longrope")
+    fail(HEARTH_ERR_UNSUPPORTED, fmt::format("{} '{}' is not supported (hearth applies none, linear, yarn, longrope)", type_key, type));
+  s.freq_scale = 1.0 / factor;
+  s.attn_factor = f.get_float(key_name(kv::rope_scaling_attn_factor, a), 1.0);
+  s.beta_fast = f.get_float(key_name(kv::rope_scaling_yarn_beta_fast, a), 32.0);
+  s.beta_slow = f.get_float(key_name(kv::rope_scaling_yarn_beta_slow, a), 1.0);
+  if (!(s.attn_factor > 0) || !(s.beta_fast > 0) || !(s.beta_slow > 0))
+    fail(HEARTH_ERR_BAD_FORMAT, "rope.scaling attn_factor or yarn betas out of range");
+  // Llama 3.1's per-pair factors (rope_freqs), or Phi-3's short ones (the long ones: llama_hparams).
+  s.factors = rope_factors(f, tensor::rope_freqs, hp);
+  if (s.factors.empty()) s.factors = rope_factors(f, tensor::rope_factors_short, hp);
+  return s;
+}
 
 void llama_hparams(const gguf_file &f, hparams &hp) {
   const std::string &a = hp.arch;
@@ -23,21 +70,20 @@ void llama_hparams(const gguf_file &f, hparams &hp) {
   hp.n_embd_head = hparam_or(f, kv::key_length, a, 1, 1 << 16, hp.n_embd / hp.n_head);
   hp.n_rot = hparam_or(f, kv::rope_dimension_count, a, 0, (uint64_t)hp.n_embd_head, hp.n_embd_head);
   if (hp.n_rot % 2) fail(HEARTH_ERR_BAD_FORMAT, "rope.dimension_count must be even");
-  hp.rope_base = (float)f.get_float(key_name(kv::rope_freq_base, a), 10000.0);
   block_spec &b = hp.block;
   b.norm = norm_kind::rms;
   b.norm_eps = (float)f.get_float(key_name(kv::layer_norm_rms_epsilon, a), 1e-5);
   b.rope = rope_kind::normal;
-  if (!(hp.rope_base > 0) || !(b.norm_eps >= 0)) fail(HEARTH_ERR_BAD_FORMAT, "rope.freq_base or layer_norm_rms_epsilon out of range");
-  // RoPE scaling is not applied yet: say so rather than run a long-context model silently differently from
-  // llama.cpp (Llama 3.1's per-dimension factors are the rope_freqs tensor; linear and YaRN are keys).
-  const std::string scaling = f.get_string(key_name(kv::rope_scaling_type, a), "");
-  const double factor = f.get_float(key_name(kv::rope_scaling_factor, a), 1.0);
-  if ((!scaling.empty() && scaling != "none") || factor != 1.0 || f.tensor("rope_freqs.weight"))
-    log(HEARTH_LOG_WARN, "the file asks for RoPE scaling ({}{}), which hearth does not apply yet: logits differ from "
-        "llama.cpp's, most at long context",
-        f.tensor("rope_freqs.weight") ? "rope_freqs factors" : scaling.empty() ? "linear" : scaling,
-        factor != 1.0 ? fmt::format(", factor {}", factor) : std::string());
+  if (!(b.norm_eps >= 0)) fail(HEARTH_ERR_BAD_FORMAT, key_name(kv::layer_norm_rms_epsilon, a) + " out of range");
+  hp.n_ctx_orig = hparam_or(f, kv::rope_scaling_original_context_length, a, 1, 1 << 24, hp.n_ctx_train);
+  const rope_scaling rs = read_rope_scaling(f, hp);
+  hp.rope = make_rope(rs);
+  // Phi-3's long factors replace the short ones beyond the original context (llama.cpp's get_rope_factors).
+  if (const std::vector<float> lf = rope_factors(f, tensor::rope_factors_long, hp); !lf.empty()) {
+    rope_scaling l = rs;
+    l.factors = lf;
+    hp.rope_long = make_rope(l);
+  }
 
   // FFN activation: hearth's own key wins; PowerInfer marks ReLU models by the PWRI magic (llama = ReGLU); plain
   // llama.cpp llama files are SwiGLU.
