@@ -17,12 +17,13 @@ extern const arch_unit k_arch_falcon;  // arch/falcon.cpp
 extern const arch_unit k_arch_phi3;    // arch/phi3.cpp
 extern const arch_unit k_arch_gemma2;  // arch/gemma2.cpp
 extern const arch_unit k_arch_gemma3;  // arch/gemma3.cpp
+extern const arch_unit k_arch_opt;     // arch/opt.cpp
 
 namespace {
 
 // The registry: one row per architecture hearth runs.
 const arch_unit *const k_builtin[] = {&k_arch_llama, &k_arch_bamboo, &k_arch_qwen2, &k_arch_qwen3, &k_arch_falcon,
-                                           &k_arch_phi3,  &k_arch_gemma2, &k_arch_gemma3};
+                                           &k_arch_phi3,  &k_arch_gemma2, &k_arch_gemma3, &k_arch_opt};
 
 std::mutex &extra_mutex() {
   static std::mutex m;
@@ -150,6 +151,8 @@ void tensor_loader::ffn_down(layer &L, int il, int64_t n_embd, int64_t n_ff) {
   if (!L.down) L.down_t = matrix_of(tensor::ffn_down_t, il, n_embd, n_ff, false);
   if (!L.down && !L.down_t) fail(HEARTH_ERR_BAD_FORMAT, "tensor '" + tensor_name(tensor::ffn_down, il) + "' is missing");
   L.bdown = vector_of(tensor::ffn_down, il, n_embd, false, "bias");
+  // PowerInfer's converter renames the bias with the transposed weight
+  if (L.bdown.empty() && L.down_t) L.bdown = vector_of(tensor::ffn_down_t, il, n_embd, false, "bias");
 }
 
 }  // namespace hearth

@@ -35,6 +35,7 @@ class tensor_loader {
 
   // The parts of the model a unit fills.
   matrix &tok_embd() { return m_.tok_embd_; }
+  matrix &pos_embd() { return m_.pos_embd_; }
   matrix &output() { return m_.output_; }
   norm_weights &output_norm() { return m_.output_norm_; }
   std::vector<layer> &layers() { return m_.layers_; }

@@ -107,12 +107,15 @@ class block_builder {
     const step_state *st = st_;
     const float scale = spec_.embd_scale;
     const int64_t d = hp_.n_embd;
+    const matrix *P = m_.pos_embd() ? &m_.pos_embd() : nullptr;
+    const int32_t offset = spec_.pos_offset;
     node &n = add("token_embd", node_kind::embed, place::cpu, -1, {}, {X.res}, [=] {
       hearth::embed(*E, st->tokens, st->n, X.f(st->n));
       if (scale != 0.0f)
         for (float *v = X.f(st->n), *e = v + st->n * d; v < e; ++v) *v *= scale;
+      if (P) add_positions(*P, st->pos.data(), offset, st->n, X.f(st->n));
     });
-    n.weight_bytes = E->row_size;
+    n.weight_bytes = E->row_size + (P ? P->row_size : 0);
     b_.wrote(x, place::cpu);
   }
 

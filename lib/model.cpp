@@ -162,6 +162,7 @@ std::vector<std::pair<dtype, uint64_t>> model::dense_bytes_by_type() const {
     if (m) by[m.type] += bytes;
   };
   add(tok_embd_, tok_embd_.row_size);
+  add(pos_embd_, pos_embd_.row_size);
   add(output_, output_.bytes());
   uint64_t f32 = output_norm_.bytes();
   for (const layer &L : layers_) {

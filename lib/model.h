@@ -68,6 +68,7 @@ struct block_spec {
   bool qk_norm = false;   // RMS norm over each head of Q and K before RoPE (Qwen3)
   bool post_norms = false;  // RMS norms on the attention's and the FFN's outputs before each residual (Gemma 2/3)
   float embd_scale = 0.0f;  // the embedding row times this (Gemma: sqrt(n_embd)); 0: none
+  int32_t pos_offset = 0;   // learned positions (the model has position_embd): row pos + pos_offset (OPT: 2)
   float attn_scale = 0.0f;  // the attention's score scale; 0: 1 / sqrt(head_dim)
   float attn_softcap = 0.0f;   // scores become c * tanh(s / c) before the softmax (Gemma 2); 0: none
   float final_softcap = 0.0f;  // the same on the logits (Gemma 2)
@@ -180,6 +181,7 @@ class model {
   bool vocab_only() const { return vocab_only_; }
 
   const matrix &tok_embd() const { return tok_embd_; }
+  const matrix &pos_embd() const { return pos_embd_; }  // learned positions (OPT); empty for RoPE models
   const matrix &output() const { return output_; }
   const norm_weights &output_norm() const { return output_norm_; }
   const std::vector<layer> &layers() const { return layers_; }
@@ -212,7 +214,7 @@ class model {
   vocab vocab_;
   std::unique_ptr<tokenizer> tok_;
   bool vocab_only_ = false;
-  matrix tok_embd_, output_;
+  matrix tok_embd_, pos_embd_, output_;
   norm_weights output_norm_;
   std::vector<layer> layers_;
   uint64_t n_params_ = 0, weight_bytes_ = 0;

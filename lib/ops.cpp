@@ -202,4 +202,12 @@ void embed(const matrix &tok_embd, const int32_t *tokens, int64_t n, float *x) {
   for (int64_t t = 0; t < n; ++t) dequantize_row(tok_embd.type, tok_embd.row(tokens[t]), x + t * tok_embd.cols, tok_embd.cols);
 }
 
+void add_positions(const matrix &pos_embd, const int32_t *pos, int32_t offset, int64_t n, float *x) {
+  std::vector<float> row((size_t)pos_embd.cols);
+  for (int64_t t = 0; t < n; ++t) {
+    dequantize_row(pos_embd.type, pos_embd.row(pos[t] + offset), row.data(), pos_embd.cols);
+    add(x + t * pos_embd.cols, row.data(), pos_embd.cols);
+  }
+}
+
 }  // namespace hearth

@@ -63,5 +63,7 @@ void softcap(float *x, int64_t count, float c);
 // up = ffn_act(form, gate, up) elementwise (gate unused without a gate).
 void ffn_activate(const ffn_form &form, const float *gate, float *up_inout, int64_t count);
 void embed(const matrix &tok_embd, const int32_t *tokens, int64_t n, float *x);
+// x[t] += pos_embd.row(pos[t] + offset): learned positions (OPT).
+void add_positions(const matrix &pos_embd, const int32_t *pos, int32_t offset, int64_t n, float *x);
 
 }  // namespace hearth

@@ -45,6 +45,8 @@ session::session(const model &m, const session_config &cfg)
       count_neurons_(cfg.count_neurons) {
   if (cfg.n_ctx < 0 || cfg.n_batch < 0 || cfg.n_threads < 0 || n_ctx_ > (1 << 24) || n_threads_ > 1024)
     fail(HEARTH_ERR_INVALID_ARGUMENT, "n_ctx, n_batch and n_threads must be small non-negative numbers");
+  if (m.pos_embd() && n_ctx_ > m.hp().n_ctx_train)  // learned positions end where the table does
+    fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("n_ctx {} is beyond the {} positions the model learned", n_ctx_, m.hp().n_ctx_train));
   if (!(cfg.cats_sparsity >= 0.0f && cfg.cats_sparsity < 1.0f)) fail(HEARTH_ERR_INVALID_ARGUMENT, "cats_sparsity must be in [0, 1)");
   n_batch_ = std::min(n_batch_, n_ctx_);
   for (const layer &L : m.layers()) thresholds_.push_back(L.threshold);

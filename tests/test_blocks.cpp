@@ -125,6 +125,7 @@ struct variant {
   int gemma = 0;               // 2 or 3: Gemma's block (embedding scale, post-norms, soft caps, sliding windows)
   int window = 0;              // attention.sliding_window
   bool tied = false;           // no output.weight: the embedding is the output
+  bool learned_pos = false;    // OPT: position_embd of 2 + 32 rows, row pos + 2 added to the embedding
 };
 
 constexpr int k_d = 48, k_heads = 4, k_kv_heads = 2, k_ff = 96, k_layers = 3, k_vocab = 3 + 256 + 26;
@@ -181,6 +182,7 @@ std::string write_variant(const variant &v) {
   add("output_norm.weight", {k_d}, 0.2f, 1.0f);
   if (v.norm == "layer") add("output_norm.bias", {k_d}, 0.1f);
   if (!v.tied) add("output.weight", {k_d, k_vocab}, s);
+  if (v.learned_pos) add("position_embd.weight", {k_d, 34}, 0.5f);
   const int64_t pairs = hd / v.n_rot_div / 2;
   if (v.rope_freqs) add("rope_freqs.weight", {pairs}, 1.5f, 2.5f);  // factors in [1, 4]
   if (v.scaling == "longrope") add("rope_factors_short.weight", {pairs}, 0.4f, 1.5f), add("rope_factors_long.weight", {pairs}, 2.0f, 4.0f);
@@ -222,7 +224,7 @@ std::string write_variant(const variant &v) {
     }
     if (v.down_t) add(p + "ffn_down_t.weight", {k_d, k_ff}, 1.0f / std::sqrt((float)k_ff));
     else add(p + "ffn_down.weight", {k_ff, k_d}, 1.0f / std::sqrt((float)k_ff));
-    if (v.biases) add(p + "ffn_down.bias", {k_d}, 0.1f);
+    if (v.biases) add(p + (v.down_t && v.arch == "opt" ? "ffn_down_t.bias" : "ffn_down.bias"), {k_d}, 0.1f);
     if (v.experts && il == 0) add(p + "ffn_gate_exps.weight", {k_d, k_ff, v.experts_in_file ? v.experts_in_file : v.experts}, s);
   }
   const std::string path = test::temp_path(std::string("blocks-") + v.name + ".gguf");
@@ -338,6 +340,10 @@ struct ref_model {
       vec x(embd.begin() + (long)toks[pos] * k_d, embd.begin() + (long)(toks[pos] + 1) * k_d);
       if (v.gemma)
         for (double &e : x) e *= std::sqrt((double)k_d);
+      if (v.learned_pos) {
+        const vec pe = get("position_embd.weight");
+        for (int i = 0; i < k_d; ++i) x[(size_t)i] += pe[(pos + 2) * k_d + (size_t)i];
+      }
       for (int l = 0; l < v.layers; ++l) {
         const std::string p = fmt::format("blk.{}.", l);
         const vec h = norm(x, p + "attn_norm");
@@ -402,7 +408,7 @@ struct ref_model {
           dn.assign((size_t)k_d, 0.0);
           for (int i = 0; i < k_ff; ++i)
             for (int c = 0; c < k_d; ++c) dn[(size_t)c] += dt[(size_t)(i * k_d + c)] * up[(size_t)i];
-          const vec b = get(p + "ffn_down.bias");
+          const vec b = get(p + (v.arch == "opt" ? "ffn_down_t.bias" : "ffn_down.bias"));
           for (size_t c = 0; c < b.size(); ++c) dn[c] += b[c];
         } else {
           dn = linear(get(p + "ffn_down.weight"), get(p + "ffn_down.bias"), up, (size_t)k_d);
@@ -476,7 +482,13 @@ std::vector<variant> builtin_variants() {
   variant gemma3{"gemma3", "rms", "neox", "gelu"};
   gemma3.arch = "gemma3", gemma3.gemma = 3, gemma3.window = 3, gemma3.tied = true, gemma3.qk_norm = true;
   gemma3.layers = 6, gemma3.scaling = "linear", gemma3.factor = 2, gemma3.head_dim = 16;
-  return {qwen2, qwen3, falcon7, falcon40, relufalcon, linear, yarn, llama3, phi3, gemma2, gemma3};
+  // OPT: learned positions, LayerNorm with biases, Q/K/V/O and FFN biases, no RoPE, gate-less ReLU, tied output;
+  // and PowerInfer's form of it, neuron-major down (whose bias its converter names ffn_down_t.bias)
+  variant opt{"opt", "layer", "none", "relu_nogate", false, false, false, false, true, false, false};
+  opt.arch = "opt", opt.qkv_bias = true, opt.learned_pos = true, opt.tied = true;
+  variant opt_t = opt;
+  opt_t.name = "opt (PowerInfer's ffn_down_t)", opt_t.down_t = true;
+  return {qwen2, qwen3, falcon7, falcon40, relufalcon, linear, yarn, llama3, phi3, gemma2, gemma3, opt, opt_t};
 }
 
 }  // namespace
@@ -583,7 +595,7 @@ TEST_CASE("an architecture's missing or mis-shaped tensor is refused naming it; 
 }
 
 TEST_CASE("hearth synth writes a file of each architecture that its unit loads; logits agree across thread counts") {
-  for (const char *arch : {"qwen2", "qwen3", "falcon", "phi3", "gemma2", "gemma3"}) {
+  for (const char *arch : {"qwen2", "qwen3", "falcon", "phi3", "gemma2", "gemma3", "opt"}) {
     CAPTURE(arch);
     synth_config c = test::small_config();
     c.arch = arch;
@@ -594,7 +606,8 @@ TEST_CASE("hearth synth writes a file of each architecture that its unit loads; 
     const auto m = model::load(test::synth_model(c));
     CHECK(m->hp().arch == arch);
     const std::string as = arch;
-    CHECK(m->hp().block.rope == rope_kind::neox);
+    CHECK(m->hp().block.rope == (as == "opt" ? rope_kind::none : rope_kind::neox));
+    CHECK(bool(m->pos_embd()) == (as == "opt"));
     CHECK(m->hp().block.qk_norm == (as == "qwen3" || as == "gemma3"));
     CHECK(m->hp().n_embd_q() == (as == "qwen3" ? 128 : 64));
     CHECK(m->hp().block.post_norms == (as == "gemma2" || as == "gemma3"));
@@ -602,7 +615,7 @@ TEST_CASE("hearth synth writes a file of each architecture that its unit loads; 
     CHECK(m->hp().is_swa(0) == (as == "gemma2" || as == "gemma3"));
     if (as == "gemma2" || as == "gemma3") CHECK(m->hp().block.ffn.act == activation::gelu);
     if (as == "phi3") CHECK(m->layers()[0].up.data == m->layers()[0].gate.data + m->hp().n_ff * m->layers()[0].gate.row_size);
-    CHECK(!m->layers()[0].bq.empty() == (std::string(arch) == "qwen2"));
+    CHECK(!m->layers()[0].bq.empty() == (as == "qwen2" || as == "opt"));
     CHECK(m->hp().block.parallel == (std::string(arch) == "falcon"));
     if (std::string(arch) == "falcon") {
       CHECK(m->hp().block.norm == norm_kind::layer);
@@ -635,7 +648,7 @@ TEST_CASE("each unit requires its own tensors (qwen2's Q/K/V biases, qwen3's and
   const std::pair<const char *, const char *> k_drop[] = {
       {"qwen2", "blk.1.attn_k.bias"},         {"qwen3", "blk.2.attn_q_norm.weight"}, {"falcon", "blk.1.attn_qkv.weight"},
       {"phi3", "blk.1.attn_qkv.weight"},      {"gemma2", "blk.1.post_ffw_norm.weight"},
-      {"gemma3", "blk.2.attn_k_norm.weight"},
+      {"gemma3", "blk.2.attn_k_norm.weight"}, {"opt", "blk.1.attn_v.bias"},
   };
   for (const variant &v : builtin_variants()) {
     const std::string name = v.name;
@@ -699,4 +712,26 @@ TEST_CASE("RoPE factors that do not match the rotated width are refused, naming 
     CHECK(e.status() == HEARTH_ERR_BAD_FORMAT);
     CHECK(std::string(e.what()).find("tensor 'rope_freqs.weight' has 6 values, expected 4") != std::string::npos);
   }
+}
+
+TEST_CASE("learned positions bound the context: a session beyond the table is refused, within it runs to its end") {
+  variant v{"opt context", "layer", "none", "relu_nogate", false, false, false, false, true, false, false};
+  v.arch = "opt", v.qkv_bias = true, v.learned_pos = true, v.tied = true;
+  const auto m = model::load(write_variant(v));
+  CHECK(m->hp().n_ctx_train == 32);  // 34 rows, 2 of them OPT's offset
+  session_config sc;
+  sc.n_ctx = 33;
+  try {
+    session s(*m, sc);
+    FAIL("a session beyond the learned positions");
+  } catch (const error &e) {
+    CHECK(e.status() == HEARTH_ERR_INVALID_ARGUMENT);
+    CHECK(std::string(e.what()).find("beyond the 32 positions") != std::string::npos);
+  }
+  sc.n_ctx = 0;  // the model's own: all 32
+  session s(*m, sc);
+  std::vector<int32_t> toks(32, 270);
+  s.eval(toks.data(), 32, false);  // the last position reads the table's last row
+  int32_t one = 271;
+  CHECK_THROWS_AS(s.eval(&one, 1, false), error);  // context full
 }

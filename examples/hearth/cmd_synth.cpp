@@ -111,7 +111,7 @@ int cmd_synth(const args &a) {
                  c.llama_layout ? "llama.cpp layout (row-major ffn_down, no predictors)"
                                 : fmt::format("predictor rank {} {}, PWRI file", c.predictor_rank, type_name(c.predictor_type)).c_str());
   // "silu" is the architecture's own FFN for falcon (GELU) and gemma (GeGLU)
-  const std::string ffn = c.ffn != "silu" ? c.ffn : c.arch == "falcon" ? "gelu" : c.arch.starts_with("gemma") ? "geglu" : "silu";
+  const std::string ffn = c.ffn != "silu" ? c.ffn : c.arch == "falcon" ? "gelu" : c.arch.starts_with("gemma") ? "geglu" : c.arch == "opt" ? "relu" : "silu";
   std::fprintf(stderr, "%swrote %s: %s, %d layers, embd %d, ff %d, heads %d/%d, vocab %s, %s, FFN %s (%.1f s)\n", tty ? "\n" : "",
                out.c_str(), c.arch.c_str(), c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.n_vocab > 0 ? std::to_string(c.n_vocab).c_str() : "auto", (c.type_label.empty() ? type_name(c.type) : c.type_label).c_str(), ffn.c_str(), s);
   return 0;

@@ -23,7 +23,7 @@ void usage() {
                "  hearth synth -o OUT.gguf [--preset tiny|small|1b|7b|13b|qwen3-8b|relufalcon-40b] [--type T]   (T: any type hearth computes)\n"
                "             [--ffn silu|relu|drelu|relu_nogate] [--vocab N] [--embd N] [--layers N] [--ff N]\n"
                "             [--heads N] [--kv-heads N] [--head-dim N] [--ctx N] [--seed S] [--tied]\n"
-               "             [--arch llama|qwen2|qwen3|falcon|phi3|gemma2|gemma3 [--falcon-norm2]]\n"
+               "             [--arch llama|qwen2|qwen3|falcon|phi3|gemma2|gemma3|opt [--falcon-norm2]]\n"
                "             [--tokenizer spm|bpe [--pre NAME]] [--corpus TEXT.txt]   (bpe: byte-level, pre-tokenizer NAME,\n"
                "             default llama-bpe; the vocabulary is trained on TEXT.txt instead of the shipped text)\n"
                "             [--sparsity 0.9 [--hot 0.2 --coverage 0.8] [--predictor-rank 64] [--predictor-type q8_0]]\n"

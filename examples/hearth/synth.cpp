@@ -259,10 +259,12 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     fail(HEARTH_ERR_INVALID_ARGUMENT, "ffn must be silu, relu, drelu or relu_nogate");
 
   const bool planted = c.sparsity > 0.0f;
-  const char *const archs[] = {"llama", "qwen2", "qwen3", "falcon", "phi3", "gemma2", "gemma3"};
+  const char *const archs[] = {"llama", "qwen2", "qwen3", "falcon", "phi3", "gemma2", "gemma3", "opt"};
   if (std::find(std::begin(archs), std::end(archs), c.arch) == std::end(archs))
-    fail(HEARTH_ERR_INVALID_ARGUMENT, "arch must be llama, qwen2, qwen3, falcon, phi3, gemma2 or gemma3");
+    fail(HEARTH_ERR_INVALID_ARGUMENT, "arch must be llama, qwen2, qwen3, falcon, phi3, gemma2, gemma3 or opt");
   const bool falcon = c.arch == "falcon", phi3 = c.arch == "phi3", gemma = c.arch == "gemma2" || c.arch == "gemma3";
+  const bool opt = c.arch == "opt", layer_norm = falcon || opt;  // LayerNorm with bias
+  if (opt && c.ffn != "silu" && c.ffn != "relu_nogate") fail(HEARTH_ERR_INVALID_ARGUMENT, "an opt FFN is gate-less ReLU");
   if ((phi3 || gemma) && c.ffn == "relu_nogate") fail(HEARTH_ERR_INVALID_ARGUMENT, "a " + c.arch + " FFN has a gate");
   if (falcon && c.ffn != "silu" && c.ffn != "relu_nogate")
     fail(HEARTH_ERR_INVALID_ARGUMENT, "a falcon FFN is gate-less GELU (the default) or relu_nogate (ReluFalcon)");
@@ -305,8 +307,8 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   w.set_f32(key_name(kv::rope_freq_base, arch), c.rope_base);
   w.set_f32(key_name(kv::layer_norm_rms_epsilon, arch), c.rms_eps);
   // "silu" leaves falcon and gemma their own FFN (GELU, GeGLU); hearth's key names any other
-  if (!(falcon || gemma) || c.ffn != "silu") w.set_str(key_name(kv::hearth_ffn_activation), c.ffn);
-  if (falcon) w.set_f32(key_name(kv::layer_norm_epsilon, arch), c.rms_eps);
+  if (!(falcon || gemma || opt) || c.ffn != "silu") w.set_str(key_name(kv::hearth_ffn_activation), c.ffn);
+  if (layer_norm) w.set_f32(key_name(kv::layer_norm_epsilon, arch), c.rms_eps);
   if (gemma) w.set_u32(key_name(kv::sliding_window, arch), arch == "gemma3" ? 1024 : 4096);
   if (planted) {
     if (pwri) w.set_f32(key_name(kv::powerinfer_sparse_threshold), 0.0f);
@@ -343,7 +345,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   };
   auto norm = [&](const std::string &name) {
     vector(name, d, 1.0f, 0.2f);
-    if (falcon) vector(name.substr(0, name.size() - 6) + "bias", d, 0.0f, 0.1f);  // LayerNorm's bias ("...weight")
+    if (layer_norm) vector(name.substr(0, name.size() - 6) + "bias", d, 0.0f, 0.1f);  // LayerNorm's bias ("...weight")
   };
   // Uniform(-a, a) has variance a^2/3: a = sqrt(3/n_in) keeps each output near unit variance.
   const float sd = std::sqrt(3.0f / (float)d), sf = std::sqrt(3.0f / (float)ff);
@@ -367,7 +369,8 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     });
   }
   norm(tensor_name(tensor::output_norm));
-  if (!c.tied_output && !gemma) matrix(tensor_name(tensor::output), d, nv, sd);  // Gemma's output is its embedding
+  if (!c.tied_output && !gemma && !opt) matrix(tensor_name(tensor::output), d, nv, sd);  // tied: Gemma, OPT
+  if (opt) matrix(tensor_name(tensor::position_embd), d, c.n_ctx + 2, 0.5f);  // OPT's 2 offset rows first
   // The planted layer is computed once, when its first tensor is written, and shared by its tensors.
   auto cache = std::make_shared<std::pair<int32_t, planted_layer>>(-1, planted_layer{});
   auto planted_of = [cache, c, basis](int32_t il) -> const planted_layer & {
@@ -398,6 +401,19 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     matrix(tensor_name(tensor::attn_q, il), d, dq, sd);
     matrix(tensor_name(tensor::attn_k, il), d, dkv, sd);
     matrix(tensor_name(tensor::attn_v, il), d, dkv, sd);
+    if (opt) {  // every projection has a bias; no gate
+      vector(tensor_name(tensor::attn_q, il, "bias"), dq, 0.0f, 0.1f);
+      vector(tensor_name(tensor::attn_k, il, "bias"), dkv, 0.0f, 0.1f);
+      vector(tensor_name(tensor::attn_v, il, "bias"), dkv, 0.0f, 0.1f);
+      matrix(tensor_name(tensor::attn_output, il), dq, d, (float)std::sqrt(3.0 / (double)dq));
+      vector(tensor_name(tensor::attn_output, il, "bias"), d, 0.0f, 0.1f);
+      norm(tensor_name(tensor::ffn_norm, il));
+      matrix(tensor_name(tensor::ffn_up, il), d, ff, sd);
+      vector(tensor_name(tensor::ffn_up, il, "bias"), ff, 0.0f, 0.1f);
+      matrix(tensor_name(tensor::ffn_down, il), ff, d, sf);
+      vector(tensor_name(tensor::ffn_down, il, "bias"), d, 0.0f, 0.1f);
+      continue;
+    }
     if (gemma) {
       norm(tensor_name(tensor::attn_post_norm, il));
       norm(tensor_name(tensor::ffn_post_norm, il));
