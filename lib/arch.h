@@ -80,6 +80,14 @@ std::vector<float> rope_factors(const gguf_file &f, tensor which, const hparams 
 void gemma_hparams(const gguf_file &f, hparams &hp, int32_t swa_pattern, int32_t n_layer_27b);
 // llama's tensors and the two post-norms of each layer.
 void gemma_tensors(tensor_loader &l, hparams &hp);
+// Pieces any unit may take: token_embd, output_norm and output (tied to the embedding when absent); a layer's
+// attn_norm, Q, K, V, O and their biases (required or optional); a fused QKV's rows as Q, K and V views; every
+// layer's Q/K head norms; LayerNorm with <arch>.attention.layer_norm_epsilon.
+void io_tensors(tensor_loader &l, const hparams &hp);
+void attention_tensors(tensor_loader &l, layer &L, int32_t il, const hparams &hp, bool biases);
+void fused_qkv(tensor_loader &l, layer &L, int32_t il, const hparams &hp);
+void qk_norm_tensors(tensor_loader &l, const hparams &hp);
+void layer_norm_hparams(const gguf_file &f, hparams &hp);
 // A required unsigned key within [lo, hi]; BAD_FORMAT naming it otherwise.
 int32_t hparam(const gguf_file &f, kv k, std::string_view arch, uint64_t lo, uint64_t hi);
 // The same, or def when the key is absent.

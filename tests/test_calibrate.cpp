@@ -598,3 +598,35 @@ TEST_CASE(".gpuidx files use PowerInfer's type numbering, and both numberings re
     CHECK(r.layers[1].gpu_neurons == std::vector<int32_t>{0});
   }
 }
+
+TEST_CASE("a measured profile planted by synth: its quantiles per layer, and the profiler measures it back") {
+  // Quantile resampling: 4 measured values onto 8 neurons, descending, each value twice; clamped into (0, 1).
+  const std::vector<std::vector<float>> two = {{0.5f, 0.0f, 1.0f, 0.25f}, {0.1f, 0.2f, 0.3f, 0.4f}};
+  CHECK(profile_frequencies(two, 0, 2, 8) == std::vector<float>{0.98f, 0.98f, 0.5f, 0.5f, 0.25f, 0.25f, 1e-4f, 1e-4f});
+  CHECK(profile_frequencies(two, 1, 2, 2) == std::vector<float>{0.3f, 0.1f});  // the midpoints of two halves
+  CHECK(profile_frequencies(two, 3, 8, 2) == std::vector<float>{0.5f, 0.0001f});  // layer 3 of 8 -> profile 0
+
+  // A skewed profile unlike the power law: a flat tenth of the neurons at 0.6, the rest at 0.05
+  std::vector<std::vector<float>> measured(2, std::vector<float>(100, 0.05f));
+  for (auto &l : measured) std::fill(l.begin(), l.begin() + 10, 0.6f);
+  synth_config c = dense_planted();
+  c.profile = measured;
+  c.sparsity = 1 - (10 * 0.6f + 90 * 0.05f) / 100;
+  const std::string path = test::temp_path("planted-profile.gguf");
+  write_synthetic_model(path, c, builtin_corpus());
+  CHECK(measured_profile(path).size() == 2);  // the planted record, as a profile
+  const auto m = model::load(path);
+  const calibration cal = calibrate_tokens(*m, test_config(2));
+  for (int32_t l = 0; l < 2; ++l) {
+    const std::vector<float> got = cal.profile.frequency(l);
+    std::vector<float> sorted = got;
+    std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+    double hot = 0, cold = 0;
+    const size_t n_hot = sorted.size() / 10;
+    for (size_t i = 0; i < sorted.size(); ++i) (i < n_hot ? hot : cold) += sorted[i];
+    hot /= (double)n_hot, cold /= (double)(sorted.size() - n_hot);
+    MESSAGE(fmt::format("layer {}: hottest tenth fires {:.3f} (planted 0.6), the rest {:.3f} (planted 0.05)", l, hot, cold));
+    CHECK(hot == doctest::Approx(0.6).epsilon(0.1));
+    CHECK(cold == doctest::Approx(0.05).epsilon(0.2));
+  }
+}

@@ -78,6 +78,13 @@ int cmd_synth(const args &a) {
   }
   c.frequency_record = !a.has("--no-frequency-record");
   c.sparsity = (float)a.real("--sparsity", "", c.sparsity);
+  if (a.has("--profile")) {  // measured frequencies instead of the power law; the sparsity is theirs
+    c.profile = measured_profile(a.str("--profile", "", ""));
+    double sum = 0, n = 0;
+    for (const auto &l : c.profile)
+      for (float v : l) sum += v, n += 1;
+    c.sparsity = (float)(1.0 - sum / n);
+  }
   c.hot_fraction = (float)a.real("--hot", "", c.hot_fraction);
   c.hot_coverage = (float)a.real("--coverage", "", c.hot_coverage);
   c.predictor_rank = (int32_t)a.num("--predictor-rank", "", c.predictor_rank);
@@ -105,9 +112,11 @@ int cmd_synth(const args &a) {
     return 1;
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // the skew: a power law's, or the measured profile's (its hottest 20% of neurons' share of the firings)
+  const std::string skew = c.profile.empty() ? fmt::format("hottest {:.0f}% of neurons cover {:.0f}% of firings", 100 * c.hot_fraction, 100 * c.hot_coverage)
+                                             : fmt::format("measured profile of {} layers from {}", c.profile.size(), a.str("--profile", "", ""));
   if (c.sparsity > 0)
-    std::fprintf(stderr, "%splanted sparsity %.2f, hottest %.0f%% of neurons cover %.0f%% of firings, %s\n",
-                 tty ? "\n" : "", c.sparsity, 100 * c.hot_fraction, 100 * c.hot_coverage,
+    std::fprintf(stderr, "%splanted sparsity %.2f, %s, %s\n", tty ? "\n" : "", c.sparsity, skew.c_str(),
                  c.llama_layout ? "llama.cpp layout (row-major ffn_down, no predictors)"
                                 : fmt::format("predictor rank {} {}, PWRI file", c.predictor_rank, type_name(c.predictor_type)).c_str());
   // "silu" is the architecture's own FFN for falcon (GELU) and gemma (GeGLU)

@@ -11,6 +11,9 @@ int cmd_inspect(const args &a);
 int cmd_synth(const args &a);
 int cmd_calibrate(const args &a);
 int cmd_quantize(const args &a);
+int cmd_perplexity(const args &a);
+int cmd_tokenize(const args &a);
+int cmd_import(const args &a);
 void log_to_stderr(int verbose);
 // --sparse auto|dense|predictor|exact|cats as a HEARTH_SPARSE_* value; throws on anything else.
 int parse_sparse_mode(const std::string &name);

@@ -23,16 +23,22 @@ void usage() {
                "  hearth synth -o OUT.gguf [--preset tiny|small|1b|7b|13b|qwen3-8b|relufalcon-40b] [--type T]   (T: any type hearth computes)\n"
                "             [--ffn silu|relu|drelu|relu_nogate] [--vocab N] [--embd N] [--layers N] [--ff N]\n"
                "             [--heads N] [--kv-heads N] [--head-dim N] [--ctx N] [--seed S] [--tied]\n"
-               "             [--arch llama|qwen2|qwen3|falcon|phi3|gemma2|gemma3|opt [--falcon-norm2]]\n"
+               "             [--arch llama|bamboo|qwen2|qwen3|falcon|phi3|gemma2|gemma3|opt [--falcon-norm2]]\n"
                "             [--tokenizer spm|bpe [--pre NAME]] [--corpus TEXT.txt]   (bpe: byte-level, pre-tokenizer NAME,\n"
                "             default llama-bpe; the vocabulary is trained on TEXT.txt instead of the shipped text)\n"
                "             [--sparsity 0.9 [--hot 0.2 --coverage 0.8] [--predictor-rank 64] [--predictor-type q8_0]]\n"
+               "             [--profile CALIBRATED.gguf]   (plant the per-neuron frequencies a calibration measured)\n"
                "             [--layout powerinfer|llama]\n"
                "  hearth quantize IN.gguf OUT.gguf TYPE [--pure] [--allow-requantize] [--output-tensor-type T]\n"
                "             [--token-embedding-type T]   (TYPE: Q4_K_M, Q5_K_M, Q6_K, Q8_0, Q4_0, ... as llama-quantize)\n"
                "  hearth calibrate -m DENSE.gguf [--text CORPUS.txt] -o OUT.gguf [--type T] [--down-type T]\n"
                "             [--predictor-type q8_0] [--recall 0.99] [--samples 4096] [--rank R] [--epochs 60] [--seed S]\n"
                "             [-c CTX] [-b BATCH] [-t THREADS] [--report DIR] [--gpuidx OUT.gpuidx] [--vram-budget GIB]\n"
+               "  hearth perplexity -m MODEL -f TEXT [-c WINDOW] [--sparse MODE] [-t N]   (consecutive windows, each from\n"
+               "             an empty context)\n"
+               "  hearth tokenize -m MODEL (-p TEXT | -f FILE) [--bos]   (the ids, space-separated, on stdout)\n"
+               "  hearth import -t TEMPLATE.gguf -w WEIGHTS.safetensors -o OUT.gguf [--type T] [--meta-f32 KEY=V,...]\n"
+               "             (trained weights, by GGUF tensor name, under the template's metadata and vocabulary)\n"
                "options of every command: -v (info logging), --emulate-gpu MIB[,US] (no GPU: run the hybrid paths on an\n"
                "             emulated device of MIB MiB, optionally US microseconds before each operator; for testing)\n",
                hearth_version_string());
@@ -55,6 +61,9 @@ int main(int argc, char **argv) {
     if (!std::strcmp(cmd, "synth")) return hearth::cli::cmd_synth(a);
     if (!std::strcmp(cmd, "calibrate")) return hearth::cli::cmd_calibrate(a);
     if (!std::strcmp(cmd, "quantize")) return hearth::cli::cmd_quantize(a);
+    if (!std::strcmp(cmd, "perplexity")) return hearth::cli::cmd_perplexity(a);
+    if (!std::strcmp(cmd, "tokenize")) return hearth::cli::cmd_tokenize(a);
+    if (!std::strcmp(cmd, "import")) return hearth::cli::cmd_import(a);
     std::fprintf(stderr, "hearth: unknown command '%s'\n", cmd);
     usage();
     return 2;

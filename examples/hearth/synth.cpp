@@ -162,21 +162,23 @@ struct planted_layer {
 };
 
 // The layer's ffn_norm weights and its neurons' firing frequencies in a random neuron order.
-void plant_norm_and_frequencies(const synth_config &c, uint64_t seed, std::vector<float> &norm, std::vector<float> &freq) {
+void plant_norm_and_frequencies(const synth_config &c, int32_t il, uint64_t seed, std::vector<float> &norm, std::vector<float> &freq) {
   gauss g{seed};
   norm.resize((size_t)c.n_embd);
   for (float &w : norm) w = (float)(0.8 + 0.4 * g.uniform());
-  freq = planted_frequencies(c.n_ff, c.sparsity, c.hot_fraction, c.hot_coverage);
+  freq = c.profile.empty() ? planted_frequencies(c.n_ff, c.sparsity, c.hot_fraction, c.hot_coverage)
+                           : profile_frequencies(c.profile, il, c.n_layer, c.n_ff);
   for (int64_t i = c.n_ff - 1; i > 0; --i) std::swap(freq[(size_t)i], freq[(size_t)(g.uniform() * (double)(i + 1))]);
 }
 
 uint64_t layer_seed(const synth_config &c, int32_t il) { return c.seed ^ mix(0x5eed0000ull + (uint64_t)il); }
 
-planted_layer plant(const synth_config &c, const std::vector<double> &U, uint64_t seed) {
+planted_layer plant(const synth_config &c, const std::vector<double> &U, int32_t il) {
   const int64_t d = c.n_embd, ff = c.n_ff, half = d / 2, k = c.predictor_rank / 2, m = k - 1;
+  const uint64_t seed = layer_seed(c, il);
   planted_layer p;
   std::vector<float> freq;
-  plant_norm_and_frequencies(c, seed, p.norm, freq);
+  plant_norm_and_frequencies(c, il, seed, p.norm, freq);
   const size_t rb = row_bytes(c.type, d);
   p.gate.resize(rb * (size_t)ff);
   p.Bq.assign((size_t)(ff * k), 0.0f);
@@ -214,6 +216,32 @@ planted_layer plant(const synth_config &c, const std::vector<double> &U, uint64_
 }
 
 }  // namespace
+
+std::vector<std::vector<float>> measured_profile(const std::string &path) {
+  const auto f = gguf_file::open(path);
+  std::vector<std::vector<float>> p;
+  for (kv k : {kv::hearth_calibration_frequency, kv::hearth_synthetic_frequency}) {
+    for (int il = 0;; ++il) {
+      std::vector<float> v = f->get_floats(key_name(k, {}, il));
+      if (v.empty()) break;
+      p.push_back(std::move(v));
+    }
+    if (!p.empty()) return p;
+  }
+  fail(HEARTH_ERR_BAD_FORMAT, path + " records no per-neuron frequencies (hearth.calibration.frequency.N): calibrate it first");
+}
+
+std::vector<float> profile_frequencies(const std::vector<std::vector<float>> &profile, int32_t il, int32_t n_layer, int32_t n) {
+  std::vector<float> src = profile[std::min(profile.size() - 1, (size_t)il * profile.size() / (size_t)std::max(1, n_layer))];
+  std::sort(src.begin(), src.end(), std::greater<float>());
+  std::vector<float> out((size_t)n);
+  // the measured distribution's quantiles; kept inside (0, 1), where a neuron's gate offset is finite
+  for (int32_t i = 0; i < n; ++i) {
+    const float v = src[std::min(src.size() - 1, (size_t)(((double)i + 0.5) * (double)src.size() / n))];
+    out[(size_t)i] = std::clamp(v, 1e-4f, 0.98f);
+  }
+  return out;
+}
 
 bool synth_preset(const std::string &name, synth_config *c) {
   synth_config d;
@@ -259,9 +287,10 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     fail(HEARTH_ERR_INVALID_ARGUMENT, "ffn must be silu, relu, drelu or relu_nogate");
 
   const bool planted = c.sparsity > 0.0f;
-  const char *const archs[] = {"llama", "qwen2", "qwen3", "falcon", "phi3", "gemma2", "gemma3", "opt"};
+  const char *const archs[] = {"llama", "bamboo", "qwen2", "qwen3", "falcon", "phi3", "gemma2", "gemma3", "opt"};
   if (std::find(std::begin(archs), std::end(archs), c.arch) == std::end(archs))
-    fail(HEARTH_ERR_INVALID_ARGUMENT, "arch must be llama, qwen2, qwen3, falcon, phi3, gemma2, gemma3 or opt");
+    fail(HEARTH_ERR_INVALID_ARGUMENT, "arch must be llama, bamboo, qwen2, qwen3, falcon, phi3, gemma2, gemma3 or opt");
+  if (c.arch == "bamboo" && c.ffn != "drelu") fail(HEARTH_ERR_INVALID_ARGUMENT, "a bamboo FFN is dReLU (--ffn drelu)");
   const bool falcon = c.arch == "falcon", phi3 = c.arch == "phi3", gemma = c.arch == "gemma2" || c.arch == "gemma3";
   const bool opt = c.arch == "opt", layer_norm = falcon || opt;  // LayerNorm with bias
   if (opt && c.ffn != "silu" && c.ffn != "relu_nogate") fail(HEARTH_ERR_INVALID_ARGUMENT, "an opt FFN is gate-less ReLU");
@@ -270,7 +299,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     fail(HEARTH_ERR_INVALID_ARGUMENT, "a falcon FFN is gate-less GELU (the default) or relu_nogate (ReluFalcon)");
   const int64_t hd = c.head_dim > 0 ? c.head_dim : c.n_embd / c.n_head;
   if (hd % 2) fail(HEARTH_ERR_INVALID_ARGUMENT, "the head size must be even");
-  if (planted && c.arch != "llama") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity is written in the llama (ReGLU) or bamboo layout only");
+  if (planted && c.arch != "llama" && c.arch != "bamboo") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity is written in the llama (ReGLU) or bamboo layout only");
   if (planted) {
     if (c.ffn == "silu") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs a ReLU-family FFN (--ffn relu or drelu)");
     if (c.ffn == "relu_nogate") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs a gate (--ffn relu or drelu)");
@@ -318,7 +347,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     // Each neuron's planted firing probability, so that a calibration can be checked against it.
     for (int32_t il = 0; il < c.n_layer && c.frequency_record; ++il) {
       std::vector<float> norm, freq;
-      plant_norm_and_frequencies(c, layer_seed(c, il), norm, freq);
+      plant_norm_and_frequencies(c, il, layer_seed(c, il), norm, freq);
       w.set_arr_f32(key_name(kv::hearth_synthetic_frequency, {}, il), freq);
     }
   }
@@ -375,7 +404,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   auto cache = std::make_shared<std::pair<int32_t, planted_layer>>(-1, planted_layer{});
   auto planted_of = [cache, c, basis](int32_t il) -> const planted_layer & {
     if (cache->first != il) {
-      cache->second = plant(c, *basis, layer_seed(c, il));
+      cache->second = plant(c, *basis, il);
       cache->first = il;
     }
     return cache->second;

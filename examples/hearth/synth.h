@@ -36,6 +36,10 @@ struct synth_config {
   // p_i of tokens, p following a power law whose hottest hot_fraction of neurons cover hot_coverage of all firings.
   float sparsity = 0.0f;
   float hot_fraction = 0.2f, hot_coverage = 0.8f;
+  // Instead of the power law: measured per-neuron frequencies, per layer (a calibrated file's
+  // hearth.calibration.frequency.N; see measured_profile). Layer il plants the profile of layer
+  // il * size / n_layer, resampled to n_ff by quantiles; sparsity is then the profile's (set it > 0 to plant).
+  std::vector<std::vector<float>> profile;
   int32_t predictor_rank = 64;   // fc1 rows; the planted predictor is exact at rank 2 x (directions + 1)
   dtype predictor_type = dtype::q8_0;
   // Planted, but in llama.cpp's layout (GGUF magic, row-major ffn_down, no predictors): the input `hearth
@@ -49,6 +53,12 @@ struct synth_config {
 // The per-neuron firing frequencies a planted layer gets (descending, before the random neuron order), and the
 // power-law exponent that produced them.
 std::vector<float> planted_frequencies(int32_t n_ff, float sparsity, float hot_fraction, float hot_coverage, double *alpha = nullptr);
+
+// The per-layer frequencies a calibrated (or planted) file records: hearth.calibration.frequency.N, else
+// hearth.synthetic.frequency.N. BAD_FORMAT if the file has neither.
+std::vector<std::vector<float>> measured_profile(const std::string &path);
+// Layer il's frequencies from a profile, n values (quantiles of the measured distribution, descending).
+std::vector<float> profile_frequencies(const std::vector<std::vector<float>> &profile, int32_t il, int32_t n_layer, int32_t n);
 
 // Named shapes: tiny, small, 1b (TinyLlama-like), 7b, 13b, qwen3-8b, relufalcon-40b. Returns false for an unknown name.
 bool synth_preset(const std::string &name, synth_config *cfg);

@@ -94,24 +94,54 @@ void llama_hparams(const gguf_file &f, hparams &hp) {
   else if (!ffn_form_from_key(act, &ffn)) fail(HEARTH_ERR_UNSUPPORTED, key + " '" + act + "' is unknown");
 }
 
-void llama_tensors(tensor_loader &l, hparams &hp) {
-  const int64_t d = hp.n_embd, dq = hp.n_embd_q(), dkv = hp.n_embd_kv(), ff = hp.n_ff, nv = hp.n_vocab;
-  l.tok_embd() = l.matrix_of(tensor::token_embd, -1, d, nv);
-  l.output_norm() = l.norm_of(tensor::output_norm, -1, d);
-  l.output() = l.matrix_of(tensor::output, -1, d, nv, false);
+void io_tensors(tensor_loader &l, const hparams &hp) {
+  l.tok_embd() = l.matrix_of(tensor::token_embd, -1, hp.n_embd, hp.n_vocab);
+  l.output_norm() = l.norm_of(tensor::output_norm, -1, hp.n_embd);
+  l.output() = l.matrix_of(tensor::output, -1, hp.n_embd, hp.n_vocab, false);
   if (!l.output()) l.output() = l.tok_embd();  // tied embeddings
+}
+
+void attention_tensors(tensor_loader &l, layer &L, int32_t il, const hparams &hp, bool biases) {
+  const int64_t d = hp.n_embd, dq = hp.n_embd_q(), dkv = hp.n_embd_kv();
+  L.attn_norm = l.norm_of(tensor::attn_norm, il, d);
+  L.wq = l.matrix_of(tensor::attn_q, il, d, dq);
+  L.wk = l.matrix_of(tensor::attn_k, il, d, dkv);
+  L.wv = l.matrix_of(tensor::attn_v, il, d, dkv);
+  L.wo = l.matrix_of(tensor::attn_output, il, dq, d);
+  L.bq = l.vector_of(tensor::attn_q, il, dq, biases, "bias");
+  L.bk = l.vector_of(tensor::attn_k, il, dkv, biases, "bias");
+  L.bv = l.vector_of(tensor::attn_v, il, dkv, biases, "bias");
+  L.bo = l.vector_of(tensor::attn_output, il, d, biases, "bias");
+}
+
+void fused_qkv(tensor_loader &l, layer &L, int32_t il, const hparams &hp) {
+  const int64_t dq = hp.n_embd_q(), dkv = hp.n_embd_kv();
+  const matrix qkv = l.matrix_of(tensor::attn_qkv, il, hp.n_embd, dq + 2 * dkv);
+  L.wq = qkv.rows_range(0, dq), L.wk = qkv.rows_range(dq, dkv), L.wv = qkv.rows_range(dq + dkv, dkv);
+}
+
+void qk_norm_tensors(tensor_loader &l, const hparams &hp) {
+  for (int32_t il = 0; il < hp.n_layer; ++il) {
+    layer &L = l.layers()[(size_t)il];
+    L.q_norm = l.norm_of(tensor::attn_q_norm, il, hp.head_dim());
+    L.k_norm = l.norm_of(tensor::attn_k_norm, il, hp.head_dim());
+  }
+}
+
+void layer_norm_hparams(const gguf_file &f, hparams &hp) {
+  const std::string key = key_name(kv::layer_norm_epsilon, hp.arch);
+  hp.block.norm = norm_kind::layer;
+  hp.block.norm_eps = (float)f.get_float(key, 1e-5);
+  if (!(hp.block.norm_eps >= 0)) fail(HEARTH_ERR_BAD_FORMAT, key + " out of range");
+}
+
+void llama_tensors(tensor_loader &l, hparams &hp) {
+  const int64_t d = hp.n_embd, ff = hp.n_ff;
+  io_tensors(l, hp);
   const std::string act_key = key_name(kv::hearth_ffn_activation);
   for (int32_t il = 0; il < hp.n_layer; ++il) {
     layer &L = l.layers()[(size_t)il];
-    L.attn_norm = l.norm_of(tensor::attn_norm, il, d);
-    L.wq = l.matrix_of(tensor::attn_q, il, d, dq);
-    L.wk = l.matrix_of(tensor::attn_k, il, d, dkv);
-    L.wv = l.matrix_of(tensor::attn_v, il, d, dkv);
-    L.wo = l.matrix_of(tensor::attn_output, il, dq, d);
-    L.bq = l.vector_of(tensor::attn_q, il, dq, false, "bias");
-    L.bk = l.vector_of(tensor::attn_k, il, dkv, false, "bias");
-    L.bv = l.vector_of(tensor::attn_v, il, dkv, false, "bias");
-    L.bo = l.vector_of(tensor::attn_output, il, d, false, "bias");
+    attention_tensors(l, L, il, hp, false);
     L.ffn_norm = l.norm_of(tensor::ffn_norm, il, d);
     L.up = l.matrix_of(tensor::ffn_up, il, d, ff);
     L.gate = l.matrix_of(tensor::ffn_gate, il, d, ff, false);

@@ -15,10 +15,8 @@ namespace {
 
 void opt_hparams(const gguf_file &f, hparams &hp) {
   llama_hparams(f, hp);
+  layer_norm_hparams(f, hp);
   block_spec &b = hp.block;
-  b.norm = norm_kind::layer;
-  b.norm_eps = (float)f.get_float(key_name(kv::layer_norm_epsilon, hp.arch), 1e-5);
-  if (!(b.norm_eps >= 0)) fail(HEARTH_ERR_BAD_FORMAT, key_name(kv::layer_norm_epsilon, hp.arch) + " out of range");
   b.rope = rope_kind::none;
   b.pos_offset = 2;
   if (!f.find(key_name(kv::hearth_ffn_activation))) b.ffn = {activation::relu, false, false};
@@ -26,28 +24,17 @@ void opt_hparams(const gguf_file &f, hparams &hp) {
 }
 
 void opt_tensors(tensor_loader &l, hparams &hp) {
-  const int64_t d = hp.n_embd, dq = hp.n_embd_q(), dkv = hp.n_embd_kv(), ff = hp.n_ff, nv = hp.n_vocab;
-  l.tok_embd() = l.matrix_of(tensor::token_embd, -1, d, nv);
+  const int64_t d = hp.n_embd, ff = hp.n_ff;
+  io_tensors(l, hp);
   // The table's rows bound the context: 2 offset rows, then one per position.
   const gguf_tensor *pt = l.file().tensor(tensor_name(tensor::position_embd));
   const int64_t rows = pt && pt->n_dims == 2 ? pt->ne[1] : 0;
   if (pt && rows <= 2) fail(HEARTH_ERR_BAD_FORMAT, fmt::format("tensor '{}' has shape {}: too few positions", pt->name, pt->shape()));
   l.pos_embd() = l.matrix_of(tensor::position_embd, -1, d, rows);
   hp.n_ctx_train = (int32_t)std::min<int64_t>(rows - 2, 1 << 24);
-  l.output_norm() = l.norm_of(tensor::output_norm, -1, d);
-  l.output() = l.matrix_of(tensor::output, -1, d, nv, false);
-  if (!l.output()) l.output() = l.tok_embd();
   for (int32_t il = 0; il < hp.n_layer; ++il) {
     layer &L = l.layers()[(size_t)il];
-    L.attn_norm = l.norm_of(tensor::attn_norm, il, d);
-    L.wq = l.matrix_of(tensor::attn_q, il, d, dq);
-    L.wk = l.matrix_of(tensor::attn_k, il, d, dkv);
-    L.wv = l.matrix_of(tensor::attn_v, il, d, dkv);
-    L.wo = l.matrix_of(tensor::attn_output, il, dq, d);
-    L.bq = l.vector_of(tensor::attn_q, il, dq, true, "bias");
-    L.bk = l.vector_of(tensor::attn_k, il, dkv, true, "bias");
-    L.bv = l.vector_of(tensor::attn_v, il, dkv, true, "bias");
-    L.bo = l.vector_of(tensor::attn_output, il, d, true, "bias");
+    attention_tensors(l, L, il, hp, true);
     L.ffn_norm = l.norm_of(tensor::ffn_norm, il, d);
     L.up = l.matrix_of(tensor::ffn_up, il, d, ff);
     L.bup = l.vector_of(tensor::ffn_up, il, ff, true, "bias");

@@ -13,11 +13,7 @@ void qwen3_hparams(const gguf_file &f, hparams &hp) {
 
 void qwen3_tensors(tensor_loader &l, hparams &hp) {
   llama_tensors(l, hp);
-  for (int32_t il = 0; il < hp.n_layer; ++il) {
-    layer &L = l.layers()[(size_t)il];
-    L.q_norm = l.norm_of(tensor::attn_q_norm, il, hp.head_dim());
-    L.k_norm = l.norm_of(tensor::attn_k_norm, il, hp.head_dim());
-  }
+  qk_norm_tensors(l, hp);
 }
 
 }  // namespace
