@@ -238,7 +238,7 @@ TEST_CASE("cancel from another thread stops a long generation, and the session s
   CHECK(hearth_session_eval(l.s, t, 1, 0) == HEARTH_OK);
 }
 
-TEST_CASE("logging goes to the host's callback; load progress can abort") {
+TEST_CASE("logging goes to the host's callback, load progress can abort") {
   std::vector<std::string> logs;
   hearth_set_log_callback([](int32_t, const char *msg, void *u) { ((std::vector<std::string> *)u)->push_back(msg); }, &logs,
                           HEARTH_LOG_INFO);

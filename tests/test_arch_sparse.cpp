@@ -64,7 +64,7 @@ double max_rel(const std::vector<std::vector<float>> &a, const std::vector<std::
 
 }  // namespace
 
-TEST_CASE("ReluFalcon and OPT: exact gate equals dense; calibrate writes a PowerInfer-layout file of the same unit") {
+TEST_CASE("ReluFalcon and OPT: exact gate equals dense, calibrate writes a PowerInfer-layout file of the same unit") {
   for (const char *arch : {"falcon", "opt"}) {
     CAPTURE(std::string(arch));
     const std::string path = test::synth_model(arch_config(arch));
@@ -120,4 +120,16 @@ TEST_CASE("CATS on the gated SiLU/GELU FFNs of phi3, gemma2, gemma3 and qwen3 sk
     CHECK(err > 0);    // neurons were really skipped
     CHECK(err < 0.5);  // and the small activations they had mattered little
   }
+}
+
+TEST_CASE("synth's neuron-major layout without planting: ffn_down_t, and the exact gate skips its rows exactly") {
+  synth_config c = arch_config("falcon");
+  c.neuron_major = true;
+  const auto m = model::load(test::synth_model(c));
+  CHECK(m->neuron_major());
+  CHECK_FALSE(m->has_predictors());
+  double share = 1;
+  const auto exact = run(*m, HEARTH_SPARSE_EXACT_GATE, 0, &share);
+  CHECK(share < 0.75);
+  CHECK(max_rel(exact, run(*m, HEARTH_SPARSE_DENSE)) < 1e-5);
 }

@@ -560,7 +560,7 @@ TEST_CASE("registered architectures: each piece of a block against a float64 for
   }
 }
 
-TEST_CASE("an architecture's missing or mis-shaped tensor is refused naming it; an unknown one lists the known") {
+TEST_CASE("an architecture's missing or mis-shaped tensor is refused naming it, an unknown one lists the known") {
   register_once();
   variant v{"broken"};
   v.fused = true;
@@ -594,7 +594,7 @@ TEST_CASE("an architecture's missing or mis-shaped tensor is refused naming it; 
   }
 }
 
-TEST_CASE("hearth synth writes a file of each architecture that its unit loads; logits agree across thread counts") {
+TEST_CASE("hearth synth writes a file of each architecture that its unit loads, logits agree across thread counts") {
   for (const char *arch : {"qwen2", "qwen3", "falcon", "phi3", "gemma2", "gemma3", "opt"}) {
     CAPTURE(arch);
     synth_config c = test::small_config();

@@ -224,7 +224,7 @@ TEST_CASE("Qwen 2 pre-tokenizer on hand-made cases from its expression") {
   CHECK(split("qwen2", "x\r\n\r\ny") == sv{"x", "\r\n\r\n", "y"});
 }
 
-TEST_CASE("every named pre-tokenizer compiles and covers its input; unknown names are refused by name") {
+TEST_CASE("every named pre-tokenizer compiles and covers its input, unknown names are refused by name") {
   const std::string sample = "Hello, y'all! 12345 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80  \n\t x";
   std::string names = pretokenizer::known_names();
   size_t count = 0;

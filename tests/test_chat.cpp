@@ -259,7 +259,7 @@ TEST_CASE("the Jinja subset: whitespace control, scoping, filters, tests, and er
   }
 }
 
-TEST_CASE("a model's template is rendered as written, BOS dropped; the built-in format where Jinja cannot") {
+TEST_CASE("a model's template is rendered as written, BOS dropped, the built-in format where Jinja cannot") {
   const std::string llama31 = test::read_text(std::string(HEARTH_TEST_DATA) + "/chat-templates/meta-llama-Llama-3.1-8B-Instruct.jinja");
   const std::string out = chat_template_apply(llama31, {{"user", "Hi"}}, true, {"<|begin_of_text|>", "<|eot_id|>"});
   CHECK(out ==

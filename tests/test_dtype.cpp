@@ -171,7 +171,7 @@ TEST_CASE("traits rows: ggml's block geometry for every type it defines, unknown
   }
 }
 
-TEST_CASE("every computable type has kernels in every tier; activation formats follow vec_dot_type") {
+TEST_CASE("every computable type has kernels in every tier, activation formats follow vec_dot_type") {
   const cpu::kernel_table *tiers[8];
   const int n = cpu::available_tiers(tiers, 8);
   for (uint32_t id = 0; id < k_dtype_slots; ++id) {

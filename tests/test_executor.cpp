@@ -28,7 +28,7 @@ node make_node(std::string name, std::vector<int32_t> reads, std::vector<int32_t
 
 }  // namespace
 
-TEST_CASE("executor: read-after-write, write-after-read and write-after-write order the nodes; chains fuse") {
+TEST_CASE("executor: read-after-write, write-after-read and write-after-write order the nodes, chains fuse") {
   std::mutex mu;
   std::vector<std::string> order;
   auto log = [&](const char *what) {

@@ -148,7 +148,7 @@ uint64_t layer_attention_bytes(const model &m, int32_t l, int32_t n_ctx) {
 
 }  // namespace
 
-TEST_CASE("hybrid: a .gpuidx split (all, some or no neurons; attention on either side) gives the CPU's logits") {
+TEST_CASE("hybrid: a .gpuidx split (all, some or no neurons, attention on either side) gives the CPU's logits") {
   for (dtype t : {dtype::f16, dtype::q8_0, dtype::q4_0}) {
     const std::string type = type_name(t);
     CAPTURE(type);
@@ -222,7 +222,7 @@ TEST_CASE("dense layer offload (-ngl) on neuron-major and row-major files equals
   }
 }
 
-TEST_CASE("hybrid sessions on several threads share one model; a cancelled step leaves the session usable") {
+TEST_CASE("hybrid sessions on several threads share one model, a cancelled step leaves the session usable") {
   const std::string path = test::synth_model(planted("relu", dtype::f16));
   const auto cpu = model::load(path);
   offload_config oc;

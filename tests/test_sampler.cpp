@@ -38,7 +38,7 @@ TEST_CASE("repetition penalty demotes seen tokens") {
   CHECK(s.sample(l, 3) == 1);  // 2.0 / 1.5 < 1.9
 }
 
-TEST_CASE("top-k 1 is greedy; top-p and min-p keep only the head") {
+TEST_CASE("top-k 1 is greedy, top-p and min-p keep only the head") {
   const float l[4] = {1.0f, 4.0f, 3.9f, 0.0f};
   for (uint64_t seed = 0; seed < 50; ++seed) {
     sampler k1 = make(1.0f, 1, 1, 0, 1, seed);
@@ -84,7 +84,7 @@ TEST_CASE("temperature sharpens the distribution") {
 }
 
 // Regression: NaN compares false both ways, which broke the candidates' ordering (greedy returned a NaN's index).
-TEST_CASE("NaN logits are never sampled; infinities are handled; no finite logit is an error") {
+TEST_CASE("NaN logits are never sampled, infinities are handled, no finite logit is an error") {
   const float l[6] = {NAN, 1.0f, 5.0f, NAN, 3.0f, -INFINITY};
   for (float temp : {0.0f, 0.8f}) {
     sampler s = make(temp, temp > 0 ? 3 : 0, 0.9f, 0.05f, 1.0f, 7);

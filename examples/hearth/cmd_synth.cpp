@@ -100,6 +100,7 @@ int cmd_synth(const args &a) {
     return 2;
   }
   c.llama_layout = layout == "llama" || layout == "dense";
+  c.neuron_major = a.has("--layout") && !c.llama_layout;  // an unplanted model in PowerInfer's down layout
   const bool tty = isatty(2);
   const auto t0 = std::chrono::steady_clock::now();
   try {

@@ -28,7 +28,7 @@ void usage() {
                "             default llama-bpe; the vocabulary is trained on TEXT.txt instead of the shipped text)\n"
                "             [--sparsity 0.9 [--hot 0.2 --coverage 0.8] [--predictor-rank 64] [--predictor-type q8_0]]\n"
                "             [--profile CALIBRATED.gguf]   (plant the per-neuron frequencies a calibration measured)\n"
-               "             [--layout powerinfer|llama]\n"
+               "             [--layout powerinfer|llama]   (without --sparsity: powerinfer stores ffn_down_t, no predictors)\n"
                "  hearth quantize IN.gguf OUT.gguf TYPE [--pure] [--allow-requantize] [--output-tensor-type T]\n"
                "             [--token-embedding-type T]   (TYPE: Q4_K_M, Q5_K_M, Q6_K, Q8_0, Q4_0, ... as llama-quantize)\n"
                "  hearth calibrate -m DENSE.gguf [--text CORPUS.txt] -o OUT.gguf [--type T] [--down-type T]\n"

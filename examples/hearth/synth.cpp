@@ -378,6 +378,11 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   };
   // Uniform(-a, a) has variance a^2/3: a = sqrt(3/n_in) keeps each output near unit variance.
   const float sd = std::sqrt(3.0f / (float)d), sf = std::sqrt(3.0f / (float)ff);
+  // An unplanted layer's down projection: row-major, or neuron-major (n_ff rows of n_embd) when asked.
+  auto down = [&](int32_t il) {
+    if (c.neuron_major) matrix(tensor_name(tensor::ffn_down_t, il), d, ff, sf);
+    else matrix(tensor_name(tensor::ffn_down, il), ff, d, sf);
+  };
   const auto basis = std::make_shared<std::vector<double>>(planted ? planted_basis(c) : std::vector<double>());
   {
     const uint64_t seed = c.seed ^ hash_name(tensor_name(tensor::token_embd));
@@ -416,7 +421,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       matrix(tensor_name(tensor::attn_qkv, il), d, dq + 2 * dkv, sd);
       matrix(tensor_name(tensor::attn_output, il), dq, d, (float)std::sqrt(3.0 / (double)dq));
       matrix(tensor_name(tensor::ffn_up, il), d, ff, sd);
-      matrix(tensor_name(tensor::ffn_down, il), ff, d, sf);
+      down(il);
       continue;
     }
     if (phi3) {  // fused Q/K/V rows and fused gate/up rows (the gate's first)
@@ -461,7 +466,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       norm(tensor_name(tensor::ffn_norm, il));
       if (c.ffn != "relu_nogate") matrix(tensor_name(tensor::ffn_gate, il), d, ff, sd);
       matrix(tensor_name(tensor::ffn_up, il), d, ff, sd);
-      matrix(tensor_name(tensor::ffn_down, il), ff, d, sf);
+      down(il);
       continue;
     }
     const int64_t rank = c.predictor_rank, k = rank / 2;

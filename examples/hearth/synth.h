@@ -45,6 +45,9 @@ struct synth_config {
   // Planted, but in llama.cpp's layout (GGUF magic, row-major ffn_down, no predictors): the input `hearth
   // calibrate` expects. The planted frequencies are in the metadata either way.
   bool llama_layout = false;
+  // Without planting: store the down projection neuron-major (PowerInfer's ffn_down_t, no predictors), so the
+  // exact gate skips the down rows of the neurons that are zero.
+  bool neuron_major = false;
   // Write the planted per-neuron frequencies (hearth.synthetic.frequency.N). Off: the file looks like a PowerInfer
   // conversion, which carries no activation statistics.
   bool frequency_record = true;
