@@ -154,7 +154,15 @@ TEST_CASE("import refuses missing, extra and mis-shaped tensors and malformed sa
   malformed("{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", "has 8 bytes, its F32 shape needs 12");
   malformed("{\"x\":{\"dtype\":\"Q9\",\"shape\":[2],\"data_offsets\":[0,8]}}", "unknown dtype 'Q9'");
   malformed("{\"x\":{\"shape\":[2]}}", "lacks dtype, shape or data_offsets");
+  // a shape whose product overflows 64 bits back to the 8 bytes given
+  malformed("{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,2],\"data_offsets\":[0,8]}}", "a shape larger than the file");
   malformed("not json", "the header is not JSON");
+  {  // an empty tensor is valid and reads as no values
+    const auto f = safetensors_file::open(
+        write_st("empty-tensor.safetensors", {}, "{\"e\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[0,0]}}"));
+    REQUIRE(f->tensors().size() == 1);
+    CHECK(f->tensors()[0].to_f32().empty());
+  }
   malformed("[1,2]", "not a JSON object");
   {
     const std::string p = test::temp_path("short.safetensors");

@@ -30,6 +30,7 @@ int64_t st_tensor::n_elements() const {
 std::vector<float> st_tensor::to_f32() const {
   const size_t n = (size_t)n_elements();
   std::vector<float> out(n);
+  if (n == 0) return out;  // an empty tensor (memcpy may not take the null data of an empty vector)
   if (dtype == "F32") {
     std::memcpy(out.data(), data, n * 4);
   } else if (dtype == "F16" || dtype == "BF16") {
@@ -82,9 +83,13 @@ std::unique_ptr<safetensors_file> safetensors_file::open(const std::string &path
         !j.contains("data_offsets") || !j["data_offsets"].is_array() || j["data_offsets"].size() != 2)
       bad(fmt::format("tensor '{}' lacks dtype, shape or data_offsets", t.name));
     t.dtype = j["dtype"].get<std::string>();
+    uint64_t elements = 1;  // bounded by the file's size below, so checked for overflow on the way
     for (const nlohmann::json &e : j["shape"]) {
-      if (!e.is_number_unsigned() || e.get<uint64_t>() > (uint64_t(1) << 40)) bad(fmt::format("tensor '{}' has a bad shape", t.name));
-      t.shape.push_back((int64_t)e.get<uint64_t>());
+      if (!e.is_number_unsigned()) bad(fmt::format("tensor '{}' has a bad shape", t.name));
+      const uint64_t v = e.get<uint64_t>();
+      if (v && elements > data_size / v) bad(fmt::format("tensor '{}' has a shape larger than the file", t.name));
+      elements *= v;
+      t.shape.push_back((int64_t)v);
     }
     const nlohmann::json &o = j["data_offsets"];
     if (!o[0].is_number_unsigned() || !o[1].is_number_unsigned()) bad(fmt::format("tensor '{}' has bad data_offsets", t.name));
