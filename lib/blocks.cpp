@@ -474,7 +474,10 @@ class block_builder {
               for (int32_t i : list) ++f[i];
           }
         };
-        n.neuron_bytes = L.up.row_size + (L.down_t ? L.down_t.row_size : 0) + (!gate_done && L.gate ? L.gate.row_size : 0);
+        // per active neuron: its up row (unless a gate-less FFN's mask pass already computed up densely), its
+        // down row (neuron-major), its gate row (unless the mask pass computed the gate)
+        const bool up_given = gate_done && !form.gated;
+        n.neuron_bytes = (up_given ? 0 : L.up.row_size) + (L.down_t ? L.down_t.row_size : 0) + (!gate_done && L.gate ? L.gate.row_size : 0);
         n.weight_bytes = L.down_t ? 0 : L.down.bytes();
       }
       b_.wrote(y, place::cpu);

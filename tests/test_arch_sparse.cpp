@@ -132,4 +132,23 @@ TEST_CASE("synth's neuron-major layout without planting: ffn_down_t, and the exa
   const auto exact = run(*m, HEARTH_SPARSE_EXACT_GATE, 0, &share);
   CHECK(share < 0.75);
   CHECK(max_rel(exact, run(*m, HEARTH_SPARSE_DENSE)) < 1e-5);
+  // The bytes a decoded token reads: dense minus the down rows of the inactive neurons; up is read once, by the
+  // mask pass (a gate-less FFN's "gate"), not again per active neuron.
+  session_config sc;
+  sc.n_ctx = 64;
+  sc.n_threads = 2;
+  double bytes[2];
+  uint64_t active = 0, neurons = 0;
+  for (int mode : {HEARTH_SPARSE_DENSE, HEARTH_SPARSE_EXACT_GATE}) {
+    sc.sparse_mode = mode;
+    session s(*m, sc);
+    const int32_t toks[4] = {1, 300, 301, 302};
+    s.eval(toks, 1, false);
+    s.reset_stats();
+    for (int i = 1; i < 4; ++i) s.eval(&toks[i], 1, false);
+    bytes[mode == HEARTH_SPARSE_EXACT_GATE] = s.stats().decode_bytes / 3;
+    if (mode == HEARTH_SPARSE_EXACT_GATE) active = s.stats().active, neurons = s.stats().neurons;
+  }
+  const double down_row = (double)m->layers()[0].down_t.row_size;
+  CHECK(bytes[1] == doctest::Approx(bytes[0] - down_row * (double)(neurons - active) / 3).epsilon(1e-9));
 }
