@@ -6,8 +6,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "calibrate.h"
 #include "commands.h"
@@ -57,11 +55,7 @@ int cmd_calibrate(const args &a) {
     if (text_path.empty()) {
       corpus = std::string(builtin_corpus());
     } else {
-      std::ifstream f(text_path, std::ios::binary);
-      if (!f) throw error(HEARTH_ERR_IO, "cannot open " + text_path);
-      std::stringstream ss;
-      ss << f.rdbuf();
-      corpus = ss.str();
+      corpus = read_text_file(text_path, "corpus");
     }
     const auto m = model::load(in);
     const bool tty = isatty(2);

@@ -4,8 +4,6 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "commands.h"
 #include "error.h"
@@ -13,17 +11,6 @@
 #include "perplexity.h"
 
 namespace hearth::cli {
-namespace {
-
-std::string read_text(const std::string &path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(HEARTH_ERR_IO, "cannot read '" + path + "'");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 int cmd_perplexity(const args &a) {
   const std::string path = a.str("-m", "--model", ""), text = a.str("-f", "--file", "");
@@ -34,7 +21,7 @@ int cmd_perplexity(const args &a) {
   try {
     const auto m = model::load(path);
     std::vector<int32_t> toks;
-    m->tok().encode(read_text(text), false, false, toks);
+    m->tok().encode(read_text_file(text, "text"), false, false, toks);
     session_config sc;
     sc.n_ctx = (int32_t)a.num("-c", "--ctx", 128);
     sc.n_threads = (int32_t)a.num("-t", "--threads", 0);
@@ -60,7 +47,7 @@ int cmd_tokenize(const args &a) {
     model_config mc;
     mc.vocab_only = true;
     const auto m = model::load(path, mc);
-    const std::string text = a.has("-f", "--file") ? read_text(a.str("-f", "--file", "")) : a.str("-p", "--prompt", "");
+    const std::string text = a.has("-f", "--file") ? read_text_file(a.str("-f", "--file", ""), "text") : a.str("-p", "--prompt", "");
     std::vector<int32_t> toks;
     m->tok().encode(text, a.has("--bos"), false, toks);
     std::string line;

@@ -1,9 +1,7 @@
 // hearth run: load, generate with streaming output, print speeds. Runs the model through the public C API (the
 // emulated device and the UTF-8 helpers come from the library's own headers).
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -25,14 +23,6 @@ int32_t print_token(hearth_token, const char *piece, size_t len, void *) {
   std::fwrite(piece, 1, len, stdout);
   std::fflush(stdout);
   return 0;
-}
-
-std::string read_prompt_file(const std::string &path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot read the prompt file '" + path + "'");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 std::string format_chat(const hearth_model *model, const std::string &tmpl, const std::vector<std::pair<std::string, std::string>> &turns,
@@ -165,7 +155,7 @@ int cmd_run(const args &a) {
     return 2;
   }
   std::string prompt = a.str("-p", "--prompt", "");
-  if (a.has("-f", "--file")) prompt = read_prompt_file(a.str("-f", "--file", ""));
+  if (a.has("-f", "--file")) prompt = read_text_file(a.str("-f", "--file", ""), "prompt file");
   const bool chat = a.has("--chat", "-cnv") || a.has("--conversation");
   const std::string chat_template = a.str("--chat-template", "", "");
   std::string system = a.str("-sys", "--system-prompt", "");

@@ -5,8 +5,6 @@
 #include <chrono>
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "commands.h"
 #include "error.h"
@@ -50,15 +48,12 @@ int cmd_synth(const args &a) {
   c.pre = a.str("--pre", "", c.pre);
   std::string corpus(builtin_corpus());
   if (a.has("--corpus")) {
-    const std::string file = a.str("--corpus", "", "");
-    std::ifstream f(file, std::ios::binary);
-    if (!f) {
-      std::fprintf(stderr, "hearth synth: cannot read the corpus '%s'\n", file.c_str());
+    try {
+      corpus = read_text_file(a.str("--corpus", "", ""), "corpus");
+    } catch (const error &e) {
+      std::fprintf(stderr, "hearth synth: %s\n", e.what());
       return 1;
     }
-    std::stringstream ss;
-    ss << f.rdbuf();
-    corpus = ss.str();
   }
   c.n_embd = (int32_t)a.num("--embd", "", c.n_embd);
   c.n_layer = (int32_t)a.num("--layers", "", c.n_layer);

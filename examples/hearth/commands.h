@@ -15,6 +15,8 @@ int cmd_perplexity(const args &a);
 int cmd_tokenize(const args &a);
 int cmd_import(const args &a);
 void log_to_stderr(int verbose);
+// The bytes of a text file named on the command line; IO error "cannot read the WHAT 'PATH'" otherwise.
+std::string read_text_file(const std::string &path, const char *what);
 // --sparse auto|dense|predictor|exact|cats as a HEARTH_SPARSE_* value; throws on anything else.
 int parse_sparse_mode(const std::string &name);
 // --gpu auto|none|hybrid|layers as a HEARTH_GPU_* value; throws on anything else.
