@@ -500,10 +500,10 @@ class block_builder {
       for (const auto &[v, where] : parts) c += b_.current(v, p) ? 0 : 1;
       return c + (p == next ? 0 : 1);
     };
-    const offload_layer *gl = gpu_layer(il);
+    const offload_layer *ol = gpu_layer(il);
     // the down bias and a post-FFN norm on the device need their weights there (uploaded with the layer's GPU part)
-    const bool can_gpu = stream_ != nullptr && (L.bdown.empty() || (gl && gl->bdown)) &&
-                         (!L.ffn_post_norm || n_ffn == 0 || (gl && gl->ffn_post_norm));
+    const bool can_gpu = stream_ != nullptr && (L.bdown.empty() || (ol && ol->bdown)) &&
+                         (!L.ffn_post_norm || n_ffn == 0 || (ol && ol->ffn_post_norm));
     const place p = can_gpu && (cost(place::gpu) < cost(place::cpu) || (cost(place::gpu) == cost(place::cpu) && next == place::gpu))
                         ? place::gpu
                         : place::cpu;
@@ -519,7 +519,6 @@ class block_builder {
     }
     const step_state *st = st_;
     const int64_t d = hp_.n_embd;
-    const offload_layer *ol = gl;
     const float *bias = p == place::gpu ? (ol ? ol->bdown : nullptr) : (L.bdown.empty() ? nullptr : L.bdown.data());
     device_stream *sm = stream_;
     const block_spec spec = spec_;

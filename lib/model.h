@@ -66,7 +66,6 @@ struct block_spec {
   rope_kind rope = rope_kind::normal;
   bool parallel = false;  // attention and FFN both read the block's normed input; x += attention + FFN (Falcon)
   bool qk_norm = false;   // RMS norm over each head of Q and K before RoPE (Qwen3)
-  bool post_norms = false;  // RMS norms on the attention's and the FFN's outputs before each residual (Gemma 2/3)
   float embd_scale = 0.0f;  // the embedding row times this (Gemma: sqrt(n_embd)); 0: none
   int32_t pos_offset = 0;   // learned positions (the model has position_embd): row pos + pos_offset (OPT: 2)
   float attn_scale = 0.0f;  // the attention's score scale; 0: 1 / sqrt(head_dim)
@@ -96,7 +95,7 @@ struct hparams {
   std::vector<uint8_t> swa;   // per layer: 1 if the layer attends within the window
   bool is_swa(int32_t il) const { return n_swa > 0 && (size_t)il < swa.size() && swa[(size_t)il]; }
   const rope_spec &rope_of(int32_t il, int32_t n_ctx) const {
-    if (is_swa(il) && rope_swa.kind != rope_kind::none) return rope_swa;
+    if (is_swa(il) && rope_swa.active()) return rope_swa;
     if (rope_long.active() && n_ctx > n_ctx_orig) return rope_long;
     return rope;
   }
@@ -137,7 +136,7 @@ struct layer {
   matrix wq, wk, wv, wo;
   std::vector<float> bq, bk, bv, bo;  // biases (empty: none)
   norm_weights q_norm, k_norm;        // per-head norms of Q and K (head_dim weights)
-  norm_weights attn_post_norm, ffn_post_norm;  // on the attention's and the FFN's outputs (Gemma)
+  norm_weights attn_post_norm, ffn_post_norm;  // on the attention's and the FFN's outputs (Gemma), if present
   matrix gate, up;                    // gate absent for an FFN without one
   matrix down;                        // {n_ff} -> {n_embd}: n_embd rows of n_ff
   matrix down_t;                      // PowerInfer's neuron-major transpose: n_ff rows of n_embd (when down is absent)

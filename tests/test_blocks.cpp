@@ -610,8 +610,9 @@ TEST_CASE("hearth synth writes a file of each architecture that its unit loads, 
     CHECK(bool(m->pos_embd()) == (as == "opt"));
     CHECK(m->hp().block.qk_norm == (as == "qwen3" || as == "gemma3"));
     CHECK(m->hp().n_embd_q() == (as == "qwen3" ? 128 : 64));
-    CHECK(m->hp().block.post_norms == (as == "gemma2" || as == "gemma3"));
-    CHECK(bool(m->layers()[1].ffn_post_norm) == m->hp().block.post_norms);
+    const bool gemma = as == "gemma2" || as == "gemma3";
+    CHECK(bool(m->layers()[1].attn_post_norm) == gemma);
+    CHECK(bool(m->layers()[1].ffn_post_norm) == gemma);
     CHECK(m->hp().is_swa(0) == (as == "gemma2" || as == "gemma3"));
     if (as == "gemma2" || as == "gemma3") CHECK(m->hp().block.ffn.act == activation::gelu);
     if (as == "phi3") CHECK(m->layers()[0].up.data == m->layers()[0].gate.data + m->hp().n_ff * m->layers()[0].gate.row_size);

@@ -25,9 +25,8 @@ namespace {
 
 std::string data(const std::string &name) { return std::string(HEARTH_TEST_DATA) + "/tiny/" + name; }
 
-const std::vector<int32_t> &heldout(const model &m) {
-  static std::vector<int32_t> toks;  // both models share the vocabulary's training text, not necessarily its ids
-  toks.clear();
+std::vector<int32_t> heldout(const model &m) {
+  std::vector<int32_t> toks;
   m.tok().encode(test::read_text(data("jargon-heldout.txt")), false, false, toks);
   return toks;
 }

@@ -429,30 +429,17 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       matrix(tensor_name(tensor::attn_output, il), dq, d, (float)std::sqrt(3.0 / (double)dq));
       norm(tensor_name(tensor::ffn_norm, il));
       matrix(tensor_name(tensor::ffn_up, il), d, 2 * ff, sd);
-      matrix(tensor_name(tensor::ffn_down, il), ff, d, sf);
+      down(il);
       continue;
     }
     matrix(tensor_name(tensor::attn_q, il), d, dq, sd);
     matrix(tensor_name(tensor::attn_k, il), d, dkv, sd);
     matrix(tensor_name(tensor::attn_v, il), d, dkv, sd);
-    if (opt) {  // every projection has a bias; no gate
-      vector(tensor_name(tensor::attn_q, il, "bias"), dq, 0.0f, 0.1f);
-      vector(tensor_name(tensor::attn_k, il, "bias"), dkv, 0.0f, 0.1f);
-      vector(tensor_name(tensor::attn_v, il, "bias"), dkv, 0.0f, 0.1f);
-      matrix(tensor_name(tensor::attn_output, il), dq, d, (float)std::sqrt(3.0 / (double)dq));
-      vector(tensor_name(tensor::attn_output, il, "bias"), d, 0.0f, 0.1f);
-      norm(tensor_name(tensor::ffn_norm, il));
-      matrix(tensor_name(tensor::ffn_up, il), d, ff, sd);
-      vector(tensor_name(tensor::ffn_up, il, "bias"), ff, 0.0f, 0.1f);
-      matrix(tensor_name(tensor::ffn_down, il), ff, d, sf);
-      vector(tensor_name(tensor::ffn_down, il, "bias"), d, 0.0f, 0.1f);
-      continue;
-    }
     if (gemma) {
       norm(tensor_name(tensor::attn_post_norm, il));
       norm(tensor_name(tensor::ffn_post_norm, il));
     }
-    if (arch == "qwen2") {
+    if (arch == "qwen2" || opt) {
       vector(tensor_name(tensor::attn_q, il, "bias"), dq, 0.0f, 0.1f);
       vector(tensor_name(tensor::attn_k, il, "bias"), dkv, 0.0f, 0.1f);
       vector(tensor_name(tensor::attn_v, il, "bias"), dkv, 0.0f, 0.1f);
@@ -461,12 +448,15 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       vector(tensor_name(tensor::attn_q_norm, il), hd, 1.0f, 0.2f);
       vector(tensor_name(tensor::attn_k_norm, il), hd, 1.0f, 0.2f);
     }
-    if (!planted) {
+    if (!planted) {  // OPT: a bias on every projection, no gate
       matrix(tensor_name(tensor::attn_output, il), dq, d, (float)std::sqrt(3.0 / (double)dq));
+      if (opt) vector(tensor_name(tensor::attn_output, il, "bias"), d, 0.0f, 0.1f);
       norm(tensor_name(tensor::ffn_norm, il));
-      if (c.ffn != "relu_nogate") matrix(tensor_name(tensor::ffn_gate, il), d, ff, sd);
+      if (c.ffn != "relu_nogate" && !opt) matrix(tensor_name(tensor::ffn_gate, il), d, ff, sd);
       matrix(tensor_name(tensor::ffn_up, il), d, ff, sd);
+      if (opt) vector(tensor_name(tensor::ffn_up, il, "bias"), ff, 0.0f, 0.1f);
       down(il);
+      if (opt) vector(tensor_name(tensor::ffn_down, il, "bias"), d, 0.0f, 0.1f);
       continue;
     }
     const int64_t rank = c.predictor_rank, k = rank / 2;

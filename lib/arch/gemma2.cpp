@@ -14,7 +14,6 @@ void gemma_hparams(const gguf_file &f, hparams &hp, int32_t swa_pattern, int32_t
   llama_hparams(f, hp);
   block_spec &b = hp.block;
   b.rope = rope_kind::neox;
-  b.post_norms = true;
   b.embd_scale = std::sqrt((float)hp.n_embd);
   // GeGLU, unless hearth's own key names another form (a ReLU-fied Gemma, say)
   if (!f.find(key_name(kv::hearth_ffn_activation))) b.ffn = {activation::gelu, true, false};
