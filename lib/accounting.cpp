@@ -19,7 +19,7 @@ void account_step(const graph &g, const workspace &ws, const executor &ex, int64
     const bool gpu = nd.where == place::gpu;
     if (gpu) s.gpu_active += active;
     if (n == 1) {
-      const double bytes = (double)nd.weight_bytes + (double)active * (double)nd.neuron_bytes;
+      const double bytes = (double)nd.weight_bytes + (double)active * (double)nd.neuron_bytes + (double)nd.read_bytes;
       s.decode_bytes += bytes;
       if (gpu) s.gpu_decode_bytes += bytes;
     }

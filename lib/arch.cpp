@@ -18,12 +18,15 @@ extern const arch_unit k_arch_phi3;    // arch/phi3.cpp
 extern const arch_unit k_arch_gemma2;  // arch/gemma2.cpp
 extern const arch_unit k_arch_gemma3;  // arch/gemma3.cpp
 extern const arch_unit k_arch_opt;     // arch/opt.cpp
+extern const arch_unit k_arch_qwen2moe;  // arch/qwen2moe.cpp
+extern const arch_unit k_arch_qwen3moe;  // arch/qwen3moe.cpp
 
 namespace {
 
 // The registry: one row per architecture hearth runs.
 const arch_unit *const k_builtin[] = {&k_arch_llama, &k_arch_bamboo, &k_arch_qwen2, &k_arch_qwen3, &k_arch_falcon,
-                                           &k_arch_phi3,  &k_arch_gemma2, &k_arch_gemma3, &k_arch_opt};
+                                           &k_arch_phi3,  &k_arch_gemma2, &k_arch_gemma3, &k_arch_opt,
+                                      &k_arch_qwen2moe, &k_arch_qwen3moe};
 
 std::mutex &extra_mutex() {
   static std::mutex m;
@@ -153,6 +156,21 @@ void tensor_loader::ffn_down(layer &L, int il, int64_t n_embd, int64_t n_ff) {
   L.bdown = vector_of(tensor::ffn_down, il, n_embd, false, "bias");
   // PowerInfer's converter renames the bias with the transposed weight
   if (L.bdown.empty() && L.down_t) L.bdown = vector_of(tensor::ffn_down_t, il, n_embd, false, "bias");
+}
+
+std::vector<matrix> tensor_loader::matrices_of(tensor t, int layer, int64_t cols, int64_t rows, int64_t count, bool required) {
+  const gguf_tensor *g = tensor_of(t, layer, {cols, rows, count}, required);
+  std::vector<matrix> v;
+  if (!g) return v;
+  matrix m;
+  m.t = g;
+  m.type = g->type;
+  m.cols = cols;
+  m.row_size = row_bytes(g->type, cols);
+  m.data = g->data;
+  m.rows = rows * count;
+  for (int64_t e = 0; e < count; ++e) v.push_back(m.rows_range(e * rows, rows));
+  return v;
 }
 
 }  // namespace hearth

@@ -32,6 +32,8 @@ class tensor_loader {
   const gguf_tensor *tensor_of(tensor t, int layer, std::initializer_list<int64_t> ne, bool required = true);
   // The down projection: ffn_down (n_embd rows of n_ff) or PowerInfer's neuron-major ffn_down_t.
   void ffn_down(layer &L, int il, int64_t n_embd, int64_t n_ff);
+  // A 3-D tensor of `count` matrices of `rows` rows of `cols` (ggml ne {cols, rows, count}), as one view each.
+  std::vector<matrix> matrices_of(tensor t, int layer, int64_t cols, int64_t rows, int64_t count, bool required = true);
 
   // The parts of the model a unit fills.
   matrix &tok_embd() { return m_.tok_embd_; }
@@ -88,6 +90,14 @@ void attention_tensors(tensor_loader &l, layer &L, int32_t il, const hparams &hp
 void fused_qkv(tensor_loader &l, layer &L, int32_t il, const hparams &hp);
 void qk_norm_tensors(tensor_loader &l, const hparams &hp);
 void layer_norm_hparams(const gguf_file &f, hparams &hp);
+// Pieces of a mixture of experts (arch/experts.cpp). moe_hparams reads <arch>.expert_count (absent or 0: a
+// dense FFN), expert_used_count, expert_feed_forward_length (the experts' n_ff; default feed_forward_length),
+// expert_shared_feed_forward_length, expert_gating_func, expert_weights_norm (default norm_weights, the
+// architecture's as llama.cpp builds it) and expert_weights_scale. moe_tensors reads a layer's router, its
+// experts (ffn_{gate,up,down}_exps; down row-major as llama.cpp stores it, or neuron-major per expert, which
+// PowerInfer's SmallThinker files mark by giving it up's shape) and, if the hparams have one, the shared expert.
+void moe_hparams(const gguf_file &f, hparams &hp, bool norm_weights);
+void moe_tensors(tensor_loader &l, layer &L, int32_t il, const hparams &hp);
 // A required unsigned key within [lo, hi]; BAD_FORMAT naming it otherwise.
 int32_t hparam(const gguf_file &f, kv k, std::string_view arch, uint64_t lo, uint64_t hi);
 // The same, or def when the key is absent.

@@ -16,6 +16,7 @@
 #include "device.h"
 #include "error.h"
 #include "graph_builder.h"
+#include "moe.h"
 #include "offload.h"
 #include "ops.h"
 #include "sparse_ffn.h"
@@ -234,6 +235,7 @@ class block_builder {
   // outputs (and a parallel block's attention output) are added to it where the next consumer of x is cheapest
   // to reach.
   void ffn(int32_t il, value &x, value *attn_out, place next) {
+    if (spec_.moe) return moe(il, x, attn_out, next);
     const layer &L = m_.layers()[(size_t)il];
     const offload_layer *ol = gpu_layer(il);
     const neuron_table *table = off_ && stream_ ? &off_->table(il) : nullptr;
@@ -488,6 +490,44 @@ class block_builder {
     merge(il, x, parts, n_ffn_parts, next);
   }
 
+  // A mixture of experts, on the CPU (the experts stay in host memory; with a GPU part, the layer's attention may
+  // still run there): the FFN norm, then one node that routes, runs each chosen expert over its tokens, and adds
+  // the shared expert; then the merge.
+  void moe(int32_t il, value &x, value *attn_out, place next) {
+    const layer &L = m_.layers()[(size_t)il];
+    const std::string pre = fmt::format("blk.{}.", il);
+    const int64_t d = hp_.n_embd;
+    const step_state *st = st_;
+    const workspace *ws = ws_;
+    const block_spec spec = spec_;
+    const norm_weights &fnorm = L.ffn_input_norm(spec.parallel);
+    b_.need(x, place::cpu);
+    value xn = temp(il, "ffn_norm", d), y = temp(il, "ffn_out", d);
+    const loc X = b_.at(x, place::cpu), XN = b_.at(xn, place::cpu), Y = b_.at(y, place::cpu);
+    add(pre + "ffn_norm", node_kind::ffn, place::cpu, il, {X.res}, {XN.res},
+        [=, &fnorm] { norm(spec.norm, fnorm, spec.norm_eps, X.f(st->n), st->n, d, XN.f(st->n)); })
+        .weight_bytes = fnorm.bytes();
+    const int32_t qs = qs_, sp = sparse_;
+    const sparse_mode mode = b_.in().mode;
+    const std::vector<float> *thresholds = b_.in().thresholds;
+    std::vector<std::vector<float>> *samples = b_.in().taps.cats_samples;
+    auto scratch = std::make_shared<moe_scratch>();  // the node's own (one step at a time runs it)
+    node &n = add(pre + "ffn_moe", node_kind::ffn, place::cpu, il, {XN.res}, {Y.res, qs, sp}, [=, &L](node &self) {
+      const int64_t n = st->n;
+      std::vector<float> *smp = st->collect_cats && samples ? &(*samples)[(size_t)il] : nullptr;
+      const float th = st->collect_cats ? -1.0f : (*thresholds)[(size_t)il];
+      const moe_result r = moe_ffn(L.moe, spec, mode, th, XN.f(n), n, Y.f(n), *scratch, ws->sparse_at(sp), ws->q8_at(qs), smp);
+      self.active = r.active;
+      self.read_bytes = r.bytes;
+    });
+    n.n_neurons = hp_.n_ff * spec.moe.n_used;
+    b_.wrote(xn, place::cpu);
+    b_.wrote(y, place::cpu);
+    std::vector<std::pair<value, place>> parts = {{y, place::cpu}};
+    if (attn_out) parts.push_back({*attn_out, b_.current(*attn_out, place::gpu) ? place::gpu : place::cpu});
+    merge(il, x, parts, 1, next);
+  }
+
   // Adds the parts to x where it costs fewest transfers: x to where the merge runs, the parts there, and x on to
   // its next consumer (ties: the next consumer's side). So consecutive GPU layers merge on the device, and a
   // layer whose next consumer is the CPU brings back the GPU's half.
@@ -546,7 +586,7 @@ class block_builder {
       for (size_t i = first; i < P.size(); ++i) add_to(X.f(n), P[i].f(n));
       if (!post) add_bias_to(X.f(n));
     });
-    n.n_neurons = hp_.n_ff;
+    n.n_neurons = spec_.moe ? 0 : hp_.n_ff;  // a mixture's node answers for its chosen experts' neurons
     n.weight_bytes = L.bdown.size() * sizeof(float) + L.ffn_post_norm.bytes();
     b_.wrote(x, p);
   }

@@ -44,6 +44,7 @@ struct node {
   // Written by run() in each step: the (token, neuron) pairs it computed; or, for GPU nodes whose counts come
   // back from the device, per-token counts in host memory (workspace buffer, int32 offset; valid after the step).
   uint64_t active = 0;
+  uint64_t read_bytes = 0;  // weight bytes a one-token step read beyond the above (the experts an MoE FFN chose)
   int32_t counts_res = -1;
   int64_t counts_offset = 0;
 };

@@ -81,10 +81,7 @@ uint64_t layer::attention_bytes() const {
          attn_norm.bytes() + q_norm.bytes() + k_norm.bytes() + attn_post_norm.bytes();
 }
 
-uint64_t layer::ffn_bytes() const {
-  return gate.bytes() + up.bytes() + (down ? down : down_t).bytes() + (bgate.size() + bup.size() + bdown.size()) * sizeof(float) +
-         ffn_post_norm.bytes();
-}
+uint64_t layer::ffn_bytes() const { return ffn_weights::bytes() + ffn_post_norm.bytes(); }
 
 model::~model() = default;
 
@@ -142,6 +139,11 @@ std::shared_ptr<const model> model::load(const std::string &path, const model_co
     load_predictors(l, f, m->hp_, m->layers_);
     m->has_predictors_ = m->neuron_major_ = true;
     for (const layer &L : m->layers_) {
+      if (L.moe) {  // a mixture: its experts' layout; predictors per expert are not read (yet)
+        for (const ffn_weights &e : L.moe.experts) m->neuron_major_ = m->neuron_major_ && e.down_t;
+        m->has_predictors_ = false;
+        continue;
+      }
       m->neuron_major_ = m->neuron_major_ && L.down_t;
       m->has_predictors_ = m->has_predictors_ && L.fc1 && L.down_t;
     }
@@ -165,9 +167,18 @@ std::vector<std::pair<dtype, uint64_t>> model::dense_bytes_by_type() const {
   add(pos_embd_, pos_embd_.row_size);
   add(output_, output_.bytes());
   uint64_t f32 = output_norm_.bytes();
+  auto add_ffn = [&](const ffn_weights &w, uint64_t times) {
+    for (const matrix *m : {&w.gate, &w.up, w.down ? &w.down : &w.down_t}) add(*m, m->bytes() * times);
+  };
   for (const layer &L : layers_) {
-    for (const matrix *m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up}) add(*m, m->bytes());
-    add(L.down ? L.down : L.down_t, (L.down ? L.down : L.down_t).bytes());
+    for (const matrix *m : {&L.wq, &L.wk, &L.wv, &L.wo}) add(*m, m->bytes());
+    add_ffn(L, 1);
+    if (L.moe) {  // the router, n_used experts (all of one size), the shared expert
+      add(L.moe.router, L.moe.router.bytes());
+      add_ffn(L.moe.experts[0], (uint64_t)hp_.block.moe.n_used);
+      add_ffn(L.moe.shared, 1);
+      f32 += L.moe.shared_gate.size() * sizeof(float);
+    }
     f32 += (L.bq.size() + L.bk.size() + L.bv.size() + L.bo.size() + L.bgate.size() + L.bup.size() + L.bdown.size()) * sizeof(float) +
            L.attn_norm.bytes() + L.q_norm.bytes() + L.k_norm.bytes() + L.ffn_input_norm(hp_.block.parallel).bytes() +
            L.attn_post_norm.bytes() + L.ffn_post_norm.bytes();
@@ -196,9 +207,12 @@ std::string model::describe() const {
   if (vocab_only_) return fmt::format("vocabulary only, {} tokens ({})", vocab_.n_vocab(), tok_->name());
   const double p = (double)n_params_;
   const std::string size = p >= 1e9 ? fmt::format("{:.2f}B", p / 1e9) : fmt::format("{:.1f}M", p / 1e6);
-  return fmt::format("{} {} params, {} ({:.2f} GiB), {} layers, embd {}, ff {}, heads {}/{}, vocab {}, FFN {}{}{}", hp_.arch,
+  const moe_spec &moe = hp_.block.moe;
+  const std::string experts =
+      moe ? fmt::format(" x {} experts ({} per token{})", moe.n_expert, moe.n_used, hp_.n_ff_shared ? ", a shared one" : "") : "";
+  return fmt::format("{} {} params, {} ({:.2f} GiB), {} layers, embd {}, ff {}, heads {}/{}, vocab {}, FFN {}{}{}{}", hp_.arch,
                      size, weight_types(), weight_bytes_ / 1073741824.0,
-                     hp_.n_layer, hp_.n_embd, hp_.n_ff, hp_.n_head, hp_.n_head_kv, hp_.n_vocab, hp_.block.ffn.name(),
+                     hp_.n_layer, hp_.n_embd, hp_.n_ff, hp_.n_head, hp_.n_head_kv, hp_.n_vocab, hp_.block.ffn.name(), experts,
                      file_->pwri() ? ", PowerInfer file" : "", has_predictors_ ? ", predictors" : "") +
          (offload_ ? "; " + offload_->describe() : "");
 }

@@ -59,6 +59,18 @@ inline float ffn_act(const ffn_form &f, float g, float u) {
   return a != 0.0f ? a * u : 0.0f;
 }
 
+// A mixture-of-experts FFN (Mixtral, Qwen-MoE): a router picks n_used of n_expert FFNs per token and weights
+// their outputs, as llama.cpp's build_moe_ffn: probabilities by softmax (or sigmoid) of the router's logits, the
+// top n_used of them, optionally divided by their sum, then times weights_scale.
+enum class expert_gating : uint8_t { softmax, sigmoid };
+struct moe_spec {
+  int32_t n_expert = 0, n_used = 0;  // 0: a dense FFN
+  expert_gating gating = expert_gating::softmax;
+  bool norm_weights = false;   // the chosen experts' weights divided by their sum
+  float weights_scale = 0.0f;  // then times this; 0: 1
+  explicit operator bool() const { return n_expert > 0; }
+};
+
 // The block of one architecture, built from these pieces by the graph builder (blocks.cpp).
 struct block_spec {
   norm_kind norm = norm_kind::rms;
@@ -71,7 +83,8 @@ struct block_spec {
   float attn_scale = 0.0f;  // the attention's score scale; 0: 1 / sqrt(head_dim)
   float attn_softcap = 0.0f;   // scores become c * tanh(s / c) before the softmax (Gemma 2); 0: none
   float final_softcap = 0.0f;  // the same on the logits (Gemma 2)
-  ffn_form ffn;
+  ffn_form ffn;  // a dense FFN's, or each expert's
+  moe_spec moe;  // every layer's FFN is a mixture of experts (each of hparams::n_ff neurons)
 };
 
 // How one layer attends: the shape of its heads and the block's score transform, and its window.
@@ -86,6 +99,7 @@ struct hparams {
   std::string arch;
   int32_t n_vocab = 0, n_ctx_train = 0, n_embd = 0, n_layer = 0, n_ff = 0, n_head = 0, n_head_kv = 0, n_rot = 0;
   int32_t n_embd_head = 0;  // per head (key_length; n_embd / n_head unless the architecture says otherwise)
+  int32_t n_ff_shared = 0;  // an MoE layer's shared expert (0: none); n_ff is then each routed expert's width
   block_spec block;
   // RoPE of every layer, of the sliding-window layers when they differ (Gemma 3: base 10000, no scaling), and for
   // a context beyond n_ctx_orig when the file has long factors (Phi-3's rope_factors_long).
@@ -131,16 +145,37 @@ struct norm_weights {
   size_t bytes() const { return (w.size() + b.size()) * sizeof(float); }
 };
 
-struct layer {
+// The weights of one FFN: a layer's dense FFN, or one expert of a mixture (views into the 3-D expert tensors).
+struct ffn_weights {
+  matrix gate, up;   // gate absent for an FFN without one
+  matrix down;       // {n_ff} -> {n_embd}: n_embd rows of n_ff
+  matrix down_t;     // PowerInfer's neuron-major transpose: n_ff rows of n_embd (when down is absent)
+  std::vector<float> bgate, bup, bdown;
+  explicit operator bool() const { return bool(up); }
+  // One neuron's rows of up, gate and ffn_down_t (an absent matrix has row_size 0).
+  uint64_t neuron_bytes() const { return up.row_size + gate.row_size + down_t.row_size; }
+  uint64_t bytes() const {
+    return gate.bytes() + up.bytes() + (down ? down : down_t).bytes() + (bgate.size() + bup.size() + bdown.size()) * sizeof(float);
+  }
+};
+
+// A mixture of experts: the router, the experts, and the shared expert some architectures add.
+struct moe_weights {
+  matrix router;                     // ffn_gate_inp: n_expert rows of n_embd
+  std::vector<ffn_weights> experts;  // expert e's rows of ffn_{gate,up,down}_exps
+  ffn_weights shared;                // ffn_{gate,up,down}_shexp (Qwen2-MoE), if present
+  std::vector<float> shared_gate;    // ffn_gate_inp_shexp: the shared expert's output times sigmoid(this . x)
+  explicit operator bool() const { return !experts.empty(); }
+};
+
+// A layer's weights; its dense FFN's are the ffn_weights it is made of (empty in a mixture-of-experts layer).
+struct layer : ffn_weights {
   norm_weights attn_norm, attn_norm_2, ffn_norm;  // attn_norm_2: the FFN's own norm in a parallel block
   matrix wq, wk, wv, wo;
   std::vector<float> bq, bk, bv, bo;  // biases (empty: none)
   norm_weights q_norm, k_norm;        // per-head norms of Q and K (head_dim weights)
   norm_weights attn_post_norm, ffn_post_norm;  // on the attention's and the FFN's outputs (Gemma), if present
-  matrix gate, up;                    // gate absent for an FFN without one
-  matrix down;                        // {n_ff} -> {n_embd}: n_embd rows of n_ff
-  matrix down_t;                      // PowerInfer's neuron-major transpose: n_ff rows of n_embd (when down is absent)
-  std::vector<float> bgate, bup, bdown;
+  moe_weights moe;                    // a mixture-of-experts FFN in place of the dense one
   matrix fc1, fc2;  // PowerInfer's activation predictor: logits = fc2 . relu(fc1 . x); fc1 r rows, fc2 n_ff rows
   float threshold = 0.0f;  // neuron i is computed iff its predictor logit >= threshold
   // The norm before the FFN: a parallel block reads the attention's input through its second norm, or the same one.
@@ -150,8 +185,6 @@ struct layer {
   }
   uint64_t attention_bytes() const;  // weights of the attention part (norms, Q, K, V, O, biases)
   uint64_t ffn_bytes() const;        // gate, up, down (or down_t) and their biases, not the predictor
-  // One neuron's rows of up, gate and ffn_down_t (an absent matrix has row_size 0).
-  uint64_t neuron_bytes() const { return up.row_size + gate.row_size + down_t.row_size; }
 };
 
 struct arch_unit;

@@ -40,6 +40,12 @@ const kv_row k_kv[] = {
     {kv::layer_norm_rms_epsilon, "%s.attention.layer_norm_rms_epsilon"},
     {kv::expert_count, "%s.expert_count"},
     {kv::expert_used_count, "%s.expert_used_count"},
+    {kv::expert_feed_forward_length, "%s.expert_feed_forward_length"},
+    {kv::expert_shared_feed_forward_length, "%s.expert_shared_feed_forward_length"},
+    {kv::expert_shared_count, "%s.expert_shared_count"},
+    {kv::expert_weights_scale, "%s.expert_weights_scale"},
+    {kv::expert_weights_norm, "%s.expert_weights_norm"},
+    {kv::expert_gating_func, "%s.expert_gating_func"},  // 1 softmax, 2 sigmoid (llama.cpp's enum)
     {kv::tokenizer_model, "tokenizer.ggml.model"},
     {kv::tokenizer_pre, "tokenizer.ggml.pre"},
     {kv::tokenizer_tokens, "tokenizer.ggml.tokens"},
@@ -82,6 +88,7 @@ const kv_row k_kv[] = {
     {kv::hearth_synthetic_hot_fraction, "hearth.synthetic.hot_fraction"},
     {kv::hearth_synthetic_hot_coverage, "hearth.synthetic.hot_coverage"},
     {kv::hearth_synthetic_seed, "hearth.synthetic.seed"},
+    {kv::hearth_synthetic_expert_frequency, "hearth.synthetic.expert_frequency.%d"},
 };
 
 struct tensor_row {
@@ -104,6 +111,8 @@ const tensor_row k_tensors[] = {
     {tensor::ffn_down, "blk.%d.ffn_down"},       {tensor::ffn_down_t, "blk.%d.ffn_down_t"},
     {tensor::ffn_gate_exps, "blk.%d.ffn_gate_exps"}, {tensor::ffn_up_exps, "blk.%d.ffn_up_exps"},
     {tensor::ffn_down_exps, "blk.%d.ffn_down_exps"}, {tensor::ffn_gate_inp, "blk.%d.ffn_gate_inp"},
+    {tensor::ffn_gate_shexp, "blk.%d.ffn_gate_shexp"}, {tensor::ffn_up_shexp, "blk.%d.ffn_up_shexp"},
+    {tensor::ffn_down_shexp, "blk.%d.ffn_down_shexp"}, {tensor::ffn_gate_inp_shexp, "blk.%d.ffn_gate_inp_shexp"},
     {tensor::fc1, "blk.%d.fc1"},                 {tensor::fc2, "blk.%d.fc2"},
     {tensor::gpu_idx, "blk.%d.gpu_idx"},         {tensor::gpu_bucket, "blk.%d.gpu_bucket"},
 };

@@ -16,7 +16,8 @@ enum class kv {
   key_length, value_length, rope_dimension_count, rope_freq_base, rope_scaling_type, rope_scaling_factor,
   rope_scale_linear, rope_scaling_attn_factor, rope_scaling_original_context_length, rope_scaling_yarn_beta_fast,
   rope_scaling_yarn_beta_slow, sliding_window, attn_logit_softcapping, final_logit_softcapping,
-  layer_norm_epsilon, layer_norm_rms_epsilon, expert_count, expert_used_count,
+  layer_norm_epsilon, layer_norm_rms_epsilon, expert_count, expert_used_count, expert_feed_forward_length,
+  expert_shared_feed_forward_length, expert_shared_count, expert_weights_scale, expert_weights_norm, expert_gating_func,
   // vocabulary
   tokenizer_model, tokenizer_pre, tokenizer_tokens, tokenizer_scores, tokenizer_token_type, tokenizer_merges,
   tokenizer_bos_id, tokenizer_eos_id, tokenizer_unk_id, tokenizer_eot_id, tokenizer_eom_id, tokenizer_pad_id,
@@ -32,6 +33,7 @@ enum class kv {
   hearth_calibration_predictor_bytes, hearth_calibration_global_threshold_agreement,
   hearth_synthetic_frequency /* per layer */, hearth_synthetic_sparsity,
   hearth_synthetic_hot_fraction, hearth_synthetic_hot_coverage, hearth_synthetic_seed,
+  hearth_synthetic_expert_frequency /* per layer */,
 };
 
 // The key; arch fills "%s" (architecture keys), layer fills "%d" (per-layer keys).
@@ -45,6 +47,7 @@ enum class tensor {
   attn_norm, attn_norm_2, attn_q, attn_k, attn_v, attn_qkv, attn_output, attn_q_norm, attn_k_norm,
   attn_post_norm, ffn_post_norm,
   ffn_norm, ffn_gate, ffn_up, ffn_down, ffn_down_t, ffn_gate_exps, ffn_up_exps, ffn_down_exps, ffn_gate_inp,
+  ffn_gate_shexp, ffn_up_shexp, ffn_down_shexp, ffn_gate_inp_shexp,
   fc1, fc2,
   // PowerInfer's GPU index
   gpu_idx, gpu_bucket,

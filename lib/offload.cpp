@@ -24,11 +24,14 @@ placement plan_layers(const model &m, const placement_input &in) {
   p.layers.resize(in.layers.size());
   uint64_t used = 0;
   for (size_t l = 0; l < in.layers.size(); ++l) {
-    const uint64_t cost = in.layers[l].attention_bytes + m.layers()[l].ffn_bytes() + 4ull * (uint64_t)m.hp().n_ff;
+    // a mixture of experts stays on the CPU (llama.cpp's -ngl with --n-cpu-moe: attention on the GPU)
+    const bool moe = bool(m.layers()[l].moe);
+    const uint64_t cost = in.layers[l].attention_bytes + (moe ? 0 : m.layers()[l].ffn_bytes() + 4ull * (uint64_t)m.hp().n_ff);
     if (used + cost > in.budget) break;
     used += cost;
     p.layers[l].attention_on_gpu = true;
-    for (int32_t i = 0; i < m.hp().n_ff; ++i) p.layers[l].gpu_neurons.push_back(i);
+    if (!moe)
+      for (int32_t i = 0; i < m.hp().n_ff; ++i) p.layers[l].gpu_neurons.push_back(i);
   }
   if (used + in.output_bytes <= in.budget && p.layers.back().attention_on_gpu) {
     used += in.output_bytes;
@@ -101,6 +104,12 @@ placement_input placement_input_for(const model &m, uint64_t budget, int32_t n_c
   for (int32_t l = 0; l < hp.n_layer; ++l) {
     const layer &L = m.layers()[(size_t)l];
     placement_layer_input li;
+    if (L.moe) {  // its experts run on the CPU; only the attention unit competes for the budget (for now)
+      li.attention_bytes = L.attention_bytes() + L.ffn_input_norm(hp.block.parallel).bytes() +
+                           (uint64_t)2 * hp.n_embd_kv() * kv_bytes * (uint64_t)n_ctx;
+      in.layers.push_back(std::move(li));
+      continue;
+    }
     li.frequency = recorded_frequencies(m.file(), l);
     if ((int32_t)li.frequency.size() != hp.n_ff) li.frequency.assign((size_t)hp.n_ff, 1.0f);
     li.neuron_bytes = L.neuron_bytes();

@@ -152,7 +152,7 @@ namespace {
 // computes its neurons' gate/up dot products (four row streams at a time), their activations, and adds their
 // down rows into its own partial sum; the partials are then reduced in order. One synchronisation per layer
 // instead of one per operator, and the same result on any thread count.
-void sparse_ffn_decode(const layer &L, const ffn_form &form, const float *xn, const std::vector<int32_t> &rows,
+void sparse_ffn_decode(const ffn_weights &L, const ffn_form &form, const float *xn, const std::vector<int32_t> &rows,
                        const float *gate_dense, const float *up_dense, float *y, sparse_scratch &s,
                        q8_scratch &qs, cpu::dot_rows_fn dot_rows) {
   const int64_t K = (int64_t)rows.size(), d = L.down_t.cols;
@@ -209,7 +209,7 @@ void sparse_ffn_decode(const layer &L, const ffn_form &form, const float *xn, co
 
 }  // namespace
 
-void sparse_ffn(const layer &L, const ffn_form &form, const float *xn, int64_t n, const ffn_masks &m,
+void sparse_ffn(const ffn_weights &L, const ffn_form &form, const float *xn, int64_t n, const ffn_masks &m,
                 const std::vector<int32_t> &rows, const float *gate_dense, const float *up_dense, float *y,
                 sparse_scratch &s, q8_scratch &qs) {
   const int64_t K = (int64_t)rows.size(), ff = m.n_ff;

@@ -36,7 +36,7 @@ void rows_axpy(const matrix &w, const int32_t *idx, int64_t K, const float *a, i
 // this device's neuron table), each counted only for the tokens whose mask has it. gate_dense and up_dense
 // (n x n_ff), when given, hold values already computed densely (exact-gate and CATS modes, biases included);
 // otherwise the needed rows are computed here, with the layer's gate/up biases. The down bias is not added.
-void sparse_ffn(const layer &L, const ffn_form &form, const float *xn, int64_t n, const ffn_masks &m,
+void sparse_ffn(const ffn_weights &L, const ffn_form &form, const float *xn, int64_t n, const ffn_masks &m,
                 const std::vector<int32_t> &rows, const float *gate_dense, const float *up_dense, float *y,
                 sparse_scratch &s, q8_scratch &qs);
 

@@ -46,7 +46,8 @@ std::string synth_model(const synth_config &c) {
   const std::string key = fmt::format("{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}", c.n_vocab, c.n_embd, c.n_layer, c.n_ff,
                                       c.n_head, c.n_head_kv, (int)c.type, c.ffn, c.tied_output, c.seed, c.n_ctx, c.sparsity,
                                       c.hot_fraction, c.hot_coverage, c.predictor_rank, (int)c.predictor_type, c.llama_layout,
-                                      c.frequency_record, c.tokenizer, c.pre + "-" + c.arch + "-" + std::to_string(c.head_dim) + (c.falcon_norm2 ? "-n2" : "") + (c.neuron_major ? "-nm" : ""));
+                                      c.frequency_record, c.tokenizer, c.pre + "-" + c.arch + "-" + std::to_string(c.head_dim) + (c.falcon_norm2 ? "-n2" : "") + (c.neuron_major ? "-nm" : "") +
+                                                          (c.n_expert ? fmt::format("-moe{}.{}.{}", c.n_expert, c.n_expert_used, c.expert_skew) : ""));
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;

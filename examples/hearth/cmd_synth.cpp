@@ -63,6 +63,9 @@ int cmd_synth(const args &a) {
   c.n_ctx = (int32_t)a.num("--ctx", "", c.n_ctx);
   c.seed = (uint64_t)a.num("--seed", "", (long)c.seed);
   c.tied_output = a.has("--tied");
+  c.n_expert = (int32_t)a.num("--experts", "", c.n_expert);
+  c.n_expert_used = (int32_t)a.num("--experts-used", "", c.n_expert_used);
+  c.expert_skew = (float)a.real("--expert-skew", "", c.expert_skew);
   if (mixture) {  // each tensor's type by llama-quantize's rules for this shape
     const int n_layer = c.n_layer, n_gqa = c.n_head / std::max(1, c.n_head_kv);
     const bool has_output = !c.tied_output;
@@ -114,11 +117,13 @@ int cmd_synth(const args &a) {
   if (c.sparsity > 0)
     std::fprintf(stderr, "%splanted sparsity %.2f, %s, %s\n", tty ? "\n" : "", c.sparsity, skew.c_str(),
                  c.llama_layout ? "llama.cpp layout (row-major ffn_down, no predictors)"
+                 : c.n_expert ? "experts' down projections neuron-major, no predictors"
                                 : fmt::format("predictor rank {} {}, PWRI file", c.predictor_rank, type_name(c.predictor_type)).c_str());
   // "silu" is the architecture's own FFN for falcon (GELU) and gemma (GeGLU)
   const std::string ffn = c.ffn != "silu" ? c.ffn : c.arch == "falcon" ? "gelu" : c.arch.starts_with("gemma") ? "geglu" : c.arch == "opt" ? "relu" : "silu";
-  std::fprintf(stderr, "%swrote %s: %s, %d layers, embd %d, ff %d, heads %d/%d, vocab %s, %s, FFN %s (%.1f s)\n", tty ? "\n" : "",
-               out.c_str(), c.arch.c_str(), c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.n_vocab > 0 ? std::to_string(c.n_vocab).c_str() : "auto", (c.type_label.empty() ? type_name(c.type) : c.type_label).c_str(), ffn.c_str(), s);
+  const std::string experts = c.n_expert ? fmt::format(" x {} experts ({} per token, skew {:.2f})", c.n_expert, c.n_expert_used, c.expert_skew) : "";
+  std::fprintf(stderr, "%swrote %s: %s, %d layers, embd %d, ff %d%s, heads %d/%d, vocab %s, %s, FFN %s (%.1f s)\n", tty ? "\n" : "",
+               out.c_str(), c.arch.c_str(), c.n_layer, c.n_embd, c.n_ff, experts.c_str(), c.n_head, c.n_head_kv, c.n_vocab > 0 ? std::to_string(c.n_vocab).c_str() : "auto", (c.type_label.empty() ? type_name(c.type) : c.type_label).c_str(), ffn.c_str(), s);
   return 0;
 }
 

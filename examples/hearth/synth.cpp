@@ -173,12 +173,16 @@ void plant_norm_and_frequencies(const synth_config &c, int32_t il, uint64_t seed
 
 uint64_t layer_seed(const synth_config &c, int32_t il) { return c.seed ^ mix(0x5eed0000ull + (uint64_t)il); }
 
-planted_layer plant(const synth_config &c, const std::vector<double> &U, int32_t il) {
+uint64_t expert_seed(const synth_config &c, int32_t il, int32_t e) { return layer_seed(c, il) ^ mix(0xe4e40000ull + (uint64_t)e); }
+
+// A layer's planted gate, or (expert >= 0) one expert's: the layer's norm, the expert's own neuron order and rows.
+planted_layer plant(const synth_config &c, const std::vector<double> &U, int32_t il, int32_t expert = -1) {
   const int64_t d = c.n_embd, ff = c.n_ff, half = d / 2, k = c.predictor_rank / 2, m = k - 1;
-  const uint64_t seed = layer_seed(c, il);
+  const uint64_t seed = expert < 0 ? layer_seed(c, il) : expert_seed(c, il, expert);
   planted_layer p;
-  std::vector<float> freq;
-  plant_norm_and_frequencies(c, il, seed, p.norm, freq);
+  std::vector<float> freq, unused;
+  plant_norm_and_frequencies(c, il, layer_seed(c, il), p.norm, freq);
+  if (expert >= 0) plant_norm_and_frequencies(c, il, seed, unused, freq);
   const size_t rb = row_bytes(c.type, d);
   p.gate.resize(rb * (size_t)ff);
   p.Bq.assign((size_t)(ff * k), 0.0f);
@@ -213,6 +217,58 @@ planted_layer plant(const synth_config &c, const std::vector<double> &U, int32_t
     }
   });
   return p;
+}
+
+// The planted router of a layer: n_expert rows over the constant and the feature dims (divided by the FFN norm's
+// weights, which it reads after), and the selection frequency each expert gets over random features.
+struct planted_router {
+  std::vector<float> rows;  // n_expert x n_embd
+  std::vector<float> frequency;
+};
+
+planted_router plant_router(const synth_config &c, const std::vector<double> &U, int32_t il) {
+  const int64_t d = c.n_embd, half = d / 2, m = c.predictor_rank / 2 - 1, E = c.n_expert;
+  std::vector<float> norm, unused;
+  plant_norm_and_frequencies(c, il, layer_seed(c, il), norm, unused);
+  gauss g{layer_seed(c, il) ^ 0x7007e7ull};
+  std::vector<int32_t> rank((size_t)E);
+  for (int64_t e = 0; e < E; ++e) rank[(size_t)e] = (int32_t)e;
+  for (int64_t e = E - 1; e > 0; --e) std::swap(rank[(size_t)e], rank[(size_t)(g.uniform() * (double)(e + 1))]);
+  std::vector<double> bias((size_t)E), R((size_t)(E * m));
+  const double sigma = 1.5 / std::sqrt((double)m);  // r_e . z ~ N(0, 1.5^2)
+  for (int64_t e = 0; e < E; ++e) {
+    bias[(size_t)e] = -c.expert_skew * std::log(1.0 + rank[(size_t)e]);
+    for (int64_t h = 0; h < m; ++h) R[(size_t)(e * m + h)] = sigma * g.next();
+  }
+  planted_router r;
+  r.rows.assign((size_t)(E * d), 0.0f);
+  for (int64_t e = 0; e < E; ++e) {
+    float *row = r.rows.data() + e * d;
+    row[0] = (float)(bias[(size_t)e] / norm[0]);
+    for (int64_t j = k_const_dims; j < half; ++j) {
+      double v = 0;
+      for (int64_t h = 0; h < m; ++h) v += R[(size_t)(e * m + h)] * U[(size_t)(h * d + j)];
+      row[(size_t)j] = (float)(v / norm[(size_t)j]);
+    }
+  }
+  // selection frequencies: the top n_expert_used logits over 4096 draws of the features
+  r.frequency.assign((size_t)E, 0.0f);
+  std::vector<double> z((size_t)m), logit((size_t)E);
+  std::vector<int32_t> order((size_t)E);
+  const int draws = 4096;
+  for (int s = 0; s < draws; ++s) {
+    for (double &v : z) v = g.next();
+    for (int64_t e = 0; e < E; ++e) {
+      double v = bias[(size_t)e];
+      for (int64_t h = 0; h < m; ++h) v += R[(size_t)(e * m + h)] * z[(size_t)h];
+      logit[(size_t)e] = v;
+    }
+    for (int64_t e = 0; e < E; ++e) order[(size_t)e] = (int32_t)e;
+    std::partial_sort(order.begin(), order.begin() + c.n_expert_used, order.end(),
+                      [&](int32_t a, int32_t b) { return logit[(size_t)a] > logit[(size_t)b]; });
+    for (int32_t j = 0; j < c.n_expert_used; ++j) r.frequency[(size_t)order[(size_t)j]] += 1.0f / draws;
+  }
+  return r;
 }
 
 }  // namespace
@@ -287,9 +343,10 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     fail(HEARTH_ERR_INVALID_ARGUMENT, "ffn must be silu, relu, drelu or relu_nogate");
 
   const bool planted = c.sparsity > 0.0f;
-  const char *const archs[] = {"llama", "bamboo", "qwen2", "qwen3", "falcon", "phi3", "gemma2", "gemma3", "opt"};
+  const char *const archs[] = {"llama", "bamboo", "qwen2", "qwen3", "falcon", "phi3", "gemma2", "gemma3", "opt", "qwen3moe"};
   if (std::find(std::begin(archs), std::end(archs), c.arch) == std::end(archs))
-    fail(HEARTH_ERR_INVALID_ARGUMENT, "arch must be llama, bamboo, qwen2, qwen3, falcon, phi3, gemma2, gemma3 or opt");
+    fail(HEARTH_ERR_INVALID_ARGUMENT, "arch must be llama, bamboo, qwen2, qwen3, falcon, phi3, gemma2, gemma3, opt or qwen3moe");
+  if (c.arch == "qwen3moe" && c.n_expert == 0) fail(HEARTH_ERR_INVALID_ARGUMENT, "a qwen3moe model has experts (--experts N)");
   if (c.arch == "bamboo" && c.ffn != "drelu") fail(HEARTH_ERR_INVALID_ARGUMENT, "a bamboo FFN is dReLU (--ffn drelu)");
   const bool falcon = c.arch == "falcon", phi3 = c.arch == "phi3", gemma = c.arch == "gemma2" || c.arch == "gemma3";
   const bool opt = c.arch == "opt", layer_norm = falcon || opt;  // LayerNorm with bias
@@ -299,7 +356,16 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     fail(HEARTH_ERR_INVALID_ARGUMENT, "a falcon FFN is gate-less GELU (the default) or relu_nogate (ReluFalcon)");
   const int64_t hd = c.head_dim > 0 ? c.head_dim : c.n_embd / c.n_head;
   if (hd % 2) fail(HEARTH_ERR_INVALID_ARGUMENT, "the head size must be even");
-  if (planted && c.arch != "llama" && c.arch != "bamboo") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity is written in the llama (ReGLU) or bamboo layout only");
+  const bool moe = c.n_expert > 0;
+  if (moe) {
+    if (c.arch != "llama" && c.arch != "qwen3moe") fail(HEARTH_ERR_INVALID_ARGUMENT, "experts are written in the llama (Mixtral) or qwen3moe layout");
+    if (c.n_expert_used < 1 || c.n_expert_used > c.n_expert || c.n_expert > 256)
+      fail(HEARTH_ERR_INVALID_ARGUMENT, "experts: 1 <= experts used <= experts <= 256");
+    if (c.ffn == "relu_nogate") fail(HEARTH_ERR_INVALID_ARGUMENT, "experts are gated FFNs");
+    if (!(c.expert_skew >= 0)) fail(HEARTH_ERR_INVALID_ARGUMENT, "the expert skew must be >= 0");
+    if (!planted && c.n_embd % 64) fail(HEARTH_ERR_INVALID_ARGUMENT, "a planted router needs n_embd a multiple of 64");
+  }
+  if (planted && c.arch != "llama" && c.arch != "bamboo" && !(moe && c.arch == "qwen3moe")) fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity is written in the llama (ReGLU) or bamboo layout only");
   if (planted) {
     if (c.ffn == "silu") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs a ReLU-family FFN (--ffn relu or drelu)");
     if (c.ffn == "relu_nogate") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs a gate (--ffn relu or drelu)");
@@ -314,9 +380,9 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   const bpe_vocab vocab = c.tokenizer == "bpe" ? train_byte_bpe(corpus, c.n_vocab, c.pre) : train_bpe(corpus, c.n_vocab);
   const int64_t nv = (int64_t)vocab.tokens.size();
   // PowerInfer reads a ReLU-family llama file as ReGLU and bamboo as dReLU; hearth's own key says it explicitly.
-  const std::string arch = planted && c.ffn == "drelu" ? "bamboo" : c.arch;
+  const std::string arch = planted && c.ffn == "drelu" && !moe ? "bamboo" : c.arch;
   gguf_writer w;
-  const bool pwri = planted && !c.llama_layout;
+  const bool pwri = planted && !c.llama_layout && !moe;  // an MoE file has no predictors: plain GGUF
   w.set_pwri(pwri);
   w.set_str(key_name(kv::general_architecture), arch);
   w.set_str(key_name(kv::general_name),
@@ -335,6 +401,11 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
   }
   w.set_f32(key_name(kv::rope_freq_base, arch), c.rope_base);
   w.set_f32(key_name(kv::layer_norm_rms_epsilon, arch), c.rms_eps);
+  if (moe) {
+    w.set_u32(key_name(kv::expert_count, arch), (uint32_t)c.n_expert);
+    w.set_u32(key_name(kv::expert_used_count, arch), (uint32_t)c.n_expert_used);
+    if (arch == "qwen3moe") w.set_u32(key_name(kv::expert_feed_forward_length, arch), (uint32_t)c.n_ff);
+  }
   // "silu" leaves falcon and gemma their own FFN (GELU, GeGLU); hearth's key names any other
   if (!(falcon || gemma || opt) || c.ffn != "silu") w.set_str(key_name(kv::hearth_ffn_activation), c.ffn);
   if (layer_norm) w.set_f32(key_name(kv::layer_norm_epsilon, arch), c.rms_eps);
@@ -345,12 +416,16 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     w.set_f32(key_name(kv::hearth_synthetic_hot_fraction), c.hot_fraction);
     w.set_f32(key_name(kv::hearth_synthetic_hot_coverage), c.hot_coverage);
     // Each neuron's planted firing probability, so that a calibration can be checked against it.
-    for (int32_t il = 0; il < c.n_layer && c.frequency_record; ++il) {
+    for (int32_t il = 0; il < c.n_layer && c.frequency_record && !moe; ++il) {
       std::vector<float> norm, freq;
       plant_norm_and_frequencies(c, il, layer_seed(c, il), norm, freq);
       w.set_arr_f32(key_name(kv::hearth_synthetic_frequency, {}, il), freq);
     }
   }
+  const auto basis = std::make_shared<std::vector<double>>(planted || moe ? planted_basis(c) : std::vector<double>());
+  if (moe)
+    for (int32_t il = 0; il < c.n_layer; ++il)
+      w.set_arr_f32(key_name(kv::hearth_synthetic_expert_frequency, {}, il), plant_router(c, *basis, il).frequency);
   write_vocab(w, vocab);
 
   const int64_t d = c.n_embd, dq = hd * c.n_head, dkv = hd * c.n_head_kv, ff = c.n_ff, half = d / 2;
@@ -383,14 +458,14 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     if (c.neuron_major) matrix(tensor_name(tensor::ffn_down_t, il), d, ff, sf);
     else matrix(tensor_name(tensor::ffn_down, il), ff, d, sf);
   };
-  const auto basis = std::make_shared<std::vector<double>>(planted ? planted_basis(c) : std::vector<double>());
+  const bool layout = planted || moe;  // the constant and feature dims the planted gates and router read
   {
     const uint64_t seed = c.seed ^ hash_name(tensor_name(tensor::token_embd));
     const int64_t m = c.predictor_rank / 2 - 1;
     const dtype t = type_for(tensor_name(tensor::token_embd), d);
     w.add_tensor(tensor_name(tensor::token_embd), t, {d, nv}, [=](uint8_t *dst, size_t) {
       fill_rows(dst, t, d, nv, seed, 0.0f, 1.0f, [=](int64_t r, float *v) {
-        if (!planted) return;
+        if (!layout) return;
         // The constant block, then this token's features z in the shared basis (see planted_basis).
         std::fill(v, v + half, 0.0f);
         v[0] = 1.0f;
@@ -444,9 +519,46 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       vector(tensor_name(tensor::attn_k, il, "bias"), dkv, 0.0f, 0.1f);
       vector(tensor_name(tensor::attn_v, il, "bias"), dkv, 0.0f, 0.1f);
     }
-    if (arch == "qwen3" || arch == "gemma3") {
+    if (arch == "qwen3" || arch == "gemma3" || arch == "qwen3moe") {
       vector(tensor_name(tensor::attn_q_norm, il), hd, 1.0f, 0.2f);
       vector(tensor_name(tensor::attn_k_norm, il), hd, 1.0f, 0.2f);
+    }
+    if (moe) {  // the router and the experts, 3-D (ggml ne {cols, rows, experts}); attention never writes [0, half)
+      const int64_t E = c.n_expert;
+      matrix(tensor_name(tensor::attn_output, il), dq, d, (float)std::sqrt(3.0 / (double)dq), half);
+      w.add_tensor(tensor_name(tensor::ffn_norm, il), dtype::f32, {d}, [=](uint8_t *dst, size_t n) {
+        std::vector<float> nw, unused;
+        plant_norm_and_frequencies(c, il, layer_seed(c, il), nw, unused);
+        std::memcpy(dst, nw.data(), n);
+      });
+      w.add_tensor(tensor_name(tensor::ffn_gate_inp, il), dtype::f32, {d, E}, [=](uint8_t *dst, size_t n) {
+        std::memcpy(dst, plant_router(c, *basis, il).rows.data(), n);
+      });
+      // experts of `rows` rows each; zero(r, v): the row writes no dims below half
+      auto experts = [&](tensor t, int64_t cols, int64_t rows, float scale, bool zero_first_rows, bool zero_first_cols) {
+        const std::string name = tensor_name(t, il);
+        const uint64_t seed = c.seed ^ hash_name(name);
+        const dtype ty = type_for(name, cols);
+        w.add_tensor(name, ty, {cols, rows, E}, [=](uint8_t *dst, size_t) {
+          fill_rows(dst, ty, cols, rows * E, seed, 0.0f, scale, [=](int64_t r, float *v) {
+            if (zero_first_rows && r % rows < half) std::fill(v, v + cols, 0.0f);
+            if (zero_first_cols) std::fill(v, v + half, 0.0f);
+          });
+        });
+      };
+      if (planted) {
+        const dtype ty = c.type;
+        w.add_tensor(tensor_name(tensor::ffn_gate_exps, il), ty, {d, ff, E}, [=](uint8_t *dst, size_t) {
+          const size_t bytes = row_bytes(ty, d) * (size_t)ff;
+          for (int32_t e = 0; e < (int32_t)E; ++e) std::memcpy(dst + bytes * (size_t)e, plant(c, *basis, il, e).gate.data(), bytes);
+        });
+      } else {
+        experts(tensor::ffn_gate_exps, d, ff, sd, false, false);
+      }
+      experts(tensor::ffn_up_exps, d, ff, sd, false, false);
+      if (c.neuron_major || (planted && !c.llama_layout)) experts(tensor::ffn_down_exps, d, ff, sf, false, true);
+      else experts(tensor::ffn_down_exps, ff, d, sf, true, false);
+      continue;
     }
     if (!planted) {  // OPT: a bias on every projection, no gate
       matrix(tensor_name(tensor::attn_output, il), dq, d, (float)std::sqrt(3.0 / (double)dq));

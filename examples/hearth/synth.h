@@ -48,6 +48,16 @@ struct synth_config {
   // Without planting: store the down projection neuron-major (PowerInfer's ffn_down_t, no predictors), so the
   // exact gate skips the down rows of the neurons that are zero.
   bool neuron_major = false;
+  // A mixture of experts in every layer (0: a dense FFN): n_expert experts of n_ff neurons, n_expert_used per
+  // token, in llama's (Mixtral's) or qwen3moe's layout, routed by softmax with the chosen weights renormalised.
+  // The router is planted on the token features: expert e's logit is bias_e + r_e . z, with the biases
+  // -expert_skew ln(1 + rank) over a random order of the experts, so a few experts are chosen far more often; the
+  // selection frequencies this gives (estimated over 4096 feature draws) are recorded per layer
+  // (hearth.synthetic.expert_frequency.N). With planted sparsity each expert's gates are planted as a dense
+  // layer's (its own neuron order), and the down projections are stored neuron-major (the shape of up, as
+  // PowerInfer's SmallThinker files store them) unless llama_layout; there are no predictors.
+  int32_t n_expert = 0, n_expert_used = 2;
+  float expert_skew = 1.0f;
   // Write the planted per-neuron frequencies (hearth.synthetic.frequency.N). Off: the file looks like a PowerInfer
   // conversion, which carries no activation statistics.
   bool frequency_record = true;

@@ -1,4 +1,4 @@
-// llama: LLaMA 1-3, Mistral, and PowerInfer's ReLU conversions (ReluLLaMA, ProSparse: the PWRI magic marks their
+// llama: LLaMA 1-3, Mistral, Mixtral (experts: arch/experts.cpp), and PowerInfer's ReLU conversions (ReluLLaMA, ProSparse: the PWRI magic marks their
 // ReGLU FFN). RMSNorm, normal RoPE, separate Q/K/V (optional biases), a gated FFN, tied output when `output` is
 // absent.
 #include <fmt/format.h>
@@ -143,6 +143,10 @@ void llama_tensors(tensor_loader &l, hparams &hp) {
     layer &L = l.layers()[(size_t)il];
     attention_tensors(l, L, il, hp, false);
     L.ffn_norm = l.norm_of(tensor::ffn_norm, il, d);
+    if (hp.block.moe) {  // Mixtral, Qwen-MoE: every layer a mixture of experts
+      moe_tensors(l, L, il, hp);
+      continue;
+    }
     L.up = l.matrix_of(tensor::ffn_up, il, d, ff);
     L.gate = l.matrix_of(tensor::ffn_gate, il, d, ff, false);
     l.ffn_down(L, il, d, ff);
@@ -157,6 +161,14 @@ void llama_tensors(tensor_loader &l, hparams &hp) {
   }
 }
 
-extern const arch_unit k_arch_llama = {"llama", llama_hparams, llama_tensors};
+namespace {
+// llama itself may carry experts (Mixtral: softmax over the router, the top-k weights renormalised).
+void llama_unit_hparams(const gguf_file &f, hparams &hp) {
+  llama_hparams(f, hp);
+  moe_hparams(f, hp, true);
+}
+}  // namespace
+
+extern const arch_unit k_arch_llama = {"llama", llama_unit_hparams, llama_tensors};
 
 }  // namespace hearth

@@ -1,0 +1,174 @@
+#include "moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "error.h"
+
+namespace hearth {
+
+void route(const float *logits, int64_t n, const moe_spec &spec, int32_t *ids, float *weights) {
+  const int32_t E = spec.n_expert, k = spec.n_used;
+  std::vector<float> p((size_t)E);
+  std::vector<int32_t> order((size_t)E);
+  for (int64_t t = 0; t < n; ++t) {
+    const float *l = logits + t * E;
+    if (spec.gating == expert_gating::softmax) {
+      const float mx = *std::max_element(l, l + E);
+      double sum = 0;
+      for (int32_t e = 0; e < E; ++e) sum += p[(size_t)e] = std::exp(l[e] - mx);
+      for (float &v : p) v = (float)(v / sum);
+    } else {
+      for (int32_t e = 0; e < E; ++e) p[(size_t)e] = 1.0f / (1.0f + std::exp(-l[e]));
+    }
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
+      return p[(size_t)a] > p[(size_t)b] || (p[(size_t)a] == p[(size_t)b] && a < b);
+    });
+    double sum = 0;
+    for (int32_t j = 0; j < k; ++j) sum += p[(size_t)order[(size_t)j]];
+    for (int32_t j = 0; j < k; ++j) {
+      const int32_t e = order[(size_t)j];
+      float w = p[(size_t)e];
+      if (spec.norm_weights) w = (float)(w / sum);
+      if (spec.weights_scale > 0) w *= spec.weights_scale;
+      ids[t * k + j] = e;
+      weights[t * k + j] = w;
+    }
+  }
+}
+
+uint64_t ffn_forward(const ffn_weights &w, const ffn_form &form, sparse_mode mode, float threshold, const float *xn,
+                     int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, uint64_t *bytes) {
+  const int64_t ff = w.up.rows;
+  s.g.resize((size_t)(n * ff));
+  s.u.resize((size_t)(n * ff));
+  float *g = s.g.data(), *u = s.u.data();
+  if (mode == sparse_mode::dense || mode == sparse_mode::predictor) {
+    const matrix *m[2] = {&w.up, &w.gate};
+    float *out[2] = {u, g};
+    matmul_shared(m, out, w.gate ? 2 : 1, xn, n, qs);
+    if (!w.bup.empty()) add_bias(u, w.bup.data(), n, ff);
+    if (!w.bgate.empty()) add_bias(g, w.bgate.data(), n, ff);
+    ffn_activate(form, g, u, n * ff);
+    if (w.down) {
+      matmul(w.down, u, n, y, qs);
+    } else {  // neuron-major: every row, zeros included, as a dense engine reads them
+      if ((int64_t)s.all.size() < ff) {
+        s.all.resize((size_t)ff);
+        std::iota(s.all.begin(), s.all.end(), 0);
+      }
+      rows_axpy(w.down_t, s.all.data(), ff, u, n, y, sp, false);
+    }
+    *bytes += w.bytes();
+    return (uint64_t)(n * ff);
+  }
+  // exact gate, CATS: the gate (a gate-less FFN: up) densely, then only the neurons its mask keeps
+  const bool gateless = !form.gated;
+  const matrix &gm = gateless ? w.up : w.gate;
+  const std::vector<float> &gb = gateless ? w.bup : w.bgate;
+  matmul(gm, xn, n, g, qs);
+  if (!gb.empty()) add_bias(g, gb.data(), n, ff);
+  gate_masks(g, n, (int32_t)ff, mode == sparse_mode::cats, form.act, threshold, s.masks);
+  *bytes += gm.bytes();
+  uint64_t active = 0;
+  for (const auto &list : s.masks.active) active += list.size();
+  const std::vector<int32_t> &rows = s.masks.uni;
+  if (w.down_t) {
+    sparse_ffn(w, form, xn, n, s.masks, rows, gateless ? nullptr : g, gateless ? g : nullptr, y, sp, qs);
+    // up rows of the kept neurons; down rows of those whose activation is not zero (dReLU zeroes more than the
+    // gate's sign says, and rows_axpy skips those rows)
+    uint64_t nonzero = 0;
+    for (int64_t j = 0; j < (int64_t)rows.size(); ++j) {
+      bool any = false;
+      for (int64_t t = 0; t < n && !any; ++t) any = sp.a[(size_t)(t * (int64_t)rows.size() + j)] != 0.0f;
+      nonzero += any;
+    }
+    *bytes += (uint64_t)rows.size() * (gateless ? 0 : w.up.row_size) + nonzero * w.down_t.row_size;
+    return active;
+  }
+  // row-major down (llama.cpp's layout): up for the kept neurons only, then the whole down projection
+  std::fill(u, u + n * ff, 0.0f);
+  if (gateless) {
+    std::copy(g, g + n * ff, u);
+  } else {
+    const int64_t K = (int64_t)rows.size();
+    sp.u.resize((size_t)(n * K));
+    rows_dot(w.up, rows.data(), K, xn, n, sp.u.data(), qs);
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t j = 0; j < K; ++j)
+        u[t * ff + rows[(size_t)j]] = sp.u[(size_t)(t * K + j)] + (w.bup.empty() ? 0.0f : w.bup[(size_t)rows[(size_t)j]]);
+    *bytes += (uint64_t)K * w.up.row_size;
+  }
+  for (int64_t i = 0; i < n * ff; ++i)
+    if (!s.masks.flags[(size_t)i]) u[i] = 0.0f;
+  ffn_activate(form, g, u, n * ff);
+  matmul(w.down, u, n, y, qs);
+  *bytes += w.down.bytes();
+  return active;
+}
+
+moe_result moe_ffn(const moe_weights &w, const block_spec &spec, sparse_mode mode, float threshold, const float *xn,
+                   int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, std::vector<float> *samples) {
+  const moe_spec &ms = spec.moe;
+  const int32_t E = ms.n_expert, k = ms.n_used;
+  const int64_t d = w.router.cols;
+  if ((int32_t)w.experts.size() != E || w.router.rows != E) fail(HEARTH_ERR_INTERNAL, "moe_ffn: the router and the experts disagree");
+  moe_result r;
+  s.logits.resize((size_t)(n * E));
+  s.ids.resize((size_t)(n * k));
+  s.weights.resize((size_t)(n * k));
+  matmul(w.router, xn, n, s.logits.data(), qs);
+  r.bytes += w.router.bytes();
+  route(s.logits.data(), n, ms, s.ids.data(), s.weights.data());
+  s.tokens.assign((size_t)E, {});
+  for (int64_t t = 0; t < n; ++t)
+    for (int32_t j = 0; j < k; ++j) s.tokens[(size_t)s.ids[(size_t)(t * k + j)]].push_back((int32_t)t);
+  std::fill(y, y + n * d, 0.0f);
+  std::vector<float> yg;
+  for (int32_t e = 0; e < E; ++e) {
+    const std::vector<int32_t> &toks = s.tokens[(size_t)e];
+    if (toks.empty()) continue;
+    r.experts_run.push_back(e);
+    const int64_t m = (int64_t)toks.size();
+    const float *x = xn;
+    if (m != n) {  // the tokens that chose e, gathered
+      s.xg.resize((size_t)(m * d));
+      for (int64_t j = 0; j < m; ++j) std::copy(xn + toks[(size_t)j] * d, xn + (toks[(size_t)j] + 1) * d, s.xg.data() + j * d);
+      x = s.xg.data();
+    }
+    s.y.resize((size_t)(m * d));
+    r.active += ffn_forward(w.experts[(size_t)e], spec.ffn, mode, threshold, x, m, s.y.data(), s, sp, qs, &r.bytes);
+    if (samples) {  // ffn_forward left the gate's values in s.g
+      const int64_t ff = w.experts[(size_t)e].up.rows;
+      for (int64_t i = 0; i < m * ff; ++i) samples->push_back(std::fabs(act_value(spec.ffn.act, s.g[(size_t)i])));
+    }
+    for (int64_t j = 0; j < m; ++j) {
+      const int64_t t = toks[(size_t)j];
+      float wt = 0.0f;
+      for (int32_t c = 0; c < k; ++c)
+        if (s.ids[(size_t)(t * k + c)] == e) wt = s.weights[(size_t)(t * k + c)];
+      const float *src = s.y.data() + j * d;
+      float *dst = y + t * d;
+      for (int64_t i = 0; i < d; ++i) dst[i] += wt * src[i];
+    }
+  }
+  if (w.shared) {
+    s.ys.resize((size_t)(n * d));
+    ffn_forward(w.shared, spec.ffn, sparse_mode::dense, 0.0f, xn, n, s.ys.data(), s, sp, qs, &r.bytes);
+    for (int64_t t = 0; t < n; ++t) {
+      float scale = 1.0f;
+      if (!w.shared_gate.empty()) {
+        double z = 0;
+        for (int64_t i = 0; i < d; ++i) z += (double)w.shared_gate[(size_t)i] * xn[t * d + i];
+        scale = (float)(1.0 / (1.0 + std::exp(-z)));
+      }
+      for (int64_t i = 0; i < d; ++i) y[t * d + i] += scale * s.ys[(size_t)(t * d + i)];
+    }
+    r.bytes += w.shared_gate.size() * sizeof(float);
+  }
+  return r;
+}
+
+}  // namespace hearth
