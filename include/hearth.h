@@ -113,6 +113,8 @@ typedef struct hearth_model_params {
 #define HEARTH_GPU_NONE 1    /* CPU only */
 #define HEARTH_GPU_HYBRID 2  /* hot neurons and the most valuable dense tensors in VRAM, the rest on the CPU */
 #define HEARTH_GPU_LAYERS 3  /* whole layers from the first while the budget lasts (llama.cpp's -ngl) */
+#define HEARTH_GPU_ATTENTION 4 /* attention of every layer (and the output) while the budget lasts, every FFN and
+                                * mixture of experts on the CPU (llama.cpp's -ngl 99 -ot exps=CPU, --n-cpu-moe) */
 
 HEARTH_API void hearth_model_params_init(hearth_model_params *params);
 
@@ -140,7 +142,7 @@ HEARTH_API hearth_status hearth_model_meta(const hearth_model *model, const char
 /* What of the model went to the GPU at load (hearth_model_params.gpu_offload). */
 typedef struct hearth_gpu_info {
   uint32_t struct_size;
-  int32_t gpu_offload;          /* HEARTH_GPU_HYBRID or _LAYERS in effect, HEARTH_GPU_NONE when CPU-only */
+  int32_t gpu_offload;          /* HEARTH_GPU_HYBRID, _LAYERS or _ATTENTION in effect, HEARTH_GPU_NONE when CPU-only */
   uint64_t vram_budget_bytes;   /* the budget the placement used */
   uint64_t vram_weight_bytes;   /* weights (and their tables) placed in VRAM */
   int32_t n_layer_attention;    /* layers whose attention, norms and predictor are on the GPU */

@@ -25,6 +25,9 @@ struct sparse_stats {
   // With session_config::count_neurons: per layer and neuron, how many tokens computed it (sparse modes) or gave
   // it a nonzero activation (dense), n_layer x n_ff.
   std::vector<uint64_t> fired;
+  // With count_neurons, in a mixture of experts: fired is n_layer x n_expert x n_ff (the tokens that chose the
+  // expert and fired the neuron), and this n_layer x n_expert (the tokens that chose each expert).
+  std::vector<uint64_t> expert_chosen;
 };
 
 // Adds one step of n tokens (the graph just ran on ex).

@@ -254,12 +254,14 @@ hearth_status hearth_model_gpu_info(const hearth_model *model, hearth_gpu_info *
     r.struct_size = sizeof r;
     r.gpu_offload = HEARTH_GPU_NONE;
     if (const hearth::offload *o = m.gpu()) {
-      r.gpu_offload = o->mode() == hearth::offload_mode::layers ? HEARTH_GPU_LAYERS : HEARTH_GPU_HYBRID;
+      r.gpu_offload = o->mode() == hearth::offload_mode::layers      ? HEARTH_GPU_LAYERS
+                      : o->mode() == hearth::offload_mode::attention ? HEARTH_GPU_ATTENTION
+                                                                     : HEARTH_GPU_HYBRID;
       r.vram_budget_bytes = o->budget();
       r.vram_weight_bytes = o->weight_bytes();
       r.n_layer_attention = o->n_attention_layers();
       r.output_on_gpu = o->output_on_gpu();
-      r.neuron_fraction = (double)o->n_hot_neurons() / ((double)m.hp().n_layer * m.hp().n_ff);
+      r.neuron_fraction = o->n_neurons() ? (double)o->n_hot_neurons() / (double)o->n_neurons() : 0.0;
       r.firing_share = o->plan().gpu_firing_share;
     }
     std::memcpy(out, &r, std::min<size_t>(out->struct_size, sizeof r));

@@ -490,42 +490,126 @@ class block_builder {
     merge(il, x, parts, n_ffn_parts, next);
   }
 
-  // A mixture of experts, on the CPU (the experts stay in host memory; with a GPU part, the layer's attention may
-  // still run there): the FFN norm, then one node that routes, runs each chosen expert over its tokens, and adds
-  // the shared expert; then the merge.
+  // A mixture of experts: the FFN norm and the router on the CPU (so the host knows each step's choice when it
+  // enqueues the GPU's work), then the experts' CPU part (every expert not on the GPU, the cold rows of those
+  // split with it, the shared expert) and, with a GPU part, the experts' hot rows there; then the merge.
   void moe(int32_t il, value &x, value *attn_out, place next) {
     const layer &L = m_.layers()[(size_t)il];
+    const offload_layer *ol = gpu_layer(il);
+    const std::vector<neuron_table> *tables = ol ? &off_->expert_tables(il) : nullptr;
+    bool gpu_part = false, cpu_part = bool(L.moe.shared) || !tables;
+    if (tables)
+      for (const neuron_table &t : *tables) gpu_part |= !t.gpu.empty(), cpu_part |= !t.cpu.empty();
     const std::string pre = fmt::format("blk.{}.", il);
-    const int64_t d = hp_.n_embd;
+    const int64_t d = hp_.n_embd, ff = hp_.n_ff, nb = b_.in().n_batch;
+    const int32_t k = spec_.moe.n_used;
     const step_state *st = st_;
     const workspace *ws = ws_;
     const block_spec spec = spec_;
     const norm_weights &fnorm = L.ffn_input_norm(spec.parallel);
     b_.need(x, place::cpu);
-    value xn = temp(il, "ffn_norm", d), y = temp(il, "ffn_out", d);
-    const loc X = b_.at(x, place::cpu), XN = b_.at(xn, place::cpu), Y = b_.at(y, place::cpu);
+    value xn = temp(il, "ffn_norm", d);
+    const loc X = b_.at(x, place::cpu), XN = b_.at(xn, place::cpu);
     add(pre + "ffn_norm", node_kind::ffn, place::cpu, il, {X.res}, {XN.res},
         [=, &fnorm] { norm(spec.norm, fnorm, spec.norm_eps, X.f(st->n), st->n, d, XN.f(st->n)); })
         .weight_bytes = fnorm.bytes();
-    const int32_t qs = qs_, sp = sparse_;
-    const sparse_mode mode = b_.in().mode;
-    const std::vector<float> *thresholds = b_.in().thresholds;
-    std::vector<std::vector<float>> *samples = b_.in().taps.cats_samples;
-    auto scratch = std::make_shared<moe_scratch>();  // the node's own (one step at a time runs it)
-    node &n = add(pre + "ffn_moe", node_kind::ffn, place::cpu, il, {XN.res}, {Y.res, qs, sp}, [=, &L](node &self) {
-      const int64_t n = st->n;
-      std::vector<float> *smp = st->collect_cats && samples ? &(*samples)[(size_t)il] : nullptr;
-      const float th = st->collect_cats ? -1.0f : (*thresholds)[(size_t)il];
-      const moe_result r = moe_ffn(L.moe, spec, mode, th, XN.f(n), n, Y.f(n), *scratch, ws->sparse_at(sp), ws->q8_at(qs), smp);
-      self.active = r.active;
-      self.read_bytes = r.bytes;
-    });
-    n.n_neurons = hp_.n_ff * spec.moe.n_used;
     b_.wrote(xn, place::cpu);
-    b_.wrote(y, place::cpu);
-    std::vector<std::pair<value, place>> parts = {{y, place::cpu}};
+    // the choice: n x k expert ids, then n x k weights
+    const int32_t rt = ws_->host(pre + "routing", (size_t)nb * (size_t)k * 8);
+    const int32_t qs = qs_, sp = sparse_;
+    auto cpu_scratch = std::make_shared<moe_scratch>(), gpu_scratch = std::make_shared<moe_scratch>();  // the nodes' own
+    node &router = add(pre + "ffn_router", node_kind::mask, place::cpu, il, {XN.res}, {rt, qs}, [=, &L] {
+      int32_t *ids = ws->at<int32_t>(rt);
+      moe_route(L.moe, spec.moe, XN.f(st->n), st->n, ids, (float *)(ids + nb * k), *cpu_scratch, ws->q8_at(qs));
+    });
+    router.weight_bytes = L.moe.router.bytes();
+    router.n_neurons = (int32_t)(ff * k);  // the layer answers for its chosen experts' neurons, wherever they run
+    std::vector<std::pair<value, place>> parts;
+    if (cpu_part) {
+      value y = temp(il, "ffn_out", d);
+      const loc Y = b_.at(y, place::cpu);
+      const sparse_mode mode = b_.in().mode;
+      const std::vector<float> *thresholds = b_.in().thresholds;
+      std::vector<std::vector<float>> *samples = b_.in().taps.cats_samples;
+      const int32_t E = spec.moe.n_expert;
+      // the session's counts (its statistics, which a reset replaces), this layer's part at run time
+      std::vector<uint64_t> *fired = b_.in().taps.fired, *chosen = b_.in().taps.expert_chosen;
+      node &n = add(pre + "ffn_moe", node_kind::ffn, place::cpu, il, {XN.res, rt}, {Y.res, qs, sp}, [=, &L](node &self) {
+        const int64_t n = st->n;
+        moe_taps taps;
+        taps.samples = st->collect_cats && samples ? &(*samples)[(size_t)il] : nullptr;
+        if (fired) taps.fired = fired->data() + (size_t)il * (size_t)E * (size_t)ff;
+        if (chosen) taps.chosen = chosen->data() + (size_t)il * (size_t)E;
+        const float th = st->collect_cats ? -1.0f : (*thresholds)[(size_t)il];
+        const int32_t *ids = ws->at<int32_t>(rt);
+        const moe_result r = moe_experts(L.moe, spec, mode, th, XN.f(n), n, ids, (const float *)(ids + nb * k), tables, Y.f(n),
+                                         *cpu_scratch, ws->sparse_at(sp), ws->q8_at(qs), taps);
+        self.active = r.active;
+        self.read_bytes = r.bytes;
+      });
+      b_.wrote(y, place::cpu);
+      parts.push_back({y, place::cpu});
+    }
+    if (gpu_part) {
+      device_stream *sm = stream_;
+      b_.need(xn, place::gpu);
+      value yg = temp(il, "ffn_out (GPU)", d);
+      const loc XG = b_.at(xn, place::gpu), YG = b_.at(yg, place::gpu);
+      if (moe_dev_.empty()) {  // one set for all layers, like the temporaries: gathered inputs, gate, activations, output
+        for (const auto &[name, bytes] : {std::pair{"moe inputs@gpu", nb * d}, {"moe gate@gpu", nb * ff}, {"moe activations@gpu", nb * ff},
+                                          {"moe expert output@gpu", nb * d}})
+          moe_dev_.push_back(ws_->device(name, (size_t)bytes * sizeof(float)));
+        if (hot_down_scratch_ < 0)
+          hot_down_scratch_ = ws_->device("hot_down scratch@gpu", hot_down_scratch_max(nb, d) * sizeof(float));
+      }
+      const int32_t gx = moe_dev_[0], gg = moe_dev_[1], ga = moe_dev_[2], gy = moe_dev_[3], sc = hot_down_scratch_;
+      const ffn_form form = spec.ffn;
+      const int32_t E = spec.moe.n_expert;
+      node &n = add(pre + "ffn_moe (GPU)", node_kind::ffn, place::gpu, il, {XG.res, rt}, {YG.res, gx, gg, ga, gy, sc}, [=](node &self) {
+        const int64_t n = st->n;
+        const int32_t *ids = ws->at<int32_t>(rt);
+        const float *wts = (const float *)(ids + nb * k);
+        moe_tokens(ids, n, k, E, *gpu_scratch);
+        float *xg = ws->at<float>(gx), *g = ws->at<float>(gg), *a = ws->at<float>(ga), *ye = ws->at<float>(gy);
+        sm->zero(YG.f(n), n * d);
+        uint64_t active = 0, bytes = 0;
+        for (int32_t e = 0; e < E; ++e) {
+          const offload_expert &oe = ol->experts[(size_t)e];
+          const std::vector<int32_t> &toks = gpu_scratch->tokens[(size_t)e];
+          if (oe.n_hot == 0 || toks.empty()) continue;
+          const int64_t m = (int64_t)toks.size();
+          const float *x = XG.f(n);
+          if (m != n) {
+            for (int64_t j = 0; j < m; ++j) sm->copy(xg + j * d, XG.f(n) + toks[(size_t)j] * d, (size_t)d * sizeof(float));
+            x = xg;
+          }
+          if (oe.down) {  // a whole row-major expert
+            sm->matmul(oe.gate, x, m, g);
+            sm->matmul(oe.up, x, m, a);
+            sm->activate(form, g, a, m * ff);
+            sm->matmul(oe.down, a, m, ye);
+            bytes += oe.gate.bytes() + oe.up.bytes() + oe.down.bytes();
+          } else {  // its hot rows, every one (the hybrid runs dense FFNs)
+            sm->hot_gate_up(oe.gate, oe.up, nullptr, nullptr, form, x, m, nullptr, (int32_t)ff, oe.orig, 0.0f, a);
+            sm->hot_down(oe.down_t, a, m, ws->at<float>(sc), ye);
+            bytes += oe.gate.bytes() + oe.up.bytes() + oe.down_t.bytes();
+          }
+          for (int64_t j = 0; j < m; ++j) {
+            const int64_t t = toks[(size_t)j];
+            sm->add_scaled(YG.f(n) + t * d, ye + j * d, moe_weight(ids, wts, k, t, e), d);
+          }
+          active += (uint64_t)(m * oe.n_hot);
+        }
+        self.active = active;
+        self.read_bytes = bytes;
+      });
+      (void)n;
+      b_.wrote(yg, place::gpu);
+      parts.push_back({yg, place::gpu});
+    }
+    const size_t n_ffn = parts.size();
     if (attn_out) parts.push_back({*attn_out, b_.current(*attn_out, place::gpu) ? place::gpu : place::cpu});
-    merge(il, x, parts, 1, next);
+    merge(il, x, parts, n_ffn, next);
   }
 
   // Adds the parts to x where it costs fewest transfers: x to where the merge runs, the parts there, and x on to
@@ -670,6 +754,7 @@ class block_builder {
   const offload *off_ = nullptr;
   device_stream *stream_ = nullptr;
   int32_t qs_ = -1, qs_pred_ = -1, sparse_ = -1, masks_ = -1, hot_down_scratch_ = -1;
+  std::vector<int32_t> moe_dev_;  // the GPU experts' scratch (mixture-of-experts layers with a GPU part)
   value cold_n_, hot_n_, lists_, hot_counts_;
   bool any_gpu_predictor_ = false;
   std::shared_ptr<const std::vector<int32_t>> all_rows_;

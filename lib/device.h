@@ -68,6 +68,8 @@ class device_stream {
   virtual void attend(const float *q, const void *kcache, const void *vcache, int64_t n, int32_t pos0,
                       const attention_spec &a, float *out) = 0;
   virtual void add(float *x, const float *y, int64_t count) = 0;  // x += y
+  virtual void add_scaled(float *x, const float *y, float w, int64_t count) = 0;  // x += w y (an expert's weight)
+  virtual void zero(float *x, int64_t count) = 0;
   virtual void relu(float *x, int64_t count) = 0;
   // up = ffn_act(form, gate, up) as in ffn_activate (gate unused without a gate)
   virtual void activate(const ffn_form &form, const float *gate, float *up, int64_t count) = 0;

@@ -79,6 +79,14 @@ class emulated_stream final : public device_stream {
   void add(float *x, const float *y, int64_t count) override {
     enqueue([=] { hearth::add(x, y, count); });
   }
+  void add_scaled(float *x, const float *y, float w, int64_t count) override {
+    enqueue([=] {
+      for (int64_t i = 0; i < count; ++i) x[i] += w * y[i];
+    });
+  }
+  void zero(float *x, int64_t count) override {
+    enqueue([=] { std::fill(x, x + count, 0.0f); });
+  }
   void relu(float *x, int64_t count) override {
     enqueue([=] {
       for (int64_t i = 0; i < count; ++i) x[i] = std::max(x[i], 0.0f);

@@ -30,6 +30,8 @@ class ffn_observer {
 struct ffn_taps {
   ffn_observer *observer = nullptr;                     // dense CPU FFNs
   std::vector<uint64_t> *fired = nullptr;               // n_layer x n_ff: tokens that computed (or fired) each neuron
+                                                        // (a mixture: n_layer x n_expert x n_ff)
+  std::vector<uint64_t> *expert_chosen = nullptr;       // a mixture: n_layer x n_expert, tokens that chose each expert
   std::vector<std::vector<float>> *cats_samples = nullptr;  // per layer, |act(gate)| while step.collect_cats
 };
 

@@ -109,29 +109,44 @@ uint64_t ffn_forward(const ffn_weights &w, const ffn_form &form, sparse_mode mod
   return active;
 }
 
-moe_result moe_ffn(const moe_weights &w, const block_spec &spec, sparse_mode mode, float threshold, const float *xn,
-                   int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, std::vector<float> *samples) {
+void moe_route(const moe_weights &w, const moe_spec &spec, const float *xn, int64_t n, int32_t *ids, float *weights,
+               moe_scratch &s, q8_scratch &qs) {
+  if ((int32_t)w.experts.size() != spec.n_expert || w.router.rows != spec.n_expert)
+    fail(HEARTH_ERR_INTERNAL, "moe_route: the router and the experts disagree");
+  s.logits.resize((size_t)(n * spec.n_expert));
+  matmul(w.router, xn, n, s.logits.data(), qs);
+  route(s.logits.data(), n, spec, ids, weights);
+}
+
+void moe_tokens(const int32_t *ids, int64_t n, int32_t n_used, int32_t n_expert, moe_scratch &s) {
+  s.tokens.assign((size_t)n_expert, {});
+  for (int64_t t = 0; t < n; ++t)
+    for (int32_t j = 0; j < n_used; ++j) s.tokens[(size_t)ids[t * n_used + j]].push_back((int32_t)t);
+}
+
+float moe_weight(const int32_t *ids, const float *weights, int32_t n_used, int64_t t, int32_t e) {
+  for (int32_t c = 0; c < n_used; ++c)
+    if (ids[t * n_used + c] == e) return weights[t * n_used + c];
+  return 0.0f;
+}
+
+moe_result moe_experts(const moe_weights &w, const block_spec &spec, sparse_mode mode, float threshold, const float *xn,
+                       int64_t n, const int32_t *ids, const float *weights, const std::vector<neuron_table> *tables,
+                       float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, const moe_taps &taps) {
   const moe_spec &ms = spec.moe;
   const int32_t E = ms.n_expert, k = ms.n_used;
   const int64_t d = w.router.cols;
-  if ((int32_t)w.experts.size() != E || w.router.rows != E) fail(HEARTH_ERR_INTERNAL, "moe_ffn: the router and the experts disagree");
   moe_result r;
-  s.logits.resize((size_t)(n * E));
-  s.ids.resize((size_t)(n * k));
-  s.weights.resize((size_t)(n * k));
-  matmul(w.router, xn, n, s.logits.data(), qs);
-  r.bytes += w.router.bytes();
-  route(s.logits.data(), n, ms, s.ids.data(), s.weights.data());
-  s.tokens.assign((size_t)E, {});
-  for (int64_t t = 0; t < n; ++t)
-    for (int32_t j = 0; j < k; ++j) s.tokens[(size_t)s.ids[(size_t)(t * k + j)]].push_back((int32_t)t);
+  moe_tokens(ids, n, k, E, s);
   std::fill(y, y + n * d, 0.0f);
-  std::vector<float> yg;
   for (int32_t e = 0; e < E; ++e) {
     const std::vector<int32_t> &toks = s.tokens[(size_t)e];
-    if (toks.empty()) continue;
+    const neuron_table *tb = tables ? &(*tables)[(size_t)e] : nullptr;
+    if (taps.chosen) taps.chosen[e] += toks.size();
+    if (toks.empty() || (tb && tb->cpu.empty())) continue;
     r.experts_run.push_back(e);
-    const int64_t m = (int64_t)toks.size();
+    const ffn_weights &ex = w.experts[(size_t)e];
+    const int64_t m = (int64_t)toks.size(), ff = ex.up.rows;
     const float *x = xn;
     if (m != n) {  // the tokens that chose e, gathered
       s.xg.resize((size_t)(m * d));
@@ -139,16 +154,31 @@ moe_result moe_ffn(const moe_weights &w, const block_spec &spec, sparse_mode mod
       x = s.xg.data();
     }
     s.y.resize((size_t)(m * d));
-    r.active += ffn_forward(w.experts[(size_t)e], spec.ffn, mode, threshold, x, m, s.y.data(), s, sp, qs, &r.bytes);
-    if (samples) {  // ffn_forward left the gate's values in s.g
-      const int64_t ff = w.experts[(size_t)e].up.rows;
-      for (int64_t i = 0; i < m * ff; ++i) samples->push_back(std::fabs(act_value(spec.ffn.act, s.g[(size_t)i])));
+    if (tb && !tb->gpu.empty()) {  // the CPU's rows of an expert split with the GPU, every one of them
+      s.masks.reset(m, (int32_t)ff);
+      for (int64_t t = 0; t < m; ++t)
+        for (int32_t i : tb->cpu) s.masks.add(t, i);
+      s.masks.finish();
+      sparse_ffn(ex, spec.ffn, x, m, s.masks, tb->cpu, nullptr, nullptr, s.y.data(), sp, qs);
+      r.active += (uint64_t)(m * (int64_t)tb->cpu.size());
+      r.bytes += (uint64_t)tb->cpu.size() * ex.neuron_bytes();
+    } else {
+      r.active += ffn_forward(ex, spec.ffn, mode, threshold, x, m, s.y.data(), s, sp, qs, &r.bytes);
+      if (taps.samples)  // ffn_forward left the gate's values in s.g
+        for (int64_t i = 0; i < m * ff; ++i) taps.samples->push_back(std::fabs(act_value(spec.ffn.act, s.g[(size_t)i])));
+      if (uint64_t *f = taps.fired ? taps.fired + (size_t)e * (size_t)ff : nullptr) {
+        if (mode == sparse_mode::dense || mode == sparse_mode::predictor) {  // s.u: the activations
+          for (int64_t t = 0; t < m; ++t)
+            for (int64_t i = 0; i < ff; ++i) f[i] += s.u[(size_t)(t * ff + i)] != 0.0f;
+        } else {
+          for (const auto &list : s.masks.active)
+            for (int32_t i : list) ++f[i];
+        }
+      }
     }
     for (int64_t j = 0; j < m; ++j) {
       const int64_t t = toks[(size_t)j];
-      float wt = 0.0f;
-      for (int32_t c = 0; c < k; ++c)
-        if (s.ids[(size_t)(t * k + c)] == e) wt = s.weights[(size_t)(t * k + c)];
+      const float wt = moe_weight(ids, weights, k, t, e);
       const float *src = s.y.data() + j * d;
       float *dst = y + t * d;
       for (int64_t i = 0; i < d; ++i) dst[i] += wt * src[i];
@@ -168,6 +198,17 @@ moe_result moe_ffn(const moe_weights &w, const block_spec &spec, sparse_mode mod
     }
     r.bytes += w.shared_gate.size() * sizeof(float);
   }
+  return r;
+}
+
+moe_result moe_ffn(const moe_weights &w, const block_spec &spec, sparse_mode mode, float threshold, const float *xn,
+                   int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, const moe_taps &taps) {
+  const int32_t k = spec.moe.n_used;
+  s.ids.resize((size_t)(n * k));
+  s.weights.resize((size_t)(n * k));
+  moe_route(w, spec.moe, xn, n, s.ids.data(), s.weights.data(), s, qs);
+  moe_result r = moe_experts(w, spec, mode, threshold, xn, n, s.ids.data(), s.weights.data(), nullptr, y, s, sp, qs, taps);
+  r.bytes += w.router.bytes();
   return r;
 }
 

@@ -8,6 +8,7 @@
 
 #include "masks.h"
 #include "model.h"
+#include "neuron_table.h"
 #include "ops.h"
 #include "sparse_ffn.h"
 #include "sparse_mode.h"
@@ -40,11 +41,33 @@ struct moe_result {
 uint64_t ffn_forward(const ffn_weights &w, const ffn_form &form, sparse_mode mode, float threshold, const float *xn,
                      int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, uint64_t *bytes);
 
-// The mixture's output y (n x n_embd) for the normed inputs xn: each chosen expert's FFN times its weight, summed
-// in expert order, plus the shared expert (times sigmoid of its gate). mode applies to the routed experts; the
-// shared expert is dense. samples, when given, receives |act(gate)| of the routed experts' neurons (CATS fitting).
+// The router's choice for n tokens (xn: n x n_embd after the FFN norm): ids and weights, n x n_used each (route).
+void moe_route(const moe_weights &w, const moe_spec &spec, const float *xn, int64_t n, int32_t *ids, float *weights,
+               moe_scratch &s, q8_scratch &qs);
+// s.tokens: per expert, the tokens (ascending) whose choice has it; and the weight of expert e for token t.
+void moe_tokens(const int32_t *ids, int64_t n, int32_t n_used, int32_t n_expert, moe_scratch &s);
+float moe_weight(const int32_t *ids, const float *weights, int32_t n_used, int64_t t, int32_t e);
+
+// What a call may record besides its output (each may be null): |act(gate)| of the routed experts' neurons (CATS
+// fitting); per expert and neuron (n_expert x n_ff), the tokens for which it fired (dense: a nonzero activation)
+// or was computed (sparse modes); per expert, the tokens that chose it.
+struct moe_taps {
+  std::vector<float> *samples = nullptr;
+  uint64_t *fired = nullptr;
+  uint64_t *chosen = nullptr;
+};
+
+// The experts' part of the mixture that runs on the CPU, for a choice (ids, weights) already made: each chosen
+// expert over the tokens that chose it, times their weights, summed in expert order, into y (n x n_embd), plus the
+// shared expert (times sigmoid of its gate). With GPU tables (per expert; null: all on the CPU) an expert computes
+// only its CPU rows, every one of them (the hybrid runs dense FFNs), and an expert wholly on the GPU is skipped.
+// mode applies to the routed experts on the CPU alone; the shared expert is dense. taps: moe_taps (an expert
+// split with the GPU records nothing).
+moe_result moe_experts(const moe_weights &w, const block_spec &spec, sparse_mode mode, float threshold, const float *xn,
+                       int64_t n, const int32_t *ids, const float *weights, const std::vector<neuron_table> *tables,
+                       float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, const moe_taps &taps = {});
+// The whole mixture on the CPU: moe_route, then moe_experts.
 moe_result moe_ffn(const moe_weights &w, const block_spec &spec, sparse_mode mode, float threshold, const float *xn,
-                   int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs,
-                   std::vector<float> *samples = nullptr);
+                   int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, const moe_taps &taps = {});
 
 }  // namespace hearth

@@ -69,6 +69,7 @@ const kv_row k_kv[] = {
     {kv::hearth_ffn_activation, "hearth.ffn_activation"},
     {kv::hearth_sparse_thresholds, "hearth.sparse_thresholds"},
     {kv::hearth_calibration_frequency, "hearth.calibration.frequency.%d"},
+    {kv::hearth_calibration_expert_frequency, "hearth.calibration.expert_frequency.%d"},
     {kv::hearth_calibration_notes, "hearth.calibration.notes"},
     {kv::hearth_calibration_corpus_hash, "hearth.calibration.corpus_fnv1a64"},
     {kv::hearth_calibration_corpus_tokens, "hearth.calibration.corpus_tokens"},

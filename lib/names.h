@@ -26,6 +26,7 @@ enum class kv {
   powerinfer_sparse_threshold, split_vram_capacity, gpu_index_block_count,
   // hearth's own
   hearth_ffn_activation, hearth_sparse_thresholds, hearth_calibration_frequency /* per layer */,
+  hearth_calibration_expert_frequency /* per layer */,
   hearth_calibration_notes, hearth_calibration_corpus_hash, hearth_calibration_corpus_tokens,
   hearth_calibration_profiled_tokens, hearth_calibration_seed, hearth_calibration_samples_per_layer,
   hearth_calibration_target_recall, hearth_calibration_sparsity, hearth_calibration_skewness,

@@ -18,20 +18,31 @@ namespace {
 
 constexpr double k_gib = 1024.0 * 1024.0 * 1024.0;
 
-// llama.cpp's -ngl: whole layers from the first while they fit, then the output matrix.
-placement plan_layers(const model &m, const placement_input &in) {
+// A layer's FFN neurons as the placement counts them: a mixture's are its experts', expert-major.
+int64_t layer_neurons(const model &m) { return (int64_t)m.hp().n_ff * std::max<int32_t>(1, m.hp().block.moe.n_expert); }
+
+// The weight bytes of a layer's whole FFN (a mixture: every expert; its router and shared expert stay on the CPU).
+uint64_t ffn_bytes_of(const layer &L) {
+  if (!L.moe) return L.ffn_bytes();
+  uint64_t b = 0;
+  for (const ffn_weights &e : L.moe.experts) b += e.bytes();
+  return b;
+}
+
+// llama.cpp's -ngl: whole layers from the first while they fit, then the output matrix. With `ffn` false only
+// the attention units (the attention mode).
+placement plan_layers(const model &m, const placement_input &in, bool ffn = true) {
   placement p;
   p.layers.resize(in.layers.size());
   uint64_t used = 0;
+  const int64_t N = layer_neurons(m);
   for (size_t l = 0; l < in.layers.size(); ++l) {
-    // a mixture of experts stays on the CPU (llama.cpp's -ngl with --n-cpu-moe: attention on the GPU)
-    const bool moe = bool(m.layers()[l].moe);
-    const uint64_t cost = in.layers[l].attention_bytes + (moe ? 0 : m.layers()[l].ffn_bytes() + 4ull * (uint64_t)m.hp().n_ff);
+    const uint64_t cost = in.layers[l].attention_bytes + (ffn ? ffn_bytes_of(m.layers()[l]) + 4ull * (uint64_t)N : 0);
     if (used + cost > in.budget) break;
     used += cost;
     p.layers[l].attention_on_gpu = true;
-    if (!moe)
-      for (int32_t i = 0; i < m.hp().n_ff; ++i) p.layers[l].gpu_neurons.push_back(i);
+    if (ffn)
+      for (int32_t i = 0; i < N; ++i) p.layers[l].gpu_neurons.push_back(i);
   }
   if (used + in.output_bytes <= in.budget && p.layers.back().attention_on_gpu) {
     used += in.output_bytes;
@@ -73,9 +84,13 @@ bool device_reads_model(const model &m, const device &d, std::string *which) {
     return true;
   };
   if (!check(m.output())) return false;
-  for (const layer &L : m.layers())
+  for (const layer &L : m.layers()) {
     for (const matrix *w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down, &L.down_t, &L.fc1, &L.fc2})
       if (!check(*w)) return false;
+    for (const ffn_weights &e : L.moe.experts)
+      for (const matrix *w : {&e.gate, &e.up, &e.down, &e.down_t})
+        if (!check(*w)) return false;
+  }
   return true;
 }
 
@@ -86,8 +101,15 @@ const char *offload_mode_name(offload_mode m) {
     case offload_mode::none: return "none";
     case offload_mode::hybrid: return "hybrid";
     case offload_mode::layers: return "layers";
+    case offload_mode::attention: return "attention";
   }
   return "?";
+}
+
+std::vector<float> recorded_expert_frequencies(const gguf_file &f, int32_t il) {
+  std::vector<float> v = f.get_floats(key_name(kv::hearth_calibration_expert_frequency, {}, il));
+  if (v.empty()) v = f.get_floats(key_name(kv::hearth_synthetic_expert_frequency, {}, il));
+  return v;
 }
 
 std::vector<float> recorded_frequencies(const gguf_file &f, int32_t il) {
@@ -104,7 +126,15 @@ placement_input placement_input_for(const model &m, uint64_t budget, int32_t n_c
   for (int32_t l = 0; l < hp.n_layer; ++l) {
     const layer &L = m.layers()[(size_t)l];
     placement_layer_input li;
-    if (L.moe) {  // its experts run on the CPU; only the attention unit competes for the budget (for now)
+    if (L.moe) {  // neuron e * n_ff + i: expert e's neuron i, fired by a share expert_frequency[e] x frequency
+      const int32_t E = hp.block.moe.n_expert;
+      const std::vector<float> fn = recorded_frequencies(m.file(), l), fe = recorded_expert_frequencies(m.file(), l);
+      li.frequency.assign((size_t)E * (size_t)hp.n_ff, 1.0f);
+      if (fn.size() == li.frequency.size()) li.frequency = fn;
+      if ((int32_t)fe.size() == E)
+        for (size_t i = 0; i < li.frequency.size(); ++i) li.frequency[i] = std::clamp(li.frequency[i] * fe[i / (size_t)hp.n_ff], 0.0f, 1.0f);
+      const ffn_weights &e0 = L.moe.experts[0];
+      li.neuron_bytes = e0.neuron_bytes() + (!e0.down_t && e0.down ? e0.down.bytes() / (uint64_t)hp.n_ff : 0);
       li.attention_bytes = L.attention_bytes() + L.ffn_input_norm(hp.block.parallel).bytes() +
                            (uint64_t)2 * hp.n_embd_kv() * kv_bytes * (uint64_t)n_ctx;
       in.layers.push_back(std::move(li));
@@ -123,7 +153,7 @@ placement_input placement_input_for(const model &m, uint64_t budget, int32_t n_c
 }
 
 std::unique_ptr<offload> offload::create(const model &m, const offload_config &cfg) {
-  if (cfg.mode < 0 || cfg.mode > 3) fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("unknown GPU offload mode {}", cfg.mode));
+  if (cfg.mode < 0 || cfg.mode > 4) fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("unknown GPU offload mode {}", cfg.mode));
   if (cfg.mode == (int32_t)offload_mode::none || m.vocab_only()) return nullptr;
   const bool asked = cfg.mode != 0 || cfg.budget != 0 || !cfg.gpuidx.empty();
   const int level = asked ? HEARTH_LOG_WARN : HEARTH_LOG_INFO;
@@ -155,7 +185,7 @@ std::unique_ptr<offload> offload::create(const model &m, const offload_config &c
   // Besides the weights the placement counts, each layer may hold its FFN norm and an n_ff map to compact rows
   // (a layer with hot neurons but its attention on the CPU), and each GPU neuron its original id: reserve the
   // first two, charge the last to the neurons.
-  const uint64_t overhead = (uint64_t)m.hp().n_layer * ((uint64_t)m.hp().n_ff + (uint64_t)m.hp().n_embd) * 4;
+  const uint64_t overhead = (uint64_t)m.hp().n_layer * ((uint64_t)layer_neurons(m) + (uint64_t)m.hp().n_embd) * 4;
   placement_input in = placement_input_for(m, budget > overhead ? budget - overhead : 0, n_ctx, dev->kv_bytes());
   for (placement_layer_input &l : in.layers) l.neuron_bytes += 4;
   if (cfg.cpu_bandwidth > 0) in.cpu_bandwidth = cfg.cpu_bandwidth;
@@ -166,7 +196,9 @@ std::unique_ptr<offload> offload::create(const model &m, const offload_config &c
   // (hearth's solver needs them), as PowerInfer does, and solves instead if it does not fit.
   std::string gpuidx = cfg.gpuidx;
   bool found = false;
-  if (gpuidx.empty() && mode == offload_mode::hybrid && recorded_frequencies(m.file(), 0).empty()) {
+  if (!gpuidx.empty() && m.hp().block.moe)
+    fail(HEARTH_ERR_UNSUPPORTED, "a PowerInfer .gpuidx splits a dense FFN's neurons; this model's FFNs are mixtures of experts");
+  if (gpuidx.empty() && mode == offload_mode::hybrid && !m.hp().block.moe && recorded_frequencies(m.file(), 0).empty()) {
     const std::string beside = m.file().path() + ".generated.gpuidx";
     if (::access(beside.c_str(), R_OK) == 0) gpuidx = beside, found = true;
   }
@@ -174,8 +206,8 @@ std::unique_ptr<offload> offload::create(const model &m, const offload_config &c
   std::unique_ptr<offload> o(new offload());
   o->mode_ = mode;
   o->budget_ = budget;
-  if (mode == offload_mode::layers) {
-    o->plan_ = plan_layers(m, in);
+  if (mode == offload_mode::layers || mode == offload_mode::attention) {
+    o->plan_ = plan_layers(m, in, mode == offload_mode::layers);
   } else if (gpuidx.empty()) {
     o->plan_ = solve_placement(in);
   } else {
@@ -263,7 +295,36 @@ void offload::upload(const model &m) {
     const std::vector<int32_t> &hot = pl.gpu_neurons;
     ol.n_hot = (int32_t)hot.size();
     ol.neuron_bytes = L.neuron_bytes();
-    if (!hot.empty()) {
+    std::vector<neuron_table> experts;
+    if (L.moe) {  // each expert's share of the layer's GPU neurons (expert-major ids)
+      const int32_t ff = hp.n_ff, E = hp.block.moe.n_expert;
+      std::vector<std::vector<int32_t>> rows((size_t)E);
+      for (int32_t id : hot) rows[(size_t)(id / ff)].push_back(id % ff);
+      for (int32_t e = 0; e < E; ++e) {
+        const ffn_weights &x = L.moe.experts[(size_t)e];
+        const std::vector<int32_t> &h = rows[(size_t)e];
+        offload_expert oe;
+        oe.n_hot = (int32_t)h.size();
+        if (!h.empty()) {
+          const bool whole = (int32_t)h.size() == ff;
+          if (!x.down_t && !whole) fail(HEARTH_ERR_INTERNAL, "a row-major expert can only go to the GPU whole");
+          oe.gate = put_rows(x.gate, whole ? all : h), oe.up = put_rows(x.up, whole ? all : h);
+          if (x.down_t) oe.down_t = put_rows(x.down_t, whole ? all : h);
+          else oe.down = put_rows(x.down, all);
+          oe.orig = (const int32_t *)put(h.data(), h.size() * 4);
+        }
+        ol.experts.push_back(oe);
+        neuron_table t;
+        t.on_gpu.assign((size_t)ff, 0);
+        for (int32_t i : h) t.on_gpu[(size_t)i] = 1;
+        t.gpu = h;
+        for (int32_t i = 0; i < ff; ++i)
+          if (!t.on_gpu[(size_t)i]) t.cpu.push_back(i);
+        experts.push_back(std::move(t));
+      }
+      ol.neuron_bytes = L.moe.experts[0].neuron_bytes();
+      if (ol.attention || !hot.empty()) ol.ffn_norm = put(L.ffn_input_norm(hp.block.parallel));
+    } else if (!hot.empty()) {
       const bool whole = (int32_t)hot.size() == hp.n_ff;
       if (!L.down_t && !whole) fail(HEARTH_ERR_INTERNAL, "a row-major FFN can only go to the GPU whole");
       ol.gate = put_rows(L.gate, whole ? all : hot), ol.up = put_rows(L.up, whole ? all : hot);
@@ -278,7 +339,7 @@ void offload::upload(const model &m) {
       if (!L.bup.empty()) ol.bup = put(packed(L.bup));
       ol.orig = (const int32_t *)put(hot.data(), hot.size() * 4);
     }
-    if (ol.attention || !hot.empty()) {
+    if (!L.moe && (ol.attention || !hot.empty())) {
       ol.ffn_norm = put(L.ffn_input_norm(hp.block.parallel));
       ol.ffn_post_norm = put(L.ffn_post_norm);
       ol.bdown = put(L.bdown);
@@ -286,13 +347,15 @@ void offload::upload(const model &m) {
       for (size_t j = 0; j < hot.size(); ++j) row_of[(size_t)hot[j]] = (int32_t)j;
       ol.row_of = (const int32_t *)put(row_of.data(), row_of.size() * 4);
     }
+    const int64_t N = layer_neurons(m);
     neuron_table t;
-    t.on_gpu.assign((size_t)hp.n_ff, 0);
+    t.on_gpu.assign((size_t)N, 0);
     for (int32_t i : hot) t.on_gpu[(size_t)i] = 1;
     t.gpu = hot;
-    for (int32_t i = 0; i < hp.n_ff; ++i)
+    for (int32_t i = 0; i < N; ++i)
       if (!t.on_gpu[(size_t)i]) t.cpu.push_back(i);
     tables_.push_back(std::move(t));
+    expert_tables_.push_back(std::move(experts));
     layers_.push_back(ol);
   }
   if (plan_.output_on_gpu && !failed_) {
@@ -313,8 +376,14 @@ uint64_t offload::n_hot_neurons() const {
   return n;
 }
 
+uint64_t offload::n_neurons() const {
+  uint64_t n = 0;
+  for (const neuron_table &t : tables_) n += t.on_gpu.size();
+  return n;
+}
+
 std::string offload::describe() const {
-  const uint64_t all = tables_.empty() ? 0 : (uint64_t)tables_.size() * tables_[0].on_gpu.size();
+  const uint64_t all = n_neurons();
   return fmt::format("GPU offload ({}) on {}: attention of {}/{} layers, {:.1f}% of FFN neurons, output {}; "
                      "{:.2f} GiB of weights for a {:.2f} GiB budget, {:.1f}% of neuron firings served by the GPU",
                      offload_mode_name(mode_), dev_->name(), n_attention_layers(), layers_.size(),

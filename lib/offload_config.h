@@ -10,7 +10,9 @@ namespace hearth {
 
 class device;
 
-enum class offload_mode { none = 1, hybrid = 2, layers = 3 };  // 0 = auto in offload_config::mode
+// 0 = auto in offload_config::mode. attention: every layer's attention unit (and the output) while the budget
+// lasts, every FFN and mixture of experts on the CPU (llama.cpp's -ngl 99 with -ot exps=CPU / --n-cpu-moe).
+enum class offload_mode { none = 1, hybrid = 2, layers = 3, attention = 4 };
 const char *offload_mode_name(offload_mode m);
 
 struct offload_config {

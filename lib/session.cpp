@@ -103,6 +103,7 @@ void session::build(bool on_gpu, int32_t requested_mode, const session_config &c
   in.thresholds = &thresholds_;
   in.taps.observer = cfg.observer;
   in.taps.fired = count_neurons_ ? &stats_.fired : nullptr;
+  in.taps.expert_chosen = count_neurons_ && model_.hp().block.moe ? &stats_.expert_chosen : nullptr;
   in.taps.cats_samples = &cats_samples_;
   graph_ = build_graph(in);
 
@@ -162,7 +163,12 @@ void session::reset() {
 
 void session::reset_stats() {
   stats_ = {};
-  if (count_neurons_) stats_.fired.assign((size_t)model_.hp().n_layer * model_.hp().n_ff, 0);
+  if (count_neurons_) {
+    const hparams &hp = model_.hp();
+    const size_t E = (size_t)std::max<int32_t>(1, hp.block.moe.n_expert);
+    stats_.fired.assign((size_t)hp.n_layer * (size_t)hp.n_ff * E, 0);
+    if (hp.block.moe) stats_.expert_chosen.assign((size_t)hp.n_layer * E, 0);
+  }
 }
 
 void session::set_threshold(int32_t layer, float value) {

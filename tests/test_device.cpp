@@ -216,6 +216,17 @@ void test_norm_rope_elementwise(harness &h) {
     h.st->add(da, h.put(y2), (int64_t)x.size());
     got = h.get(da, x.size());
     for (size_t i = 0; i < x.size(); ++i) near(got[i], (double)x[i] + y2[i], 1e-6, "add");
+    for (float w : {0.375f, -2.5f}) {  // an expert's weight
+      float *ds = h.put(x);
+      h.st->add_scaled(ds, h.put(y2), w, (int64_t)x.size());
+      got = h.get(ds, x.size());
+      for (size_t i = 0; i < x.size(); ++i) near(got[i], (double)x[i] + (double)w * y2[i], 1e-6 * (1 + std::fabs(x[i]) + std::fabs(y2[i])), "add_scaled");
+    }
+    float *dz = h.put(x);
+    h.st->zero(dz, (int64_t)x.size() - 1);  // all but the last
+    got = h.get(dz, x.size());
+    for (size_t i = 0; i + 1 < x.size(); ++i) near(got[i], 0.0, 0, "zero");
+    near(got.back(), x.back(), 0, "zero (past the count)");
     float *dr = h.put(x);
     h.st->relu(dr, (int64_t)x.size());
     got = h.get(dr, x.size());

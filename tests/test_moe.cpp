@@ -12,13 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "calibrate.h"
 #include "device.h"
+#include "expert_calibration.h"
 #include "error.h"
 #include "gguf.h"
 #include "gguf_writer.h"
 #include "model.h"
 #include "moe.h"
 #include "offload.h"
+#include "placement.h"
 #include "names.h"
 #include "session.h"
 #include "synth.h"
@@ -396,24 +399,43 @@ TEST_CASE("a mixture's dense step reads the chosen experts: bytes per token from
   CHECK(m->dense_bytes_per_token() < m->weight_bytes() - all_experts / 2);
 }
 
-TEST_CASE("experts on the CPU, attention on the emulated device: the same logits as the CPU") {
+TEST_CASE("on the emulated device: experts on the CPU, whole layers, and experts' hot rows split: the CPU's logits") {
   for (const moe_variant &v : {variants()[0], variants()[2], variants()[4]}) {
     const std::string name = v.name;
     CAPTURE(name);
     const std::string path = write(v);
     const auto cpu = model::load(path);
     const auto want = run(*cpu, 8, 6);
-    for (int mode : {(int)offload_mode::layers, (int)offload_mode::hybrid}) {
+    const int64_t all = (int64_t)k_layers * v.experts * v.ff_exp;
+    for (int mode : {(int)offload_mode::attention, (int)offload_mode::layers, (int)offload_mode::hybrid, 5}) {
+      const int32_t delay = mode == 5 ? 200 : 0;  // the hybrid split again, each device operator delayed (a missing wait shows)
+      if (mode == 5) mode = (int)offload_mode::hybrid;
+      CAPTURE(mode);
+      CAPTURE(delay);
+      if (mode == (int)offload_mode::hybrid && !v.down_t) continue;  // a row-major expert goes whole or not at all
       model_config mc;
       mc.offload.mode = mode;
       mc.offload.n_ctx = 32;
-      mc.offload.budget = 8u << 20;
-      mc.offload.open = [](std::string *) { return make_emulated_device(size_t(64) << 20, 0); };
+      mc.offload.sync_seconds = 1e-12;  // worth a round trip at any size
+      // hybrid: about half the experts' rows; the others: everything
+      mc.offload.budget = mode == (int)offload_mode::hybrid ? cpu->weight_bytes() / 2 : 8u << 20;
+      mc.offload.open = [delay](std::string *) { return make_emulated_device(size_t(64) << 20, delay); };
       const auto g = model::load(path, mc);
       REQUIRE(g->gpu());
       CAPTURE(g->gpu()->describe());
-      CHECK(g->gpu()->n_attention_layers() == k_layers);
-      CHECK(g->gpu()->n_hot_neurons() == 0);  // the experts stay in host memory
+      const offload &o = *g->gpu();
+      CHECK(o.n_neurons() == (uint64_t)all);
+      if (mode != (int)offload_mode::hybrid) CHECK(o.n_attention_layers() == k_layers);
+      if (mode == (int)offload_mode::attention) CHECK(o.n_hot_neurons() == 0);  // the experts stay in host memory
+      if (mode == (int)offload_mode::layers) CHECK(o.n_hot_neurons() == (uint64_t)all);
+      if (mode == (int)offload_mode::hybrid) {
+        CHECK(o.n_hot_neurons() > 0);
+        CHECK(o.n_hot_neurons() < (uint64_t)all);
+        bool split = false;  // some expert has rows on both sides
+        for (int il = 0; il < k_layers; ++il)
+          for (const neuron_table &t : o.expert_tables(il)) split |= !t.gpu.empty() && !t.cpu.empty();
+        CHECK(split);
+      }
       session_config sc;
       sc.n_ctx = 32;
       sc.n_batch = 8;
@@ -422,6 +444,8 @@ TEST_CASE("experts on the CPU, attention on the emulated device: the same logits
       REQUIRE(s.hybrid());
       const auto got = run(*g, 8, 6);
       CHECK(max_diff(got, want) < 1e-4);
+      const auto one = run(*g, 1, 1);  // token by token: the GPU's experts run on single rows
+      CHECK(max_diff(one, want) < 1e-4);
     }
   }
 }
@@ -481,4 +505,59 @@ TEST_CASE("hearth synth writes mixtures with a skewed router and planted sparsit
     CHECK(share > 0.05);
     CHECK(share < 0.30);
   }
+}
+
+TEST_CASE("calibrating a mixture: expert and neuron frequencies measured, experts stored neuron-major, placement by them") {
+  synth_config c = test::small_config(dtype::f32, "drelu");
+  c.n_embd = 128, c.n_ff = 192, c.n_layer = 2, c.n_expert = 8, c.n_expert_used = 2, c.expert_skew = 1.5f, c.sparsity = 0.85f;
+  c.llama_layout = true;  // llama.cpp's row-major experts, as a converted file has them
+  const std::string src_path = test::synth_model(c);
+  const auto src = model::load(src_path);
+  REQUIRE(!src->neuron_major());
+  calibrate_config cfg;
+  cfg.profile.n_ctx = 128;
+  const expert_calibration cal = calibrate_experts(*src, std::string(builtin_corpus()), cfg);
+  REQUIRE(cal.expert_frequency.size() == 2);
+  const std::string out = test::temp_path("moe-calibrated.gguf");
+  write_calibrated_experts(*src, cal, cfg, out);
+  const auto m = model::load(out);
+  CHECK(m->neuron_major());
+  for (int il = 0; il < 2; ++il) {
+    CAPTURE(il);
+    const std::vector<float> &fe = cal.expert_frequency[(size_t)il], &fn = cal.frequency[(size_t)il];
+    CHECK(std::accumulate(fe.begin(), fe.end(), 0.0) == doctest::Approx(2.0).epsilon(1e-6));  // two choices per token
+    const std::vector<float> planted = src->file().get_floats(key_name(kv::hearth_synthetic_expert_frequency, {}, il));
+    CHECK(rank_correlation(planted, fe) > 0.8);  // the planted router's skew, measured on the corpus
+    CHECK(m->file().get_floats(key_name(kv::hearth_calibration_expert_frequency, {}, il)) == fe);
+    CHECK(m->file().get_floats(key_name(kv::hearth_calibration_frequency, {}, il)) == fn);
+    double mean = 0;
+    for (float v : fn) mean += v / (double)fn.size();
+    CHECK(mean > 0.03);  // a dReLU neuron fires when its planted gate (15%) and its random up (half) are positive
+    CHECK(mean < 0.15);
+  }
+  // the same logits from the transposed experts (F32: exact), and the exact gate equals dense on them
+  const auto want = run(*src, 8, 6), dense = run(*m, 8, 6), exact = run(*m, 8, 6, HEARTH_SPARSE_EXACT_GATE);
+  double mag = 0;
+  for (const auto &row : want)
+    for (float v : row) mag = std::max(mag, (double)std::fabs(v));
+  CHECK(max_diff(dense, want) < 1e-5 * mag);
+  CHECK(max_diff(exact, want) < 1e-5 * mag);
+  // the placement weighs each expert's neurons by its choice: a third of the experts' rows serve well over a third
+  // of the firings, and the hottest expert holds more GPU rows than the coldest
+  placement_input in = placement_input_for(*m, 0, 32);
+  uint64_t expert_bytes = 0;
+  for (const layer &L : m->layers())
+    for (const ffn_weights &e : L.moe.experts) expert_bytes += e.bytes();
+  in.budget = expert_bytes / 3;
+  in.sync_seconds = 1e-12;
+  const placement p = solve_placement(in);
+  uint64_t on_gpu = 0;
+  for (const placement_layer &l : p.layers) on_gpu += l.gpu_neurons.size();
+  const double neuron_share = (double)on_gpu / (2.0 * 8 * 192);
+  CHECK(neuron_share > 0.1);
+  CHECK(p.gpu_firing_share > 1.5 * neuron_share);
+  const std::vector<float> &fe0 = cal.expert_frequency[0];
+  const int hot = (int)(std::max_element(fe0.begin(), fe0.end()) - fe0.begin()), cold = (int)(std::min_element(fe0.begin(), fe0.end()) - fe0.begin());
+  auto rows_of = [&](int e) { return std::count_if(p.layers[0].gpu_neurons.begin(), p.layers[0].gpu_neurons.end(), [&](int32_t id) { return id / 192 == e; }); };
+  CHECK(rows_of(hot) > rows_of(cold));
 }

@@ -4,7 +4,8 @@
 // With --vram-budget (GiB) two GPU columns join: dense layer offload (whole layers while the budget lasts, as
 // llama.cpp's -ngl) and the hybrid executor, with the bytes each side reads per token, the bound the host's and
 // the GPU's measured bandwidths give for them, the GPU's share of the computed neurons, and the achieved
-// bandwidth of the sparse GPU kernels against a device-to-device copy.
+// bandwidth of the sparse GPU kernels against a device-to-device copy. A mixture of experts adds a third: attention
+// on the GPU and every expert on the CPU (llama.cpp's -ngl 99 -ot exps=CPU, --n-cpu-moe), under the same budget.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -156,8 +157,8 @@ int cmd_bench(const args &a) {
 
     // GPU columns: the same file loaded twice more, once per offload mode, under the same budget.
     const uint64_t budget = parse_vram_budget(a);
-    std::shared_ptr<const model> m_layers, m_hybrid;
-    std::unique_ptr<session> layers, hybrid;
+    std::shared_ptr<const model> m_layers, m_hybrid, m_attn;
+    std::unique_ptr<session> layers, hybrid, attn;
     double gpu_bw = 0;
     if (budget > 0) {
       std::string why;
@@ -174,6 +175,10 @@ int cmd_bench(const args &a) {
       gc.offload.gpu_bandwidth = gpu_bw;
       gc.offload.mode = (int32_t)(gpu_bw > 0 ? offload_mode::layers : offload_mode::none);
       m_layers = model::load(path, gc);
+      if (hp.block.moe) {
+        gc.offload.mode = (int32_t)(gpu_bw > 0 ? offload_mode::attention : offload_mode::none);
+        m_attn = model::load(path, gc);
+      }
       gc.offload.mode = (int32_t)(gpu_bw > 0 ? offload_mode::hybrid : offload_mode::none);
       gc.offload.gpuidx = a.str("--gpuidx", "", "");
       m_hybrid = model::load(path, gc);
@@ -181,6 +186,11 @@ int cmd_bench(const args &a) {
         cfg.sparse_mode = HEARTH_SPARSE_DENSE;
         layers = std::make_unique<session>(*m_layers, cfg);
         fmt::print("layers:  {}\n", m_layers->gpu()->describe());
+      }
+      if (m_attn && m_attn->gpu()) {
+        cfg.sparse_mode = HEARTH_SPARSE_DENSE;
+        attn = std::make_unique<session>(*m_attn, cfg);
+        fmt::print("experts on the CPU: {}\n", m_attn->gpu()->describe());
       }
       if (m_hybrid->gpu()) {
         cfg.sparse_mode = parse_sparse_mode(a.str("--sparse", "", "auto"));
@@ -199,6 +209,8 @@ int cmd_bench(const args &a) {
     const size_t n_cpu = sessions.size(), none = (size_t)-1;
     const size_t kl = layers ? sessions.size() : none;
     if (layers) sessions.push_back(layers.get());
+    const size_t ka = attn ? sessions.size() : none;
+    if (attn) sessions.push_back(attn.get());
     const size_t kh = hybrid ? sessions.size() : none;
     if (hybrid) sessions.push_back(hybrid.get());
     for (session *s : sessions) {
@@ -231,6 +243,7 @@ int cmd_bench(const args &a) {
     std::vector<std::string> cols = {"dense"};
     if (sparse) cols.push_back(sparse_mode_name(sparse->mode()));
     if (layers) cols.push_back("GPU layers, dense");
+    if (attn) cols.push_back("experts on the CPU");
     if (hybrid) cols.push_back("hybrid");
     auto row = [&](const char *label, auto cell) {
       std::string line = fmt::format("{:<34}", label);
@@ -279,6 +292,7 @@ int cmd_bench(const args &a) {
     if (kh != none) {
       const double tg_h = rate(res[kh].tg_ms, n_gen);
       if (kl != none) fmt::print("hybrid / GPU layers (dense) generation: {:.2f}x\n", tg_h / rate(res[kl].tg_ms, n_gen));
+      if (ka != none) fmt::print("hybrid / experts on the CPU generation: {:.2f}x\n", tg_h / rate(res[ka].tg_ms, n_gen));
       fmt::print("hybrid / CPU {} generation: {:.2f}x\n", sparse ? sparse_mode_name(sparse->mode()) : "dense",
                  tg_h / rate(res[sparse ? 1 : 0].tg_ms, n_gen));
       fmt::print("hybrid: {:.1f}% of the bound from the host's {:.1f} GB/s and the GPU's {:.1f} GB/s\n", bound_ms(kh) * tg_h / 10.0,

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "calibrate.h"
+#include "expert_calibration.h"
 #include "commands.h"
 #include "error.h"
 #include "gpuidx.h"
@@ -26,6 +27,37 @@ bool parse_type_opt(const args &a, const char *opt, dtype *out) {
   if (!a.has(opt)) return false;
   if (!parse_type(a.str(opt, "", ""), out)) throw error(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("{}: unknown type", opt));
   return true;
+}
+
+// A mixture of experts: the experts' and their neurons' frequencies, and the neuron-major file (no predictors).
+int calibrate_mixture(const model &m, const std::string &corpus, const calibrate_config &cfg, const std::string &out,
+                      const calibrate_progress &progress, bool tty, std::chrono::steady_clock::time_point t0) {
+  const expert_calibration c = calibrate_experts(m, corpus, cfg, progress);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (tty) std::fprintf(stderr, "\n");
+  const hparams &hp = m.hp();
+  const int32_t E = hp.block.moe.n_expert, ff = hp.n_ff;
+  fmt::print("profiled {} tokens through {} experts per layer ({} per token), {:.1f} s\n", c.tokens, E, hp.block.moe.n_used, secs);
+  fmt::print("{:>5} {:>15} {:>15} {:>18}{}\n", "layer", "hottest expert", "coldest expert", "neurons firing", 
+             m.file().find(key_name(kv::hearth_synthetic_frequency, {}, 0)) ? "  rank corr. with planted (experts, neurons)" : "");
+  for (int32_t l = 0; l < hp.n_layer; ++l) {
+    const std::vector<float> &fe = c.expert_frequency[(size_t)l], &fn = c.frequency[(size_t)l];
+    double fired = 0, chosen = 0;
+    for (int32_t e = 0; e < E; ++e)
+      for (int32_t i = 0; i < ff; ++i) fired += (double)fe[(size_t)e] * fn[(size_t)e * ff + i], chosen += fe[(size_t)e];
+    std::string corr;
+    const std::vector<float> pe = m.file().get_floats(key_name(kv::hearth_synthetic_expert_frequency, {}, l)),
+                             pn = m.file().get_floats(key_name(kv::hearth_synthetic_frequency, {}, l));
+    if (pe.size() == fe.size() && pn.size() == fn.size())
+      corr = fmt::format("  {:.4f}, {:.4f}", rank_correlation(pe, fe), rank_correlation(pn, fn));
+    fmt::print("{:>5} {:>14.1f}% {:>14.1f}% {:>17.1f}%{}\n", l, 100 * *std::max_element(fe.begin(), fe.end()),
+               100 * *std::min_element(fe.begin(), fe.end()), chosen > 0 ? 100 * fired / chosen : 0.0, corr);
+  }
+  write_calibrated_experts(m, c, cfg, out, progress);
+  if (tty) std::fprintf(stderr, "\n");
+  fmt::print("wrote {} (experts' down projections neuron-major; no predictors for experts)\n", out);
+  model::load(out);  // what was written must load
+  return 0;
 }
 
 }  // namespace
@@ -65,6 +97,7 @@ int cmd_calibrate(const args &a) {
       if (tty) std::fprintf(stderr, "\r%-8s %lld/%lld   ", stage, (long long)done, (long long)total);
       return !g_interrupted.load();
     };
+    if (m->hp().block.moe) return calibrate_mixture(*m, corpus, cfg, out, progress, tty, t0);
     const calibration c = calibrate_model(*m, corpus, cfg, progress);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (tty) std::fprintf(stderr, "\n");

@@ -10,6 +10,7 @@
 #include "gguf.h"
 #include "gpuidx.h"
 #include "model.h"
+#include "names.h"
 #include "offload.h"
 #include "report.h"
 
@@ -57,6 +58,25 @@ int cmd_inspect(const args &a) {
     const auto m = model::load(path);
     fmt::print("engine:    {}\n           bytes read per decoded token (dense): {:.1f} MiB\n", m->describe(),
                m->dense_bytes_per_token() / 1048576.0);
+    if (const moe_spec &moe = m->hp().block.moe) {  // how often each expert is chosen, as recorded
+      const bool calibrated = m->file().find(key_name(kv::hearth_calibration_expert_frequency, {}, 0)) != nullptr;
+      for (int32_t l = 0; l < m->hp().n_layer; ++l) {
+        std::vector<float> fe = recorded_expert_frequencies(m->file(), l);
+        if ((int32_t)fe.size() != moe.n_expert) {
+          if (l == 0) fmt::print("experts:   no record of how often each is chosen (`hearth calibrate` measures it)\n");
+          break;
+        }
+        const std::vector<float> fn = recorded_frequencies(m->file(), l);
+        double fired = 0, chosen = 0;
+        if (fn.size() == fe.size() * (size_t)m->hp().n_ff)
+          for (size_t i = 0; i < fn.size(); ++i) fired += (double)fe[i / (size_t)m->hp().n_ff] * fn[i], chosen += fe[i / (size_t)m->hp().n_ff];
+        std::string line;
+        for (size_t e = 0; e < fe.size(); ++e) line += fmt::format(" {}:{:.1f}%", e, 100 * fe[e]);
+        if (l == 0) fmt::print("experts:   share of tokens choosing each ({}){}\n", calibrated ? "calibrated" : "planted",
+                               chosen > 0 ? ", and the chosen experts' neurons that fire" : "");
+        fmt::print("  layer {:<3}{}{}\n", l, line, chosen > 0 ? fmt::format("; neurons {:.1f}%", 100 * fired / chosen) : "");
+      }
+    }
     const uint64_t budget = (uint64_t)(a.real("--vram-budget", "", 8.0) * 1073741824.0);
     if (a.has("--report")) fmt::print("report:    {}\n", write_report(a.str("--report", "", "report"), *m, budget));
     if (a.has("--gpuidx")) {  // the solver's neuron split for the budget, as PowerInfer's GPU index

@@ -127,7 +127,8 @@ int parse_gpu_mode(const std::string &name) {
   if (name == "none" || name == "off") return HEARTH_GPU_NONE;
   if (name == "hybrid") return HEARTH_GPU_HYBRID;
   if (name == "layers") return HEARTH_GPU_LAYERS;
-  throw std::runtime_error("--gpu must be auto, none, hybrid or layers");
+  if (name == "attention") return HEARTH_GPU_ATTENTION;
+  throw std::runtime_error("--gpu must be auto, none, hybrid, layers or attention");
 }
 
 uint64_t parse_vram_budget(const args &a) {

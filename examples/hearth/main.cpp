@@ -13,7 +13,7 @@ void usage() {
                "usage:\n"
                "  hearth run -m MODEL (-p PROMPT | -f FILE) [-n N] [-t THREADS] [-c CTX] [--temp T] [--top-k K] [--top-p P]\n"
                "             [--min-p P] [--repeat-penalty R] [--seed S] [--sparse auto|dense|predictor|exact|cats]\n"
-               "             [--cats-sparsity F] [--gpu auto|none|hybrid|layers] [--vram-budget GIB] [--gpuidx F] [-v]\n"
+               "             [--cats-sparsity F] [--gpu auto|none|hybrid|layers|attention] [--vram-budget GIB] [--gpuidx F] [-v]\n"
                "             [--chat|-cnv [-sys SYSTEM] [--chat-template NAME]]   (--chat: multi-turn over stdin, one\n"
                "             line per user turn, formatted with the model's chat template or the named built-in one)\n"
                "  hearth bench -m MODEL [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS] [--sparse MODE]\n"

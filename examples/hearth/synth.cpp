@@ -416,10 +416,14 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     w.set_f32(key_name(kv::hearth_synthetic_hot_fraction), c.hot_fraction);
     w.set_f32(key_name(kv::hearth_synthetic_hot_coverage), c.hot_coverage);
     // Each neuron's planted firing probability, so that a calibration can be checked against it.
-    for (int32_t il = 0; il < c.n_layer && c.frequency_record && !moe; ++il) {
-      std::vector<float> norm, freq;
-      plant_norm_and_frequencies(c, il, layer_seed(c, il), norm, freq);
-      w.set_arr_f32(key_name(kv::hearth_synthetic_frequency, {}, il), freq);
+    // (a mixture: each expert's, expert-major, among the tokens that choose it)
+    for (int32_t il = 0; il < c.n_layer && c.frequency_record; ++il) {
+      std::vector<float> norm, freq, all;
+      for (int32_t e = moe ? 0 : -1; e < (moe ? c.n_expert : 0); ++e) {
+        plant_norm_and_frequencies(c, il, e < 0 ? layer_seed(c, il) : expert_seed(c, il, e), norm, freq);
+        all.insert(all.end(), freq.begin(), freq.end());
+      }
+      w.set_arr_f32(key_name(kv::hearth_synthetic_frequency, {}, il), all);
     }
   }
   const auto basis = std::make_shared<std::vector<double>>(planted || moe ? planted_basis(c) : std::vector<double>());

@@ -108,6 +108,10 @@ class cuda_stream final : public device_stream {
   }
   void add(float *x, const float *y, int64_t count) override { launched("add", cuda::add(x, y, count, s_)); }
   void relu(float *x, int64_t count) override { launched("relu", cuda::relu(x, count, s_)); }
+  void add_scaled(float *x, const float *y, float w, int64_t count) override {
+    launched("add_scaled", cuda::add_scaled(x, y, w, count, s_));
+  }
+  void zero(float *x, int64_t count) override { launched("zero", cuda::zero(x, count, s_)); }
   void activate(const ffn_form &form, const float *gate, float *up, int64_t count) override {
     launched("activate", cuda::activate(code(form), gate, up, count, s_));
   }

@@ -75,6 +75,11 @@ __global__ void add_kernel(float *x, const float *y, int64_t count) {
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < count) x[i] += y[i];
 }
+__global__ void add_scaled_kernel(float *x, const float *y, float w, int64_t count) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < count) x[i] += w * y[i];
+}
+
 __global__ void relu_kernel(float *x, int64_t count) {
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < count) x[i] = fmaxf(x[i], 0.0f);
@@ -121,6 +126,17 @@ bool add(float *x, const float *y, int64_t count, void *stream) {
   if (count <= 0) return true;
   add_kernel<<<blocks_for(count), k_threads, 0, (cudaStream_t)stream>>>(x, y, count);
   return launched();
+}
+
+bool add_scaled(float *x, const float *y, float w, int64_t count, void *stream) {
+  if (count <= 0) return true;
+  add_scaled_kernel<<<blocks_for(count), k_threads, 0, (cudaStream_t)stream>>>(x, y, w, count);
+  return launched();
+}
+
+bool zero(float *x, int64_t count, void *stream) {
+  if (count <= 0) return true;
+  return cudaMemsetAsync(x, 0, (size_t)count * sizeof(float), (cudaStream_t)stream) == cudaSuccess;
 }
 
 bool relu(float *x, int64_t count, void *stream) {

@@ -41,6 +41,8 @@ bool attend(const float *q, const void *kcache, const void *vcache, int64_t n, i
             int32_t n_head_kv, int32_t head_dim, float scale, float softcap, int32_t window, float *out, void *stream);
 bool add(float *x, const float *y, int64_t count, void *stream);
 bool relu(float *x, int64_t count, void *stream);
+bool add_scaled(float *x, const float *y, float w, int64_t count, void *stream);  // x += w y
+bool zero(float *x, int64_t count, void *stream);
 bool activate(int32_t act_code, const float *gate, float *up, int64_t count, void *stream);
 
 // Neuron-aware FFN over K packed hot rows (see device_stream::hot_gate_up / hot_down / cold_lists).
