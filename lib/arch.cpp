@@ -20,13 +20,14 @@ extern const arch_unit k_arch_gemma3;  // arch/gemma3.cpp
 extern const arch_unit k_arch_opt;     // arch/opt.cpp
 extern const arch_unit k_arch_qwen2moe;  // arch/qwen2moe.cpp
 extern const arch_unit k_arch_qwen3moe;  // arch/qwen3moe.cpp
+extern const arch_unit k_arch_smallthinker;  // arch/smallthinker.cpp
 
 namespace {
 
 // The registry: one row per architecture hearth runs.
 const arch_unit *const k_builtin[] = {&k_arch_llama, &k_arch_bamboo, &k_arch_qwen2, &k_arch_qwen3, &k_arch_falcon,
                                            &k_arch_phi3,  &k_arch_gemma2, &k_arch_gemma3, &k_arch_opt,
-                                      &k_arch_qwen2moe, &k_arch_qwen3moe};
+                                      &k_arch_qwen2moe, &k_arch_qwen3moe, &k_arch_smallthinker};
 
 std::mutex &extra_mutex() {
   static std::mutex m;

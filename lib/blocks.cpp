@@ -58,6 +58,7 @@ class block_builder {
     embed(x);
     for (int32_t il = 0; il < hp_.n_layer; ++il) {
       const place next = il + 1 < hp_.n_layer ? attention_place(il + 1) : output_place();
+      if (spec_.moe.router_reads_input) early_router_ = route(il, x, false);  // on the layer's input, before attention
       if (spec_.parallel) {
         value a = temp(il, "attn_out", hp_.n_embd);
         attention(il, x, &a);
@@ -235,7 +236,7 @@ class block_builder {
   // outputs (and a parallel block's attention output) are added to it where the next consumer of x is cheapest
   // to reach.
   void ffn(int32_t il, value &x, value *attn_out, place next) {
-    if (spec_.moe) return moe(il, x, attn_out, next);
+    if (spec_.moe) return moe(il, x, attn_out, next, early_router_);
     const layer &L = m_.layers()[(size_t)il];
     const offload_layer *ol = gpu_layer(il);
     const neuron_table *table = off_ && stream_ ? &off_->table(il) : nullptr;
@@ -493,7 +494,30 @@ class block_builder {
   // A mixture of experts: the FFN norm and the router on the CPU (so the host knows each step's choice when it
   // enqueues the GPU's work), then the experts' CPU part (every expert not on the GPU, the cold rows of those
   // split with it, the shared expert) and, with a GPU part, the experts' hot rows there; then the merge.
-  void moe(int32_t il, value &x, value *attn_out, place next) {
+  // The router's node: reads xr on the CPU (the FFN's normed input, or with `normed` false the layer's input),
+  // writes the choice (n x k expert ids, then n x k weights) to a host buffer, whose id it returns.
+  int32_t route(int32_t il, value &xr, bool normed) {
+    const layer &L = m_.layers()[(size_t)il];
+    const int64_t nb = b_.in().n_batch;
+    const int32_t k = spec_.moe.n_used, ff = hp_.n_ff;
+    b_.need(xr, place::cpu);
+    const loc XR = b_.at(xr, place::cpu);
+    const int32_t rt = ws_->host(fmt::format("blk.{}.routing", il), (size_t)nb * (size_t)k * 8);
+    const int32_t qs = normed ? qs_ : qs_pred_;  // the early router runs beside the attention's chain
+    const step_state *st = st_;
+    const workspace *ws = ws_;
+    const moe_spec spec = spec_.moe;
+    auto scratch = std::make_shared<moe_scratch>();
+    node &router = add(fmt::format("blk.{}.ffn_router", il), node_kind::mask, place::cpu, il, {XR.res}, {rt, qs}, [=, &L] {
+      int32_t *ids = ws->at<int32_t>(rt);
+      moe_route(L.moe, spec, XR.f(st->n), st->n, ids, (float *)(ids + nb * k), *scratch, ws->q8_at(qs));
+    });
+    router.weight_bytes = L.moe.router.bytes();
+    router.n_neurons = ff * k;  // the layer answers for its chosen experts' neurons, wherever they run
+    return rt;
+  }
+
+  void moe(int32_t il, value &x, value *attn_out, place next, int32_t early_rt) {
     const layer &L = m_.layers()[(size_t)il];
     const offload_layer *ol = gpu_layer(il);
     const std::vector<neuron_table> *tables = ol ? &off_->expert_tables(il) : nullptr;
@@ -514,16 +538,9 @@ class block_builder {
         [=, &fnorm] { norm(spec.norm, fnorm, spec.norm_eps, X.f(st->n), st->n, d, XN.f(st->n)); })
         .weight_bytes = fnorm.bytes();
     b_.wrote(xn, place::cpu);
-    // the choice: n x k expert ids, then n x k weights
-    const int32_t rt = ws_->host(pre + "routing", (size_t)nb * (size_t)k * 8);
+    const int32_t rt = early_rt >= 0 ? early_rt : route(il, xn, true);
     const int32_t qs = qs_, sp = sparse_;
     auto cpu_scratch = std::make_shared<moe_scratch>(), gpu_scratch = std::make_shared<moe_scratch>();  // the nodes' own
-    node &router = add(pre + "ffn_router", node_kind::mask, place::cpu, il, {XN.res}, {rt, qs}, [=, &L] {
-      int32_t *ids = ws->at<int32_t>(rt);
-      moe_route(L.moe, spec.moe, XN.f(st->n), st->n, ids, (float *)(ids + nb * k), *cpu_scratch, ws->q8_at(qs));
-    });
-    router.weight_bytes = L.moe.router.bytes();
-    router.n_neurons = (int32_t)(ff * k);  // the layer answers for its chosen experts' neurons, wherever they run
     std::vector<std::pair<value, place>> parts;
     if (cpu_part) {
       value y = temp(il, "ffn_out", d);
@@ -534,7 +551,7 @@ class block_builder {
       const int32_t E = spec.moe.n_expert;
       // the session's counts (its statistics, which a reset replaces), this layer's part at run time
       std::vector<uint64_t> *fired = b_.in().taps.fired, *chosen = b_.in().taps.expert_chosen;
-      node &n = add(pre + "ffn_moe", node_kind::ffn, place::cpu, il, {XN.res, rt}, {Y.res, qs, sp}, [=, &L](node &self) {
+      add(pre + "ffn_moe", node_kind::ffn, place::cpu, il, {XN.res, rt}, {Y.res, qs, sp}, [=, &L](node &self) {
         const int64_t n = st->n;
         moe_taps taps;
         taps.samples = st->collect_cats && samples ? &(*samples)[(size_t)il] : nullptr;
@@ -755,6 +772,7 @@ class block_builder {
   device_stream *stream_ = nullptr;
   int32_t qs_ = -1, qs_pred_ = -1, sparse_ = -1, masks_ = -1, hot_down_scratch_ = -1;
   std::vector<int32_t> moe_dev_;  // the GPU experts' scratch (mixture-of-experts layers with a GPU part)
+  int32_t early_router_ = -1;     // the layer's routing buffer when the router read the layer's input
   value cold_n_, hot_n_, lists_, hot_counts_;
   bool any_gpu_predictor_ = false;
   std::shared_ptr<const std::vector<int32_t>> all_rows_;

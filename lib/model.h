@@ -68,6 +68,9 @@ struct moe_spec {
   expert_gating gating = expert_gating::softmax;
   bool norm_weights = false;   // the chosen experts' weights divided by their sum
   float weights_scale = 0.0f;  // then times this; 0: 1
+  // The router reads the layer's input before the attention (SmallThinker, so experts can be fetched early), not
+  // the FFN's normed input.
+  bool router_reads_input = false;
   explicit operator bool() const { return n_expert > 0; }
 };
 
@@ -107,8 +110,11 @@ struct hparams {
   int32_t n_ctx_orig = 0;     // the context the RoPE was trained on (rope.scaling.original_context_length)
   int32_t n_swa = 0;          // the sliding window (attention.sliding_window); 0: none
   std::vector<uint8_t> swa;   // per layer: 1 if the layer attends within the window
+  std::vector<uint8_t> nope;  // per layer: 1 if the layer applies no RoPE (SmallThinker's global layers)
   bool is_swa(int32_t il) const { return n_swa > 0 && (size_t)il < swa.size() && swa[(size_t)il]; }
   const rope_spec &rope_of(int32_t il, int32_t n_ctx) const {
+    static const rope_spec none;  // inactive: every device's rope leaves the values as they are
+    if ((size_t)il < nope.size() && nope[(size_t)il]) return none;
     if (is_swa(il) && rope_swa.active()) return rope_swa;
     if (rope_long.active() && n_ctx > n_ctx_orig) return rope_long;
     return rope;

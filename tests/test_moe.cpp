@@ -42,6 +42,7 @@ struct moe_variant {
   float scale = 0.0f;      // expert_weights_scale to write (0: none)
   bool qk_norm = false, qkv_bias = false, neox = false, down_t = false;
   int file_experts = 0;    // the third dimension written for ffn_up_exps (0: experts), to write a mis-shaped one
+  bool sliding = false;    // attention.sliding_window (SmallThinker: its global layers 0, 4, ... then apply no RoPE)
 };
 
 constexpr int k_d = 32, k_heads = 4, k_kv = 2, k_layers = 2, k_vocab = 3 + 256 + 26, k_ff_dense = 64;
@@ -68,6 +69,7 @@ std::string write(const moe_variant &v) {
   if (v.gating) w.set_u32(a + ".expert_gating_func", (uint32_t)v.gating);
   if (v.scale > 0) w.set_f32(a + ".expert_weights_scale", v.scale);
   if (!v.act.empty()) w.set_str("hearth.ffn_activation", v.act);
+  if (v.sliding) w.set_u32(a + ".attention.sliding_window", 4096);
   std::vector<std::string> toks = {"<unk>", "<s>", "</s>"};
   std::vector<int32_t> types = {2, 3, 3};
   for (int b = 0; b < 256; ++b) toks.push_back(fmt::format("<0x{:02X}>", b)), types.push_back(6);
@@ -146,7 +148,7 @@ struct ref_moe {
   double act(double g, double u) const {
     auto relu = [](double z) { return z > 0 ? z : 0.0; };
     if (v.act == "drelu") return relu(g) * relu(u);
-    if (v.act == "relu") return relu(g) * u;
+    if (v.act == "relu" || (v.act.empty() && v.arch == "smallthinker")) return relu(g) * u;  // SmallThinker: ReGLU
     return g / (1 + std::exp(-g)) * u;  // SwiGLU
   }
   // One FFN of width ff: expert e's slice of the 3-D tensors (e < 0: the shared expert).
@@ -166,8 +168,8 @@ struct ref_moe {
     }
     return linear(get(p + (shared ? "ffn_down_shexp.weight" : "ffn_down_exps.weight")), a, d, off);
   }
-  vec moe(const std::string &p, const vec &x) const {
-    const vec logits = linear(get(p + "ffn_gate_inp.weight"), x, (size_t)v.experts);
+  vec moe(const std::string &p, const vec &x, const vec *router_input) const {
+    const vec logits = linear(get(p + "ffn_gate_inp.weight"), router_input ? *router_input : x, (size_t)v.experts);
     vec prob(logits.size());
     if (v.gating == 2) {
       for (size_t e = 0; e < prob.size(); ++e) prob[e] = 1 / (1 + std::exp(-logits[e]));
@@ -200,7 +202,8 @@ struct ref_moe {
     }
     return y;
   }
-  void rope(vec &x, int heads, int pos) const {
+  void rope(vec &x, int heads, int pos, int layer) const {
+    if (v.sliding && layer % 4 == 0) return;  // SmallThinker's global layers
     const int hd = k_d / k_heads;
     for (int h = 0; h < heads; ++h)
       for (int i = 0; i < hd / 2; ++i) {
@@ -220,6 +223,7 @@ struct ref_moe {
       vec x(embd.begin() + (long)toks[pos] * k_d, embd.begin() + (long)(toks[pos] + 1) * k_d);
       for (int l = 0; l < k_layers; ++l) {
         const std::string p = fmt::format("blk.{}.", l);
+        const vec layer_input = x;  // SmallThinker's router reads it
         const vec h = rms(x, get(p + "attn_norm.weight"));
         vec q = linear(get(p + "attn_q.weight"), h, k_d), k = linear(get(p + "attn_k.weight"), h, (size_t)dkv),
             vv = linear(get(p + "attn_v.weight"), h, (size_t)dkv);
@@ -233,8 +237,8 @@ struct ref_moe {
           for (int hh = 0; hh < k_heads; ++hh) q = rms(q, qn, (size_t)(hh * hd), (size_t)hd);
           for (int hh = 0; hh < k_kv; ++hh) k = rms(k, kn, (size_t)(hh * hd), (size_t)hd);
         }
-        rope(q, k_heads, (int)pos);
-        rope(k, k_kv, (int)pos);
+        rope(q, k_heads, (int)pos, l);
+        rope(k, k_kv, (int)pos, l);
         K[(size_t)l].push_back(k);
         V[(size_t)l].push_back(vv);
         vec att((size_t)k_d, 0.0);
@@ -253,7 +257,7 @@ struct ref_moe {
         }
         const vec o = linear(get(p + "attn_output.weight"), att, k_d);
         for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
-        const vec y = moe(p, rms(x, get(p + "ffn_norm.weight")));
+        const vec y = moe(p, rms(x, get(p + "ffn_norm.weight")), v.arch == "smallthinker" ? &layer_input : nullptr);
         for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
       }
       result.push_back(linear(out, rms(x, get("output_norm.weight")), (size_t)k_vocab));
@@ -280,9 +284,13 @@ std::vector<moe_variant> variants() {
   // TurboSparse-Mixtral's dReLU experts, down stored neuron-major (PowerInfer's shape: up's)
   moe_variant drelu{"drelu neuron-major"};
   drelu.act = "drelu", drelu.down_t = true, drelu.experts = 8;
-  moe_variant reglu{"reglu row-major"};  // SmallThinker's ReGLU experts in llama.cpp's layout
+  moe_variant reglu{"reglu row-major"};  // ReGLU experts in llama.cpp's layout
   reglu.act = "relu";
-  return {mixtral, qwen3, qwen2, sigmoid, drelu, reglu};
+  // SmallThinker: the router on the layer's input, sigmoid gating renormalised, ReGLU experts stored transposed,
+  // a sliding window (so layer 0 is global and applies no RoPE)
+  moe_variant st{"smallthinker", "smallthinker"};
+  st.gating = 2, st.down_t = true, st.sliding = true, st.neox = true, st.experts = 8, st.used = 2;
+  return {mixtral, qwen3, qwen2, sigmoid, drelu, reglu, st};
 }
 
 const std::vector<int32_t> k_toks = {1, 260, 270, 5, 280, 100, 261, 3, 284, 40, 271};
@@ -400,7 +408,7 @@ TEST_CASE("a mixture's dense step reads the chosen experts: bytes per token from
 }
 
 TEST_CASE("on the emulated device: experts on the CPU, whole layers, and experts' hot rows split: the CPU's logits") {
-  for (const moe_variant &v : {variants()[0], variants()[2], variants()[4]}) {
+  for (const moe_variant &v : {variants()[0], variants()[2], variants()[4], variants()[6]}) {
     const std::string name = v.name;
     CAPTURE(name);
     const std::string path = write(v);
