@@ -513,6 +513,13 @@ TEST_CASE("hearth synth writes mixtures with a skewed router and planted sparsit
     CHECK(share > 0.05);
     CHECK(share < 0.30);
   }
+  // without planting: SwiGLU experts (Mixtral's), a router planted on the features all the same
+  synth_config c = test::small_config(dtype::q4_0, "silu");
+  c.n_embd = 128, c.n_expert = 4, c.n_expert_used = 2;
+  const auto m = model::load(test::synth_model(c));
+  CHECK(m->hp().block.ffn.act == activation::silu);
+  CHECK(!m->neuron_major());
+  CHECK(max_diff(run(*m, 8, 6, HEARTH_SPARSE_DENSE, 1), run(*m, 8, 6, HEARTH_SPARSE_DENSE, 2)) == 0.0);  // any thread count
 }
 
 TEST_CASE("calibrating a mixture: expert and neuron frequencies measured, experts stored neuron-major, placement by them") {

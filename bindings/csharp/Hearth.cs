@@ -218,7 +218,7 @@ namespace Hearth
         }
 
         /// <summary>GPU offload modes (GpuInfo.GpuOffload).</summary>
-        public const int GpuAuto = 0, GpuNone = 1, GpuHybrid = 2, GpuLayers = 3;
+        public const int GpuAuto = 0, GpuNone = 1, GpuHybrid = 2, GpuLayers = 3, GpuAttention = 4;
 
         /// <summary>What of the model went to the GPU at load (GpuOffload is GpuNone when it runs on the CPU).</summary>
         public GpuInfo GpuInfo()

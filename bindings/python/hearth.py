@@ -241,7 +241,7 @@ class Model(_Owned):
     _free = staticmethod(_lib.hearth_model_free)
     _what = "model"
 
-    GPU_AUTO, GPU_NONE, GPU_HYBRID, GPU_LAYERS = 0, 1, 2, 3
+    GPU_AUTO, GPU_NONE, GPU_HYBRID, GPU_LAYERS, GPU_ATTENTION = 0, 1, 2, 3, 4
 
     def __init__(self, path, vocab_only=False, prefault=False, gpu_offload=0, vram_budget_bytes=0, gpuidx_path=None):
         p = _ModelParams()

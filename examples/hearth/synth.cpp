@@ -161,6 +161,14 @@ struct planted_layer {
   std::vector<float> Bq;      // n_ff x k: the quantized gate in the predictor's basis (column 0: the constant)
 };
 
+// The layer's ffn_norm weights (the first draws of its generator).
+std::vector<float> planted_norm(const synth_config &c, uint64_t seed) {
+  gauss g{seed};
+  std::vector<float> norm((size_t)c.n_embd);
+  for (float &w : norm) w = (float)(0.8 + 0.4 * g.uniform());
+  return norm;
+}
+
 // The layer's ffn_norm weights and its neurons' firing frequencies in a random neuron order.
 void plant_norm_and_frequencies(const synth_config &c, int32_t il, uint64_t seed, std::vector<float> &norm, std::vector<float> &freq) {
   gauss g{seed};
@@ -228,8 +236,7 @@ struct planted_router {
 
 planted_router plant_router(const synth_config &c, const std::vector<double> &U, int32_t il) {
   const int64_t d = c.n_embd, half = d / 2, m = c.predictor_rank / 2 - 1, E = c.n_expert;
-  std::vector<float> norm, unused;
-  plant_norm_and_frequencies(c, il, layer_seed(c, il), norm, unused);
+  const std::vector<float> norm = planted_norm(c, layer_seed(c, il));
   gauss g{layer_seed(c, il) ^ 0x7007e7ull};
   std::vector<int32_t> rank((size_t)E);
   for (int64_t e = 0; e < E; ++e) rank[(size_t)e] = (int32_t)e;
@@ -363,9 +370,13 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       fail(HEARTH_ERR_INVALID_ARGUMENT, "experts: 1 <= experts used <= experts <= 256");
     if (c.ffn == "relu_nogate") fail(HEARTH_ERR_INVALID_ARGUMENT, "experts are gated FFNs");
     if (!(c.expert_skew >= 0)) fail(HEARTH_ERR_INVALID_ARGUMENT, "the expert skew must be >= 0");
-    if (!planted && c.n_embd % 64) fail(HEARTH_ERR_INVALID_ARGUMENT, "a planted router needs n_embd a multiple of 64");
   }
   if (planted && c.arch != "llama" && c.arch != "bamboo" && !(moe && c.arch == "qwen3moe")) fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity is written in the llama (ReGLU) or bamboo layout only");
+  if (planted || moe) {  // the planted layout: the constant dims, and room for the features (rank / 2 - 1 dims)
+    if (c.predictor_rank < 4 || c.predictor_rank % 2 || c.predictor_rank / 2 > c.n_embd / 2 - k_const_dims || c.n_embd % 64)
+      fail(HEARTH_ERR_INVALID_ARGUMENT, "a planted model (sparsity or a router) needs n_embd a multiple of 64 and a predictor "
+                                        "rank that is even and at most n_embd - 64");
+  }
   if (planted) {
     if (c.ffn == "silu") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs a ReLU-family FFN (--ffn relu or drelu)");
     if (c.ffn == "relu_nogate") fail(HEARTH_ERR_INVALID_ARGUMENT, "planted sparsity needs a gate (--ffn relu or drelu)");
@@ -531,9 +542,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       const int64_t E = c.n_expert;
       matrix(tensor_name(tensor::attn_output, il), dq, d, (float)std::sqrt(3.0 / (double)dq), half);
       w.add_tensor(tensor_name(tensor::ffn_norm, il), dtype::f32, {d}, [=](uint8_t *dst, size_t n) {
-        std::vector<float> nw, unused;
-        plant_norm_and_frequencies(c, il, layer_seed(c, il), nw, unused);
-        std::memcpy(dst, nw.data(), n);
+        std::memcpy(dst, planted_norm(c, layer_seed(c, il)).data(), n);
       });
       w.add_tensor(tensor_name(tensor::ffn_gate_inp, il), dtype::f32, {d, E}, [=](uint8_t *dst, size_t n) {
         std::memcpy(dst, plant_router(c, *basis, il).rows.data(), n);

@@ -175,10 +175,11 @@ func (m *Model) IsEOG(token int32) bool {
 // Meta returns a metadata value as text, or ok=false when the key is absent.
 // GPU offload modes (hearth_model_params.gpu_offload), as GPUInfo.Offload reports them.
 const (
-	GPUAuto   = 0
-	GPUNone   = 1
-	GPUHybrid = 2
-	GPULayers = 3
+	GPUAuto      = 0
+	GPUNone      = 1
+	GPUHybrid    = 2
+	GPULayers    = 3
+	GPUAttention = 4
 )
 
 // GPUInfo says what of the model went to the GPU at load.
@@ -356,7 +357,7 @@ func chatApply(p *C.hearth_model, template *string, messages []ChatMessage, addA
 // SessionOptions are a new session's settings; zero values take the library's defaults.
 type SessionOptions struct {
 	NCtx, NBatch, NThreads, SparseMode int
-	MaxMemoryBytes                      uint64 // host memory the session may take; 0: what the machine has available
+	MaxMemoryBytes                     uint64 // host memory the session may take; 0: what the machine has available
 }
 
 // Session holds a conversation's state.

@@ -58,6 +58,7 @@ pub const HEARTH_GPU_AUTO: i32 = 0;
 pub const HEARTH_GPU_NONE: i32 = 1;
 pub const HEARTH_GPU_HYBRID: i32 = 2;
 pub const HEARTH_GPU_LAYERS: i32 = 3;
+pub const HEARTH_GPU_ATTENTION: i32 = 4;
 
 #[repr(C)]
 #[derive(Clone, Copy)]

@@ -57,8 +57,8 @@ pub mod status {
 /// GPU offload modes (`hearth_model_params.gpu_offload`) and what `Model::gpu_info` returns.
 pub mod gpu {
     pub use hearth_sys::{
-        hearth_gpu_info as Info, HEARTH_GPU_AUTO as AUTO, HEARTH_GPU_HYBRID as HYBRID, HEARTH_GPU_LAYERS as LAYERS,
-        HEARTH_GPU_NONE as NONE,
+        hearth_gpu_info as Info, HEARTH_GPU_ATTENTION as ATTENTION, HEARTH_GPU_AUTO as AUTO, HEARTH_GPU_HYBRID as HYBRID,
+        HEARTH_GPU_LAYERS as LAYERS, HEARTH_GPU_NONE as NONE,
     };
 }
 
