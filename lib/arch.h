@@ -90,13 +90,16 @@ void attention_tensors(tensor_loader &l, layer &L, int32_t il, const hparams &hp
 void fused_qkv(tensor_loader &l, layer &L, int32_t il, const hparams &hp);
 void qk_norm_tensors(tensor_loader &l, const hparams &hp);
 void layer_norm_hparams(const gguf_file &f, hparams &hp);
+// Every layer has Q, K and V biases (Qwen 2's units); BAD_FORMAT naming the first one missing.
+void require_qkv_biases(tensor_loader &l, const hparams &hp);
 // Pieces of a mixture of experts (arch/experts.cpp). moe_hparams reads <arch>.expert_count (absent or 0: a
 // dense FFN), expert_used_count, expert_feed_forward_length (the experts' n_ff; default feed_forward_length),
 // expert_shared_feed_forward_length, expert_gating_func, expert_weights_norm (default norm_weights, the
 // architecture's as llama.cpp builds it) and expert_weights_scale. moe_tensors reads a layer's router, its
 // experts (ffn_{gate,up,down}_exps; down row-major as llama.cpp stores it, or neuron-major per expert, which
 // PowerInfer's SmallThinker files mark by giving it up's shape) and, if the hparams have one, the shared expert.
-void moe_hparams(const gguf_file &f, hparams &hp, bool norm_weights);
+// An architecture that is always a mixture passes `required`: no expert_count is then BAD_FORMAT naming it.
+void moe_hparams(const gguf_file &f, hparams &hp, bool norm_weights, bool required = false);
 void moe_tensors(tensor_loader &l, layer &L, int32_t il, const hparams &hp);
 // A required unsigned key within [lo, hi]; BAD_FORMAT naming it otherwise.
 int32_t hparam(const gguf_file &f, kv k, std::string_view arch, uint64_t lo, uint64_t hi);

@@ -10,6 +10,16 @@ neuron_table neuron_table::all_cpu(int32_t n_ff) {
   return t;
 }
 
+neuron_table neuron_table::split(int64_t n, const std::vector<int32_t> &gpu) {
+  neuron_table t;
+  t.on_gpu.assign((size_t)n, 0);
+  for (int32_t i : gpu) t.on_gpu[(size_t)i] = 1;
+  t.gpu = gpu;
+  for (int32_t i = 0; i < (int32_t)n; ++i)
+    if (!t.on_gpu[(size_t)i]) t.cpu.push_back(i);
+  return t;
+}
+
 void neuron_table::cpu_active(const std::vector<int32_t> &active, std::vector<int32_t> &out) const {
   out.clear();
   if (gpu.empty()) {

@@ -14,6 +14,8 @@ struct neuron_table {
   std::vector<uint8_t> on_gpu;  // per original neuron: 1 if GPU-resident
 
   static neuron_table all_cpu(int32_t n_ff);
+  // n neurons of which `gpu` (ascending ids) are GPU-resident, the rest on the CPU.
+  static neuron_table split(int64_t n, const std::vector<int32_t> &gpu);
   // The active neurons (original ids, ascending) that the CPU must compute.
   void cpu_active(const std::vector<int32_t> &active, std::vector<int32_t> &out) const;
 };

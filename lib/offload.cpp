@@ -314,13 +314,7 @@ void offload::upload(const model &m) {
           oe.orig = (const int32_t *)put(h.data(), h.size() * 4);
         }
         ol.experts.push_back(oe);
-        neuron_table t;
-        t.on_gpu.assign((size_t)ff, 0);
-        for (int32_t i : h) t.on_gpu[(size_t)i] = 1;
-        t.gpu = h;
-        for (int32_t i = 0; i < ff; ++i)
-          if (!t.on_gpu[(size_t)i]) t.cpu.push_back(i);
-        experts.push_back(std::move(t));
+        experts.push_back(neuron_table::split(ff, h));
       }
       ol.neuron_bytes = L.moe.experts[0].neuron_bytes();
       if (ol.attention || !hot.empty()) ol.ffn_norm = put(L.ffn_input_norm(hp.block.parallel));
@@ -347,14 +341,7 @@ void offload::upload(const model &m) {
       for (size_t j = 0; j < hot.size(); ++j) row_of[(size_t)hot[j]] = (int32_t)j;
       ol.row_of = (const int32_t *)put(row_of.data(), row_of.size() * 4);
     }
-    const int64_t N = layer_neurons(m);
-    neuron_table t;
-    t.on_gpu.assign((size_t)N, 0);
-    for (int32_t i : hot) t.on_gpu[(size_t)i] = 1;
-    t.gpu = hot;
-    for (int32_t i = 0; i < N; ++i)
-      if (!t.on_gpu[(size_t)i]) t.cpu.push_back(i);
-    tables_.push_back(std::move(t));
+    tables_.push_back(neuron_table::split(layer_neurons(m), hot));
     expert_tables_.push_back(std::move(experts));
     layers_.push_back(ol);
   }

@@ -128,12 +128,11 @@ struct variant {
   bool learned_pos = false;    // OPT: position_embd of 2 + 32 rows, row pos + 2 added to the embedding
 };
 
-constexpr int k_d = 48, k_heads = 4, k_kv_heads = 2, k_ff = 96, k_layers = 3, k_vocab = 3 + 256 + 26;
+constexpr int k_d = 48, k_heads = 4, k_kv_heads = 2, k_ff = 96, k_layers = 3, k_vocab = test::k_test_vocab;
 
 // Writes the variant with random F32 weights and a small SentencePiece vocabulary; returns the path.
 std::string write_variant(const variant &v) {
   std::mt19937 rng(11);
-  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
   gguf_writer w;
   const std::string a = v.arch;
   const int hd_v = v.head_dim ? v.head_dim : k_d / k_heads;
@@ -161,20 +160,9 @@ std::string write_variant(const variant &v) {
   w.set_bool("test.blocks.qk_norm", v.qk_norm);
   w.set_str("hearth.ffn_activation", v.act);
   if (v.experts) w.set_u32("test.blocks.expert_count", (uint32_t)v.experts);
-  std::vector<std::string> toks = {"<unk>", "<s>", "</s>"};
-  std::vector<int32_t> types = {2, 3, 3};
-  for (int b = 0; b < 256; ++b) toks.push_back(fmt::format("<0x{:02X}>", b)), types.push_back(6);
-  for (char c = 'a'; c <= 'z'; ++c) toks.push_back(std::string("\xe2\x96\x81") + c), types.push_back(1);
-  w.set_str("tokenizer.ggml.model", "llama");
-  w.set_arr_str("tokenizer.ggml.tokens", toks);
-  w.set_arr_f32("tokenizer.ggml.scores", std::vector<float>(toks.size(), 0.0f));
-  w.set_arr_i32("tokenizer.ggml.token_type", types);
+  test::write_test_vocab(w);
   auto add = [&](const std::string &name, std::vector<int64_t> ne, float scale, float center = 0.0f) {
-    int64_t n = 1;
-    for (int64_t e : ne) n *= e;
-    std::vector<float> data((size_t)n);
-    for (float &x : data) x = center + scale * uni(rng);
-    w.add_tensor(name, dtype::f32, ne, [data](uint8_t *dst, size_t bytes) { std::memcpy(dst, data.data(), bytes); });
+    test::add_random_f32(w, rng, name, ne, scale, center);
   };
   const int64_t hd = hd_v, dq = (int64_t)k_heads * hd, dkv = (int64_t)k_kv_heads * hd;
   const float s = 1.0f / std::sqrt((float)k_d);

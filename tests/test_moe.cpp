@@ -45,11 +45,10 @@ struct moe_variant {
   bool sliding = false;    // attention.sliding_window (SmallThinker: its global layers 0, 4, ... then apply no RoPE)
 };
 
-constexpr int k_d = 32, k_heads = 4, k_kv = 2, k_layers = 2, k_vocab = 3 + 256 + 26, k_ff_dense = 64;
+constexpr int k_d = 32, k_heads = 4, k_kv = 2, k_layers = 2, k_vocab = test::k_test_vocab, k_ff_dense = 64;
 
 std::string write(const moe_variant &v) {
   std::mt19937 rng(7);
-  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
   gguf_writer w;
   const std::string a = v.arch;
   w.set_str("general.architecture", a);
@@ -70,20 +69,9 @@ std::string write(const moe_variant &v) {
   if (v.scale > 0) w.set_f32(a + ".expert_weights_scale", v.scale);
   if (!v.act.empty()) w.set_str("hearth.ffn_activation", v.act);
   if (v.sliding) w.set_u32(a + ".attention.sliding_window", 4096);
-  std::vector<std::string> toks = {"<unk>", "<s>", "</s>"};
-  std::vector<int32_t> types = {2, 3, 3};
-  for (int b = 0; b < 256; ++b) toks.push_back(fmt::format("<0x{:02X}>", b)), types.push_back(6);
-  for (char c = 'a'; c <= 'z'; ++c) toks.push_back(std::string("\xe2\x96\x81") + c), types.push_back(1);
-  w.set_str("tokenizer.ggml.model", "llama");
-  w.set_arr_str("tokenizer.ggml.tokens", toks);
-  w.set_arr_f32("tokenizer.ggml.scores", std::vector<float>(toks.size(), 0.0f));
-  w.set_arr_i32("tokenizer.ggml.token_type", types);
+  test::write_test_vocab(w);
   auto add = [&](const std::string &name, std::vector<int64_t> ne, float scale, float center = 0.0f) {
-    int64_t n = 1;
-    for (int64_t e : ne) n *= e;
-    std::vector<float> data((size_t)n);
-    for (float &x : data) x = center + scale * uni(rng);
-    w.add_tensor(name, dtype::f32, ne, [data](uint8_t *dst, size_t bytes) { std::memcpy(dst, data.data(), bytes); });
+    test::add_random_f32(w, rng, name, ne, scale, center);
   };
   const int64_t hd = k_d / k_heads, dkv = k_kv * hd, E = v.experts, fe = v.file_experts ? v.file_experts : E;
   const float s = 1.0f / std::sqrt((float)k_d);

@@ -116,4 +116,25 @@ size_t resident_bytes() {
   return rss * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+void write_test_vocab(gguf_writer &w) {
+  std::vector<std::string> toks = {"<unk>", "<s>", "</s>"};
+  std::vector<int32_t> types = {2, 3, 3};
+  for (int b = 0; b < 256; ++b) toks.push_back(fmt::format("<0x{:02X}>", b)), types.push_back(6);
+  for (char c = 'a'; c <= 'z'; ++c) toks.push_back(std::string("\xe2\x96\x81") + c), types.push_back(1);
+  w.set_str("tokenizer.ggml.model", "llama");
+  w.set_arr_str("tokenizer.ggml.tokens", toks);
+  w.set_arr_f32("tokenizer.ggml.scores", std::vector<float>(toks.size(), 0.0f));
+  w.set_arr_i32("tokenizer.ggml.token_type", types);
+}
+
+void add_random_f32(gguf_writer &w, std::mt19937 &rng, const std::string &name, const std::vector<int64_t> &ne, float scale,
+                    float center) {
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  int64_t n = 1;
+  for (int64_t e : ne) n *= e;
+  std::vector<float> data((size_t)n);
+  for (float &x : data) x = center + scale * uni(rng);
+  w.add_tensor(name, dtype::f32, ne, [data](uint8_t *dst, size_t bytes) { std::memcpy(dst, data.data(), bytes); });
+}
+
 }  // namespace hearth::test

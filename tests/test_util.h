@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "gguf_writer.h"
 #include "synth.h"
 
 namespace hearth::test {
@@ -24,5 +25,13 @@ std::string rewrite_model(const std::string &src, const std::vector<std::pair<st
 // Resident memory of this process (/proc/self/statm), bytes.
 size_t resident_bytes();
 void write_file(const std::string &path, const std::vector<uint8_t> &bytes);
+
+// The small SentencePiece vocabulary of the architecture tests (k_test_vocab tokens): <unk> <s> </s>, the 256 byte
+// tokens, then "\u2581a" .. "\u2581z".
+inline constexpr int k_test_vocab = 3 + 256 + 26;
+void write_test_vocab(gguf_writer &w);
+// An F32 tensor of values center + scale * U(-1, 1) drawn from rng.
+void add_random_f32(gguf_writer &w, std::mt19937 &rng, const std::string &name, const std::vector<int64_t> &ne, float scale,
+                    float center = 0.0f);
 
 }  // namespace hearth::test

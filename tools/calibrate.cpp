@@ -61,6 +61,16 @@ global_threshold choose_global_threshold(const std::vector<trained_predictor> &p
   return best;
 }
 
+void write_calibration_notes(gguf_writer &w, const std::vector<std::string> &notes) {
+  if (notes.empty()) return;
+  std::string all;
+  for (const std::string &n : notes) {
+    all += (all.empty() ? "" : "; ") + n;
+    log(HEARTH_LOG_WARN, "calibrate: {}", n);
+  }
+  w.set_str(key_name(kv::hearth_calibration_notes), all);
+}
+
 uint64_t output_ffn_bytes(const model &m, const calibrate_config &cfg, int32_t l) {
   const layer &L = m.layers()[(size_t)l];
   const hparams &hp = m.hp();
@@ -159,14 +169,7 @@ void write_calibrated_model(const model &m, const calibration &c, const calibrat
     for (const gguf_tensor &t : src.tensors()) converted += is_weight_matrix(t) && t.type != cfg.weight_type;
     if (converted) notes.push_back(fmt::format("{} 2-D weights converted to {}", converted, type_name(cfg.weight_type)));
   }
-  if (!notes.empty()) {
-    std::string all;
-    for (const std::string &n : notes) {
-      all += (all.empty() ? "" : "; ") + n;
-      log(HEARTH_LOG_WARN, "calibrate: {}", n);
-    }
-    w.set_str(key_name(kv::hearth_calibration_notes), all);
-  }
+  write_calibration_notes(w, notes);
 
   auto add_copy = [&](const gguf_tensor &t) {
     const bool convert = cfg.convert_weights && is_weight_matrix(t) && t.type != cfg.weight_type;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "gguf_writer.h"
 #include "model.h"
 #include "placement.h"
 #include "predictor_trainer.h"
@@ -42,6 +43,8 @@ void write_calibrated_model(const model &m, const calibration &c, const calibrat
                             const calibrate_progress &progress = nullptr);
 
 uint64_t fnv1a64(const void *data, size_t n);
+// What a calibration converted or requantized: logged as warnings and kept as hearth.calibration.notes.
+void write_calibration_notes(gguf_writer &w, const std::vector<std::string> &notes);
 
 // PowerInfer reads one sparse threshold for every layer. The value whose masks agree with the per-layer
 // thresholds' on most (token, neuron) decisions, from the predictors' validation logits, and that agreement.

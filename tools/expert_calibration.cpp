@@ -123,14 +123,7 @@ void write_calibrated_experts(const model &m, const expert_calibration &c, const
     const gguf_tensor *tp = &t;
     w.add_tensor(t.name, t.type, ne, [tp](uint8_t *dst, size_t) { std::memcpy(dst, tp->data, tp->size); });
   }
-  if (!notes.empty()) {
-    std::string all;
-    for (const std::string &n : notes) {
-      all += (all.empty() ? "" : "; ") + n;
-      log(HEARTH_LOG_WARN, "calibrate: {}", n);
-    }
-    w.set_str(key_name(kv::hearth_calibration_notes), all);
-  }
+  write_calibration_notes(w, notes);
   w.write(path, [&](size_t done, size_t total) { return !progress || progress("write", (int64_t)done, (int64_t)total); });
 }
 

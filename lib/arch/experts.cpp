@@ -11,10 +11,11 @@
 
 namespace hearth {
 
-void moe_hparams(const gguf_file &f, hparams &hp, bool norm_weights) {
+void moe_hparams(const gguf_file &f, hparams &hp, bool norm_weights, bool required) {
   const std::string &a = hp.arch;
   moe_spec &m = hp.block.moe;
   m.n_expert = hparam_or(f, kv::expert_count, a, 0, 4096, 0);
+  if (m.n_expert == 0 && required) fail(HEARTH_ERR_BAD_FORMAT, "metadata '" + key_name(kv::expert_count, a) + "' is missing or 0");
   if (m.n_expert == 0) {
     if (hparam_or(f, kv::expert_used_count, a, 0, 4096, 0) != 0)
       fail(HEARTH_ERR_BAD_FORMAT, fmt::format("metadata '{}' is set but '{}' is 0 or missing", key_name(kv::expert_used_count, a),

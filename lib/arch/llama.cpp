@@ -135,6 +135,14 @@ void layer_norm_hparams(const gguf_file &f, hparams &hp) {
   if (!(hp.block.norm_eps >= 0)) fail(HEARTH_ERR_BAD_FORMAT, key + " out of range");
 }
 
+void require_qkv_biases(tensor_loader &l, const hparams &hp) {
+  for (int32_t il = 0; il < hp.n_layer; ++il) {
+    const layer &L = l.layers()[(size_t)il];
+    for (const auto &[bias, t] : {std::pair{&L.bq, tensor::attn_q}, {&L.bk, tensor::attn_k}, {&L.bv, tensor::attn_v}})
+      if (bias->empty()) fail(HEARTH_ERR_BAD_FORMAT, "tensor '" + tensor_name(t, il, "bias") + "' is missing");
+  }
+}
+
 void llama_tensors(tensor_loader &l, hparams &hp) {
   const int64_t d = hp.n_embd, ff = hp.n_ff;
   io_tensors(l, hp);

@@ -13,11 +13,7 @@ void qwen2_hparams(const gguf_file &f, hparams &hp) {
 
 void qwen2_tensors(tensor_loader &l, hparams &hp) {
   llama_tensors(l, hp);
-  for (int32_t il = 0; il < hp.n_layer; ++il) {
-    const layer &L = l.layers()[(size_t)il];
-    for (const auto &[bias, t] : {std::pair{&L.bq, tensor::attn_q}, {&L.bk, tensor::attn_k}, {&L.bv, tensor::attn_v}})
-      if (bias->empty()) fail(HEARTH_ERR_BAD_FORMAT, "tensor '" + tensor_name(t, il, "bias") + "' is missing");
-  }
+  require_qkv_biases(l, hp);
 }
 
 }  // namespace

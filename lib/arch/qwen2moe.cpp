@@ -10,17 +10,12 @@ namespace {
 void qwen2moe_hparams(const gguf_file &f, hparams &hp) {
   llama_hparams(f, hp);
   hp.block.rope = rope_kind::neox;
-  moe_hparams(f, hp, false);
-  if (!hp.block.moe) fail(HEARTH_ERR_BAD_FORMAT, "metadata '" + key_name(kv::expert_count, hp.arch) + "' is missing or 0");
+  moe_hparams(f, hp, false, true);
 }
 
 void qwen2moe_tensors(tensor_loader &l, hparams &hp) {
   llama_tensors(l, hp);
-  for (int32_t il = 0; il < hp.n_layer; ++il) {
-    const layer &L = l.layers()[(size_t)il];
-    for (const auto &[bias, t] : {std::pair{&L.bq, tensor::attn_q}, {&L.bk, tensor::attn_k}, {&L.bv, tensor::attn_v}})
-      if (bias->empty()) fail(HEARTH_ERR_BAD_FORMAT, "tensor '" + tensor_name(t, il, "bias") + "' is missing");
-  }
+  require_qkv_biases(l, hp);
 }
 
 }  // namespace

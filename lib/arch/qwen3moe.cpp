@@ -11,8 +11,7 @@ void qwen3moe_hparams(const gguf_file &f, hparams &hp) {
   llama_hparams(f, hp);
   hp.block.rope = rope_kind::neox;
   hp.block.qk_norm = true;
-  moe_hparams(f, hp, true);
-  if (!hp.block.moe) fail(HEARTH_ERR_BAD_FORMAT, "metadata '" + key_name(kv::expert_count, hp.arch) + "' is missing or 0");
+  moe_hparams(f, hp, true, true);
 }
 
 void qwen3moe_tensors(tensor_loader &l, hparams &hp) {

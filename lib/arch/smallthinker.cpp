@@ -13,8 +13,7 @@ namespace {
 void smallthinker_hparams(const gguf_file &f, hparams &hp) {
   llama_hparams(f, hp);
   hp.block.rope = rope_kind::neox;
-  moe_hparams(f, hp, true);
-  if (!hp.block.moe) fail(HEARTH_ERR_BAD_FORMAT, "metadata '" + key_name(kv::expert_count, hp.arch) + "' is missing or 0");
+  moe_hparams(f, hp, true, true);
   hp.block.moe.norm_weights = true;  // the fork renormalises whatever the file says
   hp.block.moe.router_reads_input = true;
   // ReGLU experts unless hearth's own key says otherwise
