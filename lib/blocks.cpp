@@ -551,7 +551,7 @@ class block_builder {
       const int32_t E = spec.moe.n_expert;
       // the session's counts (its statistics, which a reset replaces), this layer's part at run time
       std::vector<uint64_t> *fired = b_.in().taps.fired, *chosen = b_.in().taps.expert_chosen;
-      add(pre + "ffn_moe", node_kind::ffn, place::cpu, il, {XN.res, rt}, {Y.res, qs, sp}, [=, &L](node &self) {
+      add(pre + "ffn_moe", node_kind::ffn, place::cpu, il, {XN.res, X.res, rt}, {Y.res, qs, sp}, [=, &L](node &self) {
         const int64_t n = st->n;
         moe_taps taps;
         taps.samples = st->collect_cats && samples ? &(*samples)[(size_t)il] : nullptr;
@@ -559,8 +559,8 @@ class block_builder {
         if (chosen) taps.chosen = chosen->data() + (size_t)il * (size_t)E;
         const float th = st->collect_cats ? -1.0f : (*thresholds)[(size_t)il];
         const int32_t *ids = ws->at<int32_t>(rt);
-        const moe_result r = moe_experts(L.moe, spec, mode, th, XN.f(n), n, ids, (const float *)(ids + nb * k), tables, Y.f(n),
-                                         *cpu_scratch, ws->sparse_at(sp), ws->q8_at(qs), taps);
+        const moe_result r = moe_experts(L.moe, spec, mode, th, XN.f(n), X.f(n), n, ids, (const float *)(ids + nb * k), tables,
+                                         Y.f(n), *cpu_scratch, ws->sparse_at(sp), ws->q8_at(qs), taps);
         self.active = r.active;
         self.read_bytes = r.bytes;
       });

@@ -139,9 +139,9 @@ std::shared_ptr<const model> model::load(const std::string &path, const model_co
     load_predictors(l, f, m->hp_, m->layers_);
     m->has_predictors_ = m->neuron_major_ = true;
     for (const layer &L : m->layers_) {
-      if (L.moe) {  // a mixture: its experts' layout; predictors per expert are not read (yet)
+      if (L.moe) {  // a mixture: its experts' layout and predictors
         for (const ffn_weights &e : L.moe.experts) m->neuron_major_ = m->neuron_major_ && e.down_t;
-        m->has_predictors_ = false;
+        m->has_predictors_ = m->has_predictors_ && !L.moe.fc1.empty() && L.moe.experts[0].down_t;
         continue;
       }
       m->neuron_major_ = m->neuron_major_ && L.down_t;

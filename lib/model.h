@@ -171,6 +171,9 @@ struct moe_weights {
   std::vector<ffn_weights> experts;  // expert e's rows of ffn_{gate,up,down}_exps
   ffn_weights shared;                // ffn_{gate,up,down}_shexp (Qwen2-MoE), if present
   std::vector<float> shared_gate;    // ffn_gate_inp_shexp: the shared expert's output times sigmoid(this . x)
+  // Per expert, PowerInfer's predictor over the layer's FFN input before its norm (fc1_exps, fc2_exps: hearth's
+  // names, the 3-D form of fc1/fc2; the layer's threshold applies), if the file has them.
+  std::vector<matrix> fc1, fc2;
   explicit operator bool() const { return !experts.empty(); }
 };
 

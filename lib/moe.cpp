@@ -39,12 +39,36 @@ void route(const float *logits, int64_t n, const moe_spec &spec, int32_t *ids, f
   }
 }
 
+// Bytes of a sparse_ffn call: gate and up rows of the computed neurons (unless given densely), down rows of
+// those whose activation is not zero in some token (rows_axpy skips the others).
+uint64_t sparse_bytes(const ffn_weights &w, const std::vector<int32_t> &rows, int64_t n, const sparse_scratch &sp, bool gate_up_given) {
+  uint64_t nonzero = 0;
+  const int64_t K = (int64_t)rows.size();
+  for (int64_t j = 0; j < K; ++j) {
+    bool any = false;
+    for (int64_t t = 0; t < n && !any; ++t) any = sp.a[(size_t)(t * K + j)] != 0.0f;
+    nonzero += any;
+  }
+  return (uint64_t)K * (gate_up_given ? 0 : w.up.row_size + w.gate.row_size) + nonzero * w.down_t.row_size;
+}
+
 uint64_t ffn_forward(const ffn_weights &w, const ffn_form &form, sparse_mode mode, float threshold, const float *xn,
-                     int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, uint64_t *bytes) {
+                     int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, uint64_t *bytes,
+                     const ffn_predictor &pred) {
   const int64_t ff = w.up.rows;
   s.g.resize((size_t)(n * ff));
   s.u.resize((size_t)(n * ff));
   float *g = s.g.data(), *u = s.u.data();
+  if (mode == sparse_mode::predictor && pred && w.down_t) {  // the predictor's neurons: their gate, up and down rows
+    s.hidden.resize((size_t)(n * pred.fc1->rows));
+    s.pred.resize((size_t)(n * ff));
+    predict_masks(*pred.fc1, *pred.fc2, pred.x, n, threshold, s.masks, s.hidden.data(), s.pred.data(), qs);
+    sparse_ffn(w, form, xn, n, s.masks, s.masks.uni, nullptr, nullptr, y, sp, qs);
+    *bytes += pred.fc1->bytes() + pred.fc2->bytes() + sparse_bytes(w, s.masks.uni, n, sp, false);
+    uint64_t active = 0;
+    for (const auto &list : s.masks.active) active += list.size();
+    return active;
+  }
   if (mode == sparse_mode::dense || mode == sparse_mode::predictor) {
     const matrix *m[2] = {&w.up, &w.gate};
     float *out[2] = {u, g};
@@ -77,15 +101,9 @@ uint64_t ffn_forward(const ffn_weights &w, const ffn_form &form, sparse_mode mod
   const std::vector<int32_t> &rows = s.masks.uni;
   if (w.down_t) {
     sparse_ffn(w, form, xn, n, s.masks, rows, gateless ? nullptr : g, gateless ? g : nullptr, y, sp, qs);
-    // up rows of the kept neurons; down rows of those whose activation is not zero (dReLU zeroes more than the
-    // gate's sign says, and rows_axpy skips those rows)
-    uint64_t nonzero = 0;
-    for (int64_t j = 0; j < (int64_t)rows.size(); ++j) {
-      bool any = false;
-      for (int64_t t = 0; t < n && !any; ++t) any = sp.a[(size_t)(t * (int64_t)rows.size() + j)] != 0.0f;
-      nonzero += any;
-    }
-    *bytes += (uint64_t)rows.size() * (gateless ? 0 : w.up.row_size) + nonzero * w.down_t.row_size;
+    // up rows of the kept neurons (the gate was read whole); down rows of those whose activation is not zero
+    // (dReLU zeroes more than the gate's sign says)
+    *bytes += sparse_bytes(w, rows, n, sp, true) + (gateless ? 0 : (uint64_t)rows.size() * w.up.row_size);
     return active;
   }
   // row-major down (llama.cpp's layout): up for the kept neurons only, then the whole down projection
@@ -131,8 +149,9 @@ float moe_weight(const int32_t *ids, const float *weights, int32_t n_used, int64
 }
 
 moe_result moe_experts(const moe_weights &w, const block_spec &spec, sparse_mode mode, float threshold, const float *xn,
-                       int64_t n, const int32_t *ids, const float *weights, const std::vector<neuron_table> *tables,
-                       float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, const moe_taps &taps) {
+                       const float *x_in, int64_t n, const int32_t *ids, const float *weights,
+                       const std::vector<neuron_table> *tables, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs,
+                       const moe_taps &taps) {
   const moe_spec &ms = spec.moe;
   const int32_t E = ms.n_expert, k = ms.n_used;
   const int64_t d = w.router.cols;
@@ -147,11 +166,17 @@ moe_result moe_experts(const moe_weights &w, const block_spec &spec, sparse_mode
     r.experts_run.push_back(e);
     const ffn_weights &ex = w.experts[(size_t)e];
     const int64_t m = (int64_t)toks.size(), ff = ex.up.rows;
-    const float *x = xn;
-    if (m != n) {  // the tokens that chose e, gathered
+    const bool predicted = mode == sparse_mode::predictor && !w.fc1.empty() && x_in;
+    const float *x = xn, *xi = x_in;
+    if (m != n) {  // the tokens that chose e, gathered (and their input before the norm, for the predictor)
       s.xg.resize((size_t)(m * d));
       for (int64_t j = 0; j < m; ++j) std::copy(xn + toks[(size_t)j] * d, xn + (toks[(size_t)j] + 1) * d, s.xg.data() + j * d);
       x = s.xg.data();
+      if (predicted) {
+        s.xig.resize((size_t)(m * d));
+        for (int64_t j = 0; j < m; ++j) std::copy(x_in + toks[(size_t)j] * d, x_in + (toks[(size_t)j] + 1) * d, s.xig.data() + j * d);
+        xi = s.xig.data();
+      }
     }
     s.y.resize((size_t)(m * d));
     if (tb && !tb->gpu.empty()) {  // the CPU's rows of an expert split with the GPU, every one of them
@@ -163,11 +188,13 @@ moe_result moe_experts(const moe_weights &w, const block_spec &spec, sparse_mode
       r.active += (uint64_t)(m * (int64_t)tb->cpu.size());
       r.bytes += (uint64_t)tb->cpu.size() * ex.neuron_bytes();
     } else {
-      r.active += ffn_forward(ex, spec.ffn, mode, threshold, x, m, s.y.data(), s, sp, qs, &r.bytes);
+      ffn_predictor pred;
+      if (predicted) pred = {&w.fc1[(size_t)e], &w.fc2[(size_t)e], xi};
+      r.active += ffn_forward(ex, spec.ffn, mode, threshold, x, m, s.y.data(), s, sp, qs, &r.bytes, pred);
       if (taps.samples)  // ffn_forward left the gate's values in s.g
         for (int64_t i = 0; i < m * ff; ++i) taps.samples->push_back(std::fabs(act_value(spec.ffn.act, s.g[(size_t)i])));
       if (uint64_t *f = taps.fired ? taps.fired + (size_t)e * (size_t)ff : nullptr) {
-        if (mode == sparse_mode::dense || mode == sparse_mode::predictor) {  // s.u: the activations
+        if (mode == sparse_mode::dense || (mode == sparse_mode::predictor && !predicted)) {  // s.u: the activations
           for (int64_t t = 0; t < m; ++t)
             for (int64_t i = 0; i < ff; ++i) f[i] += s.u[(size_t)(t * ff + i)] != 0.0f;
         } else {
@@ -202,12 +229,13 @@ moe_result moe_experts(const moe_weights &w, const block_spec &spec, sparse_mode
 }
 
 moe_result moe_ffn(const moe_weights &w, const block_spec &spec, sparse_mode mode, float threshold, const float *xn,
-                   int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, const moe_taps &taps) {
+                   const float *x_in, int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs,
+                   const moe_taps &taps) {
   const int32_t k = spec.moe.n_used;
   s.ids.resize((size_t)(n * k));
   s.weights.resize((size_t)(n * k));
   moe_route(w, spec.moe, xn, n, s.ids.data(), s.weights.data(), s, qs);
-  moe_result r = moe_experts(w, spec, mode, threshold, xn, n, s.ids.data(), s.weights.data(), nullptr, y, s, sp, qs, taps);
+  moe_result r = moe_experts(w, spec, mode, threshold, xn, x_in, n, s.ids.data(), s.weights.data(), nullptr, y, s, sp, qs, taps);
   r.bytes += w.router.bytes();
   return r;
 }

@@ -21,7 +21,7 @@ namespace hearth {
 void route(const float *logits, int64_t n, const moe_spec &spec, int32_t *ids, float *weights);
 
 struct moe_scratch {
-  std::vector<float> logits, weights, xg, g, u, y, ys;
+  std::vector<float> logits, weights, xg, xig, g, u, y, ys, hidden, pred;
   std::vector<int32_t> ids, all;
   std::vector<std::vector<int32_t>> tokens;  // per expert: the tokens that chose it, ascending
   ffn_masks masks;
@@ -35,11 +35,20 @@ struct moe_result {
   std::vector<int32_t> experts_run;  // ascending ids of the experts this call ran
 };
 
-// One FFN over n tokens (xn: n x n_embd after the FFN norm) into y (n x n_embd): every neuron (dense), or those
-// whose gate is > 0 (exact_gate) or |act(gate)| >= threshold (cats). Returns the (token, neuron) pairs computed
-// and adds the bytes it read to *bytes.
+// A predictor (fc1, fc2) and its input (the FFN's input before its norm, n x n_embd), or none.
+struct ffn_predictor {
+  const matrix *fc1 = nullptr, *fc2 = nullptr;
+  const float *x = nullptr;
+  explicit operator bool() const { return fc1 && fc2 && x; }
+};
+
+// One FFN over n tokens (xn: n x n_embd after the FFN norm) into y (n x n_embd): every neuron (dense), those whose
+// gate is > 0 (exact_gate) or |act(gate)| >= threshold (cats), or those whose predictor logit is >= threshold
+// (predictor, with `pred`; dense without). Returns the (token, neuron) pairs computed and adds the bytes it read to
+// *bytes.
 uint64_t ffn_forward(const ffn_weights &w, const ffn_form &form, sparse_mode mode, float threshold, const float *xn,
-                     int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, uint64_t *bytes);
+                     int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, uint64_t *bytes,
+                     const ffn_predictor &pred = {});
 
 // The router's choice for n tokens (xn: n x n_embd after the FFN norm): ids and weights, n x n_used each (route).
 void moe_route(const moe_weights &w, const moe_spec &spec, const float *xn, int64_t n, int32_t *ids, float *weights,
@@ -63,11 +72,14 @@ struct moe_taps {
 // only its CPU rows, every one of them (the hybrid runs dense FFNs), and an expert wholly on the GPU is skipped.
 // mode applies to the routed experts on the CPU alone; the shared expert is dense. taps: moe_taps (an expert
 // split with the GPU records nothing).
+// x_in: the FFN's input before its norm (n x n_embd), which the experts' predictors read in predictor mode.
 moe_result moe_experts(const moe_weights &w, const block_spec &spec, sparse_mode mode, float threshold, const float *xn,
-                       int64_t n, const int32_t *ids, const float *weights, const std::vector<neuron_table> *tables,
-                       float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, const moe_taps &taps = {});
+                       const float *x_in, int64_t n, const int32_t *ids, const float *weights,
+                       const std::vector<neuron_table> *tables, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs,
+                       const moe_taps &taps = {});
 // The whole mixture on the CPU: moe_route, then moe_experts.
 moe_result moe_ffn(const moe_weights &w, const block_spec &spec, sparse_mode mode, float threshold, const float *xn,
-                   int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs, const moe_taps &taps = {});
+                   const float *x_in, int64_t n, float *y, moe_scratch &s, sparse_scratch &sp, q8_scratch &qs,
+                   const moe_taps &taps = {});
 
 }  // namespace hearth

@@ -115,6 +115,7 @@ const tensor_row k_tensors[] = {
     {tensor::ffn_gate_shexp, "blk.%d.ffn_gate_shexp"}, {tensor::ffn_up_shexp, "blk.%d.ffn_up_shexp"},
     {tensor::ffn_down_shexp, "blk.%d.ffn_down_shexp"}, {tensor::ffn_gate_inp_shexp, "blk.%d.ffn_gate_inp_shexp"},
     {tensor::fc1, "blk.%d.fc1"},                 {tensor::fc2, "blk.%d.fc2"},
+    {tensor::fc1_exps, "blk.%d.fc1_exps"},       {tensor::fc2_exps, "blk.%d.fc2_exps"},  // hearth's, per expert
     {tensor::gpu_idx, "blk.%d.gpu_idx"},         {tensor::gpu_bucket, "blk.%d.gpu_bucket"},
 };
 

@@ -49,7 +49,7 @@ enum class tensor {
   attn_post_norm, ffn_post_norm,
   ffn_norm, ffn_gate, ffn_up, ffn_down, ffn_down_t, ffn_gate_exps, ffn_up_exps, ffn_down_exps, ffn_gate_inp,
   ffn_gate_shexp, ffn_up_shexp, ffn_down_shexp, ffn_gate_inp_shexp,
-  fc1, fc2,
+  fc1, fc2, fc1_exps, fc2_exps,
   // PowerInfer's GPU index
   gpu_idx, gpu_bucket,
 };

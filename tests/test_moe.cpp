@@ -500,6 +500,17 @@ TEST_CASE("hearth synth writes mixtures with a skewed router and planted sparsit
     const double share = (double)s.stats().active / (double)s.stats().neurons;
     CHECK(share > 0.05);
     CHECK(share < 0.30);
+    // the planted predictors of each expert (fc1_exps, fc2_exps) pick the same neurons, without reading the gate
+    REQUIRE(m->has_predictors());
+    const auto predicted = run(*m, 8, 6, HEARTH_SPARSE_PREDICTOR);
+    CHECK(max_diff(predicted, dense) < 2e-2 * mag);  // its Q8_0 rows misjudge a few neurons near a zero gate
+    session_config pc = sc;
+    pc.sparse_mode = HEARTH_SPARSE_PREDICTOR;
+    session ps(*m, pc);
+    ps.eval(k_toks.data(), (int32_t)k_toks.size(), false);
+    for (size_t i = 0; i + 1 < 4; ++i) ps.eval(&k_toks[i], 1, false), s.eval(&k_toks[i], 1, false);
+    CHECK((double)ps.stats().active / (double)ps.stats().neurons == doctest::Approx(share).epsilon(0.1));
+    CHECK(ps.stats().decode_bytes < s.stats().decode_bytes);  // the gates are not read whole
   }
   // without planting: SwiGLU experts (Mixtral's), a router planted on the features all the same
   synth_config c = test::small_config(dtype::q4_0, "silu");

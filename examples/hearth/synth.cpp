@@ -504,6 +504,16 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
     }
     return cache->second;
   };
+  // A mixture's planted experts, computed once per layer (its gates, then its predictors read them).
+  auto expert_cache = std::make_shared<std::pair<int32_t, std::vector<planted_layer>>>(-1, std::vector<planted_layer>{});
+  auto experts_of = [expert_cache, c, basis](int32_t il) -> const std::vector<planted_layer> & {
+    if (expert_cache->first != il) {
+      expert_cache->second.clear();
+      for (int32_t e = 0; e < c.n_expert; ++e) expert_cache->second.push_back(plant(c, *basis, il, e));
+      expert_cache->first = il;
+    }
+    return expert_cache->second;
+  };
   for (int32_t il = 0; il < c.n_layer; ++il) {
     norm(tensor_name(tensor::attn_norm, il));
     if (falcon) {  // fused Q/K/V rows, parallel attention and FFN, no gate
@@ -563,7 +573,7 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
         const dtype ty = c.type;
         w.add_tensor(tensor_name(tensor::ffn_gate_exps, il), ty, {d, ff, E}, [=](uint8_t *dst, size_t) {
           const size_t bytes = row_bytes(ty, d) * (size_t)ff;
-          for (int32_t e = 0; e < (int32_t)E; ++e) std::memcpy(dst + bytes * (size_t)e, plant(c, *basis, il, e).gate.data(), bytes);
+          for (int32_t e = 0; e < (int32_t)E; ++e) std::memcpy(dst + bytes * (size_t)e, experts_of(il)[(size_t)e].gate.data(), bytes);
         });
       } else {
         experts(tensor::ffn_gate_exps, d, ff, sd, false, false);
@@ -571,6 +581,31 @@ void write_synthetic_model(const std::string &path, const synth_config &c, std::
       experts(tensor::ffn_up_exps, d, ff, sd, false, false);
       if (c.neuron_major || (planted && !c.llama_layout)) experts(tensor::ffn_down_exps, d, ff, sf, false, true);
       else experts(tensor::ffn_down_exps, ff, d, sf, true, false);
+      if (planted && !c.llama_layout) {  // each expert's exact predictor, as a dense planted layer's (below)
+        const int64_t rank = c.predictor_rank, k = rank / 2;
+        const dtype pt = c.predictor_type;
+        w.add_tensor(tensor_name(tensor::fc1_exps, il), pt, {d, rank, E}, [=](uint8_t *dst, size_t) {
+          const size_t rb = row_bytes(pt, d);
+          std::vector<float> row((size_t)d);
+          for (int64_t h = 0; h < rank; ++h) {
+            const float sign = h < k ? 1.0f : -1.0f;
+            const int64_t b = h % k;
+            for (int64_t j = 0; j < d; ++j) row[(size_t)j] = b == 0 ? (j == 0 ? sign : 0.0f) : sign * (float)(*basis)[(size_t)((b - 1) * d + j)];
+            for (int64_t e = 0; e < E; ++e) quantize_row(pt, row.data(), dst + (size_t)(e * rank + h) * rb, d);
+          }
+        });
+        w.add_tensor(tensor_name(tensor::fc2_exps, il), pt, {rank, ff, E}, [=](uint8_t *dst, size_t) {
+          const size_t rb = row_bytes(pt, rank);
+          std::vector<float> row((size_t)rank);
+          for (int64_t e = 0; e < E; ++e) {
+            const planted_layer &pl = experts_of(il)[(size_t)e];
+            for (int64_t i = 0; i < ff; ++i) {
+              for (int64_t h = 0; h < rank; ++h) row[(size_t)h] = (h < k ? 1.0f : -1.0f) * pl.Bq[(size_t)(i * k + h % k)];
+              quantize_row(pt, row.data(), dst + (size_t)(e * ff + i) * rb, rank);
+            }
+          }
+        });
+      }
       continue;
     }
     if (!planted) {  // OPT: a bias on every projection, no gate

@@ -59,6 +59,14 @@ void moe_tensors(tensor_loader &l, layer &L, int32_t il, const hparams &hp) {
     if (!gate.empty()) x.gate = gate[(size_t)e];
     (neuron_major ? x.down_t : x.down) = down[(size_t)e];
   }
+  // hearth's per-expert predictors: fc1_exps {n_embd, rank, n_expert}, fc2_exps {rank, n_ff, n_expert}
+  if (const gguf_tensor *p1 = l.file().tensor(tensor_name(tensor::fc1_exps, il))) {
+    const int64_t rank = p1->n_dims == 3 ? p1->ne[1] : 0;
+    if (rank < 1 || rank > ff)
+      fail(HEARTH_ERR_BAD_FORMAT, fmt::format("tensor '{}' has shape {}, expected [{}, rank, {}]", p1->name, p1->shape(), d, E));
+    m.fc1 = l.matrices_of(tensor::fc1_exps, il, d, rank, E);
+    m.fc2 = l.matrices_of(tensor::fc2_exps, il, rank, ff, E);
+  }
   if (hp.n_ff_shared > 0) {
     const int64_t fs = hp.n_ff_shared;
     m.shared.up = l.matrix_of(tensor::ffn_up_shexp, il, d, fs);
