@@ -43,6 +43,7 @@ struct moe_variant {
   bool qk_norm = false, qkv_bias = false, neox = false, down_t = false;
   int file_experts = 0;    // the third dimension written for ffn_up_exps (0: experts), to write a mis-shaped one
   bool sliding = false;    // attention.sliding_window (SmallThinker: its global layers 0, 4, ... then apply no RoPE)
+  int pred_rank = 0, pred_file_experts = 0;  // per-expert predictors of this rank (fc2_exps of this many experts)
 };
 
 constexpr int k_d = 32, k_heads = 4, k_kv = 2, k_layers = 2, k_vocab = test::k_test_vocab, k_ff_dense = 64;
@@ -93,6 +94,10 @@ std::string write(const moe_variant &v) {
     add(p + "ffn_gate_exps.weight", {k_d, v.ff_exp, E}, s);
     if (v.down_t) add(p + "ffn_down_exps.weight", {k_d, v.ff_exp, E}, 1.0f / std::sqrt((float)v.ff_exp));
     else add(p + "ffn_down_exps.weight", {v.ff_exp, k_d, E}, 1.0f / std::sqrt((float)v.ff_exp));
+    if (v.pred_rank) {
+      add(p + "fc1_exps.weight", {k_d, v.pred_rank, E}, s);
+      add(p + "fc2_exps.weight", {v.pred_rank, v.ff_exp, v.pred_file_experts ? v.pred_file_experts : E}, s);
+    }
     if (v.ff_shared) {
       add(p + "ffn_up_shexp.weight", {k_d, v.ff_shared}, s);
       add(p + "ffn_gate_shexp.weight", {k_d, v.ff_shared}, s);
@@ -466,6 +471,11 @@ TEST_CASE("expert counts that disagree with expert_count / expert_used_count are
   moe_variant q{"qwen3moe without experts", "qwen3moe"};
   refused(test::rewrite_model(write(q), {{"qwen3moe.expert_count", 0}, {"qwen3moe.expert_used_count", 0}}), "qwen3moe.expert_count");
   refused(test::rewrite_model(good, {}, {"ffn_down_exps.weight"}), "blk.0.ffn_down_exps.weight");
+  moe_variant p{"predictors"};
+  p.down_t = true, p.pred_rank = 8;
+  CHECK(model::load(write(p))->has_predictors());
+  p.pred_file_experts = 3;
+  refused(write(p), "blk.0.fc2_exps.weight");
 }
 
 TEST_CASE("hearth synth writes mixtures with a skewed router and planted sparsity inside the experts") {
