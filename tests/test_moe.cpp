@@ -585,3 +585,26 @@ TEST_CASE("calibrating a mixture: expert and neuron frequencies measured, expert
   auto rows_of = [&](int e) { return std::count_if(p.layers[0].gpu_neurons.begin(), p.layers[0].gpu_neurons.end(), [&](int32_t id) { return id / 192 == e; }); };
   CHECK(rows_of(hot) > rows_of(cold));
 }
+
+TEST_CASE("CATS inside SiLU experts skips the share it was fitted to, near dense") {
+  synth_config c = test::small_config(dtype::f32, "silu");
+  c.n_embd = 128, c.n_ff = 192, c.n_expert = 4, c.n_expert_used = 2, c.neuron_major = true;
+  const auto m = model::load(test::synth_model(c));
+  REQUIRE(m->neuron_major());
+  session_config sc;
+  sc.n_ctx = 64;
+  sc.sparse_mode = HEARTH_SPARSE_CATS;
+  sc.cats_sparsity = 0.5f;
+  session s(*m, sc);
+  REQUIRE(s.mode() == sparse_mode::cats);
+  s.eval(k_toks.data(), (int32_t)k_toks.size(), false);
+  const double share = (double)s.stats().active / (double)s.stats().neurons;
+  CHECK(share > 0.3);  // fitted on other text: about half of the chosen experts' neurons
+  CHECK(share < 0.7);
+  const auto dense = run(*m, 8, 6), cats = run(*m, 8, 6, HEARTH_SPARSE_CATS);
+  double mag = 0;
+  for (const auto &row : dense)
+    for (float v : row) mag = std::max(mag, (double)std::fabs(v));
+  CHECK(max_diff(cats, dense) < 0.2 * mag);  // an approximation: the skipped neurons' |act(gate)| is small, not zero
+  CHECK(max_diff(cats, dense) > 0.0);
+}
