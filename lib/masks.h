@@ -23,6 +23,11 @@ struct ffn_masks {
     flags[(size_t)(t * n_ff + i)] = 1;
   }
   void finish();  // builds the union
+  uint64_t pairs() const {  // the (token, neuron) pairs the masks hold
+    uint64_t c = 0;
+    for (const auto &list : active) c += list.size();
+    return c;
+  }
 };
 
 // Predictor logits (n x n_ff) for the inputs x (n x n_embd: the FFN's input before its norm, as PowerInfer

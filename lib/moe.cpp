@@ -65,9 +65,7 @@ uint64_t ffn_forward(const ffn_weights &w, const ffn_form &form, sparse_mode mod
     predict_masks(*pred.fc1, *pred.fc2, pred.x, n, threshold, s.masks, s.hidden.data(), s.pred.data(), qs);
     sparse_ffn(w, form, xn, n, s.masks, s.masks.uni, nullptr, nullptr, y, sp, qs);
     *bytes += pred.fc1->bytes() + pred.fc2->bytes() + sparse_bytes(w, s.masks.uni, n, sp, false);
-    uint64_t active = 0;
-    for (const auto &list : s.masks.active) active += list.size();
-    return active;
+    return s.masks.pairs();
   }
   if (mode == sparse_mode::dense || mode == sparse_mode::predictor) {
     const matrix *m[2] = {&w.up, &w.gate};
@@ -96,8 +94,7 @@ uint64_t ffn_forward(const ffn_weights &w, const ffn_form &form, sparse_mode mod
   if (!gb.empty()) add_bias(g, gb.data(), n, ff);
   gate_masks(g, n, (int32_t)ff, mode == sparse_mode::cats, form.act, threshold, s.masks);
   *bytes += gm.bytes();
-  uint64_t active = 0;
-  for (const auto &list : s.masks.active) active += list.size();
+  const uint64_t active = s.masks.pairs();
   const std::vector<int32_t> &rows = s.masks.uni;
   if (w.down_t) {
     sparse_ffn(w, form, xn, n, s.masks, rows, gateless ? nullptr : g, gateless ? g : nullptr, y, sp, qs);
@@ -163,7 +160,6 @@ moe_result moe_experts(const moe_weights &w, const block_spec &spec, sparse_mode
     const neuron_table *tb = tables ? &(*tables)[(size_t)e] : nullptr;
     if (taps.chosen) taps.chosen[e] += toks.size();
     if (toks.empty() || (tb && tb->cpu.empty())) continue;
-    r.experts_run.push_back(e);
     const ffn_weights &ex = w.experts[(size_t)e];
     const int64_t m = (int64_t)toks.size(), ff = ex.up.rows;
     const bool predicted = mode == sparse_mode::predictor && !w.fc1.empty() && x_in;

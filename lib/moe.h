@@ -27,12 +27,11 @@ struct moe_scratch {
   ffn_masks masks;
 };
 
-// What one call computed: (token, neuron) pairs of the routed experts, the experts each token ran, and the weight
-// bytes a one-token call read (the router, each chosen expert's rows as its mode reads them, the shared expert).
+// What one call computed: (token, neuron) pairs of the routed experts, and the weight bytes a one-token call read
+// (the router, each chosen expert's rows as its mode reads them, the shared expert).
 struct moe_result {
   uint64_t active = 0;
   uint64_t bytes = 0;
-  std::vector<int32_t> experts_run;  // ascending ids of the experts this call ran
 };
 
 // A predictor (fc1, fc2) and its input (the FFN's input before its norm, n x n_embd), or none.
