@@ -201,6 +201,14 @@ HEARTH_API const char *hearth_chat_detect_template(const char *tmpl);
 #define HEARTH_SPARSE_EXACT_GATE 3  /* ReLU-family: dense gate, then only neurons whose gate is > 0 (exact) */
 #define HEARTH_SPARSE_CATS 4        /* SwiGLU: dense gate, then neurons with |silu(gate)| >= a calibrated threshold */
 
+/* The element type of the host KV cache (hearth_session_params.type_k / type_v). F16 halves the memory and the
+ * bytes attention reads against F32 at a rounding of the cached keys and values; Q8_0 (blocks of 32 values with
+ * one scale) halves them again and needs heads a multiple of 32 wide. A GPU layer's cache has the device's type. */
+#define HEARTH_KV_DEFAULT 0 /* F16 */
+#define HEARTH_KV_F32 1
+#define HEARTH_KV_F16 2
+#define HEARTH_KV_Q8_0 3
+
 typedef struct hearth_session_params {
   uint32_t struct_size;
   int32_t n_ctx;         /* context length in tokens; 0 = the model's training context (capped at 4096) */
@@ -212,6 +220,8 @@ typedef struct hearth_session_params {
    * refused with HEARTH_ERR_OUT_OF_MEMORY and the figure): 0 = what the machine has available (the default),
    * UINT64_MAX = no limit. The KV cache's pages are committed only as the context fills. */
   uint64_t max_memory_bytes;
+  int32_t type_k;        /* HEARTH_KV_*: the K cache's element type; default F16 */
+  int32_t type_v;        /* HEARTH_KV_*: the V cache's element type; default F16 */
 } hearth_session_params;
 
 HEARTH_API void hearth_session_params_init(hearth_session_params *params);

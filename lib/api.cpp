@@ -302,6 +302,18 @@ hearth_status hearth_detokenize(const hearth_model *model, const hearth_token *t
   });
 }
 
+namespace {
+hearth::dtype kv_type(int32_t v, const char *field) {
+  switch (v) {
+    case HEARTH_KV_DEFAULT:
+    case HEARTH_KV_F16: return hearth::dtype::f16;
+    case HEARTH_KV_F32: return hearth::dtype::f32;
+    case HEARTH_KV_Q8_0: return hearth::dtype::q8_0;
+    default: hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("params.{} is {}, not a HEARTH_KV_* value", field, v));
+  }
+}
+}  // namespace
+
 void hearth_session_params_init(hearth_session_params *p) {
   if (!p) return;
   std::memset(p, 0, sizeof *p);
@@ -325,6 +337,8 @@ hearth_status hearth_session_create(const hearth_model *model, const hearth_sess
     cfg.sparse_mode = p.sparse_mode;
     cfg.cats_sparsity = p.cats_sparsity;
     cfg.memory_limit = p.max_memory_bytes;
+    cfg.type_k = kv_type(p.type_k, "type_k");
+    cfg.type_v = kv_type(p.type_v, "type_v");
     auto s = std::make_unique<hearth_session>();
     s->model = model->impl;
     s->impl = std::make_unique<hearth::session>(m, cfg);

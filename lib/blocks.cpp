@@ -13,6 +13,7 @@
 #include <memory>
 #include <type_traits>
 
+#include "attention.h"
 #include "device.h"
 #include "error.h"
 #include "graph_builder.h"
@@ -132,13 +133,14 @@ class block_builder {
     value att = temp(il, "attention", dq), o = out ? *out : temp(il, "attn_output", d);
     b_.need(x, p);
     const loc X = b_.at(x, p), XN = b_.at(xn, p), Q = b_.at(q, p), K = b_.at(k, p), V = b_.at(v, p), A = b_.at(att, p), O = b_.at(o, p);
-    const size_t kv_elem = p == place::gpu ? b_.in().device_kv_bytes : sizeof(float);
-    const size_t cache_bytes = (size_t)b_.in().n_ctx * (size_t)dkv * kv_elem;
-    // the caches are the layer's own (they outlive the step)
-    auto cache = [&](const std::string &name) {
-      return p == place::gpu ? ws_->device(pre + name + "@gpu", cache_bytes) : ws_->host(pre + name, cache_bytes);
+    // the caches are the layer's own (they outlive the step); the host's in its KV types, the device's in its own
+    const dtype tk = b_.in().type_k, tv = b_.in().type_v;
+    auto cache = [&](const std::string &name, dtype type) {
+      if (p == place::gpu) return ws_->device(pre + name + "@gpu", (size_t)b_.in().n_ctx * (size_t)dkv * b_.in().device_kv_bytes);
+      return ws_->host(pre + name, (size_t)b_.in().n_ctx * row_bytes(type, dkv));
     };
-    const int32_t kc = cache("k cache"), vc = cache("v cache");
+    const int32_t kc = cache("k cache", tk), vc = cache("v cache", tv);
+    const size_t k_row = row_bytes(tk, dkv), v_row = row_bytes(tv, dkv);
     const step_state *st = st_;
     const workspace *ws = ws_;
     const block_spec spec = spec_;
@@ -170,11 +172,12 @@ class block_builder {
       }).weight_bytes = L.q_norm.bytes() + L.k_norm.bytes();
       add(pre + "kv_store", node_kind::attention, p, il, {K.res, V.res}, {kc, vc}, [=] {
         const int64_t n = st->n;
-        std::memcpy(ws->at<float>(kc) + (size_t)st->pos0 * dkv, K.f(n), (size_t)(n * dkv) * sizeof(float));
-        std::memcpy(ws->at<float>(vc) + (size_t)st->pos0 * dkv, V.f(n), (size_t)(n * dkv) * sizeof(float));
+        store_kv(tk, K.f(n), n, dkv, ws->at<uint8_t>(kc), st->pos0);
+        store_kv(tv, V.f(n), n, dkv, ws->at<uint8_t>(vc), st->pos0);
       });
       add(pre + "attend", node_kind::attention, p, il, {Q.res, kc, vc}, {A.res}, [=] {
-        attend(Q.f(st->n), ws->at<float>(kc), ws->at<float>(vc), st->n, st->pos0, as, A.f(st->n));
+        attend(Q.f(st->n), kv_cache_view{tk, ws->at<uint8_t>(kc), k_row}, kv_cache_view{tv, ws->at<uint8_t>(vc), v_row},
+               st->n, st->pos0, as, A.f(st->n));
       });
       add(pre + "attn_output", node_kind::attention, p, il, {A.res}, {O.res, qs}, [=, &L] {
         const int64_t n = st->n;

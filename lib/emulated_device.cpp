@@ -15,6 +15,7 @@
 #include "device.h"
 #include "error.h"
 #include "memory.h"
+#include "attention.h"
 #include "ops.h"
 #include "sparse_ffn.h"
 

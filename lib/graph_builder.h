@@ -42,6 +42,7 @@ struct build_inputs {
   const offload *gpu = nullptr;    // null: a CPU-only graph
   device_stream *stream = nullptr;  // the session's stream (with gpu)
   size_t device_kv_bytes = 4;       // bytes per KV value on the device
+  dtype type_k = dtype::f32, type_v = dtype::f32;  // the host KV cache's element types
   workspace *ws = nullptr;
   const step_state *st = nullptr;
   const std::vector<float> *thresholds = nullptr;  // per layer, read at run time (the session may change them)

@@ -160,36 +160,6 @@ void add(float *x, const float *y, int64_t count) {
   for (int64_t i = 0; i < count; ++i) x[i] += y[i];
 }
 
-void attend(const float *q, const float *kc, const float *vc, int64_t n, int32_t pos0, const attention_spec &a, float *att) {
-  const int64_t hd = a.head_dim, d = (int64_t)a.n_head * hd, dkv = (int64_t)a.n_head_kv * hd;
-  const int32_t group = a.n_head / a.n_head_kv, n_head = a.n_head;
-  const float scale = a.scale, cap = a.softcap;
-  const int32_t window = a.window;
-  const auto &K = cpu::kernels();
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, n * n_head), [&](const tbb::blocked_range<int64_t> &r) {
-    std::vector<float> score;
-    for (int64_t job = r.begin(); job < r.end(); ++job) {
-      const int64_t t = job / n_head, h = job % n_head, kvh = h / group;
-      const int64_t n_kv = pos0 + t + 1, first = window > 0 ? std::max<int64_t>(0, n_kv - window) : 0;
-      const float *qh = q + t * d + h * hd;
-      score.resize((size_t)(n_kv - first));
-      float max = -INFINITY;
-      for (int64_t p = first; p < n_kv; ++p) {
-        float &s = score[(size_t)(p - first)];
-        K.of(dtype::f32).dot(hd, qh, kc + p * dkv + kvh * hd, 0, nullptr, 1, &s);
-        s *= scale;
-        if (cap > 0) s = cap * std::tanh(s / cap);
-        max = std::max(max, s);
-      }
-      float sum = 0;
-      for (float &s : score) sum += s = std::exp(s - max);
-      float *out = att + t * d + h * hd;
-      std::fill(out, out + hd, 0.0f);
-      for (int64_t p = first; p < n_kv; ++p) K.axpy_f32(hd, score[(size_t)(p - first)] / sum, vc + p * dkv + kvh * hd, out);
-    }
-  });
-}
-
 void softcap(float *x, int64_t count, float c) {
   for (int64_t i = 0; i < count; ++i) x[i] = c * std::tanh(x[i] / c);
 }

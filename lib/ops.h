@@ -53,11 +53,6 @@ void head_norm(float *x, const float *weight, int64_t n, int32_t n_heads, int32_
 // y[t] += b for each of n tokens of `width` values.
 void add_bias(float *y, const float *b, int64_t n, int64_t width);
 void add(float *x, const float *y, int64_t count);  // x += y
-// Causal attention: query t (position pos0 + t) sees cache rows 0..pos0+t (within the window, if any); query head
-// h reads KV head h / (n_head / n_head_kv); scores are scale * q.k, soft-capped if asked. q and out are
-// [n][n_head * head_dim], the caches [position][n_head_kv * head_dim].
-void attend(const float *q, const float *kcache, const float *vcache, int64_t n, int32_t pos0, const attention_spec &a,
-            float *out);
 // logits = c * tanh(logits / c) (Gemma 2's final soft-capping)
 void softcap(float *x, int64_t count, float c);
 // up = ffn_act(form, gate, up) elementwise (gate unused without a gate).

@@ -8,6 +8,8 @@
 #include <cstdlib>
 
 #include "../kernels/cpu/kernels.h"
+#include "attention.h"
+#include "dtype.h"
 #include "device.h"
 #include "error.h"
 #include "executor.h"
@@ -49,6 +51,8 @@ session::session(const model &m, const session_config &cfg)
     fail(HEARTH_ERR_INVALID_ARGUMENT, fmt::format("n_ctx {} is beyond the {} positions the model learned", n_ctx_, m.hp().n_ctx_train));
   if (!(cfg.cats_sparsity >= 0.0f && cfg.cats_sparsity < 1.0f)) fail(HEARTH_ERR_INVALID_ARGUMENT, "cats_sparsity must be in [0, 1)");
   n_batch_ = std::min(n_batch_, n_ctx_);
+  check_kv_type(cfg.type_k, m.hp().head_dim());
+  check_kv_type(cfg.type_v, m.hp().head_dim());
   for (const layer &L : m.layers()) thresholds_.push_back(L.threshold);
   sampler_.configure(sampler_config{});
   reset_stats();
@@ -98,6 +102,8 @@ void session::build(bool on_gpu, int32_t requested_mode, const session_config &c
   in.gpu = off;
   in.stream = stream_.get();
   in.device_kv_bytes = off ? off->dev().kv_bytes() : sizeof(float);
+  in.type_k = cfg.type_k;
+  in.type_v = cfg.type_v;
   in.ws = ws_.get();
   in.st = &st_;
   in.thresholds = &thresholds_;
@@ -116,7 +122,8 @@ void session::build(bool on_gpu, int32_t requested_mode, const session_config &c
   if (limit && memory_bytes_ > limit) {
     uint64_t kv = 0;  // the host's part: the caches of layers whose attention runs on the CPU
     for (int32_t il = 0; il < hp.n_layer; ++il)
-      if (!off || !off->layers()[(size_t)il].attention) kv += 2ull * (uint64_t)n_ctx_ * (uint64_t)hp.n_embd_kv() * sizeof(float);
+      if (!off || !off->layers()[(size_t)il].attention)
+        kv += (uint64_t)n_ctx_ * (row_bytes(cfg.type_k, hp.n_embd_kv()) + row_bytes(cfg.type_v, hp.n_embd_kv()));
     fail(HEARTH_ERR_OUT_OF_MEMORY,
          fmt::format("the session needs {:.1f} MiB of memory (of which {:.1f} MiB is the KV cache for n_ctx {}), more than the "
                      "{:.1f} MiB {}; lower n_ctx or n_batch",

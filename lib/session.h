@@ -34,6 +34,8 @@ struct session_config {
   // Host memory the session may take (its KV cache, buffers and scratch, estimated before anything is
   // allocated): 0 = what the machine has available, UINT64_MAX = no limit.
   uint64_t memory_limit = 0;
+  // The host KV cache's element types (F32, F16 or Q8_0); a GPU layer's cache has the device's type.
+  dtype type_k = dtype::f16, type_v = dtype::f16;
 };
 
 struct perf_counters {

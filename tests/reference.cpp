@@ -111,7 +111,25 @@ reference::reference(const std::string &path) : m_(new reference_model) {
 
 reference::~reference() { delete m_; }
 
-std::vector<std::vector<double>> reference::logits(const std::vector<int32_t> &tokens) const {
+namespace {
+double half(double x) { return (double)(_Float16)(float)x; }
+
+// A cache row as the cache keeps it: every value through half precision, or Q8_0 blocks of 32.
+void round_row(std::vector<double> &x, reference::kv_rounding r) {
+  if (r == reference::kv_rounding::f16) {
+    for (double &v : x) v = half(v);
+  } else if (r == reference::kv_rounding::q8_0) {
+    for (size_t b = 0; b + 32 <= x.size(); b += 32) {
+      double amax = 0;
+      for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs((double)(float)x[i]));
+      const float d = (float)amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+      for (size_t i = b; i < b + 32; ++i) x[i] = std::round((float)x[i] * id) * half(d);
+    }
+  }
+}
+}  // namespace
+
+std::vector<std::vector<double>> reference::logits(const std::vector<int32_t> &tokens, kv_rounding kv) const {
   const reference_model &m = *m_;
   const int hd = m.n_embd / m.n_head, group = m.n_head / m.n_head_kv;
   std::vector<std::vector<std::vector<double>>> K((size_t)m.n_layer), V((size_t)m.n_layer);
@@ -124,6 +142,8 @@ std::vector<std::vector<double>> reference::logits(const std::vector<int32_t> &t
       std::vector<double> q = matvec(L.q, xn), k = matvec(L.k, xn), v = matvec(L.v, xn);
       rope(q, m.n_head, hd, m.n_rot, m.base, (int)pos);
       rope(k, m.n_head_kv, hd, m.n_rot, m.base, (int)pos);
+      round_row(k, kv);
+      round_row(v, kv);
       K[(size_t)l].push_back(k);
       V[(size_t)l].push_back(v);
       std::vector<double> att((size_t)m.n_embd, 0.0);

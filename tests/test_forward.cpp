@@ -18,6 +18,7 @@ double worst_error(const synth_config &c, int n, int threads = 2) {
   const std::string path = test::synth_model(c);
   const auto m = model::load(path);
   session_config sc;
+  sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
   sc.n_threads = threads;
   sc.n_ctx = 128;
   session s(*m, sc);
@@ -97,6 +98,7 @@ TEST_CASE("batch, chunked and token-by-token evaluation agree exactly, and 1 thr
   const auto m = model::load(test::synth_model(c));
   std::vector<int32_t> toks = {1, 40, 41, 300, 7, 99, 12, 13};
   session_config sc;
+  sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
   sc.n_ctx = 64;
   sc.n_threads = 2;
   session batch(*m, sc);
@@ -148,6 +150,7 @@ TEST_CASE("neuron-major ffn_down_t gives the same logits as ffn_down") {
   CHECK(mt->hp().block.ffn == ffn_form{activation::relu, true, false});
   CHECK(mt->layers()[0].down_t);
   session_config sc;
+  sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
   sc.n_ctx = 32;
   session a(*md, sc), b(*mt, sc);
   std::vector<int32_t> toks = {1, 5, 9, 200, 201, 202};

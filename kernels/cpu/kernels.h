@@ -131,6 +131,16 @@ using dot_rows_fn = void (*)(int64_t n, const void *const *rows, int nrows, cons
 // types). Rows are taken in pairs so each slice of y is loaded and stored once per two neurons.
 using axpy_rows_fn = void (*)(int64_t n, const void *const *rows, const float *coef, int nrows, float *y);
 
+// Attention of n_q query heads (1 <= n_q <= 8) that share one KV head, over n_pos consecutive cache positions,
+// folded into an online softmax (so a context can be taken in pieces, and pieces computed apart can be merged).
+// For head h: q_h = q + h * hd; m[h] is the running maximum score, l[h] the running sum of exp(s - m[h]), and
+// acc + h * hd the running sum of exp(s - m[h]) * v_p. A score is s = scale * q_h . k_p, then cap * tanh(s / cap)
+// if cap > 0. k and v point at this KV head's slice of the first position's cache row, each in its cache's
+// element type (F32, F16 or Q8_0, whose slices must then be whole blocks: hd % 32 == 0); their rows are k_row and
+// v_row bytes apart. Start with m = -inf, l = 0 and acc = 0; the attention output is acc / l.
+using attend_fn = void (*)(int hd, int n_q, const float *q, const void *k, const void *v, size_t k_row, size_t v_row,
+                           int64_t n_pos, float scale, float cap, float *m, float *l, float *acc);
+
 // The kernels of one weight type. A type's row is empty (dot == nullptr) when the tier has none for it; every
 // tier has a row for every computable type (dtype_traits::computable), which the kernel tests check.
 struct type_kernels {
@@ -150,12 +160,18 @@ struct kernel_table {
   // to even in every tier (identical bytes); non-finite inputs encode as 0 and do not count towards the scale.
   void (*quantize_q8_0)(const float *x, void *y, float *scale, int32_t *bias, int64_t n);
   void (*axpy_f32)(int64_t n, float a, const float *x, float *y);  // y += a * x
+  attend_fn attend_kv[3][3];  // by the K and the V cache's type: kv_index
   const type_kernels &of(dtype t) const { return types[(uint32_t)t < k_dtype_slots ? (uint32_t)t : 0]; }
 };
+
+// The KV cache's element types, as indices of kernel_table::attend_kv (-1: not a KV cache type).
+inline int kv_index(dtype t) { return t == dtype::f32 ? 0 : t == dtype::f16 ? 1 : t == dtype::q8_0 ? 2 : -1; }
 
 const kernel_table &ref_kernels();
 // Fills the rows of the block types beyond Q4_0/Q8_0 (kernels/cpu/avx2/quants.cpp) into an AVX2-compatible table.
 void add_avx2_quant_kernels(kernel_table &t);
+// Fills the attention kernels of the KV cache types (kernels/cpu/avx2/attention.cpp).
+void add_avx2_attention_kernels(kernel_table &t);
 const kernel_table *avx2_kernels();    // nullptr when not compiled in
 const kernel_table *avx512_kernels();  // nullptr when not compiled in
 

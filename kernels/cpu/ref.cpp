@@ -148,6 +148,42 @@ type_kernels decoded_row() {
   return {dot_decoded<W>, dot_decoded<W>, dot_rows_each<dot_decoded<W>>, axpy_rows_decoded<W>};
 }
 
+// Element i of a KV head's slice in the cache's type.
+template <dtype T>
+float kv_element(const uint8_t *row, int i) {
+  if constexpr (T == dtype::f32) return ((const float *)row)[i];
+  else if constexpr (T == dtype::f16) return hearth_fp16_to_f32(((const uint16_t *)row)[i]);
+  else {
+    const block_q8_0 &b = ((const block_q8_0 *)row)[i / qk8_0];
+    return hearth_fp16_to_f32(b.d) * (float)b.qs[i % qk8_0];
+  }
+}
+
+// The online softmax one position at a time: the definition the SIMD tiers' blocked versions are tested against.
+template <dtype TK, dtype TV>
+void attend_ref(int hd, int n_q, const float *q, const void *k, const void *v, size_t k_row, size_t v_row, int64_t n_pos,
+                float scale, float cap, float *m, float *l, float *acc) {
+  for (int64_t p = 0; p < n_pos; ++p) {
+    const uint8_t *kp = (const uint8_t *)k + p * k_row, *vp = (const uint8_t *)v + p * v_row;
+    for (int h = 0; h < n_q; ++h) {
+      float s = 0.0f;
+      for (int i = 0; i < hd; ++i) s += q[h * hd + i] * kv_element<TK>(kp, i);
+      s *= scale;
+      if (cap > 0) s = cap * std::tanh(s / cap);
+      float *a = acc + h * hd;
+      if (s > m[h]) {  // a new maximum rescales what was summed so far (by 0 the first time)
+        const float f = std::exp(m[h] - s);
+        l[h] *= f;
+        for (int i = 0; i < hd; ++i) a[i] *= f;
+        m[h] = s;
+      }
+      const float e = std::exp(s - m[h]);
+      l[h] += e;
+      for (int i = 0; i < hd; ++i) a[i] += e * kv_element<TV>(vp, i);
+    }
+  }
+}
+
 kernel_table make_table() {
   kernel_table t{};
   t.isa = "ref";
@@ -166,6 +202,10 @@ kernel_table make_table() {
   t.types[(uint32_t)dtype::q5_k] = decoded_row<dtype::q5_k>();
   t.types[(uint32_t)dtype::q6_k] = decoded_row<dtype::q6_k>();
   t.types[(uint32_t)dtype::iq4_xs] = decoded_row<dtype::iq4_xs>();
+  constexpr dtype f32 = dtype::f32, f16 = dtype::f16, q8 = dtype::q8_0;
+  t.attend_kv[0][0] = attend_ref<f32, f32>, t.attend_kv[0][1] = attend_ref<f32, f16>, t.attend_kv[0][2] = attend_ref<f32, q8>;
+  t.attend_kv[1][0] = attend_ref<f16, f32>, t.attend_kv[1][1] = attend_ref<f16, f16>, t.attend_kv[1][2] = attend_ref<f16, q8>;
+  t.attend_kv[2][0] = attend_ref<q8, f32>, t.attend_kv[2][1] = attend_ref<q8, f16>, t.attend_kv[2][2] = attend_ref<q8, q8>;
   t.quantize_q8_0 = quantize_q8_0;
   t.axpy_f32 = axpy_f32;
   return t;
