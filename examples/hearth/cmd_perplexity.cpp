@@ -27,6 +27,8 @@ int cmd_perplexity(const args &a) {
     sc.n_threads = (int32_t)a.num("-t", "--threads", 0);
     sc.sparse_mode = parse_sparse_mode(a.str("--sparse", "", "dense"));
     sc.cats_sparsity = (float)a.real("--cats-sparsity", "", sc.cats_sparsity);
+    sc.type_k = kv_dtype(a.str("-ctk", "--cache-type-k", "f16"));
+    sc.type_v = kv_dtype(a.str("-ctv", "--cache-type-v", "f16"));
     const perplexity_result r = perplexity(*m, toks, sc);
     fmt::print("perplexity {:.6f} ({:.6f} nats/token) over {} tokens in {} windows of {}; {:.1f}% of FFN neurons computed\n",
                r.perplexity, r.nll, r.scored, r.windows, sc.n_ctx, 100 * r.neuron_share);

@@ -122,6 +122,18 @@ int parse_sparse_mode(const std::string &name) {
   throw std::runtime_error("--sparse must be auto, dense, predictor, exact or cats");
 }
 
+int parse_kv_type(const std::string &name) {
+  if (name == "f16") return HEARTH_KV_F16;
+  if (name == "f32") return HEARTH_KV_F32;
+  if (name == "q8_0") return HEARTH_KV_Q8_0;
+  throw std::runtime_error("-ctk/-ctv (the KV cache's type) must be f16, f32 or q8_0, not '" + name + "'");
+}
+
+dtype kv_dtype(const std::string &name) {
+  const int t = parse_kv_type(name);
+  return t == HEARTH_KV_F32 ? dtype::f32 : t == HEARTH_KV_Q8_0 ? dtype::q8_0 : dtype::f16;
+}
+
 int parse_gpu_mode(const std::string &name) {
   if (name == "auto") return HEARTH_GPU_AUTO;
   if (name == "none" || name == "off") return HEARTH_GPU_NONE;
@@ -178,6 +190,8 @@ int cmd_run(const args &a) {
   sp.n_ctx = (int32_t)a.num("-c", "--ctx", 0);
   sp.sparse_mode = parse_sparse_mode(a.str("--sparse", "", "auto"));
   sp.cats_sparsity = (float)a.real("--cats-sparsity", "", sp.cats_sparsity);
+  sp.type_k = parse_kv_type(a.str("-ctk", "--cache-type-k", "f16"));
+  sp.type_v = parse_kv_type(a.str("-ctv", "--cache-type-v", "f16"));
   hearth_session *s = nullptr;
   st = hearth_session_create(model, &sp, &s);
   if (st) {

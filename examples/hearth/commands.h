@@ -3,6 +3,7 @@
 #include <string>
 
 #include "args.h"
+#include "dtype_id.h"
 
 namespace hearth::cli {
 int cmd_run(const args &a);
@@ -19,6 +20,9 @@ void log_to_stderr(int verbose);
 std::string read_text_file(const std::string &path, const char *what);
 // --sparse auto|dense|predictor|exact|cats as a HEARTH_SPARSE_* value; throws on anything else.
 int parse_sparse_mode(const std::string &name);
+// -ctk/-ctv f16|f32|q8_0 (llama.cpp's spellings) as a HEARTH_KV_* value, or as the cache's dtype; throws otherwise.
+int parse_kv_type(const std::string &name);
+dtype kv_dtype(const std::string &name);
 // --gpu auto|none|hybrid|layers as a HEARTH_GPU_* value; throws on anything else.
 int parse_gpu_mode(const std::string &name);
 // --vram-budget GIB as bytes (0 when absent); throws for a negative or unreadable number.
