@@ -180,7 +180,7 @@ TEST_CASE("attend: GQA groups over 8 heads, windows, prompts and one-token steps
     }
 }
 
-TEST_CASE("store_kv encodes rows in the cache's type; check_kv_type refuses other types and Q8_0 over odd heads") {
+TEST_CASE("store_kv encodes rows in the cache's type, and check_kv_type refuses other types and Q8_0 over odd heads") {
   std::mt19937 rng(3);
   std::vector<float> x(3 * 64);
   for (float &v : x) v = std::uniform_real_distribution<float>(-4, 4)(rng);

@@ -109,10 +109,77 @@ inline __m256i load_block(const void *w, int64_t b, float *d) {
 // 10 GB/s, 4 KiB ahead into L1 17 GB/s, 4 KiB ahead into L2 (T1) 19-20 GB/s; 2 or 8 KiB were slower.
 constexpr int64_t k_prefetch_bytes = 4096;
 
+// A block's exact int32 products as 8 lanes (Q4_0: unsigned nibbles times signed bytes plus the -8 * sum(x) bias).
+template <bool Q4>
+inline __m256i block_products(const void *w, int64_t b, const block_q8_0 &xb, const int32_t *bias) {
+  const __m256i qx = _mm256_loadu_si256((const __m256i *)xb.qs);
+  if constexpr (Q4) {
+    const __m256i qw = hearth_nibbles(((const block_q4_0 *)w)[b].qs);
+    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), _mm256_set1_epi16(1)),
+                            _mm256_loadu_si256((const __m256i *)(bias + b * 8)));
+  } else {
+    return mul_sum_i8(_mm256_loadu_si256((const __m256i *)((const block_q8_0 *)w)[b].qs), qx);
+  }
+}
+
+// The weight scales of blocks b .. b + 7 as floats, through the integer registers (four per 64-bit word) rather
+// than one conversion and broadcast per block.
+template <bool Q4>
+inline __m256 block_scales8(const void *w, int64_t b, int cnt) {
+  constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+  const uint8_t *p = (const uint8_t *)w + b * bsize;
+  auto half = [p, cnt](int i) {
+    uint16_t h = 0;
+    if (i < cnt) std::memcpy(&h, p + i * bsize, 2);
+    return (uint64_t)h;
+  };
+  const uint64_t lo = half(0) | half(1) << 16 | half(2) << 32 | half(3) << 48;
+  const uint64_t hi = half(4) | half(5) << 16 | half(6) << 32 | half(7) << 48;
+  return _mm256_cvtph_ps(_mm_set_epi64x((int64_t)hi, (int64_t)lo));
+}
+
+// One row against one activation vector, eight blocks per float step: each block's 8 lanes of integer products
+// are summed across lanes (exactly, in int32) into one lane per block, so the conversion, the scale and the FMA
+// run once per eight blocks. The one-token product was bound by that per-block float work, not by memory. The
+// dense (Stream) and gathered variants and dot_rows all go through this, so the sparse and dense paths give a
+// neuron bit-identical values.
+template <bool Q4, bool Stream>
+inline float dot_row(int64_t n, const void *w, const void *x, const q8_aux *aux) {
+  const int64_t nb = n / 32;
+  constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+  const block_q8_0 *xb = (const block_q8_0 *)x;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; b += 8) {
+    const int cnt = (int)(nb - b < 8 ? nb - b : 8);
+    if constexpr (Stream)
+      for (int64_t off = 0; off < 8 * bsize; off += 64) _mm_prefetch((const char *)w + b * bsize + off + k_prefetch_bytes, _MM_HINT_T1);
+    __m256i s[8];
+    for (int i = 0; i < 8; ++i) s[i] = i < cnt ? block_products<Q4>(w, b + i, xb[b + i], aux->bias) : _mm256_setzero_si256();
+    const __m256i t0 = _mm256_hadd_epi32(s[0], s[1]), t1 = _mm256_hadd_epi32(s[2], s[3]);
+    const __m256i t2 = _mm256_hadd_epi32(s[4], s[5]), t3 = _mm256_hadd_epi32(s[6], s[7]);
+    const __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
+    const __m256i v = _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+    __m256 xd;
+    if (cnt == 8) {
+      xd = _mm256_loadu_ps(aux->scale + b);
+    } else {
+      alignas(32) float t[8] = {};
+      for (int i = 0; i < cnt; ++i) t[i] = aux->scale[b + i];
+      xd = _mm256_load_ps(t);
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_mul_ps(block_scales8<Q4>(w, b, cnt), xd), acc);
+  }
+  return hearth_hsum256(acc);
+}
+
 // Two blocks per iteration into two accumulators: the FMA latency chain, not the arithmetic, limited the
-// one-accumulator loop.
+// one-accumulator loop. (One column goes through dot_row.)
 template <int NC, bool Q4, bool Stream>
 void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, float *out) {
+  if constexpr (NC == 1) {
+    out[0] = dot_row<Q4, Stream>(n, w, x, aux);
+    return;
+  }
   const int64_t nb = n / 32;
   constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
   __m256 acc[NC][2];
@@ -169,48 +236,16 @@ void dot_q4_0_gather(int64_t n, const void *w, const void *x, size_t xs, const q
   dot_q_n<true, false>(n, w, x, xs, aux, nc, out);
 }
 
-// Up to four rows against one activation vector, sharing its loads; each row keeps its own accumulator chain.
-template <bool Q4, int NR>
-void dot_rows_group(int64_t n, const void *const *rows, const void *const *next, int n_next, const void *x,
-                    const q8_aux *aux, float *out) {
-  const int64_t nb = n / 32;
-  constexpr int64_t bsize = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
-  const block_q8_0 *xb = (const block_q8_0 *)x;
-  // Two accumulators per row, alternating by block as in dot_q, so both kernels give bit-identical results.
-  __m256 acc[NR][2];
-  for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const __m256i qx = _mm256_loadu_si256((const __m256i *)xb[b].qs);
-    const float xd = aux->scale[b];
-    __m256i bias;
-    if constexpr (Q4) bias = _mm256_loadu_si256((const __m256i *)(aux->bias + b * 8));
-    // Gathered rows defeat the hardware prefetcher: the next group's rows are requested at the pace this group
-    // is read, one whole group ahead.
-    for (int r = 0; r < n_next; ++r) _mm_prefetch((const char *)next[r] + b * bsize, _MM_HINT_T0);
-    for (int r = 0; r < NR; ++r) {
-      float dw;
-      const __m256i qw = load_block<Q4>(rows[r], b, &dw);
-      __m256i si;
-      if constexpr (Q4) si = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), _mm256_set1_epi16(1)), bias);
-      else si = mul_sum_i8(qw, qx);
-      acc[r][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd), _mm256_cvtepi32_ps(si), acc[r][b & 1]);
-    }
-  }
-  for (int r = 0; r < NR; ++r) out[r] = hearth_hsum256(_mm256_add_ps(acc[r][0], acc[r][1]));
-}
-
+// Rows anywhere in memory against one activation vector, each through dot_q, with the row two ahead requested
+// while this one is read (short rows, a predictor's fc2, are a few cache lines each).
 template <bool Q4>
 void dot_rows_q(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
-  int r = 0;
-  for (; r + 4 <= nrows; r += 4) {
-    const int n_next = nrows - r - 4 < 4 ? nrows - r - 4 : 4;
-    dot_rows_group<Q4, 4>(n, rows + r, rows + r + 4, n_next, x, aux, out + r);
+  const int64_t bytes = (n / 32) * (int64_t)(Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0));
+  for (int r = 0; r < nrows; ++r) {
+    if (r + 2 < nrows)
+      for (int64_t off = 0; off < bytes && off < 512; off += 64) _mm_prefetch((const char *)rows[r + 2] + off, _MM_HINT_T0);
+    out[r] = dot_row<Q4, false>(n, rows[r], x, aux);
   }
-  if (nrows - r >= 2) {
-    dot_rows_group<Q4, 2>(n, rows + r, nullptr, 0, x, aux, out + r);
-    r += 2;
-  }
-  if (r < nrows) dot_rows_group<Q4, 1>(n, rows + r, nullptr, 0, x, aux, out + r);
 }
 
 void dot_rows_q8_0(int64_t n, const void *const *rows, int nrows, const void *x, const q8_aux *aux, float *out) {
