@@ -36,7 +36,7 @@ namespace Hearth
         [StructLayout(LayoutKind.Sequential)]
         internal struct ModelParams { public uint StructSize; public int VocabOnly; public IntPtr Progress; public IntPtr ProgressUser; public int Prefault; public int GpuOffload; public ulong VramBudgetBytes; public IntPtr GpuidxPath; public int GpuNCtx; }
         [StructLayout(LayoutKind.Sequential)]
-        internal struct SessionParams { public uint StructSize; public int NCtx, NBatch, NThreads, SparseMode; public float CatsSparsity; public ulong MaxMemoryBytes; }
+        internal struct SessionParams { public uint StructSize; public int NCtx, NBatch, NThreads, SparseMode; public float CatsSparsity; public ulong MaxMemoryBytes; public int TypeK, TypeV; }
         [StructLayout(LayoutKind.Sequential)]
         internal struct SamplerParams { public uint StructSize; public float Temperature; public int TopK; public float TopP, MinP, RepeatPenalty; public int RepeatLastN; public ulong Seed; }
         [StructLayout(LayoutKind.Sequential)]

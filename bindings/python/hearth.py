@@ -36,6 +36,9 @@ _token_fn = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32, ctypes.POINTER(ctyp
 _log_fn = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p)
 
 
+_KV_TYPES = {"f16": 2, "f32": 1, "q8_0": 3}  # HEARTH_KV_*
+
+
 class _ModelParams(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("vocab_only", ctypes.c_int32), ("progress", _progress_fn),
                 ("progress_user", ctypes.c_void_p), ("prefault", ctypes.c_int32), ("gpu_offload", ctypes.c_int32),
@@ -45,7 +48,7 @@ class _ModelParams(ctypes.Structure):
 class _SessionParams(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("n_ctx", ctypes.c_int32), ("n_batch", ctypes.c_int32),
                 ("n_threads", ctypes.c_int32), ("sparse_mode", ctypes.c_int32), ("cats_sparsity", ctypes.c_float),
-                ("max_memory_bytes", ctypes.c_uint64)]
+                ("max_memory_bytes", ctypes.c_uint64), ("type_k", ctypes.c_int32), ("type_v", ctypes.c_int32)]
 
 
 class _SamplerParams(ctypes.Structure):
@@ -347,7 +350,8 @@ class Session(_Owned):
     _free = staticmethod(_lib.hearth_session_free)
     _what = "session"
 
-    def __init__(self, model, n_ctx=0, n_batch=0, n_threads=0, sparse_mode="auto", cats_sparsity=None, max_memory_bytes=0):
+    def __init__(self, model, n_ctx=0, n_batch=0, n_threads=0, sparse_mode="auto", cats_sparsity=None, max_memory_bytes=0,
+                 type_k="f16", type_v="f16"):
         p = _SessionParams()
         _lib.hearth_session_params_init(ctypes.byref(p))
         p.n_ctx, p.n_threads = n_ctx, n_threads
@@ -357,6 +361,7 @@ class Session(_Owned):
         if cats_sparsity is not None:
             p.cats_sparsity = cats_sparsity
         p.max_memory_bytes = max_memory_bytes
+        p.type_k, p.type_v = _KV_TYPES[type_k], _KV_TYPES[type_v]  # the KV cache's element types
         h = ctypes.c_void_p()
         _check(_lib.hearth_session_create(model._handle(), ctypes.byref(p), ctypes.byref(h)))
         self._h = h

@@ -177,6 +177,26 @@ class WithModel(unittest.TestCase):
         with hearth.Session(self.model, n_ctx=64, max_memory_bytes=1 << 30) as s:
             s.eval([1, 2, 3])
 
+    def test_kv_cache_types(self):
+        # the greedy continuation of an F32 cache and of the default F16 one: logits close, not identical
+        ref = None
+        for t in ("f32", "f16", "q8_0"):
+            try:
+                s = hearth.Session(self.model, n_ctx=64, type_k=t, type_v=t)
+            except hearth.HearthError as e:  # Q8_0 needs heads a multiple of 32 wide
+                self.assertEqual(t, "q8_0")
+                self.assertIn("multiple of 32", str(e))
+                continue
+            with s:
+                s.eval(self.model.tokenize("The hearth is warm"))
+                logits = s.logits()
+                if ref is None:
+                    ref = logits
+                else:
+                    self.assertLess(max(abs(a - b) for a, b in zip(logits, ref)), 0.05 * max(abs(x) for x in ref))
+        with self.assertRaises(KeyError):
+            hearth.Session(self.model, n_ctx=64, type_k="q4_0")
+
     def test_misuse_after_close(self):
         s = hearth.Session(self.model, n_ctx=32)
         s.close()

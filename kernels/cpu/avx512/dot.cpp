@@ -117,41 +117,33 @@ constexpr size_t row_bytes_of(int64_t n) { return (size_t)(n / 32) * (Q4 ? sizeo
 // (-8 * sum(x), see q8_aux) is the accumulator it starts from; Q8_0 weights give |w| and move their sign onto x.
 // This measured faster than packing two blocks per 512-bit register, whose per-half scales cost more than the
 // wider multiply saved. The block's scale (weight scale x activation scale) comes precomputed.
+// A block's weights as VPDPBUSD's unsigned operand: Q4_0's nibbles, Q8_0's |w| (its signs go onto x).
 template <bool Q4>
-inline __m256i block_dot(const void *w, int64_t b, __m256i qx, const int32_t *bias) {
-  if constexpr (Q4) {
-    const block_q4_0 &blk = ((const block_q4_0 *)w)[b];
-    return _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)bias), hearth_nibbles(blk.qs), qx);
-  } else {
-    const block_q8_0 &blk = ((const block_q8_0 *)w)[b];
-    const __m256i q = _mm256_loadu_si256((const __m256i *)blk.qs);
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(qx, q));
+struct weight_block {
+  __m256i u, sign;
+  weight_block(const void *w, int64_t b, bool valid) {
+    if (!valid) {
+      u = sign = _mm256_setzero_si256();
+    } else if constexpr (Q4) {
+      u = hearth_nibbles(((const block_q4_0 *)w)[b].qs);
+    } else {
+      sign = _mm256_loadu_si256((const __m256i *)((const block_q8_0 *)w)[b].qs);
+      u = _mm256_sign_epi8(sign, sign);
+    }
   }
+};
+
+template <bool Q4>
+inline __m256i block_dot(const weight_block<Q4> &wb, __m256i qx, const int32_t *bias) {
+  if constexpr (Q4) return _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)bias), wb.u, qx);
+  else return _mm256_dpbusd_epi32(_mm256_setzero_si256(), wb.u, _mm256_sign_epi8(qx, wb.sign));
 }
 
-// The exact int32 dot products of blocks b .. b + cnt - 1 (cnt <= 8; the other lanes 0), one block per lane. The
-// per-block float work (conversion, scale, accumulate) then runs once per eight blocks: a one-token matrix-vector
-// product was bound by that work, not by memory (7.8 GB/s on one core that reads 22 GB/s).
-template <bool Q4>
-inline __m256i block_sums8(const void *w, const block_q8_0 *xb, const int32_t *bias, int64_t b, int cnt) {
-  __m256i s[8];
-  if (cnt == 8) {
-    for (int i = 0; i < 8; ++i)
-      s[i] = block_dot<Q4>(w, b + i, _mm256_loadu_si256((const __m256i *)xb[b + i].qs), Q4 ? bias + (b + i) * 8 : nullptr);
-  } else {
-    for (int i = 0; i < 8; ++i)
-      s[i] = i < cnt ? block_dot<Q4>(w, b + i, _mm256_loadu_si256((const __m256i *)xb[b + i].qs), Q4 ? bias + (b + i) * 8 : nullptr)
-                     : _mm256_setzero_si256();
-  }
-  const __m256i t0 = _mm256_hadd_epi32(s[0], s[1]), t1 = _mm256_hadd_epi32(s[2], s[3]);
-  const __m256i t2 = _mm256_hadd_epi32(s[4], s[5]), t3 = _mm256_hadd_epi32(s[6], s[7]);
-  const __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
-  return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
-}
-
-// One weight row against NC activation columns, eight blocks per float step (see the AVX2 tier): the dense and
-// gathered variants, any column count and dot_rows run the same float operations per column, so batching never
-// changes a value and a neuron's is the same on the sparse and the dense path.
+// One weight row against NC activation columns, eight blocks per float step (see the AVX2 tier): a block's
+// integer products are summed across lanes in int32, one lane per block, so the conversion, the scale and the FMA
+// run once per eight blocks; a weight block is decoded once for all the columns. The float operations per column
+// are the same whatever NC, Stream or the caller (dot_rows), so batching never changes a value and a neuron's is
+// the same on the sparse and the dense path.
 template <int NC, bool Q4, bool Stream>
 void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, float *out) {
   const int64_t nb = n / 32;
@@ -167,8 +159,23 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
     for (int g = 0; g < cnt; g += 8) {
       if constexpr (Stream)
         for (int64_t off = 0; off < 8 * bsize; off += 64) _mm_prefetch((const char *)w + (b0 + g) * bsize + off + k_prefetch_bytes, _MM_HINT_T1);
+      const int m = cnt - g;  // valid blocks in this group (8 unless at the row's end)
+      const int64_t b = b0 + g;
+      __m256i t[NC][4];
+      for (int k = 0; k < 4; ++k) {
+        const int i0 = 2 * k, i1 = 2 * k + 1;
+        const weight_block<Q4> w0(w, b + i0, i0 < m), w1(w, b + i1, i1 < m);
+        for (int c = 0; c < NC; ++c) {
+          const block_q8_0 *xc = qcol(x, xs, c);
+          const int32_t *bc = aux->bias + (c * nb + b) * 8;
+          const __m256i p0 = i0 < m ? block_dot<Q4>(w0, _mm256_loadu_si256((const __m256i *)xc[b + i0].qs), bc + i0 * 8) : _mm256_setzero_si256();
+          const __m256i p1 = i1 < m ? block_dot<Q4>(w1, _mm256_loadu_si256((const __m256i *)xc[b + i1].qs), bc + i1 * 8) : _mm256_setzero_si256();
+          t[c][k] = _mm256_hadd_epi32(p0, p1);
+        }
+      }
       for (int c = 0; c < NC; ++c) {
-        const __m256i v = block_sums8<Q4>(w, qcol(x, xs, c), aux->bias + c * nb * 8, b0 + g, cnt - g < 8 ? cnt - g : 8);
+        const __m256i u0 = _mm256_hadd_epi32(t[c][0], t[c][1]), u1 = _mm256_hadd_epi32(t[c][2], t[c][3]);
+        const __m256i v = _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
         acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_load_ps(sc[c] + g), acc[c]);
       }
     }

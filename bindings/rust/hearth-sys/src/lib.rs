@@ -70,6 +70,8 @@ pub struct hearth_session_params {
     pub sparse_mode: i32,
     pub cats_sparsity: c_float,
     pub max_memory_bytes: u64,
+    pub type_k: i32,
+    pub type_v: i32,
 }
 
 #[repr(C)]
