@@ -372,7 +372,7 @@ TEST_CASE("session creation refuses a context whose memory exceeds the limit, be
   REQUIRE(hearth_model_load(test::synth_model(c).c_str(), nullptr, &m) == HEARTH_OK);
   hearth_session_params p;
   hearth_session_params_init(&p);
-  p.n_ctx = 1 << 20;  // 2 layers x 2 x 2^20 x 32 x 4 bytes = 512 MiB of KV cache
+  p.n_ctx = 1 << 20;  // 2 layers x 2 x 2^20 x 32 x 2 bytes (F16) = 256 MiB of KV cache
   p.max_memory_bytes = 64ull << 20;
   hearth_session *s = nullptr;
   CHECK(hearth_session_create(m, &p, &s) == HEARTH_ERR_OUT_OF_MEMORY);
@@ -382,7 +382,7 @@ TEST_CASE("session creation refuses a context whose memory exceeds the limit, be
   CHECK(msg.find("KV cache") != std::string::npos);
   CHECK(msg.find("n_ctx 1048576") != std::string::npos);
   // Under the limit it is created, and its KV cache is not committed: resident memory grows by far less than the
-  // 512 MiB the cache will take when the context fills.
+  // 256 MiB the cache will take when the context fills.
   p.max_memory_bytes = 4ull << 30;
   const size_t before = test::resident_bytes();
   REQUIRE(hearth_session_create(m, &p, &s) == HEARTH_OK);
@@ -391,6 +391,38 @@ TEST_CASE("session creation refuses a context whose memory exceeds the limit, be
   const hearth_token t[2] = {1, 9};
   CHECK(hearth_session_eval(s, t, 2, 0) == HEARTH_OK);
   hearth_session_free(s);
+  hearth_model_free(m);
+}
+
+TEST_CASE("session params: KV cache types by HEARTH_KV_*, an unknown value refused naming the field") {
+  const synth_config c = test::small_config(dtype::q8_0);
+  hearth_model *m = nullptr;
+  REQUIRE(hearth_model_load(test::synth_model(c).c_str(), nullptr, &m) == HEARTH_OK);
+  hearth_session_params p;
+  hearth_session_params_init(&p);
+  CHECK(p.type_k == HEARTH_KV_DEFAULT);
+  p.n_ctx = 32;
+  const hearth_token t[3] = {1, 9, 40};
+  std::vector<float> first;
+  for (int32_t type : {HEARTH_KV_DEFAULT, HEARTH_KV_F16, HEARTH_KV_F32}) {
+    p.type_k = p.type_v = type;
+    hearth_session *s = nullptr;
+    REQUIRE(hearth_session_create(m, &p, &s) == HEARTH_OK);
+    REQUIRE(hearth_session_eval(s, t, 3, 0) == HEARTH_OK);
+    const float *l = hearth_session_logits(s, -1);
+    if (first.empty()) first.assign(l, l + c.n_vocab);
+    else if (type == HEARTH_KV_F16) CHECK(std::equal(first.begin(), first.end(), l));  // the default is F16
+    hearth_session_free(s);
+  }
+  hearth_session *s = nullptr;
+  p.type_k = HEARTH_KV_F16;
+  p.type_v = 7;
+  CHECK(hearth_session_create(m, &p, &s) == HEARTH_ERR_INVALID_ARGUMENT);
+  CHECK(s == nullptr);
+  CHECK(std::string(hearth_last_error()).find("type_v") != std::string::npos);
+  p.type_v = HEARTH_KV_Q8_0;  // heads of 16: Q8_0 blocks would straddle them
+  CHECK(hearth_session_create(m, &p, &s) == HEARTH_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(hearth_last_error()).find("multiple of 32") != std::string::npos);
   hearth_model_free(m);
 }
 
