@@ -533,7 +533,7 @@ TEST_CASE("registered architectures: each piece of a block against a float64 for
       if (mode == (int)offload_mode::layers) CHECK(g->gpu()->n_attention_layers() == 2);
       else CHECK(g->gpu()->n_hot_neurons() > 0);
       session_config sc;
-      sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
+      sc.type_k = sc.type_v = dtype::f32;  // the oracle's, and the emulated device's cache is F32 too
       sc.n_ctx = 32;
       sc.n_threads = 2;
       sc.n_batch = 4;
@@ -619,7 +619,6 @@ TEST_CASE("hearth synth writes a file of each architecture that its unit loads, 
     std::vector<std::vector<float>> logits;
     for (int threads : {1, 2}) {
       session_config sc;
-      sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
       sc.n_ctx = 64;
       sc.n_threads = threads;
       session s(*m, sc);
@@ -712,7 +711,6 @@ TEST_CASE("learned positions bound the context: a session beyond the table is re
   const auto m = model::load(write_variant(v));
   CHECK(m->hp().n_ctx_train == 32);  // 34 rows, 2 of them OPT's offset
   session_config sc;
-  sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
   sc.n_ctx = 33;
   try {
     session s(*m, sc);

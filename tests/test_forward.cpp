@@ -98,7 +98,6 @@ TEST_CASE("batch, chunked and token-by-token evaluation agree exactly, and 1 thr
   const auto m = model::load(test::synth_model(c));
   std::vector<int32_t> toks = {1, 40, 41, 300, 7, 99, 12, 13};
   session_config sc;
-  sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
   sc.n_ctx = 64;
   sc.n_threads = 2;
   session batch(*m, sc);

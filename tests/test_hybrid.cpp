@@ -81,7 +81,7 @@ double max_abs_diff(const float *a, const float *b, int32_t n) {
 // measured difference (top-two gap <= 2 x max |difference|), and there must be few of them.
 void compare(const model &cpu_m, const model &gpu_m, int32_t mode, double tol, int steps = 24, int32_t n_batch = 0) {
   session_config sc;
-  sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
+  sc.type_k = sc.type_v = dtype::f32;  // as the emulated device's: the two caches must round alike to agree
   sc.n_ctx = 128;
   sc.n_threads = 2;
   sc.sparse_mode = mode;
@@ -233,7 +233,6 @@ TEST_CASE("hybrid sessions on several threads share one model, a cancelled step 
   const auto gpu = load_with(path, oc);
   REQUIRE(gpu->gpu());
   session_config sc;
-  sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
   sc.n_ctx = 64;
   sc.n_threads = 1;
   const int32_t nv = cpu->hp().n_vocab;
@@ -343,7 +342,6 @@ TEST_CASE("without a usable GPU the model loads CPU-only and still runs") {
       const auto gpu = load_with(path, oc, cpu->weight_bytes() + (8u << 20));
       REQUIRE(gpu->gpu());
       session_config sc;
-      sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
       sc.n_ctx = 2048;  // 4 layers x 2 x 2048 x 128 x 4 bytes = 8 MiB of KV: over what is left
       session s(*gpu, sc);
       CHECK(!s.hybrid());
@@ -364,7 +362,6 @@ TEST_CASE("without a usable GPU the model loads CPU-only and still runs") {
     const auto gpu = load_with(path, oc);
     REQUIRE(gpu->gpu());
     session_config sc;
-    sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
     sc.n_ctx = 64;
     sc.sparse_mode = HEARTH_SPARSE_EXACT_GATE;
     session a(*cpu, sc), b(*gpu, sc);
@@ -466,7 +463,6 @@ TEST_CASE("AUTO sparse mode follows the session's actual device") {
   const auto gpu = load_with(path, oc, cpu->weight_bytes() + (8u << 20));
   REQUIRE(gpu->gpu());
   session_config sc;
-  sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
   sc.n_ctx = 64;  // fits the device: hybrid, dense
   session fits(*gpu, sc);
   CHECK(fits.hybrid());

@@ -291,7 +291,8 @@ const std::vector<int32_t> k_toks = {1, 260, 270, 5, 280, 100, 261, 3, 284, 40, 
 // Logits of every token: the prompt in chunks of n_batch, then (from `first_single`) one token at a time.
 std::vector<std::vector<float>> run(const model &m, int n_batch, size_t first_single, int mode = HEARTH_SPARSE_DENSE, int threads = 2) {
   session_config sc;
-  sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
+  sc.type_k = sc.type_v = dtype::f32;  // against the float64 oracle and across modes and devices (the emulated device's
+  // cache is F32): an F16 cache would round their float-level differences to whole half-precision steps
   sc.n_ctx = 32;
   sc.n_threads = threads;
   sc.n_batch = n_batch;
@@ -367,7 +368,6 @@ TEST_CASE("mixtures of experts: logits against a float64 forward pass, batch aga
       const auto exact = run(*m, 8, 6, HEARTH_SPARSE_EXACT_GATE);
       CHECK(max_diff(exact, batched) < 1e-4);
       session_config sc;
-      sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
       sc.n_ctx = 32;
       sc.sparse_mode = HEARTH_SPARSE_EXACT_GATE;
       session s(*m, sc);
@@ -386,7 +386,6 @@ TEST_CASE("a mixture's dense step reads the chosen experts: bytes per token from
   const moe_variant v = variants()[1];  // qwen3moe, 3 of 8
   const auto m = model::load(write(v));
   session_config sc;
-  sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
   sc.n_ctx = 32;
   sc.sparse_mode = HEARTH_SPARSE_DENSE;
   session s(*m, sc);
@@ -441,7 +440,6 @@ TEST_CASE("on the emulated device: experts on the CPU, whole layers, and experts
         CHECK(split);
       }
       session_config sc;
-      sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
       sc.n_ctx = 32;
       sc.n_batch = 8;
       sc.sparse_mode = HEARTH_SPARSE_DENSE;
@@ -507,7 +505,6 @@ TEST_CASE("hearth synth writes mixtures with a skewed router and planted sparsit
       for (float v : row) mag = std::max(mag, (double)std::fabs(v));
     CHECK(max_diff(exact, dense) < 1e-4 * mag);
     session_config sc;
-    sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
     sc.n_ctx = 32;
     sc.sparse_mode = HEARTH_SPARSE_EXACT_GATE;
     session s(*m, sc);
@@ -597,7 +594,6 @@ TEST_CASE("CATS inside SiLU experts skips the share it was fitted to, near dense
   const auto m = model::load(test::synth_model(c));
   REQUIRE(m->neuron_major());
   session_config sc;
-  sc.type_k = sc.type_v = dtype::f32;  // the float64 oracle keeps keys and values unrounded
   sc.n_ctx = 64;
   sc.sparse_mode = HEARTH_SPARSE_CATS;
   sc.cats_sparsity = 0.5f;
