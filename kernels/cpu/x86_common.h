@@ -22,6 +22,13 @@ static inline __m256i hearth_nibbles(const uint8_t *qs) {
   return _mm256_and_si256(_mm256_srlv_epi64(t, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0f));
 }
 
+// Four hadd'ed pairs of blocks' int32 products (t[k] = hadd(block 2k, block 2k + 1)) as one vector of the eight
+// blocks' sums, in block order: the quantized dot kernels' one reduction per eight blocks.
+static inline __m256i hearth_block_sums8(const __m256i *t) {
+  const __m256i u0 = _mm256_hadd_epi32(t[0], t[1]), u1 = _mm256_hadd_epi32(t[2], t[3]);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
 // Sum of the 8 lanes of a 256-bit float vector.
 static inline float hearth_hsum256(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -175,8 +175,7 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
     }
     const __m256 dw = block_scales8<Q4>(w, b, cnt);
     for (int c = 0; c < NC; ++c) {
-      const __m256i u0 = _mm256_hadd_epi32(t[c][0], t[c][1]), u1 = _mm256_hadd_epi32(t[c][2], t[c][3]);
-      const __m256i v = _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+      const __m256i v = hearth_block_sums8(t[c]);
       const float *xsc = aux->scale + c * nb + b;
       __m256 xd;
       if (cnt == 8) {

@@ -112,12 +112,11 @@ inline __mmask16 first_lanes(int cnt) { return (__mmask16)((1u << cnt) - 1u); }
 template <bool Q4>
 constexpr size_t row_bytes_of(int64_t n) { return (size_t)(n / 32) * (Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0)); }
 
-// 256-bit VPDPBUSD (AVX512-VL + VNNI) on one block at a time, two blocks per iteration into two accumulators.
-// VPDPBUSD multiplies unsigned by signed bytes: Q4_0 nibbles are already unsigned, and the activation's bias
-// (-8 * sum(x), see q8_aux) is the accumulator it starts from; Q8_0 weights give |w| and move their sign onto x.
-// This measured faster than packing two blocks per 512-bit register, whose per-half scales cost more than the
-// wider multiply saved. The block's scale (weight scale x activation scale) comes precomputed.
-// A block's weights as VPDPBUSD's unsigned operand: Q4_0's nibbles, Q8_0's |w| (its signs go onto x).
+// 256-bit VPDPBUSD (AVX512-VL + VNNI), one block at a time. It multiplies unsigned by signed bytes: Q4_0 nibbles
+// are already unsigned, and the activation's bias (-8 * sum(x), see q8_aux) is the accumulator it starts from;
+// Q8_0 weights give |w| and move their sign onto x. This measured faster than packing two blocks per 512-bit
+// register, whose per-half scales cost more than the wider multiply saved. weight_block holds a block's
+// unsigned operand (and Q8_0's signs), decoded once for all the columns.
 template <bool Q4>
 struct weight_block {
   __m256i u, sign;
@@ -174,8 +173,7 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
         }
       }
       for (int c = 0; c < NC; ++c) {
-        const __m256i u0 = _mm256_hadd_epi32(t[c][0], t[c][1]), u1 = _mm256_hadd_epi32(t[c][2], t[c][3]);
-        const __m256i v = _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+        const __m256i v = hearth_block_sums8(t[c]);
         acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_load_ps(sc[c] + g), acc[c]);
       }
     }
