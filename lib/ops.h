@@ -16,6 +16,7 @@ struct q8_scratch {
   std::vector<uint8_t> blocks;
   std::vector<float> scale;
   std::vector<int32_t> bias;
+  std::vector<uint8_t> tokens;  // a batch's activations packed for the GEMM kernels
 };
 
 // Y[t][r] = W.row(r) . X[t] for t < n. Weights whose dot product reads quantized activations (vec_dot_type) get
@@ -38,6 +39,11 @@ struct activations {
 activations prepare_activations(dtype weight_type, const float *x, int64_t n, int64_t cols, q8_scratch &qs);
 // The chosen tier's kernels for a weight type; UNSUPPORTED (naming the type) if it has none.
 const cpu::type_kernels &cpu_kernels_for(dtype weight_type);
+// Batches through the tier's GEMM kernels (gk, the weight type's): ys[m][t * R + i] = row i of matrix m . x_t,
+// the rows being all of matrix m's (R = its rows; idx NULL) or rows idx[0..K) of each (R = K). Each task packs a
+// panel of rows and multiplies it by every token; the tokens are packed once, into qs. count <= 8.
+void gemm_rows(const cpu::gemm_kernels &gk, const matrix *const *ws, float *const *ys, int count, const int32_t *idx,
+               int64_t K, const activations &act, int64_t n, q8_scratch &qs);
 // Several matrices with the same input and row length (Q, K, V; gate and up), as one parallel loop. count <= 8.
 void matmul_shared(const matrix *const *ws, float *const *ys, int count, const float *x, int64_t n, q8_scratch &qs);
 

@@ -36,6 +36,9 @@ void rows_dot_shared(const matrix *const *ws, float *const *outs, int count, con
   const matrix &w0 = *ws[0];
   const cpu::dot_fn dot = cpu_kernels_for(w0.type).gather_dot;
   const activations act = prepare_activations(w0.type, x, n, w0.cols, qs);
+  // A batch: the union of the tokens' active neurons as GEMM panels, with the values the dense path gives
+  if (const cpu::gemm_kernels &gk = cpu_kernels_for(w0.type).gemm; gk && n >= 2)
+    return gemm_rows(gk, ws, outs, count, idx, K, act, n, qs);
   if (const cpu::dot_rows_fn dot_rows = cpu_kernels_for(w0.type).dot_rows; dot_rows && n == 1) {
     // One token: all the chunk's rows (gate and up of each neuron, neuron after neuron) go to the multi-row
     // kernel, which keeps four row streams in flight and loads x once per four rows.

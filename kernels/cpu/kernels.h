@@ -141,6 +141,25 @@ using axpy_rows_fn = void (*)(int64_t n, const void *const *rows, const float *c
 using attend_fn = void (*)(int hd, int n_q, const float *q, const void *k, const void *v, size_t k_row, size_t v_row,
                            int64_t n_pos, float scale, float cap, float *m, float *l, float *acc);
 
+// Prompt GEMM. A panel of up to `rows` weight rows is packed once into the tier's own layout (quants decoded to
+// bytes with one row per vector lane, scales to floats; float types to F32), then multiplied by every token of
+// the batch while it stays in cache: a weight row is decoded once per matrix rather than once per four tokens,
+// and each activation load feeds a whole panel of rows. The batch's activations are packed once too, into
+// tiles of a few tokens whose values each kernel step reads at fixed offsets.
+struct gemm_kernels {
+  int rows;                           // panel height
+  size_t (*panel_bytes)(int64_t n);   // the panel's size for rows of n elements
+  // nrows (1 <= nrows <= rows) rows of n elements, anywhere in memory, into panel; the rows past nrows are zero
+  void (*pack)(int64_t n, const void *const *rows, int nrows, void *panel);
+  size_t (*tokens_bytes)(int64_t n, int64_t ntok);
+  // ntok activation vectors (x and aux as dot_fn's) into tokens, tokens_bytes(n, ntok) bytes
+  void (*pack_tokens)(int64_t n, const void *x, size_t x_stride, const q8_aux *aux, int64_t ntok, void *tokens);
+  // y[t * y_stride + r] = row_r . x_t for t < ntok and r < nrows. A value's operations depend only on n: not on
+  // ntok, the token's place in the batch or the row's in the panel.
+  void (*run)(int64_t n, const void *panel, int nrows, const void *tokens, int64_t ntok, float *y, size_t y_stride);
+  explicit operator bool() const { return run != nullptr; }
+};
+
 // The kernels of one weight type. A type's row is empty (dot == nullptr) when the tier has none for it; every
 // tier has a row for every computable type (dtype_traits::computable), which the kernel tests check.
 struct type_kernels {
@@ -150,6 +169,7 @@ struct type_kernels {
   dot_fn gather_dot;
   dot_rows_fn dot_rows;  // nullptr for float types (their dot is already one stream per row)
   axpy_rows_fn axpy_rows;
+  gemm_kernels gemm{};   // empty where the tier has none for the type (matmul then uses dot)
   explicit operator bool() const { return dot != nullptr; }
 };
 
@@ -172,6 +192,9 @@ const kernel_table &ref_kernels();
 void add_avx2_quant_kernels(kernel_table &t);
 // Fills the attention kernels of the KV cache types (kernels/cpu/avx2/attention.cpp).
 void add_avx2_attention_kernels(kernel_table &t);
+// Fill the prompt GEMM kernels (kernels/cpu/avx2/gemm.cpp, kernels/cpu/avx512/gemm.cpp).
+void add_avx2_gemm_kernels(kernel_table &t);
+void add_avx512_gemm_kernels(kernel_table &t);
 const kernel_table *avx2_kernels();    // nullptr when not compiled in
 const kernel_table *avx512_kernels();  // nullptr when not compiled in
 

@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "fp16.h"
+#include "kernels.h"
+
 // A block's fp16 scale (its first two bytes) as a float: one 32-bit load and one conversion. The load also reads
 // two quant bytes of the same block, so it never leaves the block.
 static inline float hearth_half_scale(const void *blk) {
@@ -27,6 +30,54 @@ static inline __m256i hearth_nibbles(const uint8_t *qs) {
 static inline __m256i hearth_block_sums8(const __m256i *t) {
   const __m256i u0 = _mm256_hadd_epi32(t[0], t[1]), u1 = _mm256_hadd_epi32(t[2], t[3]);
   return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+// Transposes an 8 x 8 float block in place: r[i] lane j becomes r[j] lane i.
+static inline void hearth_transpose8(__m256 *r) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44), u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44), u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// Eight consecutive elements of a float-type row (F32, F16, BF16) from element k, as floats; one element.
+template <hearth::dtype T>
+static inline __m256 hearth_load8_float(const void *row, int64_t k) {
+  if constexpr (T == hearth::dtype::f32) return _mm256_loadu_ps((const float *)row + k);
+  const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)row + k));
+  if constexpr (T == hearth::dtype::f16) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+template <hearth::dtype T>
+static inline float hearth_load1_float(const void *row, int64_t k) {
+  if constexpr (T == hearth::dtype::f32) return ((const float *)row)[k];
+  const uint16_t h = ((const uint16_t *)row)[k];
+  if constexpr (T == hearth::dtype::f16) return hearth_fp16_to_f32(h);
+  return hearth_bf16_to_f32(h);
+}
+
+// Float panels of the GEMM kernels (gemm_kernels::pack for F32, F16, BF16 rows): rows[0..nrows) of n elements
+// (R rows at most, R a multiple of 8) into panel, element k of row r at float k * R + r, zero past nrows. Eight
+// rows by eight elements go through registers and one transpose.
+template <int R, hearth::dtype T>
+static inline void hearth_pack_float_panel(int64_t n, const void *const *rows, int nrows, void *out) {
+  float *panel = (float *)out;
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int r0 = 0; r0 < R; r0 += 8) {
+      __m256 v[8];
+      for (int i = 0; i < 8; ++i) v[i] = r0 + i < nrows ? hearth_load8_float<T>(rows[r0 + i], k) : _mm256_setzero_ps();
+      hearth_transpose8(v);
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(panel + (k + i) * R + r0, v[i]);
+    }
+  for (; k < n; ++k)
+    for (int r = 0; r < R; ++r) panel[k * R + r] = r < nrows ? hearth_load1_float<T>(rows[r], k) : 0.0f;
 }
 
 // Sum of the 8 lanes of a 256-bit float vector.

@@ -393,6 +393,7 @@ kernel_table make_table() {
   t.types[(uint32_t)dtype::q4_0] = {dot_q4_0, dot_q4_0_gather, dot_rows_q4_0, axpy_rows_q4_0};
   add_avx2_quant_kernels(t);
   add_avx2_attention_kernels(t);
+  add_avx2_gemm_kernels(t);
   t.quantize_q8_0 = quantize_q8_0;
   t.axpy_f32 = axpy_f32;
   return t;

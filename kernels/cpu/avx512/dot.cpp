@@ -340,6 +340,7 @@ const kernel_table *avx512_kernels() {
     set(dtype::q8_0, dot_q8_0, dot_q8_0_gather, dot_rows_q8_0, axpy_rows_q8_0);
     set(dtype::q4_0, dot_q4_0, dot_q4_0_gather, dot_rows_q4_0, axpy_rows_q4_0);
     t.axpy_f32 = axpy_f32;
+    add_avx512_gemm_kernels(t);
     return t;
   }();
   return &table;
