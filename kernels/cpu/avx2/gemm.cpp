@@ -4,10 +4,10 @@
 // group g holding bytes 4g..4g+3 of each row's block. A token's four activation bytes of group g, broadcast,
 // meet all 8 rows in one VPMADDUBSW. Q4_0 stores the nibble q (0..15): a pair of products is at most
 // 2 * 15 * 127, so the eight groups of a block sum in int16 without saturating and widen once per block; the
-// offset comes back through the activation's block sum (q8_aux::sum). Q8_0 stores w itself: VPMADDUBSW takes
-// |w| and x with w's sign, whose pairs (up to 2 * 127 * 127) widen at once. Float panels hold 16 rows as F32,
-// element k of the rows at 16 k. The tokens are packed in tiles so that the broadcast loads sit at fixed
-// offsets from one pointer.
+// offset comes back through the correction packed with the tokens (gemm_tokens.h). Q8_0 stores w itself:
+// VPMADDUBSW takes |w| and x with w's sign, whose pairs (up to 2 * 127 * 127) widen at once. Float panels hold
+// 16 rows as F32, element k of the rows at 16 k. The tokens are packed in tiles so that the broadcast loads sit
+// at fixed offsets from one pointer.
 #include <immintrin.h>
 
 #include <cstring>

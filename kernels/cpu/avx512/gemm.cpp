@@ -2,10 +2,10 @@
 //
 // Quantized panels (Q4_0, Q8_0) hold 16 rows. Per 32-element block: the 16 rows' scales as floats, then eight
 // 64-byte groups, group g holding bytes 4g..4g+3 of each row's block as unsigned bytes (Q4_0's nibble q, Q8_0's
-// w + 128). One VPDPBUSD of a group against the token's four activation bytes, broadcast from memory by the
-// instruction itself, adds those four products to all 16 rows at once, so a block's integer sum per row needs no
-// horizontal reduction; the offset comes back through the activation's block sum (q8_aux::sum), which starts the
-// accumulator. Float panels (F32, F16, BF16) hold 32 rows as F32, element k of the rows at 32 k, and take
+// w + 128). One VPDPBUSD of a group against the token's four activation bytes, broadcast, adds those four
+// products to all 16 rows at once, so a block's integer sum per row needs no horizontal reduction; the offset
+// comes back through a correction, -offset times the activation block's sum, packed with the tokens
+// (gemm_tokens.h), which starts the accumulator. Float panels (F32, F16, BF16) hold 32 rows as F32, element k of the rows at 32 k, and take
 // each token's element k as an FMA's broadcast operand. The tokens are packed in tiles so that those broadcast
 // loads sit at fixed offsets from one pointer.
 #include <immintrin.h>
