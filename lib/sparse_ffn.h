@@ -15,6 +15,7 @@ struct sparse_scratch {
   std::vector<float> g, u, a;  // n x K, compact over the active neurons
   std::vector<float> partial;  // k_down_parts x n_embd (decode) partial sums
   std::vector<int32_t> rows;   // the neurons a call computes (its caller's list)
+  std::vector<uint8_t> tokens; // a batch's coefficients packed for the GEMM kernels
 };
 
 // The down projection is split into this many fixed parts of the active list, each summed into its own partial

@@ -263,6 +263,44 @@ TEST_CASE("prompt GEMM kernels of every tier match float64, and a value depends 
   CHECK(tested == 5 * ((int)tiers().size() - 1));
 }
 
+TEST_CASE("column packers of every tier give neuron-major rows' decoded values in the F32 GEMM's panel layout") {
+  std::mt19937 rng(17);
+  const dtype types[] = {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0};
+  int tested = 0;
+  for (const cpu::kernel_table *k : tiers())
+    for (dtype t : types) {
+      const auto pack = k->of(t).pack_columns;
+      const int R = k->of(dtype::f32).gemm.rows;
+      if (!pack) continue;
+      ++tested;
+      for (int trial = 0; trial < 10; ++trial) {
+        const bool q = t == dtype::q8_0 || t == dtype::q4_0;
+        const int64_t d = q ? 32 * (1 + (int64_t)(rng() % 6)) : 1 + (int64_t)(rng() % 200);  // float rows: any width
+        const int64_t K = 1 + (int64_t)(rng() % 40);
+        std::vector<std::vector<uint8_t>> data;
+        std::vector<const void *> rows;
+        for (int64_t j = 0; j < K; ++j) {
+          const std::vector<float> wf = random_floats(rng, d);
+          data.emplace_back(row_bytes(t, d));
+          quantize_row(t, wf.data(), data.back().data(), d);
+        }
+        for (auto &v : data) rows.push_back(v.data());
+        const int64_t c0 = R * (int64_t)(rng() % (size_t)((d + R - 1) / R));
+        const int nc = (int)std::min<int64_t>(R, d - c0);
+        std::vector<float> panel((size_t)(K * R), -7.0f);
+        pack(K, rows.data(), c0, nc, panel.data());
+        CAPTURE(k->isa);
+        CAPTURE(type_name(t));
+        CAPTURE(d);
+        CAPTURE(c0);
+        for (int64_t j = 0; j < K; ++j)
+          for (int r = 0; r < R; ++r)  // block values are small integers times an fp16 scale: exact in float
+            CHECK(panel[(size_t)(j * R + r)] == (r < nc ? (float)weight_at(t, data[(size_t)j], c0 + r) : 0.0f));
+      }
+    }
+  CHECK(tested == 5 * ((int)tiers().size() - 1));
+}
+
 TEST_CASE("row axpy (the sparse down projection) of every tier matches float64") {
   std::mt19937 rng(13);
   const dtype types[] = {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0};

@@ -170,6 +170,11 @@ struct type_kernels {
   dot_rows_fn dot_rows;  // nullptr for float types (their dot is already one stream per row)
   axpy_rows_fn axpy_rows;
   gemm_kernels gemm{};   // empty where the tier has none for the type (matmul then uses dot)
+  // Neuron-major rows (ffn_down_t: row k is neuron k's output weights) as a panel of the tier's F32 GEMM, for a
+  // batch's dense down projection: K rows, each read from its element c0 on (c0 a multiple of the F32 panel's
+  // height R), the panel's element k of output column r (r < ncols <= R) at float k * R + r, zero beyond ncols.
+  // nullptr where the tier has none for the type.
+  void (*pack_columns)(int64_t K, const void *const *rows, int64_t c0, int ncols, void *panel) = nullptr;
   explicit operator bool() const { return dot != nullptr; }
 };
 

@@ -62,6 +62,44 @@ static inline float hearth_load1_float(const void *row, int64_t k) {
   return hearth_bf16_to_f32(h);
 }
 
+// Eight consecutive decoded elements of a row of any type with a column packer, from element c (a multiple of 8,
+// with c + 8 within the row for the block types).
+template <hearth::dtype T>
+static inline __m256 hearth_load8_any(const void *row, int64_t c) {
+  if constexpr (T == hearth::dtype::q8_0 || T == hearth::dtype::q4_0) {
+    constexpr int64_t bsize = T == hearth::dtype::q8_0 ? 34 : 18;
+    const uint8_t *blk = (const uint8_t *)row + (c / 32) * bsize;
+    const int off = (int)(c % 32);
+    const __m256 d = _mm256_set1_ps(hearth_half_scale(blk));
+    __m256i q;
+    if constexpr (T == hearth::dtype::q8_0) {
+      q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 2 + off)));
+    } else {  // values j < 16 are the low nibbles of qs[j], values j >= 16 the high nibbles of qs[j - 16]
+      q = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 2 + off % 16)));
+      if (off >= 16) q = _mm256_srli_epi32(q, 4);
+      q = _mm256_sub_epi32(_mm256_and_si256(q, _mm256_set1_epi32(15)), _mm256_set1_epi32(8));
+    }
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(q), d);
+  } else {
+    return hearth_load8_float<T>(row, c);
+  }
+}
+
+// gemm/type_kernels::pack_columns for a tier whose F32 panels are R rows high: eight columns at a time; a float
+// row's last columns one by one.
+template <int R, hearth::dtype T>
+static inline void hearth_pack_columns(int64_t K, const void *const *rows, int64_t c0, int ncols, void *out) {
+  float *panel = (float *)out;
+  for (int64_t k = 0; k < K; ++k) {
+    float *pk = panel + k * R;
+    int r = 0;
+    for (; r + 8 <= ncols; r += 8) _mm256_storeu_ps(pk + r, hearth_load8_any<T>(rows[k], c0 + r));
+    if constexpr (T == hearth::dtype::f32 || T == hearth::dtype::f16 || T == hearth::dtype::bf16)
+      for (; r < ncols; ++r) pk[r] = hearth_load1_float<T>(rows[k], c0 + r);
+    for (; r < R; ++r) pk[r] = 0.0f;
+  }
+}
+
 // Float panels of the GEMM kernels (gemm_kernels::pack for F32, F16, BF16 rows): rows[0..nrows) of n elements
 // (R rows at most, R a multiple of 8) into panel, element k of row r at float k * R + r, zero past nrows. Eight
 // rows by eight elements go through registers and one transpose.

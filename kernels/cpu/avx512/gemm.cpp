@@ -174,6 +174,11 @@ void add_avx512_gemm_kernels(kernel_table &t) {
   t.types[(uint32_t)dtype::f32].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::f32>, f_tokens_bytes, pack_tokens_f, run_f};
   t.types[(uint32_t)dtype::f16].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::f16>, f_tokens_bytes, pack_tokens_f, run_f};
   t.types[(uint32_t)dtype::bf16].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::bf16>, f_tokens_bytes, pack_tokens_f, run_f};
+  t.types[(uint32_t)dtype::f32].pack_columns = hearth_pack_columns<f_rows, dtype::f32>;
+  t.types[(uint32_t)dtype::f16].pack_columns = hearth_pack_columns<f_rows, dtype::f16>;
+  t.types[(uint32_t)dtype::bf16].pack_columns = hearth_pack_columns<f_rows, dtype::bf16>;
+  t.types[(uint32_t)dtype::q8_0].pack_columns = hearth_pack_columns<f_rows, dtype::q8_0>;
+  t.types[(uint32_t)dtype::q4_0].pack_columns = hearth_pack_columns<f_rows, dtype::q4_0>;
 }
 
 }  // namespace hearth::cpu
