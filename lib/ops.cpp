@@ -42,21 +42,31 @@ activations prepare_activations(dtype type, const float *x, int64_t n, int64_t c
   return {qs.blocks.data(), stride, nb, &qs};
 }
 
+const uint8_t *pack_gemm_tokens(const cpu::gemm_kernels &gk, int64_t n, const void *x, size_t x_stride,
+                                const cpu::q8_aux *aux, int64_t ntok, std::vector<uint8_t> &buf) {
+  const size_t bytes = gk.tokens_bytes(n, ntok);
+  if (buf.size() < bytes) buf.resize(bytes);
+  gk.pack_tokens(n, x, x_stride, aux, ntok, buf.data());
+  return buf.data();
+}
+
+uint8_t *gemm_panel(size_t bytes) {
+  static thread_local std::vector<uint8_t> panel;
+  if (panel.size() < bytes) panel.resize(bytes);
+  return panel.data();
+}
+
 void gemm_rows(const cpu::gemm_kernels &gk, const matrix *const *ws, float *const *ys, int count, const int32_t *idx,
                int64_t K, const activations &act, int64_t n, q8_scratch &qs) {
   const int64_t cols = ws[0]->cols;
   const cpu::q8_aux aux = act.aux(0);
-  const size_t tb = gk.tokens_bytes(cols, n);
-  if (qs.tokens.size() < tb) qs.tokens.resize(tb);
-  gk.pack_tokens(cols, act.data, act.stride, &aux, n, qs.tokens.data());
+  const uint8_t *tokens = pack_gemm_tokens(gk, cols, act.data, act.stride, &aux, n, qs.tokens);
   int64_t first[9] = {0};
   for (int m = 0; m < count; ++m) first[m + 1] = first[m] + ((idx ? K : ws[m]->rows) + gk.rows - 1) / gk.rows;
   tbb::parallel_for(
       tbb::blocked_range<int64_t>(0, first[count], 1),
       [&](const tbb::blocked_range<int64_t> &r) {
-        static thread_local std::vector<uint8_t> panel;  // grows to the largest panel once per thread
-        const size_t bytes = gk.panel_bytes(cols);
-        if (panel.size() < bytes) panel.resize(bytes);
+        uint8_t *panel = gemm_panel(gk.panel_bytes(cols));
         const void *rows[64];
         for (int64_t p = r.begin(); p < r.end(); ++p) {
           int m = 0;
@@ -66,8 +76,8 @@ void gemm_rows(const cpu::gemm_kernels &gk, const matrix *const *ws, float *cons
           const int64_t i0 = (p - first[m]) * gk.rows;
           const int nr = (int)std::min<int64_t>(gk.rows, nrows - i0);
           for (int i = 0; i < nr; ++i) rows[i] = w.row(idx ? idx[i0 + i] : i0 + i);
-          gk.pack(cols, rows, nr, panel.data());
-          gk.run(cols, panel.data(), nr, qs.tokens.data(), n, ys[m] + i0, (size_t)nrows);
+          gk.pack(cols, rows, nr, panel);
+          gk.run(cols, panel, nr, tokens, n, ys[m] + i0, (size_t)nrows);
         }
       },
       tbb::simple_partitioner());
@@ -88,10 +98,10 @@ void matmul_shared(const matrix *const *ws, float *const *ys, int count, const f
       return;
     }
   const cpu::type_kernels &k = cpu_kernels_for(type);
-  if (k.gemm && n >= 2) return gemm_rows(k.gemm, ws, ys, count, nullptr, 0, prepare_activations(type, x, n, cols, qs), n, qs);
+  const activations act = prepare_activations(type, x, n, cols, qs);
+  if (k.gemm && n >= 2) return gemm_rows(k.gemm, ws, ys, count, nullptr, 0, act, n, qs);
   const cpu::dot_fn dot = k.dot;
   const cpu::dot_rows_fn dot_rows = k.dot_rows;
-  const activations act = prepare_activations(type, x, n, cols, qs);
   const uint8_t *xa = act.data;
   const size_t stride = act.stride;
   // The matrices' rows form one range, so one parallel loop (one synchronisation) covers them all. Chunks of

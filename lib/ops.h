@@ -39,6 +39,12 @@ struct activations {
 activations prepare_activations(dtype weight_type, const float *x, int64_t n, int64_t cols, q8_scratch &qs);
 // The chosen tier's kernels for a weight type; UNSUPPORTED (naming the type) if it has none.
 const cpu::type_kernels &cpu_kernels_for(dtype weight_type);
+// The GEMM kernels' two buffers: the batch packed into buf (grown as needed; x, x_stride and aux as
+// gemm_kernels::pack_tokens takes them), and the calling thread's panel of `bytes` (grown to the largest panel
+// once per thread; valid until the thread's next call).
+const uint8_t *pack_gemm_tokens(const cpu::gemm_kernels &gk, int64_t n, const void *x, size_t x_stride,
+                                const cpu::q8_aux *aux, int64_t ntok, std::vector<uint8_t> &buf);
+uint8_t *gemm_panel(size_t bytes);
 // Batches through the tier's GEMM kernels (gk, the weight type's): ys[m][t * R + i] = row i of matrix m . x_t,
 // the rows being all of matrix m's (R = its rows; idx NULL) or rows idx[0..K) of each (R = K). Each task packs a
 // panel of rows and multiplies it by every token; the tokens are packed once, into qs. count <= 8.

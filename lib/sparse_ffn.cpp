@@ -121,22 +121,18 @@ void rows_axpy(const matrix &w, const int32_t *idx, int64_t K, const float *a, i
   // product, through the tier's F32 GEMM over panels of output columns, each packed from the K rows' slices.
   const cpu::gemm_kernels &fg = cpu::kernels().of(dtype::f32).gemm;
   if (const auto pack_columns = cpu_kernels_for(w.type).pack_columns; !skip_zero && pack_columns && fg) {
-    const size_t tb = fg.tokens_bytes(K, n);
-    if (s.tokens.size() < tb) s.tokens.resize(tb);
-    fg.pack_tokens(K, a, (size_t)K * sizeof(float), nullptr, n, s.tokens.data());
+    const uint8_t *tokens = pack_gemm_tokens(fg, K, a, (size_t)K * sizeof(float), nullptr, n, s.tokens);
     std::vector<const void *> rows((size_t)K);
     for (int64_t j = 0; j < K; ++j) rows[(size_t)j] = w.row(idx[j]);
     tbb::parallel_for(
         tbb::blocked_range<int64_t>(0, (d + fg.rows - 1) / fg.rows, 1),
         [&](const tbb::blocked_range<int64_t> &r) {
-          static thread_local std::vector<uint8_t> panel;  // grows to the largest panel once per thread
-          const size_t bytes = fg.panel_bytes(K);
-          if (panel.size() < bytes) panel.resize(bytes);
+          uint8_t *panel = gemm_panel(fg.panel_bytes(K));
           for (int64_t p = r.begin(); p < r.end(); ++p) {
             const int64_t c0 = p * fg.rows;
             const int nc = (int)std::min<int64_t>(fg.rows, d - c0);
-            pack_columns(K, rows.data(), c0, nc, panel.data());
-            fg.run(K, panel.data(), nc, s.tokens.data(), n, y + c0, (size_t)d);
+            pack_columns(K, rows.data(), c0, nc, panel);
+            fg.run(K, panel, nc, tokens, n, y + c0, (size_t)d);
           }
         },
         tbb::simple_partitioner());

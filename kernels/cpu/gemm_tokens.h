@@ -32,6 +32,7 @@ static inline void hearth_for_each_tile(int64_t ntok, int most, const F &f) {
 // bytes. The correction is -(2^shift) times the block's sum of its quants (the kernel's weight offset; the q8_aux
 // bias lanes sum to -8 times it).
 inline constexpr size_t hearth_q_token_bytes(int64_t nb) { return (size_t)nb * 40; }
+static inline size_t hearth_q_tokens_bytes(int64_t n, int64_t ntok) { return hearth_q_token_bytes(n / 32) * (size_t)ntok; }
 
 static inline void hearth_pack_tokens_q8(int64_t n, const void *x, size_t xs, const hearth::cpu::q8_aux *aux,
                                          int64_t ntok, void *tokens, int most, int shift) {
@@ -56,6 +57,7 @@ static inline void hearth_pack_tokens_q8(int64_t n, const void *x, size_t xs, co
 }
 
 // Float activations: token t0 of a tile starts at float t0 * n; element k of the tile's w tokens at k * w.
+static inline size_t hearth_f_tokens_bytes(int64_t n, int64_t ntok) { return (size_t)(n * ntok) * sizeof(float); }
 static inline void hearth_pack_tokens_f32(int64_t n, const void *x, size_t xs, int64_t ntok, void *tokens, int most) {
   hearth_for_each_tile(ntok, most, [&](int64_t t0, int w) {
     float *tile = (float *)tokens + t0 * n;

@@ -59,7 +59,6 @@ void pack_q(int64_t n, const void *const *rows, int nrows, void *panel) {
 
 // The tokens: tiles of up to 4 (gemm_tokens.h).
 constexpr int q_tile_max = 4;
-size_t q_tokens_bytes(int64_t n, int64_t ntok) { return hearth_q_token_bytes(n / 32) * (size_t)ntok; }
 
 void pack_tokens_q(int64_t n, const void *x, size_t xs, const q8_aux *aux, int64_t ntok, void *tokens) {
   hearth_pack_tokens_q8(n, x, xs, aux, ntok, tokens, q_tile_max, 3);  // Q8_0's kernel ignores the correction
@@ -119,7 +118,6 @@ constexpr int64_t f_chunk = 512;  // elements per pass over the tokens: a 32 KiB
 size_t f_panel_bytes(int64_t n) { return (size_t)n * f_rows * sizeof(float); }
 
 // The tokens: tiles of up to 6 (gemm_tokens.h).
-size_t f_tokens_bytes(int64_t n, int64_t ntok) { return (size_t)(n * ntok) * sizeof(float); }
 
 void pack_tokens_f(int64_t n, const void *x, size_t xs, const q8_aux *, int64_t ntok, void *tokens) {
   hearth_pack_tokens_f32(n, x, xs, ntok, tokens, f_tile_max);
@@ -170,11 +168,11 @@ void run_f(int64_t n, const void *panel, int nrows, const void *tokens, int64_t 
 }  // namespace
 
 void add_avx2_gemm_kernels(kernel_table &t) {
-  t.types[(uint32_t)dtype::q4_0].gemm = {q_rows, q_panel_bytes, pack_q<true>, q_tokens_bytes, pack_tokens_q, run_q<true>};
-  t.types[(uint32_t)dtype::q8_0].gemm = {q_rows, q_panel_bytes, pack_q<false>, q_tokens_bytes, pack_tokens_q, run_q<false>};
-  t.types[(uint32_t)dtype::f32].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::f32>, f_tokens_bytes, pack_tokens_f, run_f};
-  t.types[(uint32_t)dtype::f16].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::f16>, f_tokens_bytes, pack_tokens_f, run_f};
-  t.types[(uint32_t)dtype::bf16].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::bf16>, f_tokens_bytes, pack_tokens_f, run_f};
+  t.types[(uint32_t)dtype::q4_0].gemm = {q_rows, q_panel_bytes, pack_q<true>, hearth_q_tokens_bytes, pack_tokens_q, run_q<true>};
+  t.types[(uint32_t)dtype::q8_0].gemm = {q_rows, q_panel_bytes, pack_q<false>, hearth_q_tokens_bytes, pack_tokens_q, run_q<false>};
+  t.types[(uint32_t)dtype::f32].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::f32>, hearth_f_tokens_bytes, pack_tokens_f, run_f};
+  t.types[(uint32_t)dtype::f16].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::f16>, hearth_f_tokens_bytes, pack_tokens_f, run_f};
+  t.types[(uint32_t)dtype::bf16].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::bf16>, hearth_f_tokens_bytes, pack_tokens_f, run_f};
   t.types[(uint32_t)dtype::f32].pack_columns = hearth_pack_columns<f_rows, dtype::f32>;
   t.types[(uint32_t)dtype::f16].pack_columns = hearth_pack_columns<f_rows, dtype::f16>;
   t.types[(uint32_t)dtype::bf16].pack_columns = hearth_pack_columns<f_rows, dtype::bf16>;

@@ -5,9 +5,9 @@
 // w + 128). One VPDPBUSD of a group against the token's four activation bytes, broadcast, adds those four
 // products to all 16 rows at once, so a block's integer sum per row needs no horizontal reduction; the offset
 // comes back through a correction, -offset times the activation block's sum, packed with the tokens
-// (gemm_tokens.h), which starts the accumulator. Float panels (F32, F16, BF16) hold 32 rows as F32, element k of the rows at 32 k, and take
-// each token's element k as an FMA's broadcast operand. The tokens are packed in tiles so that those broadcast
-// loads sit at fixed offsets from one pointer.
+// (gemm_tokens.h), which starts the accumulator. Float panels (F32, F16, BF16) hold 32 rows as F32, element k
+// of the rows at 32 k, and take each token's element k as an FMA's broadcast operand. The tokens are packed in
+// tiles so that those broadcast loads sit at fixed offsets from one pointer.
 #include <immintrin.h>
 
 #include <cstring>
@@ -65,7 +65,6 @@ void pack_q(int64_t n, const void *const *rows, int nrows, void *panel) {
 
 // The tokens: tiles of up to 8 (gemm_tokens.h; 12 measured no faster).
 constexpr int q_tile_max = 8;
-size_t q_tokens_bytes(int64_t n, int64_t ntok) { return hearth_q_token_bytes(n / 32) * (size_t)ntok; }
 
 template <int Shift>
 void pack_tokens_q(int64_t n, const void *x, size_t xs, const q8_aux *aux, int64_t ntok, void *tokens) {
@@ -116,7 +115,6 @@ constexpr int64_t f_chunk = 512;  // elements per pass over the tokens: a 64 KiB
 size_t f_panel_bytes(int64_t n) { return (size_t)n * f_rows * sizeof(float); }
 
 // The tokens: tiles of up to 12 (gemm_tokens.h).
-size_t f_tokens_bytes(int64_t n, int64_t ntok) { return (size_t)(n * ntok) * sizeof(float); }
 
 void pack_tokens_f(int64_t n, const void *x, size_t xs, const q8_aux *, int64_t ntok, void *tokens) {
   hearth_pack_tokens_f32(n, x, xs, ntok, tokens, f_tile_max);
@@ -169,11 +167,11 @@ void run_f(int64_t n, const void *panel, int nrows, const void *tokens, int64_t 
 }  // namespace
 
 void add_avx512_gemm_kernels(kernel_table &t) {
-  t.types[(uint32_t)dtype::q4_0].gemm = {q_rows, q_panel_bytes, pack_q<true>, q_tokens_bytes, pack_tokens_q<3>, run_q};
-  t.types[(uint32_t)dtype::q8_0].gemm = {q_rows, q_panel_bytes, pack_q<false>, q_tokens_bytes, pack_tokens_q<7>, run_q};
-  t.types[(uint32_t)dtype::f32].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::f32>, f_tokens_bytes, pack_tokens_f, run_f};
-  t.types[(uint32_t)dtype::f16].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::f16>, f_tokens_bytes, pack_tokens_f, run_f};
-  t.types[(uint32_t)dtype::bf16].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::bf16>, f_tokens_bytes, pack_tokens_f, run_f};
+  t.types[(uint32_t)dtype::q4_0].gemm = {q_rows, q_panel_bytes, pack_q<true>, hearth_q_tokens_bytes, pack_tokens_q<3>, run_q};
+  t.types[(uint32_t)dtype::q8_0].gemm = {q_rows, q_panel_bytes, pack_q<false>, hearth_q_tokens_bytes, pack_tokens_q<7>, run_q};
+  t.types[(uint32_t)dtype::f32].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::f32>, hearth_f_tokens_bytes, pack_tokens_f, run_f};
+  t.types[(uint32_t)dtype::f16].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::f16>, hearth_f_tokens_bytes, pack_tokens_f, run_f};
+  t.types[(uint32_t)dtype::bf16].gemm = {f_rows, f_panel_bytes, hearth_pack_float_panel<f_rows, dtype::bf16>, hearth_f_tokens_bytes, pack_tokens_f, run_f};
   t.types[(uint32_t)dtype::f32].pack_columns = hearth_pack_columns<f_rows, dtype::f32>;
   t.types[(uint32_t)dtype::f16].pack_columns = hearth_pack_columns<f_rows, dtype::f16>;
   t.types[(uint32_t)dtype::bf16].pack_columns = hearth_pack_columns<f_rows, dtype::bf16>;
