@@ -334,7 +334,8 @@ HEARTH_API hearth_status hearth_session_step(hearth_session *session, hearth_tok
 /* ---- machine ------------------------------------------------------------------------------------------- */
 /* Number of usable CUDA devices (0 without a driver or a device, or in a build without CUDA). */
 HEARTH_API int32_t hearth_gpu_count(void);
-/* The CPU kernel tier in use: "ref", "avx2" or "avx512". HEARTH_FORCE_ISA=ref|avx2|avx512 caps it. */
+/* The CPU kernel tier in use: "ref", "avx2" or "avx512" on x86-64, "ref", "neon" or "dotprod" on AArch64.
+   HEARTH_FORCE_ISA (one of those names) caps it. */
 HEARTH_API const char *hearth_cpu_isa(void);
 
 /* sizeof of a public struct, by its name ("hearth_session_params", ...), or 0 for an unknown name: bindings

@@ -112,7 +112,12 @@ reference::reference(const std::string &path) : m_(new reference_model) {
 reference::~reference() { delete m_; }
 
 namespace {
+// The compiler's own half type (IEEE binary16, round to nearest even), independent of the library's conversion.
+#if defined(__aarch64__)
+double half(double x) { return (double)(__fp16)(float)x; }
+#else
 double half(double x) { return (double)(_Float16)(float)x; }
+#endif
 
 // A cache row as the cache keeps it: every value through half precision, or Q8_0 blocks of 32.
 void round_row(std::vector<double> &x, reference::kv_rounding r) {

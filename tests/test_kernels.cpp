@@ -363,3 +363,23 @@ TEST_CASE("the dispatcher chooses a tier only where the CPU has every feature it
   f.fma = false;
   CHECK(std::string(cpu::choose_tier(f, nullptr).isa) == "ref");
 }
+
+TEST_CASE("the AArch64 dispatcher takes dotprod only where the CPU reports it, and HEARTH_FORCE_ISA caps it") {
+  cpu::cpu_features f;
+  CHECK(std::string(cpu::choose_tier(f, nullptr).isa) == "ref");
+  f.neon = true;
+  if (cpu::neon_kernels()) CHECK(std::string(cpu::choose_tier(f, nullptr).isa) == "neon");
+  f.dotprod = true;
+  if (cpu::neon_dotprod_kernels()) CHECK(std::string(cpu::choose_tier(f, nullptr).isa) == "dotprod");
+  if (cpu::neon_kernels()) CHECK(std::string(cpu::choose_tier(f, "neon").isa) == "neon");
+  CHECK(std::string(cpu::choose_tier(f, "ref").isa) == "ref");
+  // each architecture's build has its own tiers and no other's
+#if defined(__aarch64__)
+  CHECK(cpu::neon_kernels() != nullptr);
+  CHECK(cpu::avx2_kernels() == nullptr);
+#elif defined(__x86_64__)
+  CHECK(cpu::neon_kernels() == nullptr);
+  CHECK(cpu::neon_dotprod_kernels() == nullptr);
+  CHECK(cpu::avx2_kernels() != nullptr);
+#endif
+}

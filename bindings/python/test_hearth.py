@@ -15,7 +15,7 @@ MODEL = os.environ.get("HEARTH_TEST_MODEL", "")
 class Basics(unittest.TestCase):
     def test_version_and_machine(self):
         self.assertRegex(hearth.version(), r"^\d+\.\d+\.\d+$")
-        self.assertIn(hearth.cpu_isa(), ("ref", "avx2", "avx512"))
+        self.assertIn(hearth.cpu_isa(), ("ref", "avx2", "avx512", "neon", "dotprod"))
         self.assertGreaterEqual(hearth.gpu_count(), 0)
 
     def test_missing_file_raises_io_error(self):

@@ -1,6 +1,7 @@
-// CPU kernel tiers: one reference tier (scalar, always built, the test oracle) and SIMD tiers (AVX2+FMA+F16C,
-// AVX-512 with VNNI) compiled in their own translation units with their own ISA flags. One table is chosen at
-// start-up; HEARTH_FORCE_ISA=ref|avx2|avx512 caps the choice (oneDNN's max-ISA idea).
+// CPU kernel tiers: one reference tier (scalar, always built, the test oracle) and SIMD tiers compiled in their
+// own translation units with their own ISA flags: on x86-64 AVX2+FMA+F16C and AVX-512 with VNNI, on AArch64 NEON
+// and NEON with the dot-product extension. One table is chosen at start-up; HEARTH_FORCE_ISA caps the choice
+// (oneDNN's max-ISA idea): ref|avx2|avx512 on x86-64, ref|neon|dotprod on AArch64.
 //
 // Only PODs and plain function pointers live here, so the ISA translation units share no inline code that the
 // linker could merge into a variant compiled for a newer ISA.
@@ -200,8 +201,15 @@ void add_avx2_attention_kernels(kernel_table &t);
 // Fill the prompt GEMM kernels (kernels/cpu/avx2/gemm.cpp, kernels/cpu/avx512/gemm.cpp).
 void add_avx2_gemm_kernels(kernel_table &t);
 void add_avx512_gemm_kernels(kernel_table &t);
-const kernel_table *avx2_kernels();    // nullptr when not compiled in
-const kernel_table *avx512_kernels();  // nullptr when not compiled in
+// Fills the NEON attention kernels (kernels/cpu/neon/attention.cpp), shared by both AArch64 tiers, and each
+// tier's prompt GEMM (kernels/cpu/neon/gemm.cpp, compiled with and without +dotprod).
+void add_neon_attention_kernels(kernel_table &t);
+void add_neon_gemm_kernels(kernel_table &t);
+void add_neon_dotprod_gemm_kernels(kernel_table &t);
+const kernel_table *avx2_kernels();          // nullptr when not compiled in (no_simd.cpp)
+const kernel_table *avx512_kernels();        // nullptr when not compiled in
+const kernel_table *neon_kernels();          // nullptr when not compiled in
+const kernel_table *neon_dotprod_kernels();  // nullptr when not compiled in
 
 // The tier for this machine, capped by HEARTH_FORCE_ISA; chosen once.
 const kernel_table &kernels();
@@ -212,10 +220,11 @@ int available_tiers(const kernel_table **out, int cap);
 struct cpu_features {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false;
+  bool neon = false, dotprod = false;  // AArch64: Advanced SIMD (asimd) and its dot products (asimddp)
 };
 cpu_features detect_cpu_features();
-// The tier for these features under a HEARTH_FORCE_ISA-style cap ("ref", "avx2", "avx512"; nullptr: none). The
-// AVX2 tier is compiled with FMA and F16C, so it needs all three.
+// The tier for these features under a HEARTH_FORCE_ISA-style cap ("ref", "avx2", "avx512", "neon", "dotprod";
+// nullptr: none). The AVX2 tier is compiled with FMA and F16C, so it needs all three.
 const kernel_table &choose_tier(const cpu_features &f, const char *cap);
 
 }  // namespace hearth::cpu

@@ -15,7 +15,7 @@ fn opts(n_ctx: i32) -> SessionOptions {
 #[test]
 fn version_and_machine() {
     assert!(hearth::version().split('.').count() == 3);
-    assert!(["ref", "avx2", "avx512"].contains(&hearth::cpu_isa().as_str()));
+    assert!(["ref", "avx2", "avx512", "neon", "dotprod"].contains(&hearth::cpu_isa().as_str()));
     assert!(hearth::gpu_count() >= 0);
 }
 

@@ -1,0 +1,2 @@
+// The "dotprod" tier's GEMM: neon/gemm.cpp compiled with +dotprod (anonymous namespace: no code shared).
+#include "gemm.cpp"
