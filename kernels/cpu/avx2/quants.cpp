@@ -13,6 +13,7 @@
 
 #include "../fp16.h"
 #include "../kernels.h"
+#include "../widths.h"
 #include "../x86_common.h"
 
 namespace hearth::cpu {
@@ -229,12 +230,7 @@ void dot_kq(int64_t n, const void *w, const void *x, size_t xs, float *out) {
 
 template <class T, bool Stream>
 void dot_kq_n(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *, int nc, float *out) {
-  switch (nc) {
-    case 1: return dot_kq<T, 1, Stream>(n, w, x, xs, out);
-    case 2: return dot_kq<T, 2, Stream>(n, w, x, xs, out);
-    case 3: return dot_kq<T, 3, Stream>(n, w, x, xs, out);
-    default: return dot_kq<T, 4, Stream>(n, w, x, xs, out);
-  }
+  hearth_with_width<1, 2, 3, 4>(nc, [&](auto c) { dot_kq<T, decltype(c)::value, Stream>(n, w, x, xs, out); });
 }
 
 // Gathered rows one at a time, the caller's row list order; the next row is requested while this one is read.
@@ -389,12 +385,7 @@ void dot_b32(int64_t n, const void *w, const void *x, size_t xs, float *out) {
 
 template <class T, bool Stream>
 void dot_b32_n(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *, int nc, float *out) {
-  switch (nc) {
-    case 1: return dot_b32<T, 1, Stream>(n, w, x, xs, out);
-    case 2: return dot_b32<T, 2, Stream>(n, w, x, xs, out);
-    case 3: return dot_b32<T, 3, Stream>(n, w, x, xs, out);
-    default: return dot_b32<T, 4, Stream>(n, w, x, xs, out);
-  }
+  hearth_with_width<1, 2, 3, 4>(nc, [&](auto c) { dot_b32<T, decltype(c)::value, Stream>(n, w, x, xs, out); });
 }
 
 template <class T>

@@ -7,6 +7,7 @@
 #include "../fp16.h"
 #include "../kernels.h"
 #include "../q8_aux.h"
+#include "../widths.h"
 #include "../x86_common.h"
 
 namespace hearth::cpu {
@@ -44,12 +45,7 @@ void dot_floatlike(int64_t n, const Load &load, const Scalar &scalar, const void
 template <class Load, class Scalar>
 void dot_floatlike_n(int64_t n, const Load &load, const Scalar &scalar, const void *x, size_t xs, int nc,
                      float *out) {
-  switch (nc) {
-    case 1: return dot_floatlike<1>(n, load, scalar, x, xs, out);
-    case 2: return dot_floatlike<2>(n, load, scalar, x, xs, out);
-    case 3: return dot_floatlike<3>(n, load, scalar, x, xs, out);
-    default: return dot_floatlike<4>(n, load, scalar, x, xs, out);
-  }
+  hearth_with_width<1, 2, 3, 4>(nc, [&](auto c) { dot_floatlike<decltype(c)::value>(n, load, scalar, x, xs, out); });
 }
 
 void dot_f32(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
@@ -183,12 +179,7 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
 
 template <bool Q4, bool Stream = true>
 void dot_q_n(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
-  switch (nc) {
-    case 1: return dot_q<1, Q4, Stream>(n, w, x, xs, aux, out);
-    case 2: return dot_q<2, Q4, Stream>(n, w, x, xs, aux, out);
-    case 3: return dot_q<3, Q4, Stream>(n, w, x, xs, aux, out);
-    default: return dot_q<4, Q4, Stream>(n, w, x, xs, aux, out);
-  }
+  hearth_with_width<1, 2, 3, 4>(nc, [&](auto c) { dot_q<decltype(c)::value, Q4, Stream>(n, w, x, xs, aux, out); });
 }
 
 void dot_q8_0(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {

@@ -15,6 +15,7 @@
 #include "../fp16.h"
 #include "../gemm_tokens.h"
 #include "../kernels.h"
+#include "../widths.h"
 #include "../x86_common.h"
 
 namespace hearth::cpu {
@@ -97,12 +98,7 @@ void run_q(int64_t n, const void *panel, int nrows, const void *tokens, int64_t 
   hearth_for_each_tile(ntok, q_tile_max, [&](int64_t t0, int w) {
     const uint8_t *tile = (const uint8_t *)tokens + t0 * hearth_q_token_bytes(nb);
     float *yt = y + t0 * ys;
-    switch (w) {
-      case 8: q_tile<8>(nb, p, tile, m, yt, ys); break;
-      case 4: q_tile<4>(nb, p, tile, m, yt, ys); break;
-      case 2: q_tile<2>(nb, p, tile, m, yt, ys); break;
-      default: q_tile<1>(nb, p, tile, m, yt, ys); break;
-    }
+    hearth_with_width<8, 4, 2, 1>(w, [&](auto tw) { q_tile<decltype(tw)::value>(nb, p, tile, m, yt, ys); });
   });
 }
 
@@ -153,13 +149,7 @@ void run_f(int64_t n, const void *panel, int nrows, const void *tokens, int64_t 
     hearth_for_each_tile(ntok, f_tile_max, [&](int64_t t0, int w) {
       const float *tile = (const float *)tokens + t0 * n;
       float *yt = y + t0 * ys;
-      switch (w) {
-        case 12: f_tile<12>(p, k0, k1, tile, m0, m1, yt, ys); break;
-        case 8: f_tile<8>(p, k0, k1, tile, m0, m1, yt, ys); break;
-        case 4: f_tile<4>(p, k0, k1, tile, m0, m1, yt, ys); break;
-        case 2: f_tile<2>(p, k0, k1, tile, m0, m1, yt, ys); break;
-        default: f_tile<1>(p, k0, k1, tile, m0, m1, yt, ys); break;
-      }
+      hearth_with_width<12, 8, 4, 2, 1>(w, [&](auto tw) { f_tile<decltype(tw)::value>(p, k0, k1, tile, m0, m1, yt, ys); });
     });
   }
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "neon_common.h"
+#include "../widths.h"
 
 namespace hearth::cpu {
 namespace {
@@ -104,16 +105,9 @@ void attend(int hd, int n_q, const float *q, const void *k, const void *v, size_
     return;
   }
   const uint8_t *kb = (const uint8_t *)k, *vb = (const uint8_t *)v;
-  switch (n_q) {
-    case 1: return attend_heads<TK, TV, 1>(hd, q, kb, vb, krb, vrb, n_pos, scale, cap, m, l, acc);
-    case 2: return attend_heads<TK, TV, 2>(hd, q, kb, vb, krb, vrb, n_pos, scale, cap, m, l, acc);
-    case 3: return attend_heads<TK, TV, 3>(hd, q, kb, vb, krb, vrb, n_pos, scale, cap, m, l, acc);
-    case 4: return attend_heads<TK, TV, 4>(hd, q, kb, vb, krb, vrb, n_pos, scale, cap, m, l, acc);
-    case 5: return attend_heads<TK, TV, 5>(hd, q, kb, vb, krb, vrb, n_pos, scale, cap, m, l, acc);
-    case 6: return attend_heads<TK, TV, 6>(hd, q, kb, vb, krb, vrb, n_pos, scale, cap, m, l, acc);
-    case 7: return attend_heads<TK, TV, 7>(hd, q, kb, vb, krb, vrb, n_pos, scale, cap, m, l, acc);
-    default: return attend_heads<TK, TV, 8>(hd, q, kb, vb, krb, vrb, n_pos, scale, cap, m, l, acc);
-  }
+  hearth_with_width<1, 2, 3, 4, 5, 6, 7, 8>(n_q, [&](auto nq) {
+    attend_heads<TK, TV, decltype(nq)::value>(hd, q, kb, vb, krb, vrb, n_pos, scale, cap, m, l, acc);
+  });
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "../fp16.h"
 #include "../q8_aux.h"
+#include "../widths.h"
 
 namespace hearth::cpu {
 namespace {
@@ -44,12 +45,7 @@ void dot_floatlike(int64_t n, const Load &load, const Scalar &scalar, const void
 
 template <class Load, class Scalar>
 void dot_floatlike_n(int64_t n, const Load &load, const Scalar &scalar, const void *x, size_t xs, int nc, float *out) {
-  switch (nc) {
-    case 1: return dot_floatlike<1>(n, load, scalar, x, xs, out);
-    case 2: return dot_floatlike<2>(n, load, scalar, x, xs, out);
-    case 3: return dot_floatlike<3>(n, load, scalar, x, xs, out);
-    default: return dot_floatlike<4>(n, load, scalar, x, xs, out);
-  }
+  hearth_with_width<1, 2, 3, 4>(nc, [&](auto c) { dot_floatlike<decltype(c)::value>(n, load, scalar, x, xs, out); });
 }
 
 void dot_f32(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *, int nc, float *out) {
@@ -86,11 +82,6 @@ inline void weight_block(const B &b, int8x16_t &lo, int8x16_t &hi) {
   else hearth_neon_block_q4_0(b, lo, hi);
 }
 
-// The activation block's scale: from q8_aux where the caller computed it once per matrix.
-inline float act_scale(const block_q8_0 &xb, const q8_aux *aux, int64_t idx) {
-  return aux && aux->scale ? aux->scale[idx] : hearth_neon_half(xb.d);
-}
-
 // One weight row (Q8_0 or Q4_0 blocks) against NC Q8_0 activation columns.
 template <class B, int NC>
 void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, float *out) {
@@ -105,7 +96,7 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
     for (int c = 0; c < NC; ++c) {
       const block_q8_0 &xb = ((const block_q8_0 *)((const char *)x + c * xs))[b];
       const int32x4_t p = block_dot(w0, w1, vld1q_s8(xb.qs), vld1q_s8(xb.qs + 16));
-      acc[c] = vfmaq_n_f32(acc[c], vcvtq_f32_s32(p), dw * act_scale(xb, aux, c * nb + b));
+      acc[c] = vfmaq_n_f32(acc[c], vcvtq_f32_s32(p), dw * aux->scale[c * nb + b]);  // scales once per matrix
     }
   }
   for (int c = 0; c < NC; ++c) out[c] = vaddvq_f32(acc[c]);
@@ -113,12 +104,7 @@ void dot_q(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux
 
 template <class B>
 void dot_q_n(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *aux, int nc, float *out) {
-  switch (nc) {
-    case 1: return dot_q<B, 1>(n, w, x, xs, aux, out);
-    case 2: return dot_q<B, 2>(n, w, x, xs, aux, out);
-    case 3: return dot_q<B, 3>(n, w, x, xs, aux, out);
-    default: return dot_q<B, 4>(n, w, x, xs, aux, out);
-  }
+  hearth_with_width<1, 2, 3, 4>(nc, [&](auto c) { dot_q<B, decltype(c)::value>(n, w, x, xs, aux, out); });
 }
 
 // NR weight rows (anywhere in memory) against one activation vector, which is loaded once per NR rows.
@@ -129,7 +115,7 @@ void dot_rows_nr(int64_t n, const void *const *rows, const void *x, const q8_aux
   for (int r = 0; r < NR; ++r) acc[r] = vdupq_n_f32(0.0f);
   for (int64_t b = 0; b < n / 32; ++b) {
     const int8x16_t x0 = vld1q_s8(xb[b].qs), x1 = vld1q_s8(xb[b].qs + 16);
-    const float dx = act_scale(xb[b], aux, b);
+    const float dx = aux->scale[b];
     for (int r = 0; r < NR; ++r) {
       const B &wb = ((const B *)rows[r])[b];
       int8x16_t w0, w1;

@@ -11,6 +11,7 @@
 
 #include "../fp16.h"
 #include "../gemm_tokens.h"
+#include "../widths.h"
 
 namespace hearth::cpu {
 namespace {
@@ -131,11 +132,7 @@ void run_q(int64_t n, const void *panel, int nrows, const void *tokens, int64_t 
   hearth_for_each_tile(ntok, q_tile_max, [&](int64_t t0, int w) {
     const uint8_t *tile = (const uint8_t *)tokens + t0 * hearth_q_token_bytes(nb);
     float *yt = y + t0 * ys;
-    switch (w) {
-      case 4: q_tile<4>(nb, p, tile, nrows, yt, ys); break;
-      case 2: q_tile<2>(nb, p, tile, nrows, yt, ys); break;
-      default: q_tile<1>(nb, p, tile, nrows, yt, ys); break;
-    }
+    hearth_with_width<4, 2, 1>(w, [&](auto tw) { q_tile<decltype(tw)::value>(nb, p, tile, nrows, yt, ys); });
   });
 }
 
@@ -195,12 +192,7 @@ void run_f(int64_t n, const void *panel, int nrows, const void *tokens, int64_t 
     hearth_for_each_tile(ntok, f_tile_max, [&](int64_t t0, int w) {
       const float *tile = (const float *)tokens + t0 * n;
       float *yt = y + t0 * ys;
-      switch (w) {
-        case 6: f_tile<6>(p, k0, k1, tile, nrows, yt, ys); break;
-        case 4: f_tile<4>(p, k0, k1, tile, nrows, yt, ys); break;
-        case 2: f_tile<2>(p, k0, k1, tile, nrows, yt, ys); break;
-        default: f_tile<1>(p, k0, k1, tile, nrows, yt, ys); break;
-      }
+      hearth_with_width<6, 4, 2, 1>(w, [&](auto tw) { f_tile<decltype(tw)::value>(p, k0, k1, tile, nrows, yt, ys); });
     });
   }
 }
