@@ -11,4 +11,8 @@ set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig)
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-L;/usr/aarch64-linux-gnu)
+# qemu runs the multiarch loader (/lib/ld-linux-aarch64.so.1 from libc6:arm64, which libtbb-dev:arm64 pulls in), not
+# the cross package's /usr/aarch64-linux-gnu one: the libraries resolve to the multiarch libc.so.6, and a loader
+# from another glibc build disagrees with it on the private _rtld_global layout (the first pthread_create then
+# loops forever in get_cached_stack).
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-L;/)
