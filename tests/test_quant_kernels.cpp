@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "../kernels/cpu/kernels.h"
@@ -143,4 +144,68 @@ TEST_CASE("multi-row dots and row axpys of the new block types match float64 on 
         k->of(t).axpy_rows(n, rows.data(), coef.data(), nrows, y.data());
         for (int64_t i = 0; i < n; ++i) CHECK(std::fabs(y[(size_t)i] - want_y[(size_t)i]) <= 1e-5 * (1 + std::fabs(want_y[(size_t)i])));
       }
+}
+
+TEST_CASE("prompt GEMM of the super-block types matches float64 on every SIMD tier, whatever the batch or panel place") {
+  std::mt19937 rng(41);
+  const dtype types[] = {dtype::q2_k, dtype::q3_k, dtype::q4_k, dtype::q5_k, dtype::q6_k};
+  int tested = 0;
+  for (const cpu::kernel_table *k : tiers())
+    for (dtype t : types) {
+      const cpu::gemm_kernels &g = k->of(t).gemm;
+      if (!g) continue;
+      ++tested;
+      for (int trial = 0; trial < 10; ++trial) {
+        const int64_t n = 256 * (1 + (int64_t)(rng() % 6));
+        const int nrows = 1 + (int)(rng() % g.rows);     // partial and whole panels
+        const int64_t ntok = 1 + (int64_t)(rng() % 21);  // every tile width and tail
+        std::vector<std::vector<uint8_t>> data;
+        std::vector<const void *> rows, reversed;
+        for (int r = 0; r < nrows; ++r) {
+          const std::vector<float> wf = gaussian(rng, n, trial % 3 == 0 ? 0.02f : 1.0f);
+          data.emplace_back(row_bytes(t, n));
+          quantize_row(t, wf.data(), data.back().data(), n);
+        }
+        for (auto &d : data) rows.push_back(d.data());
+        reversed.assign(rows.rbegin(), rows.rend());
+        std::vector<std::vector<float>> xf;
+        for (int64_t c = 0; c < ntok; ++c) xf.push_back(gaussian(rng, n, 2.0f));
+        const acts x = encode(*k, t, xf, n);
+        const size_t ys = (size_t)g.rows + 3;  // rows of y apart, with a margin that must stay untouched
+        std::vector<uint8_t> panel(g.panel_bytes(n)), packed(g.tokens_bytes(n, ntok)), packed1(g.tokens_bytes(n, 1));
+        std::vector<float> y(ys * (size_t)ntok, -7.0f), yr(y), y1(ys, -7.0f);
+        g.pack(n, rows.data(), nrows, panel.data());
+        g.pack_tokens(n, x.bytes.data(), x.stride, nullptr, ntok, packed.data());
+        g.run(n, panel.data(), nrows, packed.data(), ntok, y.data(), ys);
+        CAPTURE(k->isa);
+        CAPTURE(type_name(t));
+        CAPTURE(n);
+        CAPTURE(nrows);
+        CAPTURE(ntok);
+        for (int64_t c = 0; c < ntok; ++c) {
+          const std::vector<double> xd = decoded(dtype::q8_k, x.bytes.data() + c * x.stride, n);
+          for (int r = 0; r < nrows; ++r) {
+            const std::vector<double> wd = decoded(t, data[(size_t)r].data(), n);
+            double want = 0, mag = 0;
+            for (int64_t i = 0; i < n; ++i) want += wd[(size_t)i] * xd[(size_t)i], mag += std::fabs(wd[(size_t)i] * xd[(size_t)i]);
+            CHECK(std::fabs(y[(size_t)c * ys + (size_t)r] - want) <= 4e-6 * mag + 1e-6);
+          }
+          for (size_t r = (size_t)nrows; r < ys; ++r) CHECK(y[(size_t)c * ys + r] == -7.0f);
+        }
+        // the last token alone, and the rows packed in reverse order: the same values, bit for bit
+        const int64_t last = ntok - 1;
+        g.pack_tokens(n, x.bytes.data() + last * x.stride, x.stride, nullptr, 1, packed1.data());
+        g.run(n, panel.data(), nrows, packed1.data(), 1, y1.data(), ys);
+        g.pack(n, reversed.data(), nrows, panel.data());
+        g.run(n, panel.data(), nrows, packed.data(), ntok, yr.data(), ys);
+        for (int r = 0; r < nrows; ++r) {
+          CHECK(y1[(size_t)r] == y[(size_t)last * ys + (size_t)r]);
+          for (int64_t c = 0; c < ntok; ++c) CHECK(yr[(size_t)c * ys + (size_t)(nrows - 1 - r)] == y[(size_t)c * ys + (size_t)r]);
+        }
+      }
+    }
+  // the x86 SIMD tiers have them; the reference and AArch64 tiers multiply through dot
+  int x86 = 0;
+  for (const cpu::kernel_table *k : tiers()) x86 += std::string(k->isa) == "avx2" || std::string(k->isa) == "avx512";
+  CHECK(tested == 5 * x86);
 }

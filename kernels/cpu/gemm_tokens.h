@@ -56,6 +56,29 @@ static inline void hearth_pack_tokens_q8(int64_t n, const void *x, size_t xs, co
   });
 }
 
+// Q8_K activations (the super-block types'): per super-block, 292 bytes per token (token t0 of a tile starts at
+// t0 * (n / 256) * 292). Within a tile of width w, per super-block: the w scales (floats), then eight words per
+// token, word k holding the sums of values 32k..32k+15 and 32k+16..32k+31 as two int16 (Q8_K's bsums 2k, 2k+1),
+// word k of token j at 4 (k w + j); then 64 groups of the w tokens' four bytes.
+inline constexpr size_t hearth_q8k_token_bytes(int64_t nsb) { return (size_t)nsb * 292; }
+static inline size_t hearth_q8k_tokens_bytes(int64_t n, int64_t ntok) { return hearth_q8k_token_bytes(n / 256) * (size_t)ntok; }
+
+static inline void hearth_pack_tokens_q8k(int64_t n, const void *x, size_t xs, int64_t ntok, void *tokens, int most) {
+  const int64_t nsb = n / 256;
+  hearth_for_each_tile(ntok, most, [&](int64_t t0, int w) {
+    uint8_t *tile = (uint8_t *)tokens + t0 * hearth_q8k_token_bytes(nsb);
+    for (int j = 0; j < w; ++j) {
+      const hearth::cpu::block_q8_k *xb = (const hearth::cpu::block_q8_k *)((const uint8_t *)x + (t0 + j) * xs);
+      for (int64_t b = 0; b < nsb; ++b) {
+        uint8_t *blk = tile + b * 292 * w;
+        std::memcpy(blk + 4 * j, &xb[b].d, 4);
+        for (int k = 0; k < 8; ++k) std::memcpy(blk + 4 * w + 4 * (k * w + j), xb[b].bsums + 2 * k, 4);
+        for (int g = 0; g < 64; ++g) std::memcpy(blk + 36 * w + 4 * (g * w + j), xb[b].qs + 4 * g, 4);
+      }
+    }
+  });
+}
+
 // Float activations: token t0 of a tile starts at float t0 * n; element k of the tile's w tokens at k * w.
 static inline size_t hearth_f_tokens_bytes(int64_t n, int64_t ntok) { return (size_t)(n * ntok) * sizeof(float); }
 static inline void hearth_pack_tokens_f32(int64_t n, const void *x, size_t xs, int64_t ntok, void *tokens, int most) {

@@ -201,6 +201,9 @@ void add_avx2_attention_kernels(kernel_table &t);
 // Fill the prompt GEMM kernels (kernels/cpu/avx2/gemm.cpp, kernels/cpu/avx512/gemm.cpp).
 void add_avx2_gemm_kernels(kernel_table &t);
 void add_avx512_gemm_kernels(kernel_table &t);
+// ... and of the super-block types Q2_K..Q6_K (kernels/cpu/avx2/gemm_kquants.cpp, kernels/cpu/avx512/gemm_kquants.cpp).
+void add_avx2_kquant_gemm_kernels(kernel_table &t);
+void add_avx512_kquant_gemm_kernels(kernel_table &t);
 // Fills the NEON attention kernels (kernels/cpu/neon/attention.cpp), shared by both AArch64 tiers, and each
 // tier's prompt GEMM (kernels/cpu/neon/gemm.cpp, compiled with and without +dotprod).
 void add_neon_attention_kernels(kernel_table &t);

@@ -332,6 +332,7 @@ const kernel_table *avx512_kernels() {
     set(dtype::q4_0, dot_q4_0, dot_q4_0_gather, dot_rows_q4_0, axpy_rows_q4_0);
     t.axpy_f32 = axpy_f32;
     add_avx512_gemm_kernels(t);
+    add_avx512_kquant_gemm_kernels(t);
     return t;
   }();
   return &table;
