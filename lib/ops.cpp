@@ -21,10 +21,11 @@ const cpu::type_kernels &cpu_kernels_for(dtype t) {
 activations prepare_activations(dtype type, const float *x, int64_t n, int64_t cols, q8_scratch &qs) {
   const dtype act = traits(type).vec_dot_type;
   if (act == dtype::f32) return {(const uint8_t *)x, (size_t)cols * sizeof(float), 0, &qs};
-  // Q8_0 through the tier's quantizer, with the q8_aux side data its kernels read; Q8_1 / Q8_K through the
-  // reference encoder in every tier (identical bytes whatever the tier; a few thousand values per token, next to
-  // millions of weights).
+  // Q8_0 through the tier's quantizer, with the q8_aux side data its kernels read, Q8_K through the tier's (each
+  // identical bytes whatever the tier); Q8_1 through the reference encoder (a few thousand values per token, next
+  // to millions of weights).
   const bool q8_0 = act == dtype::q8_0;
+  const auto quant_k = act == dtype::q8_k ? cpu::kernels().quantize_q8_k : nullptr;
   const size_t stride = row_bytes(act, cols);
   const int64_t nb = q8_0 ? cols / cpu::qk8_0 : 0;
   if (qs.blocks.size() < stride * n) qs.blocks.resize(stride * n);
@@ -36,6 +37,7 @@ activations prepare_activations(dtype type, const float *x, int64_t n, int64_t c
     for (int64_t t = r.begin(); t < r.end(); ++t) {
       uint8_t *dst = qs.blocks.data() + t * stride;
       if (q8_0) quant(x + t * cols, dst, qs.scale.data() + t * nb, qs.bias.data() + t * nb * 8, cols);
+      else if (quant_k) quant_k(x + t * cols, dst, cols);
       else enc(x + t * cols, dst, cols);
     }
   });
@@ -207,7 +209,15 @@ void softcap(float *x, int64_t count, float c) {
 }
 
 void ffn_activate(const ffn_form &form, const float *gate, float *up, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) up[i] = ffn_act(form, form.gated ? gate[i] : 0.0f, up[i]);
+  // Elementwise, so splitting changes no value. A prompt's activation (tokens x n_ff, millions of exp) took 8% of a
+  // pp512 profile on one thread while the others waited; one token's is too small to split.
+  const auto run = [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) up[i] = ffn_act(form, form.gated ? gate[i] : 0.0f, up[i]);
+  };
+  constexpr int64_t grain = 16384;
+  if (count < 2 * grain) return run(0, count);
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, count, grain),
+                    [&](const tbb::blocked_range<int64_t> &r) { run(r.begin(), r.end()); });
 }
 
 void embed(const matrix &tok_embd, const int32_t *tokens, int64_t n, float *x) {

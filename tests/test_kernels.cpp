@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -134,6 +135,50 @@ TEST_CASE("Q8_0 activation quantization: identical bytes on every tier, within h
         const int64_t i = b * 32 + j;
         const double got = weight_at(dtype::q8_0, want, i);
         CHECK(std::fabs(got - x[(size_t)i]) <= 0.5 * d + 127 * std::fabs(dh - d) + 1e-12);
+      }
+    }
+  }
+}
+
+TEST_CASE("Q8_K activation quantization: identical bytes on every tier, its own definition within half a step") {
+  std::mt19937 rng(19);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int64_t n = 256 * (1 + (int64_t)(rng() % 6));
+    std::vector<float> x = random_floats(rng, n, trial % 5 == 0 ? 1e-3f : 10.0f);
+    if (trial == 3) std::fill(x.begin(), x.begin() + 256, 0.0f);  // an all-zero block
+    if (trial == 4) x[7] = 20.0f, x[100] = -20.0f;                  // a tie of opposite signs: the first one's sign
+    if (trial == 5) x[9] = NAN, x[200] = INFINITY, x[201] = -INFINITY;  // count as 0
+    std::vector<uint8_t> want(row_bytes(dtype::q8_k, n));
+    cpu::ref_kernels().quantize_q8_k(x.data(), want.data(), n);
+    for (const cpu::kernel_table *k : tiers()) {
+      std::vector<uint8_t> got(want.size(), 0xee);
+      k->quantize_q8_k(x.data(), got.data(), n);
+      CAPTURE(k->isa);
+      CAPTURE(trial);
+      CHECK(got == want);
+    }
+    // the reference against the format's definition, in float64
+    for (int64_t b = 0; b < n / 256; ++b) {
+      cpu::block_q8_k blk;
+      std::memcpy(&blk, want.data() + b * sizeof blk, sizeof blk);
+      double amax = 0, signed_max = 0;
+      for (int j = 0; j < 256; ++j) {
+        const double v = std::isfinite(x[(size_t)(b * 256 + j)]) ? x[(size_t)(b * 256 + j)] : 0.0;
+        if (std::fabs(v) > amax) amax = std::fabs(v), signed_max = v;
+      }
+      if (amax == 0) {
+        CHECK(blk.d == 0.0f);
+        continue;
+      }
+      CHECK(std::fabs(blk.d + signed_max / 127) <= 1e-6 * amax);
+      for (int j = 0; j < 256; ++j) {
+        const double v = std::isfinite(x[(size_t)(b * 256 + j)]) ? x[(size_t)(b * 256 + j)] : 0.0;
+        CHECK(std::fabs(blk.qs[j] * (double)blk.d - v) <= 0.5001 * std::fabs(blk.d));
+      }
+      for (int g = 0; g < 16; ++g) {
+        int sum = 0;
+        for (int j = 16 * g; j < 16 * g + 16; ++j) sum += blk.qs[j];
+        CHECK(blk.bsums[g] == sum);
       }
     }
   }

@@ -185,6 +185,9 @@ struct kernel_table {
   // n % 32 == 0; scale and bias (each may be NULL) receive the q8_aux data of the blocks (see above). Rounds half
   // to even in every tier (identical bytes); non-finite inputs encode as 0 and do not count towards the scale.
   void (*quantize_q8_0)(const float *x, void *y, float *scale, int32_t *bias, int64_t n);
+  // n % 256 == 0: Q8_K (the super-block types' activations), llama.cpp's quantize_row_q8_K bytes in every tier;
+  // non-finite inputs encode as 0.
+  void (*quantize_q8_k)(const float *x, void *y, int64_t n);
   void (*axpy_f32)(int64_t n, float a, const float *x, float *y);  // y += a * x
   attend_fn attend_kv[3][3];  // by the K and the V cache's type: kv_index
   const type_kernels &of(dtype t) const { return types[(uint32_t)t < k_dtype_slots ? (uint32_t)t : 0]; }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "../../lib/dtype.h"
+#include "../../lib/quants.h"
 #include "fp16.h"
 #include "kernels.h"
 #include "q8_aux.h"
@@ -207,6 +208,7 @@ kernel_table make_table() {
   t.attend_kv[1][0] = attend_ref<f16, f32>, t.attend_kv[1][1] = attend_ref<f16, f16>, t.attend_kv[1][2] = attend_ref<f16, q8>;
   t.attend_kv[2][0] = attend_ref<q8, f32>, t.attend_kv[2][1] = attend_ref<q8, f16>, t.attend_kv[2][2] = attend_ref<q8, q8>;
   t.quantize_q8_0 = quantize_q8_0;
+  t.quantize_q8_k = quants::encode_q8_k;
   t.axpy_f32 = axpy_f32;
   return t;
 }

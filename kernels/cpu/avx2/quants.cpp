@@ -269,9 +269,63 @@ type_kernels b32_row() {
   return {dot_b32_n<T, true>, dot_b32_n<T, false>, dot_rows_each<dot_b32<T, 1, false>, typename T::block, 32>, axpy_rows_b32<T>};
 }
 
+// Q8_K as quants::encode_q8_k (llama.cpp's quantize_row_q8_K), byte for byte: non-finite values count as 0, the
+// scale is -127 over the first value of largest magnitude (its sign too), levels round half to even (as its
+// nearest_int) and are capped at 127, and bsums are the sums of each 16.
+void quantize_q8_k(const float *x, void *y, int64_t n) {
+  block_q8_k *yb = (block_q8_k *)y;
+  const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY);
+  const auto finite = [&](const float *p) {  // |v| < inf is false for NaN and infinity
+    const __m256 v = _mm256_loadu_ps(p);
+    return _mm256_and_ps(v, _mm256_cmp_ps(_mm256_andnot_ps(sign, v), inf, _CMP_LT_OQ));
+  };
+  for (int64_t b = 0; b < n / qk_k; ++b) {
+    const float *xb = x + b * qk_k;
+    __m256 m = _mm256_setzero_ps();
+    for (int k = 0; k < qk_k; k += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, finite(xb + k)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    if (amax == 0.0f) {
+      std::memset(&yb[b], 0, sizeof(block_q8_k));
+      continue;
+    }
+    float max = 0.0f;
+    for (int k = 0; k < qk_k; k += 8) {
+      const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, finite(xb + k)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+      if (hit) {
+        max = xb[k + __builtin_ctz((unsigned)hit)];
+        break;
+      }
+    }
+    const float iscale = -127.0f / max;
+    const __m256 vs = _mm256_set1_ps(iscale);
+    const __m256i cap = _mm256_set1_epi32(127);
+    for (int k = 0; k < qk_k; k += 32) {
+      __m256i q[4];
+      for (int i = 0; i < 4; ++i)
+        q[i] = _mm256_min_epi32(cap, _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(finite(xb + k + 8 * i), vs),
+                                                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+      for (int h = 0; h < 2; ++h) {
+        const __m256i s8 = _mm256_add_epi32(q[2 * h], q[2 * h + 1]);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_hadd_epi32(s4, s4);
+        s4 = _mm_hadd_epi32(s4, s4);
+        yb[b].bsums[k / 16 + h] = (int16_t)_mm_cvtsi128_si32(s4);
+      }
+      // 32-bit to 16-bit to 8-bit; the packs interleave 128-bit lanes, and the permute restores the order
+      const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+      _mm256_storeu_si256((__m256i *)(yb[b].qs + k), _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+    yb[b].d = 1.0f / iscale;
+  }
+}
+
 }  // namespace
 
 void add_avx2_quant_kernels(kernel_table &t) {
+  t.quantize_q8_k = quantize_q8_k;
   t.types[(uint32_t)dtype::q4_1] = b32_row<q4_1t>();
   t.types[(uint32_t)dtype::q5_0] = b32_row<q5_0t>();
   t.types[(uint32_t)dtype::q5_1] = b32_row<q5_1t>();
