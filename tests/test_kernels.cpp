@@ -10,6 +10,7 @@
 #include "../kernels/cpu/fp16.h"
 #include "../kernels/cpu/kernels.h"
 #include "dtype.h"
+#include "gemm_check.h"
 
 using namespace hearth;
 
@@ -245,14 +246,13 @@ TEST_CASE("prompt GEMM kernels of every tier match float64, and a value depends 
         const int nrows = 1 + (int)(rng() % g.rows);     // partial and whole panels
         const int64_t ntok = 1 + (int64_t)(rng() % 29);  // every tile width and tail
         std::vector<std::vector<uint8_t>> data;
-        std::vector<const void *> rows, reversed;
+        std::vector<const void *> rows;
         for (int r = 0; r < nrows; ++r) {
           const std::vector<float> wf = random_floats(rng, n);
           data.emplace_back(row_bytes(t, n));
           quantize_row(t, wf.data(), data.back().data(), n);
         }
         for (auto &d : data) rows.push_back(d.data());
-        reversed.assign(rows.rbegin(), rows.rend());
         const size_t stride = q ? row_bytes(dtype::q8_0, n) + 34 : (size_t)(n + 3) * sizeof(float);
         std::vector<uint8_t> x(stride * (size_t)ntok);
         const int64_t nb = n / 32;
@@ -266,42 +266,25 @@ TEST_CASE("prompt GEMM kernels of every tier match float64, and a value depends 
           }
           k->quantize_q8_0(xf.data(), x.data() + c * stride, xd.data() + c * nb, xb.data() + c * nb * 8, n);
         }
-        const cpu::q8_aux aux = {xd.data(), xb.data()};
-        const size_t ys = (size_t)g.rows + 3;  // rows of y apart, with a margin that must stay untouched
-        std::vector<uint8_t> panel(g.panel_bytes(n)), packed(g.tokens_bytes(n, ntok)), packed1(g.tokens_bytes(n, 1));
-        std::vector<float> y(ys * (size_t)ntok, -7.0f), yr(y), y1(ys, -7.0f);
-        g.pack(n, rows.data(), nrows, panel.data());
-        g.pack_tokens(n, x.data(), stride, q ? &aux : nullptr, ntok, packed.data());
-        g.run(n, panel.data(), nrows, packed.data(), ntok, y.data(), ys);
+        std::vector<cpu::q8_aux> aux((size_t)ntok);
+        for (int64_t c = 0; c < ntok; ++c) aux[(size_t)c] = {xd.data() + c * nb, xb.data() + c * nb * 8};
         CAPTURE(k->isa);
         CAPTURE(type_name(t));
         CAPTURE(n);
         CAPTURE(nrows);
         CAPTURE(ntok);
-        for (int64_t c = 0; c < ntok; ++c) {
-          std::vector<uint8_t> xc(x.begin() + (long)(c * stride), x.begin() + (long)(c * stride + stride));
-          for (int r = 0; r < nrows; ++r) {
-            double want = 0, mag = 0;
-            for (int64_t i = 0; i < n; ++i) {
-              const double xv = q ? weight_at(dtype::q8_0, xc, i) : ((const float *)xc.data())[i];
-              want += weight_at(t, data[(size_t)r], i) * xv;
-              mag += std::fabs(weight_at(t, data[(size_t)r], i) * xv);
-            }
-            CHECK(std::fabs(y[(size_t)c * ys + (size_t)r] - want) <= 2e-6 * mag + 1e-6);
-          }
-          for (size_t r = (size_t)nrows; r < ys; ++r) CHECK(y[(size_t)c * ys + r] == -7.0f);
-        }
-        // the last token alone, and the rows packed in reverse order: the same values, bit for bit
-        const int64_t last = ntok - 1;
-        const cpu::q8_aux aux1 = {xd.data() + last * nb, xb.data() + last * nb * 8};
-        g.pack_tokens(n, x.data() + last * stride, stride, q ? &aux1 : nullptr, 1, packed1.data());
-        g.run(n, panel.data(), nrows, packed1.data(), 1, y1.data(), ys);
-        g.pack(n, reversed.data(), nrows, panel.data());
-        g.run(n, panel.data(), nrows, packed.data(), ntok, yr.data(), ys);
-        for (int r = 0; r < nrows; ++r) {
-          CHECK(y1[(size_t)r] == y[(size_t)last * ys + (size_t)r]);
-          for (int64_t c = 0; c < ntok; ++c) CHECK(yr[(size_t)c * ys + (size_t)(nrows - 1 - r)] == y[(size_t)c * ys + (size_t)r]);
-        }
+        test::check_gemm(
+            g, n, rows, x.data(), stride, ntok, [&](int64_t c) { return q ? &aux[(size_t)c] : nullptr; }, 2e-6,
+            [&](int64_t c, int r, double *mag) {
+              const std::vector<uint8_t> xc(x.begin() + (long)(c * stride), x.begin() + (long)(c * stride + stride));
+              double want = 0;
+              for (int64_t i = 0; i < n; ++i) {
+                const double xv = q ? weight_at(dtype::q8_0, xc, i) : ((const float *)xc.data())[i];
+                want += weight_at(t, data[(size_t)r], i) * xv;
+                *mag += std::fabs(weight_at(t, data[(size_t)r], i) * xv);
+              }
+              return want;
+            });
       }
     }
   // the SIMD tiers have GEMM kernels for every type here (the reference tier multiplies through dot)

@@ -12,6 +12,7 @@
 
 #include "../kernels/cpu/kernels.h"
 #include "dtype.h"
+#include "gemm_check.h"
 
 using namespace hearth;
 
@@ -160,48 +161,30 @@ TEST_CASE("prompt GEMM of the super-block types matches float64 on every SIMD ti
         const int nrows = 1 + (int)(rng() % g.rows);     // partial and whole panels
         const int64_t ntok = 1 + (int64_t)(rng() % 21);  // every tile width and tail
         std::vector<std::vector<uint8_t>> data;
-        std::vector<const void *> rows, reversed;
+        std::vector<const void *> rows;
         for (int r = 0; r < nrows; ++r) {
           const std::vector<float> wf = gaussian(rng, n, trial % 3 == 0 ? 0.02f : 1.0f);
           data.emplace_back(row_bytes(t, n));
           quantize_row(t, wf.data(), data.back().data(), n);
         }
         for (auto &d : data) rows.push_back(d.data());
-        reversed.assign(rows.rbegin(), rows.rend());
         std::vector<std::vector<float>> xf;
         for (int64_t c = 0; c < ntok; ++c) xf.push_back(gaussian(rng, n, 2.0f));
         const acts x = encode(*k, t, xf, n);
-        const size_t ys = (size_t)g.rows + 3;  // rows of y apart, with a margin that must stay untouched
-        std::vector<uint8_t> panel(g.panel_bytes(n)), packed(g.tokens_bytes(n, ntok)), packed1(g.tokens_bytes(n, 1));
-        std::vector<float> y(ys * (size_t)ntok, -7.0f), yr(y), y1(ys, -7.0f);
-        g.pack(n, rows.data(), nrows, panel.data());
-        g.pack_tokens(n, x.bytes.data(), x.stride, nullptr, ntok, packed.data());
-        g.run(n, panel.data(), nrows, packed.data(), ntok, y.data(), ys);
         CAPTURE(k->isa);
         CAPTURE(type_name(t));
         CAPTURE(n);
         CAPTURE(nrows);
         CAPTURE(ntok);
-        for (int64_t c = 0; c < ntok; ++c) {
-          const std::vector<double> xd = decoded(dtype::q8_k, x.bytes.data() + c * x.stride, n);
-          for (int r = 0; r < nrows; ++r) {
-            const std::vector<double> wd = decoded(t, data[(size_t)r].data(), n);
-            double want = 0, mag = 0;
-            for (int64_t i = 0; i < n; ++i) want += wd[(size_t)i] * xd[(size_t)i], mag += std::fabs(wd[(size_t)i] * xd[(size_t)i]);
-            CHECK(std::fabs(y[(size_t)c * ys + (size_t)r] - want) <= 4e-6 * mag + 1e-6);
-          }
-          for (size_t r = (size_t)nrows; r < ys; ++r) CHECK(y[(size_t)c * ys + r] == -7.0f);
-        }
-        // the last token alone, and the rows packed in reverse order: the same values, bit for bit
-        const int64_t last = ntok - 1;
-        g.pack_tokens(n, x.bytes.data() + last * x.stride, x.stride, nullptr, 1, packed1.data());
-        g.run(n, panel.data(), nrows, packed1.data(), 1, y1.data(), ys);
-        g.pack(n, reversed.data(), nrows, panel.data());
-        g.run(n, panel.data(), nrows, packed.data(), ntok, yr.data(), ys);
-        for (int r = 0; r < nrows; ++r) {
-          CHECK(y1[(size_t)r] == y[(size_t)last * ys + (size_t)r]);
-          for (int64_t c = 0; c < ntok; ++c) CHECK(yr[(size_t)c * ys + (size_t)(nrows - 1 - r)] == y[(size_t)c * ys + (size_t)r]);
-        }
+        test::check_gemm(
+            g, n, rows, x.bytes.data(), x.stride, ntok, [](int64_t) { return (const cpu::q8_aux *)nullptr; }, 4e-6,
+            [&](int64_t c, int r, double *mag) {
+              const std::vector<double> xd = decoded(dtype::q8_k, x.bytes.data() + c * x.stride, n);
+              const std::vector<double> wd = decoded(t, data[(size_t)r].data(), n);
+              double want = 0;
+              for (int64_t i = 0; i < n; ++i) want += wd[(size_t)i] * xd[(size_t)i], *mag += std::fabs(wd[(size_t)i] * xd[(size_t)i]);
+              return want;
+            });
       }
     }
   // the x86 SIMD tiers have them; the reference and AArch64 tiers multiply through dot

@@ -25,11 +25,10 @@ void kq_tile(int64_t nsb, const uint8_t *panel, const uint8_t *tile, __m256i m, 
   __m256 acc[W];
   for (int j = 0; j < W; ++j) acc[j] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nsb; ++b, panel += kq_block_bytes<rows>, tile += 292 * W) {
-    const float *dy = (const float *)tile;
-    const int32_t *bs = (const int32_t *)(tile + 4 * W), *qx = (const int32_t *)(tile + 36 * W);
-    const float *D = (const float *)panel, *M = D + rows;
-    const int32_t *sc = (const int32_t *)(M + rows), *mn = sc + 16 * rows;
-    const uint8_t *q = (const uint8_t *)(mn + 8 * rows);
+    const kq_tile_block<W> t(tile);
+    const kq_panel_block<rows> p(panel);
+    const int32_t *bs = t.bs, *qx = t.qx, *sc = p.sc, *mn = p.mn;
+    const uint8_t *q = p.q;
     __m256i a[W];
     for (int j = 0; j < W; ++j) a[j] = _mm256_setzero_si256();
     for (int h = 0; h < 16; ++h) {
@@ -52,9 +51,9 @@ void kq_tile(int64_t nsb, const uint8_t *panel, const uint8_t *tile, __m256i m, 
       const __m256i pair = _mm256_loadu_si256((const __m256i *)(mn + k * rows));
       for (int j = 0; j < W; ++j) mins[j] = _mm256_add_epi32(mins[j], _mm256_madd_epi16(pair, _mm256_set1_epi32(bs[k * W + j])));
     }
-    const __m256 vd = _mm256_loadu_ps(D), vm = _mm256_loadu_ps(M);
+    const __m256 vd = _mm256_loadu_ps(p.D), vm = _mm256_loadu_ps(p.M);
     for (int j = 0; j < W; ++j) {
-      const __m256 d = _mm256_set1_ps(dy[j]);
+      const __m256 d = _mm256_set1_ps(t.dy[j]);
       acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[j]), _mm256_mul_ps(vd, d), acc[j]);
       acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins[j]), _mm256_mul_ps(vm, d), acc[j]);
     }
@@ -85,11 +84,7 @@ gemm_kernels kq_gemm() {
 }  // namespace
 
 void add_avx2_kquant_gemm_kernels(kernel_table &t) {
-  t.types[(uint32_t)dtype::q2_k].gemm = kq_gemm<q2k>();
-  t.types[(uint32_t)dtype::q3_k].gemm = kq_gemm<q3k>();
-  t.types[(uint32_t)dtype::q4_k].gemm = kq_gemm<q4k>();
-  t.types[(uint32_t)dtype::q5_k].gemm = kq_gemm<q5k>();
-  t.types[(uint32_t)dtype::q6_k].gemm = kq_gemm<q6k>();
+  set_kquant_gemms(t, [](auto view) { return kq_gemm<decltype(view)>(); });
 }
 
 }  // namespace hearth::cpu

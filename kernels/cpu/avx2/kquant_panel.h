@@ -26,6 +26,22 @@ constexpr size_t kq_block_bytes = (size_t)(2 + 16 + 8 + 64) * 4 * R;
 template <int R>
 size_t kq_panel_bytes(int64_t n) { return (size_t)(n / qk_k) * kq_block_bytes<R>; }
 
+// One super-block of a panel, and of a tile of W tokens (gemm_tokens.h's Q8_K layout), as the kernels read them.
+template <int R>
+struct kq_panel_block {
+  const float *D, *M;
+  const int32_t *sc, *mn;
+  const uint8_t *q;
+  explicit kq_panel_block(const uint8_t *p)
+      : D((const float *)p), M(D + R), sc((const int32_t *)(M + R)), mn(sc + 16 * R), q((const uint8_t *)(mn + 8 * R)) {}
+};
+template <int W>
+struct kq_tile_block {
+  const float *dy;          // the W scales
+  const int32_t *bs, *qx;   // bsum pair k of token j at bs[k W + j]; group g's four bytes at qx[g W + j]
+  explicit kq_tile_block(const uint8_t *t) : dy((const float *)t), bs((const int32_t *)(t + 4 * W)), qx(bs + 8 * W) {}
+};
+
 template <class T, int R, bool ScPairs>
 void pack_kq(int64_t n, const void *const *rows, int nrows, void *panel) {
   static_assert(!T::is_signed && R % 8 == 0, "unsigned levels, whole 8-row transposes");
@@ -73,6 +89,16 @@ void pack_kq(int64_t n, const void *const *rows, int nrows, void *panel) {
         for (int g = 0; g < 8; ++g) _mm256_storeu_ps((float *)(q + ((size_t)(8 * j + g) * R + 8 * h) * 4), v[g]);
       }
   }
+}
+
+// Sets the GEMM of every type here: make(T{}) gives chunk view T's gemm_kernels.
+template <class Make>
+void set_kquant_gemms(kernel_table &t, const Make &make) {
+  t.types[(uint32_t)dtype::q2_k].gemm = make(q2k{});
+  t.types[(uint32_t)dtype::q3_k].gemm = make(q3k{});
+  t.types[(uint32_t)dtype::q4_k].gemm = make(q4k{});
+  t.types[(uint32_t)dtype::q5_k].gemm = make(q5k{});
+  t.types[(uint32_t)dtype::q6_k].gemm = make(q6k{});
 }
 
 // The largest level of each type: how many of VPMADDUBSW's pair sums (2 * qmax * 127 each) int16 holds.
