@@ -36,7 +36,7 @@ class block_builder {
     const int64_t nb = b.in().n_batch, d = hp_.n_embd, ff = hp_.n_ff;
     int64_t max_cols = std::max<int64_t>({d, ff, hp_.n_embd_q()});
     // CPU scratch: the main chain's, and the predictor's (it runs beside the FFN norm).
-    const size_t q8_bytes = (size_t)nb * (size_t)max_cols * 2;
+    const size_t q8_bytes = q8_scratch_bytes(nb, max_cols);
     qs_ = ws_->q8("q8 activations", q8_bytes);
     qs_pred_ = ws_->q8("q8 activations (predictor)", q8_bytes);
     sparse_ = ws_->sparse("sparse FFN scratch", (size_t)nb * (size_t)ff * 3 * sizeof(float) + 8 * (size_t)d * sizeof(float));

@@ -44,6 +44,13 @@ activations prepare_activations(dtype type, const float *x, int64_t n, int64_t c
   return {qs.blocks.data(), stride, nb, &qs};
 }
 
+size_t q8_scratch_bytes(int64_t n, int64_t cols) {
+  // Per value: Q8_0 is 34/32 bytes of blocks + 36/32 of q8_aux + 40/32 of GEMM tokens (3.44); Q8_K 292/256 of
+  // blocks + 292/256 of tokens (2.28); Q8_1 36/32 (no GEMM). Float activations are not copied but their GEMM tokens
+  // are 4 bytes a value, the most of any format. The slack covers a partial block per vector.
+  return (size_t)n * ((size_t)cols * 4 + 512);
+}
+
 const uint8_t *pack_gemm_tokens(const cpu::gemm_kernels &gk, int64_t n, const void *x, size_t x_stride,
                                 const cpu::q8_aux *aux, int64_t ntok, std::vector<uint8_t> &buf) {
   const size_t bytes = gk.tokens_bytes(n, ntok);

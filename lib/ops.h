@@ -18,6 +18,8 @@ struct q8_scratch {
   std::vector<int32_t> bias;
   std::vector<uint8_t> tokens;  // a batch's activations packed for the GEMM kernels
 };
+// The most a q8_scratch holds for n activation vectors of at most cols values, for the session's memory estimate.
+size_t q8_scratch_bytes(int64_t n, int64_t cols);
 
 // Y[t][r] = W.row(r) . X[t] for t < n. Weights whose dot product reads quantized activations (vec_dot_type) get
 // them quantized first (into qs); each weight row is decoded once for up to four tokens, so prompts are

@@ -13,6 +13,8 @@
 #include "../kernels/cpu/kernels.h"
 #include "dtype.h"
 #include "gemm_check.h"
+#include "model.h"
+#include "ops.h"
 
 using namespace hearth;
 
@@ -191,4 +193,32 @@ TEST_CASE("prompt GEMM of the super-block types matches float64 on every SIMD ti
   int x86 = 0;
   for (const cpu::kernel_table *k : tiers()) x86 += std::string(k->isa) == "avx2" || std::string(k->isa) == "avx512";
   CHECK(tested == 5 * x86);
+}
+
+TEST_CASE("matmul's activation scratch stays within the session's estimate for every activation format") {
+  // A batch through matmul (the prompt GEMM where the tier has one) fills q8_scratch; the session's memory check
+  // counts q8_scratch_bytes for it. Float weights pack 4-byte GEMM tokens, Q8_0 blocks with side data and tokens,
+  // Q8_K blocks and tokens.
+  std::mt19937 rng(43);
+  const dtype types[] = {dtype::f32, dtype::f16, dtype::q8_0, dtype::q4_0, dtype::q4_k, dtype::q6_k, dtype::q5_1};
+  for (dtype t : types) {
+    const int64_t cols = 512, rows = 40, n = 37;
+    std::vector<uint8_t> w(row_bytes(t, cols) * rows);
+    for (int64_t r = 0; r < rows; ++r) quantize_row(t, gaussian(rng, cols, 1.0f).data(), w.data() + r * row_bytes(t, cols), cols);
+    matrix m;
+    m.type = t, m.rows = rows, m.cols = cols, m.data = w.data(), m.row_size = row_bytes(t, cols);
+    const std::vector<float> x = gaussian(rng, n * cols, 1.0f);
+    std::vector<float> y((size_t)(n * rows));
+    q8_scratch qs;
+    matmul(m, x.data(), n, y.data(), qs);
+    const size_t held = qs.blocks.size() + qs.scale.size() * sizeof(float) + qs.bias.size() * sizeof(int32_t) + qs.tokens.size();
+    CAPTURE(type_name(t));
+    CHECK(held > 0);
+    CHECK(held <= q8_scratch_bytes(n, cols));
+    // and the product is the product: row 3 of token 5 against float64 over the decoded values
+    const std::vector<double> wd = decoded(t, w.data() + 3 * row_bytes(t, cols), cols);
+    double want = 0, mag = 0;
+    for (int64_t i = 0; i < cols; ++i) want += wd[(size_t)i] * x[(size_t)(5 * cols + i)], mag += std::fabs(wd[(size_t)i] * x[(size_t)(5 * cols + i)]);
+    CHECK(std::fabs(y[(size_t)(5 * rows + 3)] - want) <= 0.02 * mag);  // activations quantized to 8 bits
+  }
 }
