@@ -213,7 +213,7 @@ TEST_CASE("matmul's activation scratch stays within the session's estimate for e
     matmul(m, x.data(), n, y.data(), qs);
     const size_t held = qs.blocks.size() + qs.scale.size() * sizeof(float) + qs.bias.size() * sizeof(int32_t) + qs.tokens.size();
     CAPTURE(type_name(t));
-    CHECK(held > 0);
+    if (cpu::kernels().of(t).gemm) CHECK(held > 0);  // the GEMM packed its tokens (float weights without one read x)
     CHECK(held <= q8_scratch_bytes(n, cols));
     // and the product is the product: row 3 of token 5 against float64 over the decoded values
     const std::vector<double> wd = decoded(t, w.data() + 3 * row_bytes(t, cols), cols);
