@@ -3,6 +3,7 @@
 #pragma once
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -124,6 +125,23 @@ static inline float hearth_hsum256(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+// The activation quantizers' shared steps (Q8_0 and Q8_K encode alike): non-finite lanes as 0 (|v| < inf is false
+// for NaN and infinity, as in the reference tier), the largest lane, and four vectors of int32 levels as 32 bytes
+// in element order (the packs interleave 128-bit lanes; the permute restores the order).
+static inline __m256 hearth_finite256(__m256 v) {
+  return _mm256_and_ps(v, _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), v), _mm256_set1_ps(INFINITY), _CMP_LT_OQ));
+}
+static inline float hearth_hmax256(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+static inline __m256i hearth_pack_levels32(const __m256i q[4]) {
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 // exp(x) lane by lane (Cephes' expf: 2^n times a degree-6 polynomial on [-ln2/2, ln2/2]; about 2 ulp). Inputs

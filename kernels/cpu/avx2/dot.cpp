@@ -226,21 +226,16 @@ void dot_rows_q4_0(int64_t n, const void *const *rows, int nrows, const void *x,
 
 void quantize_q8_0(const float *x, void *y, float *scale, int32_t *bias, int64_t n) {
   block_q8_0 *yb = (block_q8_0 *)y;
-  const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
   for (int64_t b = 0; b < n / 32; ++b) {
     const float *xb = x + b * 32;
     __m256 v[4];
     __m256 m = _mm256_setzero_ps();
     for (int k = 0; k < 4; ++k) {
-      v[k] = _mm256_loadu_ps(xb + 8 * k);
-      // non-finite values count as 0 (|v| < inf is false for NaN and infinity), as in the reference tier
-      v[k] = _mm256_and_ps(v[k], _mm256_cmp_ps(_mm256_andnot_ps(sign, v[k]), inf, _CMP_LT_OQ));
+      v[k] = hearth_finite256(_mm256_loadu_ps(xb + 8 * k));
       m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
     }
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float amax = _mm_cvtss_f32(m4);
+    const float amax = hearth_hmax256(m);
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     yb[b].d = hearth_f32_to_fp16(d);
@@ -248,12 +243,7 @@ void quantize_q8_0(const float *x, void *y, float *scale, int32_t *bias, int64_t
     __m256i q[4];
     for (int k = 0; k < 4; ++k)
       q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    // pack 32-bit → 16-bit → 8-bit; packs interleave 128-bit lanes, so restore the order with a permute.
-    __m256i p01 = _mm256_packs_epi32(q[0], q[1]);
-    __m256i p23 = _mm256_packs_epi32(q[2], q[3]);
-    __m256i p = _mm256_packs_epi16(p01, p23);
-    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256((__m256i *)yb[b].qs, p);
+    _mm256_storeu_si256((__m256i *)yb[b].qs, hearth_pack_levels32(q));
     hearth_q8_aux(yb[b], scale ? scale + b : nullptr, bias ? bias + 8 * b : nullptr);
   }
 }

@@ -274,19 +274,13 @@ type_kernels b32_row() {
 // nearest_int) and are capped at 127, and bsums are the sums of each 16.
 void quantize_q8_k(const float *x, void *y, int64_t n) {
   block_q8_k *yb = (block_q8_k *)y;
-  const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY);
-  const auto finite = [&](const float *p) {  // |v| < inf is false for NaN and infinity
-    const __m256 v = _mm256_loadu_ps(p);
-    return _mm256_and_ps(v, _mm256_cmp_ps(_mm256_andnot_ps(sign, v), inf, _CMP_LT_OQ));
-  };
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const auto finite = [](const float *p) { return hearth_finite256(_mm256_loadu_ps(p)); };
   for (int64_t b = 0; b < n / qk_k; ++b) {
     const float *xb = x + b * qk_k;
     __m256 m = _mm256_setzero_ps();
     for (int k = 0; k < qk_k; k += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, finite(xb + k)));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float amax = _mm_cvtss_f32(m4);
+    const float amax = hearth_hmax256(m);
     if (amax == 0.0f) {
       std::memset(&yb[b], 0, sizeof(block_q8_k));
       continue;
@@ -314,9 +308,7 @@ void quantize_q8_k(const float *x, void *y, int64_t n) {
         s4 = _mm_hadd_epi32(s4, s4);
         yb[b].bsums[k / 16 + h] = (int16_t)_mm_cvtsi128_si32(s4);
       }
-      // 32-bit to 16-bit to 8-bit; the packs interleave 128-bit lanes, and the permute restores the order
-      const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-      _mm256_storeu_si256((__m256i *)(yb[b].qs + k), _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+      _mm256_storeu_si256((__m256i *)(yb[b].qs + k), hearth_pack_levels32(q));
     }
     yb[b].d = 1.0f / iscale;
   }
