@@ -1,0 +1,46 @@
+# The CLI's option checking: --version, per-command --help, and every unknown or malformed option a usage error
+# (exit 2, a message naming it) before the command does any work; every option a command's usage text names is
+# accepted by that command.
+file(MAKE_DIRECTORY ${WORK})
+execute_process(COMMAND ${HEARTH} --version RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "^hearth [0-9]+\\.[0-9]+\\.[0-9]+")
+  message(FATAL_ERROR "hearth --version must print the version on stdout and exit 0 (${rc}): ${out}")
+endif()
+execute_process(COMMAND ${HEARTH} no-such-command RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "unknown command 'no-such-command'")
+  message(FATAL_ERROR "an unknown command must exit 2 with a message (${rc}): ${err}")
+endif()
+execute_process(COMMAND ${HEARTH} run -m x.gguf -f prompt.txt --promt hi WORKING_DIRECTORY ${WORK}
+  RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "unknown option '--promt'")
+  message(FATAL_ERROR "a misspelt option must exit 2 naming it, before the model is opened (${rc}): ${err}")
+endif()
+execute_process(COMMAND ${HEARTH} bench -m x.gguf -t two RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "option -t needs an integer, got 'two'")
+  message(FATAL_ERROR "a malformed number must exit 2 naming the option (${rc}): ${err}")
+endif()
+foreach(cmd run bench inspect synth quantize calibrate perplexity tokenize import)
+  execute_process(COMMAND ${HEARTH} ${cmd} --help RESULT_VARIABLE rc OUTPUT_VARIABLE usage)
+  if(NOT rc EQUAL 0 OR NOT usage MATCHES "^  hearth ${cmd} ")
+    message(FATAL_ERROR "hearth ${cmd} --help must print its usage on stdout and exit 0 (${rc}): ${usage}")
+  endif()
+  # The options the usage names (after a space, bracket, bar or parenthesis), less the prose's "-ngl-style" and
+  # llama-bench's "-d". Each is given with a value and an unknown option after it: only the unknown one may be
+  # reported, and nothing may run.
+  string(REGEX REPLACE "[[|(]" " " words "${usage}")  # (a "[" would also stop CMake splitting the list)
+  string(REGEX MATCHALL " --?[a-zA-Z][a-zA-Z0-9-]*" opts "${words}")
+  list(TRANSFORM opts STRIP)
+  list(REMOVE_DUPLICATES opts)
+  list(REMOVE_ITEM opts -ngl-style -d)
+  list(LENGTH opts n)
+  if(n LESS 1)
+    message(FATAL_ERROR "no options found in the usage of ${cmd}: ${usage}")
+  endif()
+  foreach(opt ${opts})
+    execute_process(COMMAND ${HEARTH} ${cmd} ${opt} 1 --zz-not-an-option WORKING_DIRECTORY ${WORK}
+      RESULT_VARIABLE rc ERROR_VARIABLE err)
+    if(NOT rc EQUAL 2 OR NOT err MATCHES "unknown option '--zz-not-an-option'" OR err MATCHES "'${opt}'")
+      message(FATAL_ERROR "hearth ${cmd} must accept ${opt}, which its usage names (${rc}): ${err}")
+    endif()
+  endforeach()
+endforeach()
