@@ -380,11 +380,17 @@ class Session(_Owned):
         if h:
             _lib.hearth_session_cancel(h)
 
-    def set_sampler(self, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, repeat_last_n=64, seed=0):
+    def set_sampler(self, temperature=None, top_k=None, top_p=None, min_p=None, repeat_penalty=None,
+                    repeat_last_n=None, seed=None):
+        """Sets the sampler and re-seeds it. An argument left as None keeps the library's default
+        (hearth_sampler_params_init), so this binding samples as C does."""
         p = _SamplerParams()
         _lib.hearth_sampler_params_init(ctypes.byref(p))
-        p.temperature, p.top_k, p.top_p, p.min_p = temperature, top_k, top_p, min_p
-        p.repeat_penalty, p.repeat_last_n, p.seed = repeat_penalty, repeat_last_n, seed
+        given = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty,
+                     repeat_last_n=repeat_last_n, seed=seed)
+        for name, value in given.items():
+            if value is not None:
+                setattr(p, name, value)
         _check(_lib.hearth_session_set_sampler(self._handle(), ctypes.byref(p)))
 
     def eval(self, tokens, all_logits=False):

@@ -1,5 +1,6 @@
 """The Python binding's suite (unittest, standard library only). Needs $HEARTH_TEST_MODEL (a small model file) and
 libhearth ($HEARTH_LIBRARY or the system search). Prints 'N passed, N failed' and exits non-zero on failure."""
+import ctypes
 import os
 import sys
 import tempfile
@@ -119,6 +120,23 @@ class WithModel(unittest.TestCase):
             text = s.generate_text("Once upon a time", max_tokens=16, on_piece=seen.append)
             self.assertEqual(text, first)
             self.assertEqual("".join(seen), first)
+
+    def test_sampler_defaults_are_the_librarys(self):
+        # set_sampler() with only a seed samples as the C defaults given explicitly (read from the library, not
+        # restated here), and changing one of them (the repeat penalty) changes the text.
+        d = hearth._SamplerParams()
+        hearth._lib.hearth_sampler_params_init(ctypes.byref(d))
+
+        def text(**kw):
+            with hearth.Session(self.model, n_ctx=256) as s:
+                s.set_sampler(**kw)
+                return "".join(s.generate("Once upon a time", max_tokens=48))
+        implicit = text(seed=7)
+        explicit = text(temperature=d.temperature, top_k=d.top_k, top_p=d.top_p, min_p=d.min_p,
+                        repeat_penalty=d.repeat_penalty, repeat_last_n=d.repeat_last_n, seed=7)
+        self.assertEqual(implicit, explicit)
+        self.assertNotEqual(d.repeat_penalty, 1.0)
+        self.assertNotEqual(text(seed=7, repeat_penalty=1.0), implicit)
 
     def test_callback_can_stop_and_its_exceptions_propagate(self):
         with hearth.Session(self.model, n_ctx=256) as s:
