@@ -278,8 +278,12 @@ typedef struct hearth_sampler_params {
   float min_p;            /* <= 0: off */
   float repeat_penalty;   /* 1: off */
   int32_t repeat_last_n;  /* tokens looked back for the penalty */
-  uint64_t seed;
+  uint64_t seed;          /* default HEARTH_SEED_RANDOM: a fresh seed each time the sampler is set */
 } hearth_sampler_params;
+
+/* hearth_sampler_params.seed asking for a seed drawn from the system's entropy (llama.cpp's LLAMA_DEFAULT_SEED):
+ * runs that set no seed sample differently; hearth_session_seed() reports the one drawn. */
+#define HEARTH_SEED_RANDOM UINT64_MAX
 
 HEARTH_API void hearth_sampler_params_init(hearth_sampler_params *params);
 /* Sets the sampler and re-seeds its random generator. Non-finite or out-of-range values are refused
@@ -287,6 +291,10 @@ HEARTH_API void hearth_sampler_params_init(hearth_sampler_params *params);
 HEARTH_API hearth_status hearth_session_set_sampler(hearth_session *session, const hearth_sampler_params *params);
 /* Samples from the last logits and records the token for the repetition penalty (it is not evaluated). */
 HEARTH_API hearth_status hearth_session_sample(hearth_session *session, hearth_token *out);
+/* The seed the session's sampler was last set with: the one given, or the one drawn for HEARTH_SEED_RANDOM (a
+ * new session's sampler has the defaults, so a drawn seed). Setting the sampler again with this value repeats the
+ * samples. HEARTH_SEED_RANDOM for a NULL session. */
+HEARTH_API uint64_t hearth_session_seed(const hearth_session *session);
 
 /* ---- one-call generation ------------------------------------------------------------------------------- */
 /* Called for each generated token with its text. piece is always valid UTF-8: bytes of a character split over

@@ -437,6 +437,10 @@ hearth_status hearth_session_set_sampler(hearth_session *s, const hearth_sampler
   });
 }
 
+uint64_t hearth_session_seed(const hearth_session *s) {
+  return s && s->impl ? s->impl->sampler_seed() : HEARTH_SEED_RANDOM;
+}
+
 hearth_status hearth_session_sample(hearth_session *s, hearth_token *out) {
   return guarded(s, [&] {
     hearth::session &ss = live_session(s);

@@ -1,6 +1,9 @@
 #include "sampler.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <random>
 #include <cfloat>
 #include <cmath>
 #include <unordered_set>
@@ -15,6 +18,20 @@ uint64_t next_splitmix(uint64_t &x) {
   x += 0x9e3779b97f4a7c15ull;
   return r;
 }
+// A seed that differs from call to call and run to run: the OS's entropy (std::random_device) mixed with the
+// clocks and a counter (some platforms' random_device is deterministic). Never k_seed_random itself.
+uint64_t fresh_seed() {
+  static std::atomic<uint64_t> counter{0};
+  uint64_t x = 0;
+  try {
+    std::random_device rd;
+    x = (uint64_t)rd() << 32 ^ rd();
+  } catch (...) {  // no entropy source: the clock and the counter still differ per call
+  }
+  x ^= splitmix64((uint64_t)std::chrono::steady_clock::now().time_since_epoch().count() + counter.fetch_add(1));
+  x ^= splitmix64((uint64_t)std::chrono::system_clock::now().time_since_epoch().count());
+  return x == k_seed_random ? 0 : x;
+}
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
 
@@ -25,7 +42,8 @@ void sampler::configure(const sampler_config &cfg) {
   if (!(cfg.top_p > 0.0f) || cfg.min_p < 0.0f || cfg.min_p > 1.0f || !(cfg.repeat_penalty > 0.0f) || cfg.repeat_last_n < 0)
     fail(HEARTH_ERR_INVALID_ARGUMENT, "sampler parameters out of range (top_p in (0,1], min_p in [0,1], repeat_penalty > 0, repeat_last_n >= 0)");
   cfg_ = cfg;
-  uint64_t x = cfg.seed;
+  seed_ = cfg.seed == k_seed_random ? fresh_seed() : cfg.seed;
+  uint64_t x = seed_;
   for (uint64_t &s : s_) s = next_splitmix(x);
   history_.clear();
 }

@@ -197,6 +197,7 @@ void session::eval(const int32_t *tokens, int32_t n, bool all_logits) {
   if (cancel_.exchange(false)) fail(HEARTH_ERR_CANCELLED, "cancelled");
   has_logits_ = false;
   n_logits_ = all_logits ? n : 1;
+  n_evaluated_ = n;
   logits_.resize((size_t)n_logits_ * n_vocab);
   const int32_t start = n_past_;
   try {
@@ -231,9 +232,10 @@ void session::forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_l
 
 const float *session::logits(int32_t i) const {
   if (!has_logits_) return nullptr;
-  if (i == -1) i = n_logits_ - 1;
-  if (i < 0 || i >= n_logits_) return nullptr;
-  return logits_.data() + (size_t)i * model_.hp().n_vocab;
+  if (i == -1) i = n_evaluated_ - 1;
+  const int32_t row = i - (n_evaluated_ - n_logits_);  // without all_logits only the last token's row is kept
+  if (row < 0 || row >= n_logits_) return nullptr;
+  return logits_.data() + (size_t)row * model_.hp().n_vocab;
 }
 
 int32_t session::sample() {

@@ -67,6 +67,7 @@ class session {
   const float *logits(int32_t i) const;  // i = -1: last token
 
   sampler &smp() { return sampler_; }
+  uint64_t sampler_seed() const { return sampler_.seed(); }
   int32_t sample();  // from the last logits, and remembers the token
 
   // Queues tokens (evaluated by later steps). A sampled end-of-generation token not yet evaluated goes first.
@@ -104,7 +105,8 @@ class session {
   std::atomic<bool> cancel_{false};
   int32_t n_past_ = 0;
   std::vector<float> logits_;
-  int32_t n_logits_ = 0;
+  int32_t n_logits_ = 0;     // rows kept: the last eval's tokens, or its last token alone
+  int32_t n_evaluated_ = 0;  // tokens of the last eval
   bool has_logits_ = false;
   sampler sampler_;
   std::vector<int32_t> pending_;

@@ -144,6 +144,16 @@ TEST_CASE("eval, logits, bad tokens, context overflow") {
   CHECK(hearth_session_logits(l.s, 0) != nullptr);
   CHECK(hearth_session_logits(l.s, 3) == hearth_session_logits(l.s, -1));
   CHECK(hearth_session_logits(l.s, 4) == nullptr);
+  // without all_logits only the last token's row is kept: token 3 is it, token 0 is not there
+  REQUIRE(hearth_session_reset(l.s) == HEARTH_OK);
+  REQUIRE(hearth_session_eval(l.s, toks, 4, 0) == HEARTH_OK);
+  CHECK(hearth_session_logits(l.s, 3) != nullptr);
+  CHECK(hearth_session_logits(l.s, 3) == hearth_session_logits(l.s, -1));
+  CHECK(hearth_session_logits(l.s, 0) == nullptr);
+  CHECK(hearth_session_logits(l.s, 4) == nullptr);
+  CHECK(hearth_session_logits(l.s, -2) == nullptr);
+  REQUIRE(hearth_session_reset(l.s) == HEARTH_OK);
+  REQUIRE(hearth_session_eval(l.s, toks, 4, 1) == HEARTH_OK);
   const hearth_token bad[1] = {100000};
   CHECK(hearth_session_eval(l.s, bad, 1, 0) == HEARTH_ERR_INVALID_ARGUMENT);
   CHECK(std::string(hearth_session_last_error(l.s)).find("outside the vocabulary") != std::string::npos);
@@ -178,6 +188,28 @@ TEST_CASE("generation is reproducible with a seed, streams valid text, and stops
   REQUIRE(hearth_session_perf(l.s, &perf) == HEARTH_OK);
   CHECK(perf.n_generated == 5);
   CHECK(perf.n_prompt > 1);
+}
+
+TEST_CASE("without a seed each sampler gets a fresh one, reported, and setting it repeats the samples") {
+  loaded l(test::small_config(dtype::q4_0));
+  CHECK(hearth_session_seed(nullptr) == HEARTH_SEED_RANDOM);
+  hearth_sampler_params init;
+  hearth_sampler_params_init(&init);
+  CHECK(init.seed == HEARTH_SEED_RANDOM);
+  const uint64_t at_creation = hearth_session_seed(l.s);  // a new session's sampler has the defaults: drawn
+  CHECK(at_creation != HEARTH_SEED_RANDOM);
+  const collected a = generate(l.s, "The river ran past the mill", 40, 0.9f, HEARTH_SEED_RANDOM);
+  const uint64_t drawn = hearth_session_seed(l.s);
+  CHECK(drawn != HEARTH_SEED_RANDOM);
+  CHECK(drawn != at_creation);  // 2^-64 to collide
+  hearth_session_reset(l.s);
+  const collected b = generate(l.s, "The river ran past the mill", 40, 0.9f, HEARTH_SEED_RANDOM);
+  CHECK(hearth_session_seed(l.s) != drawn);
+  CHECK(b.tokens != a.tokens);  // a fresh seed, another sample path (as two seeds differ in the case above)
+  hearth_session_reset(l.s);
+  const collected c = generate(l.s, "The river ran past the mill", 40, 0.9f, drawn);
+  CHECK(hearth_session_seed(l.s) == drawn);
+  CHECK(c.tokens == a.tokens);
 }
 
 TEST_CASE("greedy generation is identical with 1 and 2 threads") {
@@ -290,6 +322,10 @@ TEST_CASE("one model shared by sessions on several threads") {
       p.n_threads = 1;
       hearth_session *s = nullptr;
       if (hearth_session_create(m, &p, &s) != HEARTH_OK) return;
+      hearth_sampler_params sp;  // the default seed is random: the same seed in each session
+      hearth_sampler_params_init(&sp);
+      sp.seed = 7;
+      if (hearth_session_set_sampler(s, &sp) != HEARTH_OK) return;
       const hearth_token toks[3] = {1, 100, 200};
       for (int k = 0; k < 8; ++k) {
         hearth_session_eval(s, k == 0 ? toks : &out[(size_t)i].back(), k == 0 ? 3 : 1, 0);

@@ -29,6 +29,48 @@ namespace Hearth
     [StructLayout(LayoutKind.Sequential)]
     public struct GpuInfo { public uint StructSize; public int GpuOffload; public ulong VramBudgetBytes, VramWeightBytes; public int NLayerAttention, OutputOnGpu; public double NeuronFraction, FiringShare; }
 
+    /// <summary>The sampler's settings (hearth_sampler_params). Default() reads the library's defaults rather than
+    /// restating them, so every binding samples alike; its Seed is SeedRandom, a fresh seed each time it is set.</summary>
+    public struct SamplerParams
+    {
+        public const ulong SeedRandom = ulong.MaxValue;
+        public float Temperature;   // <= 0: greedy
+        public int TopK;            // <= 0: off
+        public float TopP;          // >= 1: off
+        public float MinP;          // <= 0: off
+        public float RepeatPenalty; // 1: off
+        public int RepeatLastN;
+        public ulong Seed;
+        public static SamplerParams Default()
+        {
+            var p = new Native.SamplerParams();
+            Native.hearth_sampler_params_init(ref p);
+            return new SamplerParams { Temperature = p.Temperature, TopK = p.TopK, TopP = p.TopP, MinP = p.MinP,
+                                       RepeatPenalty = p.RepeatPenalty, RepeatLastN = p.RepeatLastN, Seed = p.Seed };
+        }
+    }
+
+    /// <summary>Load settings (hearth_model_params); unset members keep the library's defaults.</summary>
+    public sealed class ModelOptions
+    {
+        public bool VocabOnly;       // only the tokenizer (no weights needed in the file)
+        public bool Prefault;        // read every weight once at load so the first tokens do not page-fault
+        public int GpuOffload;       // Model.Gpu*; 0 is GpuAuto, the default
+        public ulong VramBudgetBytes; // 0: free memory minus a margin
+        public string GpuidxPath;    // a PowerInfer .gpuidx giving the hot neurons; null: the placement solver decides
+        /// <summary>Called with the fraction loaded; return false to abort the load (HearthException with Cancelled),
+        /// as every callback of the bindings does. An exception thrown by it aborts the load and is rethrown.</summary>
+        public Func<float, bool> Progress;
+    }
+
+    /// <summary>What the FFNs did since the session was created (hearth_sparse_stats).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct SparseStats { public uint StructSize; public int Mode; public ulong Tokens; public double ActiveFraction, DecodeBytesPerToken, PredictorMs, TotalMs, GpuNeuronShare, GpuBytesPerToken; public int UsesGpu; }
+
+    /// <summary>Counts and times of the last generation (hearth_perf).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Perf { public uint StructSize; public int NPrompt, NGenerated; public double PromptMs, GenerateMs; }
+
     internal static class Native
     {
         const string Lib = "hearth";
@@ -90,6 +132,24 @@ namespace Hearth
 
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate int TokenFn(int token, IntPtr piece, UIntPtr len, IntPtr user);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int ProgressFn(float progress, IntPtr user);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void LogFn(int level, IntPtr msg, IntPtr user);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern uint hearth_version();
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern uint hearth_abi_version();
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern void hearth_set_log_callback(LogFn fn, IntPtr user, int maxLevel);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_n_ctx_train(ModelHandle m);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_n_embd(ModelHandle m);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern ulong hearth_model_n_params(ModelHandle m);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern ulong hearth_model_size_bytes(ModelHandle m);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_eos(ModelHandle m);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_desc(ModelHandle m, byte[] buf, UIntPtr cap, out UIntPtr n);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_n_ctx(SessionHandle s);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern IntPtr hearth_session_mode(SessionHandle s);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_set_threshold(SessionHandle s, int layer, float threshold);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_reset_stats(SessionHandle s);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_perf(SessionHandle s, ref Perf perf);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern IntPtr hearth_version_string();
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern IntPtr hearth_last_error();
@@ -119,6 +179,13 @@ namespace Hearth
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_set_sampler(SessionHandle s, ref SamplerParams p);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern void hearth_generate_params_init(ref GenerateParams p);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_generate(SessionHandle s, byte[] prompt, ref GenerateParams p);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern ulong hearth_session_seed(SessionHandle s);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_sample(SessionHandle s, out int token);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern IntPtr hearth_session_logits(SessionHandle s, int i);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_feed(SessionHandle s, byte[] text, UIntPtr len, int flags);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_step(SessionHandle s, out int token);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_sparse_stats(SessionHandle s, ref SparseStats stats);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_token_to_piece(ModelHandle m, int token, int flags, byte[] buf, UIntPtr cap, out UIntPtr n);
 
         internal static string Str(IntPtr p) { return p == IntPtr.Zero ? "" : Utf8(p); }
         static string Utf8(IntPtr p)
@@ -141,6 +208,8 @@ namespace Hearth
                 { "hearth_sampler_params", Marshal.SizeOf(typeof(SamplerParams)) },
                 { "hearth_generate_params", Marshal.SizeOf(typeof(GenerateParams)) },
                 { "hearth_gpu_info", Marshal.SizeOf(typeof(GpuInfo)) },
+                { "hearth_sparse_stats", Marshal.SizeOf(typeof(SparseStats)) },
+                { "hearth_perf", Marshal.SizeOf(typeof(Perf)) },
             };
             foreach (var kv in sizes)
             {
@@ -172,6 +241,30 @@ namespace Hearth
         public static string Version { get { return Native.Str(Native.hearth_version_string()); } }
         public static string CpuIsa { get { return Native.Str(Native.hearth_cpu_isa()); } }
         public static int GpuCount { get { return Native.hearth_gpu_count(); } }
+        /// <summary>HEARTH_VERSION_NUMBER of the loaded library: major * 10000 + minor * 100 + patch.</summary>
+        public static int VersionNumber { get { return (int)Native.hearth_version(); } }
+        /// <summary>The hearth.h this binding mirrors; AbiVersion is the loaded library's.</summary>
+        public const int HeaderAbiVersion = 1;
+        public static int AbiVersion { get { return (int)Native.hearth_abi_version(); } }
+
+        public const int LogError = 0, LogWarn = 1, LogInfo = 2, LogDebug = 3;
+        static Native.LogFn logTrampoline; // the library holds a pointer to it: keep it alive
+        static Action<int, string> logSink;
+
+        /// <summary>Sends the library's messages at maxLevel or below to fn, from any library thread; null silences the
+        /// library (its default). Global to the process: set it before other use. An exception thrown by fn is dropped
+        /// (there is no caller to give it to).</summary>
+        public static void SetLogCallback(Action<int, string> fn, int maxLevel = LogWarn)
+        {
+            logSink = fn;
+            if (fn == null) { Native.hearth_set_log_callback(null, IntPtr.Zero, maxLevel); return; }
+            if (logTrampoline == null)
+                logTrampoline = (level, msg, user) => {
+                    try { var f = logSink; if (f != null) f(level, Native.Str(msg)); }
+                    catch (Exception) { } // never let it unwind into C
+                };
+            Native.hearth_set_log_callback(logTrampoline, IntPtr.Zero, maxLevel);
+        }
 
         /// <summary>Formats a conversation (role, content: "system", "user", "assistant") with a built-in template name or a
         /// template text hearth recognises. Tokenize the result with BOS and special-token parsing.</summary>
@@ -195,20 +288,67 @@ namespace Hearth
     {
         internal readonly ModelHandle Handle;
 
-        public Model(string path)
+        public Model(string path, ModelOptions options = null)
         {
             Native.CheckLayout();
             var p = new Native.ModelParams();
             Native.hearth_model_params_init(ref p);
+            Exception error = null;
+            Native.ProgressFn cb = null;
+            IntPtr gpuidx = IntPtr.Zero;
+            if (options != null)
+            {
+                p.VocabOnly = options.VocabOnly ? 1 : 0;
+                p.Prefault = options.Prefault ? 1 : 0;
+                p.GpuOffload = options.GpuOffload;
+                p.VramBudgetBytes = options.VramBudgetBytes;
+                if (options.GpuidxPath != null) gpuidx = p.GpuidxPath = Native.Utf8Alloc(options.GpuidxPath);
+                Func<float, bool> progress = options.Progress;
+                if (progress != null)
+                {
+                    cb = (fraction, user) => {
+                        try { return progress(fraction) ? 1 : 0; }
+                        catch (Exception e) { error = e; return 0; } // never let it unwind into C
+                    };
+                    p.Progress = Marshal.GetFunctionPointerForDelegate(cb);
+                }
+            }
             ModelHandle h;
-            int st = Native.hearth_model_load(Native.Z(path), ref p, out h);
-            if (st != 0) { h.Dispose(); HearthException.Check(st); }
+            int st;
+            try { st = Native.hearth_model_load(Native.Z(path), ref p, out h); }
+            finally { if (gpuidx != IntPtr.Zero) Marshal.FreeHGlobal(gpuidx); GC.KeepAlive(cb); }
+            if (st != 0) h.Dispose();
+            if (error != null) throw new InvalidOperationException("the progress callback threw", error);
+            HearthException.Check(st);
             Handle = h;
         }
 
         public int NVocab { get { return Native.hearth_model_n_vocab(Live()); } }
         public int NLayer { get { return Native.hearth_model_n_layer(Live()); } }
         public int Bos { get { return Native.hearth_model_bos(Live()); } }
+        public int Eos { get { return Native.hearth_model_eos(Live()); } }
+        public int NCtxTrain { get { return Native.hearth_model_n_ctx_train(Live()); } }
+        public int NEmbd { get { return Native.hearth_model_n_embd(Live()); } }
+        public ulong NParams { get { return Native.hearth_model_n_params(Live()); } }
+        /// <summary>Bytes of weights.</summary>
+        public ulong SizeBytes { get { return Native.hearth_model_size_bytes(Live()); } }
+        /// <summary>One line: "llama 1.1B Q4_0, 22 layers, ...".</summary>
+        public string Description
+        {
+            get
+            {
+                var buf = new byte[512];
+                UIntPtr n;
+                int st = Native.hearth_model_desc(Live(), buf, (UIntPtr)buf.Length, out n);
+                if (st == HearthException.BufferTooSmall)
+                {
+                    buf = new byte[(int)n + 1];
+                    st = Native.hearth_model_desc(Live(), buf, (UIntPtr)buf.Length, out n);
+                }
+                HearthException.Check(st);
+                return Encoding.UTF8.GetString(buf, 0, (int)n);
+            }
+        }
         public bool IsEog(int token) { return Native.hearth_token_is_eog(Live(), token) != 0; }
 
         internal ModelHandle Live()
@@ -244,22 +384,43 @@ namespace Hearth
             return Encoding.UTF8.GetString(buf, 0, (int)n);
         }
 
-        public int[] Tokenize(byte[] utf8, bool addBos)
+        internal static int Flags(bool addBos, bool special) { return (addBos ? 1 : 0) | (special ? 2 : 0); }
+
+        /// <summary>Token ids of UTF-8 text; special parses control tokens (a chat template's marks) as tokens.</summary>
+        public int[] Tokenize(byte[] utf8, bool addBos, bool special = false)
         {
             var outTokens = new int[utf8.Length + 8];
             UIntPtr n;
-            int st = Native.hearth_tokenize(Live(), utf8, (UIntPtr)utf8.Length, addBos ? 1 : 0, outTokens, (UIntPtr)outTokens.Length, out n);
+            int flags = Flags(addBos, special);
+            int st = Native.hearth_tokenize(Live(), utf8, (UIntPtr)utf8.Length, flags, outTokens, (UIntPtr)outTokens.Length, out n);
             if (st == HearthException.BufferTooSmall)
             {
                 outTokens = new int[(int)n];
-                st = Native.hearth_tokenize(Live(), utf8, (UIntPtr)utf8.Length, addBos ? 1 : 0, outTokens, (UIntPtr)outTokens.Length, out n);
+                st = Native.hearth_tokenize(Live(), utf8, (UIntPtr)utf8.Length, flags, outTokens, (UIntPtr)outTokens.Length, out n);
             }
             HearthException.Check(st);
             Array.Resize(ref outTokens, (int)n);
             return outTokens;
         }
 
-        public int[] Tokenize(string text, bool addBos = true) { return Tokenize(Encoding.UTF8.GetBytes(text), addBos); }
+        public int[] Tokenize(string text, bool addBos = true, bool special = false) { return Tokenize(Encoding.UTF8.GetBytes(text), addBos, special); }
+
+        /// <summary>One token's bytes (a token may hold part of a UTF-8 character); with special a control token
+        /// gives its text (else nothing).</summary>
+        public byte[] TokenToPiece(int token, bool special = false)
+        {
+            var buf = new byte[64];
+            UIntPtr n;
+            int st = Native.hearth_token_to_piece(Live(), token, special ? 1 : 0, buf, (UIntPtr)buf.Length, out n);
+            if (st == HearthException.BufferTooSmall || (st == 0 && (int)n >= buf.Length))
+            {
+                buf = new byte[(int)n + 1];
+                st = Native.hearth_token_to_piece(Live(), token, special ? 1 : 0, buf, (UIntPtr)buf.Length, out n);
+            }
+            HearthException.Check(st);
+            Array.Resize(ref buf, (int)n);
+            return buf;
+        }
 
         public string Detokenize(int[] tokens)
         {
@@ -300,7 +461,13 @@ namespace Hearth
         readonly SessionHandle handle;
         readonly Model model; // keeps the model alive while the session is
 
-        public Session(Model model, int nCtx = 0, int nThreads = 0, int sparseMode = 0, ulong maxMemoryBytes = 0)
+        /// <summary>KV cache element types (typeK, typeV).</summary>
+        public const int KvDefault = 0, KvF32 = 1, KvF16 = 2, KvQ8_0 = 3;
+
+        /// <summary>Zero values take the library's defaults: the model's context (capped), all cores, the FFN mode
+        /// the file allows, CATS sparsity 0.5, the machine's available memory, an F16 KV cache.</summary>
+        public Session(Model model, int nCtx = 0, int nThreads = 0, int sparseMode = 0, ulong maxMemoryBytes = 0,
+                       int nBatch = 0, float catsSparsity = 0, int typeK = KvDefault, int typeV = KvDefault)
         {
             var p = new Native.SessionParams();
             Native.hearth_session_params_init(ref p);
@@ -308,6 +475,10 @@ namespace Hearth
             p.NThreads = nThreads;
             p.SparseMode = sparseMode;
             p.MaxMemoryBytes = maxMemoryBytes;
+            if (nBatch > 0) p.NBatch = nBatch;
+            if (catsSparsity != 0) p.CatsSparsity = catsSparsity;
+            p.TypeK = typeK;
+            p.TypeV = typeV;
             SessionHandle h;
             int st = Native.hearth_session_create(model.Live(), ref p, out h);
             if (st != 0) { h.Dispose(); HearthException.Check(st); }
@@ -322,22 +493,92 @@ namespace Hearth
         }
 
         public int NPast { get { return Native.hearth_session_n_past(Live()); } }
+        public int NCtx { get { return Native.hearth_session_n_ctx(Live()); } }
+        /// <summary>How the FFNs run ("dense", "sparse (predictor)", ...).</summary>
+        public string Mode { get { return Native.Str(Native.hearth_session_mode(Live())); } }
+        /// <summary>Overrides the activation threshold of one layer (-1: every layer) for the predictor and CATS modes.</summary>
+        public void SetThreshold(int layer, float threshold) { HearthException.Check(Native.hearth_session_set_threshold(Live(), layer, threshold)); }
+        /// <summary>Zeroes the counters SparseStats reports.</summary>
+        public void ResetStats() { HearthException.Check(Native.hearth_session_reset_stats(Live())); }
+        /// <summary>Counts and times of the last Generate or Step run.</summary>
+        public Perf Perf()
+        {
+            var p = new Perf { StructSize = (uint)Marshal.SizeOf(typeof(Perf)) };
+            HearthException.Check(Native.hearth_session_perf(Live(), ref p));
+            return p;
+        }
         public void Reset() { HearthException.Check(Native.hearth_session_reset(Live())); }
         public void Cancel() { if (!handle.IsClosed) Native.hearth_session_cancel(handle); }
 
-        public void SetGreedy()
+        /// <summary>Sets the sampler and re-seeds it (a fresh seed for SamplerParams.SeedRandom, the default).</summary>
+        public void SetSampler(SamplerParams o)
         {
             var p = new Native.SamplerParams();
             Native.hearth_sampler_params_init(ref p);
-            p.Temperature = 0;
+            p.Temperature = o.Temperature; p.TopK = o.TopK; p.TopP = o.TopP; p.MinP = o.MinP;
+            p.RepeatPenalty = o.RepeatPenalty; p.RepeatLastN = o.RepeatLastN; p.Seed = o.Seed;
             HearthException.Check(Native.hearth_session_set_sampler(Live(), ref p));
         }
 
-        public void Eval(int[] tokens) { HearthException.Check(Native.hearth_session_eval(Live(), tokens, tokens.Length, 0)); }
+        /// <summary>Temperature 0; the other settings the library's.</summary>
+        public void SetGreedy()
+        {
+            var p = SamplerParams.Default();
+            p.Temperature = 0;
+            SetSampler(p);
+        }
+
+        /// <summary>The seed the sampler was last set with: the one given, or the one drawn for SeedRandom; set it
+        /// again to repeat a run.</summary>
+        public ulong Seed { get { return Native.hearth_session_seed(Live()); } }
+
+        /// <summary>Evaluates tokens after those the session holds; with allLogits every token's logits are kept.</summary>
+        public void Eval(int[] tokens, bool allLogits = false) { HearthException.Check(Native.hearth_session_eval(Live(), tokens, tokens.Length, allLogits ? 1 : 0)); }
+
+        /// <summary>A copy of the logits of token i of the last eval (-1: its last), or null if they were not kept.</summary>
+        public float[] Logits(int i = -1)
+        {
+            IntPtr l = Native.hearth_session_logits(Live(), i);
+            if (l == IntPtr.Zero) return null;
+            var v = new float[model.NVocab];
+            Marshal.Copy(l, v, 0, v.Length);
+            return v;
+        }
+
+        /// <summary>Draws a token from the last logits (recorded for the repetition penalty, not evaluated).</summary>
+        public int Sample()
+        {
+            int t;
+            HearthException.Check(Native.hearth_session_sample(Live(), out t));
+            return t;
+        }
+
+        /// <summary>Queues text for Step (tokenized now).</summary>
+        public void Feed(string text, bool addBos = true, bool special = false)
+        {
+            byte[] b = Encoding.UTF8.GetBytes(text);
+            HearthException.Check(Native.hearth_session_feed(Live(), b, (UIntPtr)b.Length, Model.Flags(addBos, special)));
+        }
+
+        /// <summary>One bounded piece of work: null after evaluating a chunk of queued input, else the token it
+        /// sampled and evaluated (check Model.IsEog to stop).</summary>
+        public int? Step()
+        {
+            int t;
+            HearthException.Check(Native.hearth_session_step(Live(), out t));
+            return t < 0 ? (int?)null : t;
+        }
+
+        public SparseStats SparseStats()
+        {
+            var st = new SparseStats { StructSize = (uint)Marshal.SizeOf(typeof(SparseStats)) };
+            HearthException.Check(Native.hearth_session_sparse_stats(Live(), ref st));
+            return st;
+        }
 
         /// <summary>Streams the continuation of prompt to onPiece (whole UTF-8 characters); return false to stop.
         /// An exception thrown by onPiece stops the generation and is rethrown here.</summary>
-        public void Generate(string prompt, int maxTokens, Func<string, bool> onPiece)
+        public void Generate(string prompt, int maxTokens, Func<string, bool> onPiece, bool addBos = true, bool stopAtEog = true)
         {
             Exception error = null;
             Native.TokenFn cb = (token, piece, len, user) => {
@@ -352,6 +593,8 @@ namespace Hearth
             var p = new Native.GenerateParams();
             Native.hearth_generate_params_init(ref p);
             p.NPredict = maxTokens;
+            p.AddBos = addBos ? 1 : 0;
+            p.StopAtEog = stopAtEog ? 1 : 0;
             p.OnToken = Marshal.GetFunctionPointerForDelegate(cb);
             int st = Native.hearth_generate(Live(), Native.Z(prompt), ref p);
             GC.KeepAlive(cb);

@@ -134,6 +134,144 @@ static class HearthTests
                 s.Dispose();
                 Throws<ObjectDisposedException>(() => s.Eval(new[] { 1 }));
             });
+            Test("load options: progress, abort, vocab-only, GPU mode", () => {
+                var seen = new List<float>();
+                using (var m = new Model(modelPath, new ModelOptions { Prefault = true, GpuOffload = Model.GpuNone, Progress = f => { seen.Add(f); return true; } }))
+                {
+                    Assert(seen.Count > 0 && seen[seen.Count - 1] == 1.0f, "progress reaches 1");
+                    for (int i = 0; i < seen.Count; i++) Assert(seen[i] >= 0 && seen[i] <= 1 && (i == 0 || seen[i] >= seen[i - 1]), "progress in order");
+                    Assert(m.GpuInfo().GpuOffload == Model.GpuNone, "CPU only");
+                    using (var v = new Model(modelPath, new ModelOptions { VocabOnly = true }))
+                    {
+                        Assert(string.Join(",", v.Tokenize("Once upon")) == string.Join(",", m.Tokenize("Once upon")), "vocab-only tokens");
+                        Throws<HearthException>(() => new Session(v, 64));
+                    }
+                }
+                var e = Throws<HearthException>(() => new Model(modelPath, new ModelOptions { Progress = f => false }));
+                Assert(e.Status == HearthException.Cancelled, "false aborts the load");
+            });
+            Test("sampler defaults and the seed", () => {
+                var d = SamplerParams.Default();
+                Assert(d.Seed == SamplerParams.SeedRandom && d.Temperature > 0 && d.RepeatPenalty != 1, "the library's defaults");
+                using (var s = new Session(model, 256))
+                {
+                    s.SetSampler(d);
+                    ulong drawn = s.Seed;
+                    Assert(drawn != SamplerParams.SeedRandom, "a seed is drawn");
+                    string a = Run(s, "Once upon a time", 24);
+                    s.Reset();
+                    s.SetSampler(d);
+                    Assert(s.Seed != drawn, "a fresh one each time");
+                    s.Reset();
+                    var again = d; again.Seed = drawn;
+                    s.SetSampler(again);
+                    Assert(Run(s, "Once upon a time", 24) == a, "the reported seed repeats the text");
+                    s.Reset();
+                    var nopen = again; nopen.RepeatPenalty = 1;
+                    s.SetSampler(nopen);
+                    Assert(Run(s, "Once upon a time", 24) != a, "the repeat penalty is in effect");
+                    var bad = d; bad.TopP = 0;
+                    Assert(Throws<HearthException>(() => s.SetSampler(bad)).Status == HearthException.InvalidArgument, "top_p 0 refused");
+                }
+            });
+            Test("feed/step, BOS, logits, sample, stats", () => {
+                using (var s = new Session(model, 256))
+                {
+                    s.SetGreedy();
+                    var sb = new StringBuilder();
+                    s.Generate("The mill", 12, p => { sb.Append(p); return true; }, addBos: false);
+                    s.Reset();
+                    s.Generate("The mill", 12, p => true, addBos: false, stopAtEog: false);
+                    int nNoBos = s.NPast;
+                    s.Reset();
+                    s.Generate("The mill", 12, p => true, addBos: true, stopAtEog: false);
+                    Assert(s.NPast == nNoBos + 1, "BOS adds one token");
+                    s.Reset();
+                    s.Feed("The mill", addBos: false);
+                    var got = new List<byte>();
+                    for (int n = 0; n < 12;)
+                    {
+                        int? t = s.Step();
+                        if (t == null) continue;
+                        n++;
+                        if (model.IsEog(t.Value)) break;
+                        got.AddRange(model.TokenToPiece(t.Value));
+                    }
+                    Assert(Encoding.UTF8.GetString(got.ToArray()) == sb.ToString(), "step gives generate's text");
+                    s.Reset();
+                    int[] toks = model.Tokenize("The hearth keeps");
+                    s.Eval(toks, allLogits: true);
+                    float[] first = s.Logits(0), last = s.Logits();
+                    Assert(first != null && last != null && last.Length == model.NVocab, "all logits kept");
+                    int best = 0;
+                    for (int i = 0; i < last.Length; i++) if (last[i] > last[best]) best = i;
+                    Assert(s.Sample() == best, "greedy sample is the arg max");
+                    var st = s.SparseStats();
+                    Assert(st.Tokens > 0 && st.ActiveFraction > 0 && st.ActiveFraction <= 1, "sparse stats");
+                    byte[] bos = model.TokenToPiece(model.Bos, true);
+                    if (bos.Length > 0)
+                    {
+                        int[] sp = model.Tokenize(bos, false, true);
+                        Assert(sp.Length == 1 && sp[0] == model.Bos, "special parses the BOS text");
+                        int[] plain = model.Tokenize(bos, false, false);
+                        Assert(!(plain.Length == 1 && plain[0] == model.Bos), "not without the flag");
+                    }
+                }
+            });
+            Test("the rest of the C surface", () => {
+                // versions, the log callback, model sizes, session options and counters, thresholds, perf
+                string[] v = Library.Version.Split('.');
+                Assert(Library.VersionNumber == int.Parse(v[0]) * 10000 + int.Parse(v[1]) * 100 + int.Parse(v[2]), "version number");
+                Assert(Library.AbiVersion == Library.HeaderAbiVersion, "ABI version");
+                var lines = new List<string>();
+                bool loaded = false;
+                Library.SetLogCallback((level, msg) => { lock (lines) { lines.Add(msg); loaded |= level == Library.LogInfo && msg.Contains("loaded"); } }, Library.LogInfo);
+                new Model(modelPath, new ModelOptions { VocabOnly = true }).Dispose();
+                Library.SetLogCallback(null);
+                int n = lines.Count;
+                Assert(loaded, "a load message: " + string.Join(" | ", lines));
+                new Model(modelPath, new ModelOptions { VocabOnly = true }).Dispose();
+                Assert(lines.Count == n, "silenced again");
+                Func<string, long> meta = k => long.Parse(model.Meta(k));
+                Assert(model.NEmbd == meta("llama.embedding_length") && model.NCtxTrain == meta("llama.context_length") &&
+                       model.NLayer == meta("llama.block_count") && model.Eos == meta("tokenizer.ggml.eos_token_id") && model.IsEog(model.Eos),
+                       "model sizes agree with the metadata");
+                ulong size = (ulong)new FileInfo(modelPath).Length;
+                Assert(model.SizeBytes > size / 2 && model.SizeBytes <= size, "the weights are most of the file: " + model.SizeBytes);
+                Assert(model.NParams > (ulong)(model.NEmbd * model.NVocab), "n_params");
+                Assert(model.Description.Contains("llama"), model.Description);
+                using (var s = new Session(model, 96, 1, nBatch: 16, catsSparsity: 0.3f, typeK: Session.KvF32))
+                {
+                    Assert(s.NCtx == 96 && s.Mode.Length > 0, "n_ctx and mode");
+                    s.SetThreshold(-1, 0.25f);
+                    var e = Throws<HearthException>(() => s.SetThreshold(model.NLayer, 0.25f));
+                    Assert(e.Status == HearthException.InvalidArgument, e.Message);
+                    var p = SamplerParams.Default(); p.Seed = 3;
+                    s.SetSampler(p);
+                    s.Generate("The mill", 5, piece => true, stopAtEog: false);
+                    var pf = s.Perf();
+                    Assert(pf.NPrompt == model.Tokenize("The mill").Length && pf.NGenerated == 5 && pf.GenerateMs >= 0, "perf");
+                    Assert(s.NPast == pf.NPrompt + 5, "each sampled token is evaluated: " + s.NPast);
+                    Assert(s.SparseStats().Tokens > 0, "tokens counted");
+                    s.ResetStats();
+                    Assert(s.SparseStats().Tokens == 0, "ResetStats");
+                }
+                var bad = Throws<HearthException>(() => new Session(model, 64, typeK: 99));
+                Assert(bad.Status == HearthException.InvalidArgument, bad.Message);
+            });
+            Test("parity text", () => {
+                // The recipe every binding's suite runs (the library's sampler defaults, seed 42, 32 tokens after
+                // "Once upon a time" with BOS); .ci/bindings compares the texts with `hearth run` (C).
+                using (var s = new Session(model, 256))
+                {
+                    var p = SamplerParams.Default(); p.Seed = 42;
+                    s.SetSampler(p);
+                    string text = Run(s, "Once upon a time", 32);
+                    Assert(text.Length > 0, "text");
+                    string dir = Environment.GetEnvironmentVariable("HEARTH_PARITY_DIR");
+                    if (!string.IsNullOrEmpty(dir)) File.WriteAllText(Path.Combine(dir, "csharp.txt"), text, new UTF8Encoding(false));
+                }
+            });
             Test("one model, many threads", () => {
                 var results = new string[4];
                 var threads = new List<Thread>();

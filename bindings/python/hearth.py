@@ -20,6 +20,8 @@ __all__ = ["HearthError", "Model", "Session", "version", "cpu_isa", "gpu_count",
 OK, ERR_INVALID_ARGUMENT, ERR_OUT_OF_MEMORY, ERR_IO, ERR_BAD_FORMAT, ERR_UNSUPPORTED, ERR_CONTEXT_FULL, \
     ERR_CANCELLED, ERR_BUFFER_TOO_SMALL, ERR_INTERNAL = range(10)
 SPARSE_AUTO, SPARSE_DENSE, SPARSE_PREDICTOR, SPARSE_EXACT_GATE, SPARSE_CATS = range(5)
+LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG = range(4)
+ABI_VERSION = 1  # the hearth.h this module mirrors; abi_version() is the loaded library's
 _SPARSE_NAMES = {"auto": 0, "dense": 1, "predictor": 2, "exact": 3, "exact_gate": 3, "cats": 4}
 
 
@@ -132,12 +134,14 @@ _sig("hearth_session_n_ctx", ctypes.c_int32, _p)
 _sig("hearth_session_mode", ctypes.c_char_p, _p)
 _sig("hearth_session_set_threshold", _c_status, _p, ctypes.c_int32, ctypes.c_float)
 _sig("hearth_session_sparse_stats", _c_status, _p, ctypes.POINTER(_SparseStats))
+_sig("hearth_session_reset_stats", _c_status, _p)
 _sig("hearth_session_cancel", None, _p)
 _sig("hearth_session_eval", _c_status, _p, ctypes.POINTER(ctypes.c_int32), ctypes.c_int32, ctypes.c_int32)
 _sig("hearth_session_logits", ctypes.POINTER(ctypes.c_float), _p, ctypes.c_int32)
 _sig("hearth_sampler_params_init", None, ctypes.POINTER(_SamplerParams))
 _sig("hearth_session_set_sampler", _c_status, _p, ctypes.POINTER(_SamplerParams))
 _sig("hearth_session_sample", _c_status, _p, ctypes.POINTER(ctypes.c_int32))
+_sig("hearth_session_seed", ctypes.c_uint64, _p)
 _sig("hearth_generate_params_init", None, ctypes.POINTER(_GenerateParams))
 _sig("hearth_generate", _c_status, _p, ctypes.c_char_p, ctypes.POINTER(_GenerateParams))
 _sig("hearth_session_perf", _c_status, _p, ctypes.POINTER(_Perf))
@@ -183,6 +187,15 @@ def _text(fn, *args):
 
 def version():
     return _lib.hearth_version_string().decode()
+
+
+def version_number():
+    """HEARTH_VERSION_NUMBER of the loaded library: major * 10000 + minor * 100 + patch."""
+    return _lib.hearth_version()
+
+
+def abi_version():
+    return _lib.hearth_abi_version()
 
 
 def cpu_isa():
@@ -246,7 +259,11 @@ class Model(_Owned):
 
     GPU_AUTO, GPU_NONE, GPU_HYBRID, GPU_LAYERS, GPU_ATTENTION = 0, 1, 2, 3, 4
 
-    def __init__(self, path, vocab_only=False, prefault=False, gpu_offload=0, vram_budget_bytes=0, gpuidx_path=None):
+    def __init__(self, path, vocab_only=False, prefault=False, gpu_offload=0, vram_budget_bytes=0, gpuidx_path=None,
+                 progress=None):
+        """progress(fraction) is called as the load proceeds; returning False aborts it (HearthError with
+        ERR_CANCELLED), as every callback of the bindings stops on False. An exception raised by it aborts the load
+        and is re-raised here."""
         p = _ModelParams()
         _lib.hearth_model_params_init(ctypes.byref(p))
         p.vocab_only = int(vocab_only)
@@ -254,8 +271,20 @@ class Model(_Owned):
         p.gpu_offload = int(gpu_offload)
         p.vram_budget_bytes = int(vram_budget_bytes)
         p.gpuidx_path = os.fsencode(gpuidx_path) if gpuidx_path else None
+        error = []
+        if progress is not None:
+            def tramp(fraction, user):
+                try:
+                    return 0 if progress(fraction) is False else 1
+                except BaseException as e:  # never let it cross into C
+                    error.append(e)
+                    return 0
+            p.progress = _progress_fn(tramp)  # p holds the only reference while the load runs
         h = ctypes.c_void_p()
-        _check(_lib.hearth_model_load(os.fsencode(path), ctypes.byref(p), ctypes.byref(h)))
+        st = _lib.hearth_model_load(os.fsencode(path), ctypes.byref(p), ctypes.byref(h))
+        if error:
+            raise error[0]
+        _check(st)
         self._h = h
 
     n_vocab = property(lambda self: _lib.hearth_model_n_vocab(self._handle()))
@@ -263,6 +292,7 @@ class Model(_Owned):
     n_embd = property(lambda self: _lib.hearth_model_n_embd(self._handle()))
     n_layer = property(lambda self: _lib.hearth_model_n_layer(self._handle()))
     n_params = property(lambda self: _lib.hearth_model_n_params(self._handle()))
+    size_bytes = property(lambda self: _lib.hearth_model_size_bytes(self._handle()))  # bytes of weights
     bos = property(lambda self: _lib.hearth_model_bos(self._handle()))
     eos = property(lambda self: _lib.hearth_model_eos(self._handle()))
 
@@ -370,6 +400,9 @@ class Session(_Owned):
     n_past = property(lambda self: _lib.hearth_session_n_past(self._handle()))
     n_ctx = property(lambda self: _lib.hearth_session_n_ctx(self._handle()))
     mode = property(lambda self: _lib.hearth_session_mode(self._handle()).decode())
+    # The seed the sampler was last set with: the one given, or the one drawn when none was (the default); pass it
+    # to set_sampler(seed=...) to repeat a run.
+    seed = property(lambda self: _lib.hearth_session_seed(self._handle()))
 
     def reset(self):
         _check(_lib.hearth_session_reset(self._handle()))
@@ -383,7 +416,8 @@ class Session(_Owned):
     def set_sampler(self, temperature=None, top_k=None, top_p=None, min_p=None, repeat_penalty=None,
                     repeat_last_n=None, seed=None):
         """Sets the sampler and re-seeds it. An argument left as None keeps the library's default
-        (hearth_sampler_params_init), so this binding samples as C does."""
+        (hearth_sampler_params_init), so this binding samples as C does; without a seed a fresh one is drawn
+        (see the seed property)."""
         p = _SamplerParams()
         _lib.hearth_sampler_params_init(ctypes.byref(p))
         given = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty,
@@ -392,6 +426,10 @@ class Session(_Owned):
             if value is not None:
                 setattr(p, name, value)
         _check(_lib.hearth_session_set_sampler(self._handle(), ctypes.byref(p)))
+
+    def set_threshold(self, layer, threshold):
+        """Overrides the activation threshold of one layer (-1: every layer) for the predictor and CATS modes."""
+        _check(_lib.hearth_session_set_threshold(self._handle(), layer, threshold))
 
     def eval(self, tokens, all_logits=False):
         arr = (ctypes.c_int32 * len(tokens))(*tokens)
@@ -409,10 +447,23 @@ class Session(_Owned):
         _check(_lib.hearth_session_sample(self._handle(), ctypes.byref(t)))
         return t.value
 
-    def generate(self, prompt, max_tokens=128, add_bos=True):
-        """Yields the continuation of prompt piece by piece (always whole UTF-8 characters), through the step API."""
-        data = prompt.encode("utf-8")
-        _check(_lib.hearth_session_feed(self._handle(), data, len(data), 1 if add_bos else 0))
+    def feed(self, text, add_bos=True, special=False):
+        """Queues text for the next steps (tokenized now): add_bos puts the BOS token first, special parses
+        control tokens such as a chat template's marks."""
+        data = text if isinstance(text, (bytes, bytearray)) else text.encode("utf-8")
+        _check(_lib.hearth_session_feed(self._handle(), bytes(data), len(data), (1 if add_bos else 0) | (2 if special else 0)))
+
+    def step(self):
+        """One bounded piece of work: evaluates a chunk of queued input and returns None, or, with nothing queued,
+        samples a token, evaluates it and returns it (check model.is_eog to stop)."""
+        t = ctypes.c_int32()
+        _check(_lib.hearth_session_step(self._handle(), ctypes.byref(t)))
+        return None if t.value < 0 else t.value
+
+    def generate(self, prompt, max_tokens=128, add_bos=True, special=False, stop_at_eog=True):
+        """Yields the continuation of prompt piece by piece (always whole UTF-8 characters), through the step API.
+        With stop_at_eog False an end-of-generation token is one more token and generation goes on."""
+        self.feed(prompt, add_bos, special)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         produced = 0
         t = ctypes.c_int32()
@@ -421,7 +472,7 @@ class Session(_Owned):
             if t.value < 0:
                 continue  # a prompt chunk was evaluated
             produced += 1
-            if self.model.is_eog(t.value):
+            if stop_at_eog and self.model.is_eog(t.value):
                 break
             piece = decoder.decode(self.model.token_to_piece(t.value))
             if piece:
@@ -430,23 +481,24 @@ class Session(_Owned):
         if tail:
             yield tail
 
-    def generate_text(self, prompt, max_tokens=128, add_bos=True, on_piece=None):
-        """Runs hearth_generate; on_piece(str) sees each piece as it streams and may return True to stop.
-        Returns the whole text. An exception raised by on_piece stops the generation and is re-raised here."""
+    def generate_text(self, prompt, max_tokens=128, add_bos=True, on_piece=None, stop_at_eog=True):
+        """Runs hearth_generate; on_piece(str) sees each piece as it streams and returns False to stop (None or
+        anything else goes on: the same convention as the other bindings and the load progress). Returns the whole
+        text. An exception raised by on_piece stops the generation and is re-raised here."""
         pieces, error = [], []
 
         def tramp(token, piece, n, user):
             try:
                 s = ctypes.string_at(piece, n).decode("utf-8", "replace")
                 pieces.append(s)
-                return 1 if on_piece is not None and on_piece(s) else 0
+                return 1 if on_piece is not None and on_piece(s) is False else 0
             except BaseException as e:  # never let it cross into C
                 error.append(e)
                 return 1
         cb = _token_fn(tramp)
         p = _GenerateParams()
         _lib.hearth_generate_params_init(ctypes.byref(p))
-        p.n_predict, p.add_bos, p.on_token = max_tokens, int(add_bos), cb
+        p.n_predict, p.add_bos, p.stop_at_eog, p.on_token = max_tokens, int(add_bos), int(stop_at_eog), cb
         st = _lib.hearth_generate(self._handle(), prompt.encode("utf-8"), ctypes.byref(p))
         if error:
             raise error[0]
@@ -461,6 +513,10 @@ class Session(_Owned):
                 "decode_bytes_per_token": s.decode_bytes_per_token, "predictor_ms": s.predictor_ms, "total_ms": s.total_ms,
                 "gpu_neuron_share": s.gpu_neuron_share, "gpu_bytes_per_token": s.gpu_bytes_per_token,
                 "uses_gpu": bool(s.uses_gpu)}
+
+    def reset_stats(self):
+        """Zeroes the counters sparse_stats() reports."""
+        _check(_lib.hearth_session_reset_stats(self._handle()))
 
     def perf(self):
         s = _Perf()

@@ -93,6 +93,49 @@ class WithModel(unittest.TestCase):
         with self.assertRaises(KeyError):
             m.meta("no.such.key")
 
+    def test_rest_of_the_c_surface(self):
+        # versions, the log callback, model sizes, session options and counters, thresholds, perf
+        major, minor, patch = (int(x) for x in hearth.version().split("."))
+        self.assertEqual(hearth.version_number(), major * 10000 + minor * 100 + patch)
+        self.assertEqual(hearth.abi_version(), hearth.ABI_VERSION)
+        lines = []
+        hearth.set_log_callback(lambda level, msg: lines.append((level, msg)), hearth.LOG_INFO)
+        try:
+            hearth.Model(MODEL, vocab_only=True).close()
+        finally:
+            hearth.set_log_callback(None)
+        self.assertTrue(any(level == hearth.LOG_INFO and "loaded" in msg for level, msg in lines), lines)
+        n = len(lines)
+        hearth.Model(MODEL, vocab_only=True).close()
+        self.assertEqual(len(lines), n)  # silenced again
+        m = self.model
+        self.assertEqual(m.n_embd, int(m.meta("llama.embedding_length")))
+        self.assertEqual(m.n_ctx_train, int(m.meta("llama.context_length")))
+        self.assertEqual(m.n_layer, int(m.meta("llama.block_count")))
+        self.assertEqual(m.eos, int(m.meta("tokenizer.ggml.eos_token_id")))
+        self.assertTrue(m.is_eog(m.eos))
+        size = os.path.getsize(MODEL)
+        self.assertTrue(size // 2 < m.size_bytes <= size, (m.size_bytes, size))  # the weights are most of the file
+        self.assertGreater(m.n_params, m.n_embd * m.n_vocab)
+        with hearth.Session(m, n_ctx=96, n_batch=16, n_threads=1, cats_sparsity=0.3, type_k="f32") as s:
+            self.assertEqual(s.n_ctx, 96)
+            self.assertTrue(s.mode)
+            s.set_threshold(-1, 0.25)
+            with self.assertRaises(hearth.HearthError) as cm:
+                s.set_threshold(m.n_layer, 0.25)
+            self.assertEqual(cm.exception.status, hearth.ERR_INVALID_ARGUMENT)
+            s.set_sampler(seed=3)
+            prompt = "The mill"
+            s.generate_text(prompt, max_tokens=5, stop_at_eog=False)
+            perf = s.perf()
+            self.assertEqual(perf["n_prompt"], len(m.tokenize(prompt)))
+            self.assertEqual(perf["n_generated"], 5)
+            self.assertGreaterEqual(perf["generate_ms"], 0)
+            self.assertEqual(s.n_past, perf["n_prompt"] + 5)  # each sampled token is evaluated: context now
+            self.assertGreater(s.sparse_stats()["tokens"], 0)
+            s.reset_stats()
+            self.assertEqual(s.sparse_stats()["tokens"], 0)
+
     def test_tokenize_round_trip(self):
         text = "The hearth keeps the house warm."
         toks = self.model.tokenize(text)
@@ -141,7 +184,7 @@ class WithModel(unittest.TestCase):
     def test_callback_can_stop_and_its_exceptions_propagate(self):
         with hearth.Session(self.model, n_ctx=256) as s:
             n = []
-            s.generate_text("Hello", max_tokens=50, on_piece=lambda p: n.append(p) or len(n) >= 3)
+            s.generate_text("Hello", max_tokens=50, on_piece=lambda p: n.append(p) or len(n) < 3)  # False stops
             self.assertEqual(len(n), 3)
             s.reset()
 
@@ -149,6 +192,62 @@ class WithModel(unittest.TestCase):
                 raise RuntimeError("from the callback")
             with self.assertRaisesRegex(RuntimeError, "from the callback"):
                 s.generate_text("Hello", max_tokens=50, on_piece=boom)
+
+    def test_load_progress_reports_and_can_abort(self):
+        seen = []
+        with hearth.Model(MODEL, progress=seen.append):  # None goes on
+            pass
+        self.assertTrue(seen)
+        self.assertEqual(seen, sorted(seen))
+        self.assertTrue(all(0.0 <= f <= 1.0 for f in seen))
+        self.assertEqual(seen[-1], 1.0)
+        with self.assertRaises(hearth.HearthError) as cm:
+            hearth.Model(MODEL, progress=lambda f: False)
+        self.assertEqual(cm.exception.status, hearth.ERR_CANCELLED)
+        with hearth.Model(MODEL, vocab_only=True) as v:
+            self.assertEqual(v.tokenize("Once upon"), self.model.tokenize("Once upon"))
+
+    def test_seed_is_drawn_reported_and_repeatable(self):
+        with hearth.Session(self.model, n_ctx=256) as s:
+            s.set_sampler()
+            first = s.seed
+            a = s.generate_text("Once upon a time", max_tokens=24)
+            s.reset()
+            s.set_sampler()
+            self.assertNotEqual(s.seed, first)
+            s.reset()
+            s.set_sampler(seed=first)
+            self.assertEqual(s.seed, first)
+            self.assertEqual(s.generate_text("Once upon a time", max_tokens=24), a)
+
+    def test_feed_and_step_match_generate(self):
+        with hearth.Session(self.model, n_ctx=256) as s:
+            s.set_sampler(seed=5)
+            want = s.generate_text("The mill", max_tokens=12, add_bos=False)
+            s.reset()
+            s.set_sampler(seed=5)
+            s.feed("The mill", add_bos=False)
+            tokens = []
+            while len(tokens) < 12:
+                t = s.step()
+                if t is None:
+                    continue
+                if self.model.is_eog(t):
+                    break
+                tokens.append(t)
+            self.assertEqual(b"".join(self.model.token_to_piece(t) for t in tokens).decode("utf-8", "replace"), want)
+
+    def test_parity_text(self):
+        # The recipe every binding's suite runs (the library's sampler defaults, seed 42, 32 tokens after
+        # "Once upon a time" with BOS); .ci/bindings compares the texts with `hearth run` (C).
+        with hearth.Session(self.model, n_ctx=256) as s:
+            s.set_sampler(seed=42)
+            text = s.generate_text("Once upon a time", max_tokens=32)
+        self.assertTrue(text)
+        out = os.environ.get("HEARTH_PARITY_DIR")
+        if out:
+            with open(os.path.join(out, "python.txt"), "w", encoding="utf-8") as f:
+                f.write(text)
 
     def test_greedy_eval_matches_sample(self):
         with hearth.Session(self.model, n_ctx=64) as s:

@@ -205,14 +205,15 @@ int cmd_run(const args &a) {
   smp.top_p = (float)a.real("--top-p", "", smp.top_p);
   smp.min_p = (float)a.real("--min-p", "", smp.min_p);
   smp.repeat_penalty = (float)a.real("--repeat-penalty", "", smp.repeat_penalty);
-  smp.seed = (uint64_t)a.num("--seed", "-s", 0);
+  const long seed = a.num("--seed", "-s", -1);  // -1 (the default): a fresh one, reported below (llama.cpp's -s)
+  smp.seed = seed < 0 ? HEARTH_SEED_RANDOM : (uint64_t)seed;
   st = hearth_session_set_sampler(s, &smp);
   if (!st) {
     char desc[256];
     size_t n = 0;
     hearth_model_desc(model, desc, sizeof desc, &n);
-    std::fprintf(stderr, "model: %s\nkernels: %s, GPUs: %d, FFN mode: %s\n", desc, hearth_cpu_isa(), hearth_gpu_count(),
-                 hearth_session_mode(s));
+    std::fprintf(stderr, "model: %s\nkernels: %s, GPUs: %d, FFN mode: %s, seed: %llu\n", desc, hearth_cpu_isa(),
+                 hearth_gpu_count(), hearth_session_mode(s), (unsigned long long)hearth_session_seed(s));
     if (chat) {
       st = chat_loop(model, s, chat_template, system, (int32_t)a.num("-n", "--n-predict", 512));
     } else {

@@ -1,6 +1,7 @@
 package hearth
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -221,5 +222,288 @@ func TestMemoryLimit(t *testing.T) {
 	defer s.Close()
 	if err := s.Eval([]int32{1, 2, 3}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func textOf(t *testing.T, s *Session, prompt string, o GenerateOptions) string {
+	var b strings.Builder
+	if err := s.GenerateWith(prompt, o, func(p string) bool { b.WriteString(p); return true }); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestLoadOptions(t *testing.T) {
+	path := os.Getenv("HEARTH_TEST_MODEL")
+	var seen []float32
+	m, err := LoadWith(path, LoadOptions{Prefault: true, GPUOffload: GPUNone, Progress: func(f float32) bool { seen = append(seen, f); return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if len(seen) == 0 || seen[len(seen)-1] != 1 {
+		t.Fatalf("progress: %v", seen)
+	}
+	for i, f := range seen {
+		if f < 0 || f > 1 || (i > 0 && f < seen[i-1]) {
+			t.Fatalf("progress out of order: %v", seen)
+		}
+	}
+	if g, _ := m.GPUInfo(); g.Offload != GPUNone {
+		t.Fatalf("offload %d", g.Offload)
+	}
+	if _, err := LoadWith(path, LoadOptions{Progress: func(float32) bool { return false }}); err == nil || err.(*Error).Status != ErrCancelled {
+		t.Fatalf("abort: %v", err)
+	}
+	v, err := LoadWith(path, LoadOptions{VocabOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	a, _ := v.Tokenize([]byte("Once upon"), true)
+	b, _ := m.Tokenize([]byte("Once upon"), true)
+	if len(a) == 0 || fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("vocab-only tokens %v, full %v", a, b)
+	}
+	if _, err := v.NewSession(SessionOptions{NCtx: 64}); err == nil {
+		t.Fatal("a vocabulary-only model must refuse to evaluate")
+	}
+}
+
+func TestSamplerAndSeed(t *testing.T) {
+	m := testModel(t)
+	defer m.Close()
+	s, _ := m.NewSession(SessionOptions{NCtx: 256})
+	defer s.Close()
+	d := DefaultSamplerParams()
+	if d.Seed != SeedRandom || d.Temperature <= 0 || d.RepeatPenalty == 1 {
+		t.Fatalf("defaults %+v", d)
+	}
+	g := DefaultGenerateOptions()
+	g.MaxTokens = 24
+	s.SetSampler(d)
+	drawn := s.Seed()
+	if drawn == SeedRandom {
+		t.Fatal("no seed drawn")
+	}
+	a := textOf(t, s, "Once upon a time", g)
+	s.Reset()
+	s.SetSampler(d)
+	if s.Seed() == drawn {
+		t.Fatal("the same seed drawn twice")
+	}
+	s.Reset()
+	d.Seed = drawn
+	s.SetSampler(d)
+	if b := textOf(t, s, "Once upon a time", g); b != a {
+		t.Fatalf("seed %d repeated %q, first %q", drawn, b, a)
+	}
+	s.Reset()
+	d.RepeatPenalty = 1
+	s.SetSampler(d)
+	if c := textOf(t, s, "Once upon a time", g); c == a {
+		t.Fatal("the repeat penalty had no effect")
+	}
+	bad := DefaultSamplerParams()
+	bad.TopP = 0
+	if err := s.SetSampler(bad); err == nil || err.(*Error).Status != ErrInvalidArgument {
+		t.Fatalf("top_p 0: %v", err)
+	}
+}
+
+func TestFeedStepLogitsAndStats(t *testing.T) {
+	m := testModel(t)
+	defer m.Close()
+	s, _ := m.NewSession(SessionOptions{NCtx: 256})
+	defer s.Close()
+	s.SetGreedy()
+	g := DefaultGenerateOptions()
+	g.MaxTokens, g.AddBOS = 12, false
+	want := textOf(t, s, "The mill", g)
+	s.Reset()
+	if err := s.Feed("The mill", false, false); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for n := 0; n < 12; {
+		tok, ok, err := s.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			continue
+		}
+		n++
+		if m.IsEOG(tok) {
+			break
+		}
+		p, _ := m.TokenToPiece(tok, false)
+		got = append(got, p...)
+	}
+	// generate ends an unfinished UTF-8 character with U+FFFD; the raw pieces keep its bytes
+	if strings.ToValidUTF8(string(got), "\uFFFD") != want {
+		t.Fatalf("step gave %q, generate %q", got, want)
+	}
+	// greedy: the sampled token is the arg max of the logits
+	s.Reset()
+	toks := mustTokens(t, m, "The hearth keeps", true)
+	if err := s.EvalWith(toks, true); err != nil {
+		t.Fatal(err)
+	}
+	first, last := s.Logits(0), s.Logits(-1)
+	if len(first) != m.NVocab() || len(last) != m.NVocab() || fmt.Sprint(first) == fmt.Sprint(last) {
+		t.Fatal("all logits")
+	}
+	best := 0
+	for i, v := range last {
+		if v > last[best] {
+			best = i
+		}
+	}
+	if tok, err := s.Sample(); err != nil || int(tok) != best {
+		t.Fatalf("sample %d, arg max %d (%v)", tok, best, err)
+	}
+	st, err := s.SparseStats()
+	if err != nil || st.Tokens == 0 || st.ActiveFraction <= 0 || st.ActiveFraction > 1 {
+		t.Fatalf("stats %+v %v", st, err)
+	}
+	// special: the BOS token's text parses as BOS only with the flag
+	if bt, _ := m.TokenToPiece(m.BOS(), true); len(bt) > 0 {
+		if sp, _ := m.TokenizeWith(bt, false, true); len(sp) != 1 || sp[0] != m.BOS() {
+			t.Fatalf("special %q -> %v", bt, sp)
+		}
+		if pl, _ := m.TokenizeWith(bt, false, false); len(pl) == 1 && pl[0] == m.BOS() {
+			t.Fatalf("without the flag %q must not be BOS", bt)
+		}
+	}
+}
+
+func mustTokens(t *testing.T, m *Model, text string, bos bool) []int32 {
+	toks, err := m.Tokenize([]byte(text), bos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toks
+}
+
+// The recipe every binding's suite runs (the library's sampler defaults, seed 42, 32 tokens after
+// "Once upon a time" with BOS); .ci/bindings compares the texts with `hearth run` (C).
+func TestParityText(t *testing.T) {
+	m := testModel(t)
+	defer m.Close()
+	s, _ := m.NewSession(SessionOptions{NCtx: 256})
+	defer s.Close()
+	d := DefaultSamplerParams()
+	d.Seed = 42
+	s.SetSampler(d)
+	g := DefaultGenerateOptions()
+	g.MaxTokens = 32
+	text := textOf(t, s, "Once upon a time", g)
+	if text == "" {
+		t.Fatal("no text")
+	}
+	if dir := os.Getenv("HEARTH_PARITY_DIR"); dir != "" {
+		os.WriteFile(filepath.Join(dir, "go.txt"), []byte(text), 0o644)
+	}
+}
+
+func TestRestOfTheCSurface(t *testing.T) {
+	// versions, the log callback, model sizes, session options and counters, thresholds, perf
+	var major, minor, patch int
+	fmt.Sscanf(Version(), "%d.%d.%d", &major, &minor, &patch)
+	if VersionNumber() != major*10000+minor*100+patch || ABIVersion() != HeaderABIVersion {
+		t.Fatalf("version %d (%s), ABI %d (header %d)", VersionNumber(), Version(), ABIVersion(), HeaderABIVersion)
+	}
+	path := os.Getenv("HEARTH_TEST_MODEL")
+	var mu sync.Mutex
+	var lines []string
+	loaded := false
+	SetLogCallback(func(level int, msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, msg)
+		loaded = loaded || (level == LogInfo && strings.Contains(msg, "loaded"))
+	}, LogInfo)
+	vocabOnly := func() {
+		v, err := LoadWith(path, LoadOptions{VocabOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.Close()
+	}
+	vocabOnly()
+	SetLogCallback(nil, 0)
+	mu.Lock()
+	n := len(lines)
+	mu.Unlock()
+	if !loaded {
+		t.Fatalf("no load message in %q", lines)
+	}
+	vocabOnly()
+	if len(lines) != n {
+		t.Fatal("still logging after SetLogCallback(nil)")
+	}
+	m := testModel(t)
+	defer m.Close()
+	meta := func(k string) int {
+		v, ok, err := m.Meta(k)
+		var x int
+		if _, e := fmt.Sscan(v, &x); !ok || err != nil || e != nil {
+			t.Fatalf("meta %s: %q %v %v", k, v, err, e)
+		}
+		return x
+	}
+	if m.NEmbd() != meta("llama.embedding_length") || m.NCtxTrain() != meta("llama.context_length") ||
+		m.NLayer() != meta("llama.block_count") || int(m.EOS()) != meta("tokenizer.ggml.eos_token_id") || !m.IsEOG(m.EOS()) {
+		t.Fatal("model sizes disagree with the metadata")
+	}
+	fi, _ := os.Stat(path)
+	if size := uint64(fi.Size()); m.SizeBytes() <= size/2 || m.SizeBytes() > size { // weights: most of the file
+		t.Fatalf("size %d of a %d-byte file", m.SizeBytes(), size)
+	}
+	if m.NParams() <= uint64(m.NEmbd()*m.NVocab()) {
+		t.Fatalf("n_params %d", m.NParams())
+	}
+	if d, err := m.Desc(); err != nil || !strings.Contains(d, "llama") {
+		t.Fatalf("desc %q %v", d, err)
+	}
+	s, err := m.NewSession(SessionOptions{NCtx: 96, NBatch: 16, NThreads: 1, CatsSparsity: 0.3, TypeK: KVF32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.NCtx() != 96 || s.Mode() == "" {
+		t.Fatalf("n_ctx %d, mode %q", s.NCtx(), s.Mode())
+	}
+	if err := s.SetThreshold(-1, 0.25); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetThreshold(m.NLayer(), 0.25); err == nil || err.(*Error).Status != ErrInvalidArgument {
+		t.Fatalf("threshold of a layer that does not exist: %v", err)
+	}
+	sp := DefaultSamplerParams()
+	sp.Seed = 3
+	s.SetSampler(sp)
+	g := DefaultGenerateOptions()
+	g.MaxTokens, g.StopAtEOG = 5, false
+	textOf(t, s, "The mill", g)
+	pf, err := s.Perf()
+	if err != nil || pf.NPrompt != len(mustTokens(t, m, "The mill", true)) || pf.NGenerated != 5 || pf.GenerateMs < 0 {
+		t.Fatalf("perf %+v %v", pf, err)
+	}
+	if s.NPast() != pf.NPrompt+5 { // each sampled token is evaluated: context now
+		t.Fatalf("n_past %d", s.NPast())
+	}
+	if st, _ := s.SparseStats(); st.Tokens == 0 {
+		t.Fatal("no tokens counted")
+	}
+	if err := s.ResetStats(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.SparseStats(); st.Tokens != 0 {
+		t.Fatalf("%d tokens after ResetStats", st.Tokens)
+	}
+	if _, err := m.NewSession(SessionOptions{NCtx: 64, TypeK: 99}); err == nil || err.(*Error).Status != ErrInvalidArgument {
+		t.Fatalf("KV type 99: %v", err)
 	}
 }

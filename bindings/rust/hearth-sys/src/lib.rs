@@ -5,6 +5,9 @@ use std::os::raw::{c_char, c_float, c_void};
 pub type hearth_status = i32;
 pub type hearth_token = i32;
 
+/// The hearth.h these declarations mirror; `hearth_abi_version()` is the loaded library's.
+pub const HEARTH_ABI_VERSION: u32 = 1;
+
 pub const HEARTH_OK: hearth_status = 0;
 pub const HEARTH_ERR_INVALID_ARGUMENT: hearth_status = 1;
 pub const HEARTH_ERR_OUT_OF_MEMORY: hearth_status = 2;
@@ -18,6 +21,8 @@ pub const HEARTH_ERR_INTERNAL: hearth_status = 9;
 
 pub const HEARTH_TOKENIZE_ADD_BOS: i32 = 1;
 pub const HEARTH_TOKENIZE_PARSE_SPECIAL: i32 = 2;
+/// `hearth_sampler_params.seed`: draw a fresh seed each time the sampler is set (`hearth_session_seed` reports it).
+pub const HEARTH_SEED_RANDOM: u64 = u64::MAX;
 pub const HEARTH_DETOKENIZE_SPECIAL: i32 = 1;
 
 pub const HEARTH_SPARSE_AUTO: i32 = 0;
@@ -25,6 +30,16 @@ pub const HEARTH_SPARSE_DENSE: i32 = 1;
 pub const HEARTH_SPARSE_PREDICTOR: i32 = 2;
 pub const HEARTH_SPARSE_EXACT_GATE: i32 = 3;
 pub const HEARTH_SPARSE_CATS: i32 = 4;
+
+pub const HEARTH_KV_DEFAULT: i32 = 0;
+pub const HEARTH_KV_F32: i32 = 1;
+pub const HEARTH_KV_F16: i32 = 2;
+pub const HEARTH_KV_Q8_0: i32 = 3;
+
+pub const HEARTH_LOG_ERROR: i32 = 0;
+pub const HEARTH_LOG_WARN: i32 = 1;
+pub const HEARTH_LOG_INFO: i32 = 2;
+pub const HEARTH_LOG_DEBUG: i32 = 3;
 
 #[repr(C)]
 pub struct hearth_model {
@@ -201,6 +216,7 @@ extern "C" {
     pub fn hearth_sampler_params_init(p: *mut hearth_sampler_params);
     pub fn hearth_session_set_sampler(s: *mut hearth_session, p: *const hearth_sampler_params) -> hearth_status;
     pub fn hearth_session_sample(s: *mut hearth_session, out: *mut hearth_token) -> hearth_status;
+    pub fn hearth_session_seed(s: *const hearth_session) -> u64;
     pub fn hearth_generate_params_init(p: *mut hearth_generate_params);
     pub fn hearth_generate(s: *mut hearth_session, prompt: *const c_char, p: *const hearth_generate_params) -> hearth_status;
     pub fn hearth_session_perf(s: *const hearth_session, out: *mut hearth_perf) -> hearth_status;

@@ -19,6 +19,10 @@ use std::ptr;
 use std::sync::{Arc, Once};
 
 pub use sys::{HEARTH_SPARSE_AUTO, HEARTH_SPARSE_CATS, HEARTH_SPARSE_DENSE, HEARTH_SPARSE_EXACT_GATE, HEARTH_SPARSE_PREDICTOR};
+pub use sys::{HEARTH_KV_DEFAULT, HEARTH_KV_F16, HEARTH_KV_F32, HEARTH_KV_Q8_0};
+pub use sys::{HEARTH_LOG_DEBUG, HEARTH_LOG_ERROR, HEARTH_LOG_INFO, HEARTH_LOG_WARN};
+/// Prompt and generation counts and times of the last generation (`Session::perf`).
+pub use sys::hearth_perf as Perf;
 
 /// What a failed call returns: the `HEARTH_ERR_*` status and the library's message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +131,39 @@ fn check_layout() -> Result<()> {
 pub fn version() -> String {
     cstr(unsafe { sys::hearth_version_string() })
 }
+/// `HEARTH_VERSION_NUMBER` of the loaded library (major * 10000 + minor * 100 + patch).
+pub fn version_number() -> u32 {
+    unsafe { sys::hearth_version() }
+}
+/// The hearth.h this crate is built for; [`abi_version`] is the loaded library's.
+pub const ABI_VERSION: u32 = sys::HEARTH_ABI_VERSION;
+/// The loaded library's ABI version; this crate is built for [`ABI_VERSION`].
+pub fn abi_version() -> u32 {
+    unsafe { sys::hearth_abi_version() }
+}
+
+/// What [`set_log_callback`] takes: called with the level and the message, from any library thread.
+pub type LogFn = Box<dyn Fn(i32, &str) + Send + Sync>;
+static LOG: std::sync::RwLock<Option<LogFn>> = std::sync::RwLock::new(None);
+
+unsafe extern "C" fn log_trampoline(level: i32, msg: *const c_char, _user: *mut c_void) {
+    // A panic here has no caller to go back to: it is dropped, never unwound into C.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if let Ok(g) = LOG.read() {
+            if let Some(f) = g.as_ref() {
+                f(level, &cstr(msg));
+            }
+        }
+    }));
+}
+
+/// Sends the library's log messages at `max_level` or below (`HEARTH_LOG_ERROR` .. `HEARTH_LOG_DEBUG`) to `f`;
+/// `None` silences the library (its default). Global to the process: set it before other use.
+pub fn set_log_callback(f: Option<LogFn>, max_level: i32) {
+    let on = f.is_some();
+    *LOG.write().unwrap_or_else(|e| e.into_inner()) = f;
+    unsafe { sys::hearth_set_log_callback(if on { Some(log_trampoline) } else { None }, ptr::null_mut(), max_level) }
+}
 pub fn cpu_isa() -> String {
     cstr(unsafe { sys::hearth_cpu_isa() })
 }
@@ -180,15 +217,72 @@ pub struct Model {
     inner: Arc<ModelInner>,
 }
 
+/// Options of [`Model::load_with`] (`Default`: the library's defaults, `hearth_model_params_init`).
+#[derive(Default)]
+pub struct ModelOptions<'a> {
+    /// Load only the tokenizer (no weights needed in the file).
+    pub vocab_only: bool,
+    /// Read every weight once at load so the first tokens do not page-fault.
+    pub prefault: bool,
+    /// A [`gpu`] mode; `None` keeps the library's default ([`gpu::AUTO`]).
+    pub gpu_offload: Option<i32>,
+    /// VRAM for weights and one session's KV cache (0: free memory minus a margin).
+    pub vram_budget_bytes: u64,
+    /// A PowerInfer `.gpuidx` giving the hot neurons (`None`: the placement solver decides).
+    pub gpuidx_path: Option<&'a std::path::Path>,
+    /// Called with the fraction loaded; return `false` to abort the load (an error with `status::CANCELLED`), as
+    /// every callback of the bindings does. A panic in it aborts the load and is resumed in the caller.
+    pub progress: Option<&'a mut dyn FnMut(f32) -> bool>,
+}
+
+struct Progress<'a> {
+    f: &'a mut dyn FnMut(f32) -> bool,
+    panic: Option<Box<dyn std::any::Any + Send>>,
+}
+
+unsafe extern "C" fn on_progress(fraction: f32, user: *mut c_void) -> i32 {
+    let pr = &mut *(user as *mut Progress);
+    match catch_unwind(AssertUnwindSafe(|| (pr.f)(fraction))) {
+        Ok(go_on) => go_on as i32,
+        Err(p) => {
+            pr.panic = Some(p);
+            0
+        }
+    }
+}
+
+fn path_string(path: &std::path::Path) -> Result<CString> {
+    c_string(path.to_str().ok_or(Error { status: sys::HEARTH_ERR_INVALID_ARGUMENT, message: "path is not UTF-8".into() })?)
+}
+
 impl Model {
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Model> {
+        Model::load_with(path, ModelOptions::default())
+    }
+    pub fn load_with(path: impl AsRef<std::path::Path>, opts: ModelOptions) -> Result<Model> {
         check_layout()?;
-        let path = path.as_ref().to_str().ok_or(Error { status: sys::HEARTH_ERR_INVALID_ARGUMENT, message: "path is not UTF-8".into() })?;
-        let c = c_string(path)?;
+        let c = path_string(path.as_ref())?;
+        let gpuidx = opts.gpuidx_path.map(path_string).transpose()?;
         let mut p = unsafe { std::mem::zeroed::<sys::hearth_model_params>() };
         unsafe { sys::hearth_model_params_init(&mut p) };
+        p.vocab_only = opts.vocab_only as i32;
+        p.prefault = opts.prefault as i32;
+        if let Some(mode) = opts.gpu_offload {
+            p.gpu_offload = mode;
+        }
+        p.vram_budget_bytes = opts.vram_budget_bytes;
+        p.gpuidx_path = gpuidx.as_ref().map_or(ptr::null(), |g| g.as_ptr());
+        let mut pr = opts.progress.map(|f| Progress { f, panic: None });
+        if let Some(pr) = pr.as_mut() {
+            p.progress = Some(on_progress);
+            p.progress_user = pr as *mut Progress as *mut c_void;
+        }
         let mut m = ptr::null_mut();
-        check(unsafe { sys::hearth_model_load(c.as_ptr(), &p, &mut m) })?;
+        let st = unsafe { sys::hearth_model_load(c.as_ptr(), &p, &mut m) };
+        if let Some(panic) = pr.and_then(|mut pr| pr.panic.take()) {
+            resume_unwind(panic);
+        }
+        check(st)?;
         Ok(Model { inner: Arc::new(ModelInner(m)) })
     }
     fn raw(&self) -> *const sys::hearth_model {
@@ -205,6 +299,17 @@ impl Model {
     }
     pub fn n_params(&self) -> u64 {
         unsafe { sys::hearth_model_n_params(self.raw()) }
+    }
+    /// The context length the model was trained with.
+    pub fn n_ctx_train(&self) -> i32 {
+        unsafe { sys::hearth_model_n_ctx_train(self.raw()) }
+    }
+    /// Bytes of weights.
+    pub fn size_bytes(&self) -> u64 {
+        unsafe { sys::hearth_model_size_bytes(self.raw()) }
+    }
+    pub fn eos(&self) -> i32 {
+        unsafe { sys::hearth_model_eos(self.raw()) }
     }
     pub fn bos(&self) -> i32 {
         unsafe { sys::hearth_model_bos(self.raw()) }
@@ -232,7 +337,11 @@ impl Model {
     }
     /// Token ids of UTF-8 bytes (invalid UTF-8 is an error).
     pub fn tokenize_bytes(&self, text: &[u8], add_bos: bool) -> Result<Vec<i32>> {
-        let flags = if add_bos { sys::HEARTH_TOKENIZE_ADD_BOS } else { 0 };
+        self.tokenize_with(text, add_bos, false)
+    }
+    /// As [`Model::tokenize_bytes`]; `special` parses control tokens (a chat template's marks) as tokens.
+    pub fn tokenize_with(&self, text: &[u8], add_bos: bool, special: bool) -> Result<Vec<i32>> {
+        let flags = tokenize_flags(add_bos, special);
         let mut cap = text.len() + 8;
         loop {
             let mut out = vec![0i32; cap];
@@ -252,7 +361,11 @@ impl Model {
     }
     /// One token's bytes (a token may hold part of a UTF-8 character).
     pub fn token_to_piece(&self, token: i32) -> Result<Vec<u8>> {
-        text(|b, c, n| unsafe { sys::hearth_token_to_piece(self.raw(), token, 0, b, c, n) })
+        self.token_to_piece_with(token, false)
+    }
+    /// As [`Model::token_to_piece`]; with `special` a control token gives its text (else nothing).
+    pub fn token_to_piece_with(&self, token: i32, special: bool) -> Result<Vec<u8>> {
+        text(|b, c, n| unsafe { sys::hearth_token_to_piece(self.raw(), token, special as i32, b, c, n) })
     }
     pub fn detokenize(&self, tokens: &[i32]) -> Result<String> {
         let v = text(|b, c, n| unsafe { sys::hearth_detokenize(self.raw(), tokens.as_ptr(), tokens.len(), 0, b, c, n) })?;
@@ -264,6 +377,70 @@ impl Model {
     }
 }
 
+fn tokenize_flags(add_bos: bool, special: bool) -> i32 {
+    (if add_bos { sys::HEARTH_TOKENIZE_ADD_BOS } else { 0 }) | (if special { sys::HEARTH_TOKENIZE_PARSE_SPECIAL } else { 0 })
+}
+
+/// The sampler's settings. `Default` is the library's (`hearth_sampler_params_init`), read from it rather than
+/// restated, so every binding samples alike; `seed` defaults to [`SEED_RANDOM`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplerParams {
+    /// `<= 0`: greedy.
+    pub temperature: f32,
+    /// `<= 0`: off.
+    pub top_k: i32,
+    /// `>= 1`: off.
+    pub top_p: f32,
+    /// `<= 0`: off.
+    pub min_p: f32,
+    /// 1: off.
+    pub repeat_penalty: f32,
+    pub repeat_last_n: i32,
+    pub seed: u64,
+}
+
+/// A seed asking for a fresh one each time the sampler is set; [`Session::seed`] reports the one drawn.
+pub const SEED_RANDOM: u64 = sys::HEARTH_SEED_RANDOM;
+
+impl Default for SamplerParams {
+    fn default() -> SamplerParams {
+        let mut p = unsafe { std::mem::zeroed::<sys::hearth_sampler_params>() };
+        unsafe { sys::hearth_sampler_params_init(&mut p) };
+        SamplerParams {
+            temperature: p.temperature,
+            top_k: p.top_k,
+            top_p: p.top_p,
+            min_p: p.min_p,
+            repeat_penalty: p.repeat_penalty,
+            repeat_last_n: p.repeat_last_n,
+            seed: p.seed,
+        }
+    }
+}
+
+impl SamplerParams {
+    /// Always the most likely token.
+    pub fn greedy() -> SamplerParams {
+        SamplerParams { temperature: 0.0, ..Default::default() }
+    }
+}
+
+/// Options of [`Session::generate_with`] (`Default`: the library's, `hearth_generate_params_init`).
+#[derive(Clone, Copy, Debug)]
+pub struct GenerateOptions {
+    pub max_tokens: i32,
+    pub add_bos: bool,
+    pub stop_at_eog: bool,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> GenerateOptions {
+        let mut p = unsafe { std::mem::zeroed::<sys::hearth_generate_params>() };
+        unsafe { sys::hearth_generate_params_init(&mut p) };
+        GenerateOptions { max_tokens: p.n_predict, add_bos: p.add_bos != 0, stop_at_eog: p.stop_at_eog != 0 }
+    }
+}
+
 /// Options of a new session (`Default`: the library's defaults).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SessionOptions {
@@ -271,8 +448,13 @@ pub struct SessionOptions {
     pub n_batch: i32,
     pub n_threads: i32,
     pub sparse_mode: i32,
+    /// CATS: the fraction of neurons each layer skips (`None`: the library's default).
+    pub cats_sparsity: Option<f32>,
     /// Host memory the session may take (0: what the machine has available).
     pub max_memory_bytes: u64,
+    /// The KV cache's element types (`HEARTH_KV_*`; 0: the library's default, F16).
+    pub type_k: i32,
+    pub type_v: i32,
 }
 
 struct SessionInner(*mut sys::hearth_session);
@@ -338,7 +520,12 @@ impl Session {
         }
         p.n_threads = opts.n_threads;
         p.sparse_mode = opts.sparse_mode;
+        if let Some(c) = opts.cats_sparsity {
+            p.cats_sparsity = c;
+        }
         p.max_memory_bytes = opts.max_memory_bytes;
+        p.type_k = opts.type_k;
+        p.type_v = opts.type_v;
         let mut s = ptr::null_mut();
         check(unsafe { sys::hearth_session_create(model.raw(), &p, &mut s) })?;
         Ok(Session { inner: Arc::new(SessionInner(s)), model: model.clone() })
@@ -352,6 +539,9 @@ impl Session {
     pub fn cancel_handle(&self) -> CancelHandle {
         CancelHandle { inner: self.inner.clone() }
     }
+    pub fn n_ctx(&self) -> i32 {
+        unsafe { sys::hearth_session_n_ctx(self.raw()) }
+    }
     pub fn n_past(&self) -> i32 {
         unsafe { sys::hearth_session_n_past(self.raw()) }
     }
@@ -362,25 +552,42 @@ impl Session {
         check(unsafe { sys::hearth_session_reset(self.raw()) })
     }
     pub fn set_greedy(&mut self) -> Result<()> {
-        self.set_sampler(0.0, 0, 1.0, 0.0, 0)
+        self.set_sampler(&SamplerParams::greedy())
     }
-    pub fn set_sampler(&mut self, temperature: f32, top_k: i32, top_p: f32, min_p: f32, seed: u64) -> Result<()> {
-        let mut p = unsafe { std::mem::zeroed::<sys::hearth_sampler_params>() };
-        unsafe { sys::hearth_sampler_params_init(&mut p) };
-        p.temperature = temperature;
-        p.top_k = top_k;
-        p.top_p = top_p;
-        p.min_p = min_p;
-        p.seed = seed;
+    /// Sets the sampler and re-seeds it (a fresh seed for [`SEED_RANDOM`], the default).
+    pub fn set_sampler(&mut self, params: &SamplerParams) -> Result<()> {
+        let p = sys::hearth_sampler_params {
+            struct_size: std::mem::size_of::<sys::hearth_sampler_params>() as u32,
+            temperature: params.temperature,
+            top_k: params.top_k,
+            top_p: params.top_p,
+            min_p: params.min_p,
+            repeat_penalty: params.repeat_penalty,
+            repeat_last_n: params.repeat_last_n,
+            seed: params.seed,
+        };
         check(unsafe { sys::hearth_session_set_sampler(self.raw(), &p) })
     }
+    /// The seed the sampler was last set with: the one given, or the one drawn for [`SEED_RANDOM`]; set it again
+    /// to repeat a run.
+    pub fn seed(&self) -> u64 {
+        unsafe { sys::hearth_session_seed(self.raw()) }
+    }
     pub fn eval(&mut self, tokens: &[i32]) -> Result<()> {
+        self.eval_with(tokens, false)
+    }
+    /// As [`Session::eval`]; with `all_logits` every token's logits are kept ([`Session::logits_at`]).
+    pub fn eval_with(&mut self, tokens: &[i32], all_logits: bool) -> Result<()> {
         let n = i32::try_from(tokens.len()).map_err(|_| Error { status: sys::HEARTH_ERR_INVALID_ARGUMENT, message: "too many tokens".into() })?;
-        check(unsafe { sys::hearth_session_eval(self.raw(), tokens.as_ptr(), n, 0) })
+        check(unsafe { sys::hearth_session_eval(self.raw(), tokens.as_ptr(), n, all_logits as i32) })
     }
     /// The last evaluated token's logits.
     pub fn logits(&self) -> Option<&[f32]> {
-        let p = unsafe { sys::hearth_session_logits(self.raw(), -1) };
+        self.logits_at(-1)
+    }
+    /// The logits of token `i` of the last eval (-1: its last), if kept.
+    pub fn logits_at(&self, i: i32) -> Option<&[f32]> {
+        let p = unsafe { sys::hearth_session_logits(self.raw(), i) };
         (!p.is_null()).then(|| unsafe { std::slice::from_raw_parts(p, self.model.n_vocab() as usize) })
     }
     pub fn sample(&mut self) -> Result<i32> {
@@ -390,12 +597,18 @@ impl Session {
     }
     /// Generates after `prompt`, calling `on_piece` with each piece of text (whole UTF-8 characters); return
     /// `false` from it to stop. A panic in `on_piece` stops the generation and is resumed here.
-    pub fn generate(&mut self, prompt: &str, max_tokens: i32, mut on_piece: impl FnMut(&str) -> bool) -> Result<()> {
+    pub fn generate(&mut self, prompt: &str, max_tokens: i32, on_piece: impl FnMut(&str) -> bool) -> Result<()> {
+        self.generate_with(prompt, &GenerateOptions { max_tokens, ..Default::default() }, on_piece)
+    }
+    /// As [`Session::generate`], with the BOS and end-of-generation choices.
+    pub fn generate_with(&mut self, prompt: &str, opts: &GenerateOptions, mut on_piece: impl FnMut(&str) -> bool) -> Result<()> {
         let c = c_string(prompt)?;
         let mut tr = Trampoline { f: &mut on_piece, panic: None, pending: Vec::new() };
         let mut p = unsafe { std::mem::zeroed::<sys::hearth_generate_params>() };
         unsafe { sys::hearth_generate_params_init(&mut p) };
-        p.n_predict = max_tokens;
+        p.n_predict = opts.max_tokens;
+        p.add_bos = opts.add_bos as i32;
+        p.stop_at_eog = opts.stop_at_eog as i32;
         p.on_token = Some(on_token);
         p.user = &mut tr as *mut Trampoline as *mut c_void;
         let st = unsafe { sys::hearth_generate(self.raw(), c.as_ptr(), &p) };
@@ -406,7 +619,11 @@ impl Session {
     }
     /// Queues text for [`Session::step`].
     pub fn feed(&mut self, text: &str, add_bos: bool) -> Result<()> {
-        let flags = if add_bos { sys::HEARTH_TOKENIZE_ADD_BOS } else { 0 };
+        self.feed_with(text, add_bos, false)
+    }
+    /// As [`Session::feed`]; `special` parses control tokens (a chat template's marks) as tokens.
+    pub fn feed_with(&mut self, text: &str, add_bos: bool, special: bool) -> Result<()> {
+        let flags = tokenize_flags(add_bos, special);
         check(unsafe { sys::hearth_session_feed(self.raw(), text.as_ptr() as *const c_char, text.len(), flags) })
     }
     /// One bounded piece of work: `None` after evaluating a chunk of queued text, else the next token.
@@ -419,5 +636,19 @@ impl Session {
         let mut s = sys::hearth_sparse_stats { struct_size: std::mem::size_of::<sys::hearth_sparse_stats>() as u32, ..Default::default() };
         check(unsafe { sys::hearth_session_sparse_stats(self.raw(), &mut s) })?;
         Ok(s)
+    }
+    /// Zeroes the counters `sparse_stats` reports.
+    pub fn reset_stats(&mut self) -> Result<()> {
+        check(unsafe { sys::hearth_session_reset_stats(self.raw()) })
+    }
+    /// Prompt and generation counts and times of the last `generate` or step run.
+    pub fn perf(&self) -> Result<Perf> {
+        let mut p = Perf { struct_size: std::mem::size_of::<Perf>() as u32, ..Default::default() };
+        check(unsafe { sys::hearth_session_perf(self.raw(), &mut p) })?;
+        Ok(p)
+    }
+    /// Overrides the activation threshold of one layer (-1: every layer) for the predictor and CATS modes.
+    pub fn set_threshold(&mut self, layer: i32, threshold: f32) -> Result<()> {
+        check(unsafe { sys::hearth_session_set_threshold(self.raw(), layer, threshold) })
     }
 }

@@ -1,5 +1,5 @@
 //! The safe crate against a real model ($HEARTH_TEST_MODEL, a small file made by `hearth synth`).
-use hearth::{status, Model, Session, SessionOptions};
+use hearth::{status, GenerateOptions, Model, ModelOptions, SamplerParams, Session, SessionOptions, SEED_RANDOM};
 use std::sync::Arc;
 use std::thread;
 
@@ -200,4 +200,172 @@ fn session_outlives_dropped_model_handle() {
     let mut s = Session::new(&m, opts(64)).unwrap();
     drop(m); // the session keeps the model alive
     s.generate("Hi", 4, |_| true).unwrap();
+}
+
+fn text_of(s: &mut Session, prompt: &str, opts: &GenerateOptions) -> String {
+    let mut out = String::new();
+    s.generate_with(prompt, opts, |p| {
+        out.push_str(p);
+        true
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn load_options_progress_abort_and_vocab_only() {
+    let path = std::env::var("HEARTH_TEST_MODEL").unwrap();
+    let mut seen = Vec::new();
+    let mut record = |f: f32| {
+        seen.push(f);
+        true
+    };
+    let m = Model::load_with(&path, ModelOptions { progress: Some(&mut record), prefault: true, gpu_offload: Some(hearth::gpu::NONE), ..Default::default() }).unwrap();
+    assert!(!seen.is_empty());
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]) && seen.iter().all(|f| (0.0..=1.0).contains(f)));
+    assert_eq!(*seen.last().unwrap(), 1.0);
+    assert_eq!(m.gpu_info().unwrap().gpu_offload, hearth::gpu::NONE);
+    let mut stop = |_: f32| false;
+    let e = Model::load_with(&path, ModelOptions { progress: Some(&mut stop), ..Default::default() }).err().unwrap();
+    assert!(e.is_cancelled(), "{e}");
+    let v = Model::load_with(&path, ModelOptions { vocab_only: true, ..Default::default() }).unwrap();
+    assert_eq!(v.tokenize("Once upon", true).unwrap(), m.tokenize("Once upon", true).unwrap());
+    assert!(Session::new(&v, opts(64)).is_err()); // no weights to run
+}
+
+#[test]
+fn sampler_defaults_are_the_librarys_and_the_seed_is_reported() {
+    let m = model();
+    let d = SamplerParams::default();
+    assert_eq!(d.seed, SEED_RANDOM);
+    assert!(d.temperature > 0.0 && d.repeat_penalty != 1.0);
+    let mut s = Session::new(&m, opts(256)).unwrap();
+    let g = GenerateOptions { max_tokens: 24, ..Default::default() };
+    s.set_sampler(&d).unwrap();
+    let drawn = s.seed();
+    assert_ne!(drawn, SEED_RANDOM);
+    let a = text_of(&mut s, "Once upon a time", &g);
+    s.reset().unwrap();
+    s.set_sampler(&d).unwrap();
+    assert_ne!(s.seed(), drawn); // a fresh one each time
+    s.reset().unwrap();
+    s.set_sampler(&SamplerParams { seed: drawn, ..d }).unwrap();
+    assert_eq!(s.seed(), drawn);
+    assert_eq!(text_of(&mut s, "Once upon a time", &g), a);
+    s.reset().unwrap();
+    s.set_sampler(&SamplerParams { seed: drawn, repeat_penalty: 1.0, ..d }).unwrap();
+    assert_ne!(text_of(&mut s, "Once upon a time", &g), a); // the penalty is in effect
+}
+
+#[test]
+fn bos_special_and_all_logits() {
+    let m = model();
+    let mut s = Session::new(&m, opts(256)).unwrap();
+    s.set_greedy().unwrap();
+    assert!(GenerateOptions::default().add_bos && GenerateOptions::default().stop_at_eog);
+    // not stopping at an end-of-generation token: both make 12 tokens, so they differ by the BOS alone
+    let with = GenerateOptions { max_tokens: 12, stop_at_eog: false, ..Default::default() };
+    let without = GenerateOptions { add_bos: false, ..with };
+    let a = text_of(&mut s, "The mill", &with);
+    let n_with = s.n_past();
+    s.reset().unwrap();
+    let b = text_of(&mut s, "The mill", &without);
+    assert_eq!(s.n_past(), n_with - 1); // one token fewer: no BOS
+    assert!(!a.is_empty() && !b.is_empty());
+    // all logits: the last row is what a plain eval keeps
+    s.reset().unwrap();
+    let toks = m.tokenize("The hearth keeps", true).unwrap();
+    s.eval_with(&toks, true).unwrap();
+    let first = s.logits_at(0).unwrap().to_vec();
+    let last = s.logits_at(toks.len() as i32 - 1).unwrap().to_vec();
+    assert_eq!(s.logits().unwrap(), &last[..]);
+    assert_ne!(first, last);
+    s.reset().unwrap();
+    s.eval(&toks).unwrap();
+    // the last row alone goes through the output matrix-vector kernel, all rows through the GEMM: equal to rounding
+    let plain = s.logits().unwrap();
+    assert_eq!(plain.len(), last.len());
+    assert!(plain.iter().zip(&last).all(|(x, y)| (x - y).abs() <= 1e-4 * (1.0 + y.abs())));
+    assert!(s.logits_at(0).is_none());
+    // special: the BOS token's text parses as the BOS token only with the flag
+    let bos_text = String::from_utf8(text_piece(&m, m.bos())).unwrap();
+    if !bos_text.is_empty() {
+        assert_eq!(m.tokenize_with(bos_text.as_bytes(), false, true).unwrap(), vec![m.bos()]);
+        assert_ne!(m.tokenize_with(bos_text.as_bytes(), false, false).unwrap(), vec![m.bos()]);
+    }
+}
+
+fn text_piece(m: &Model, t: i32) -> Vec<u8> {
+    m.token_to_piece_with(t, true).unwrap()
+}
+
+#[test]
+fn parity_text() {
+    // The recipe every binding's suite runs (the library's sampler defaults, seed 42, 32 tokens after
+    // "Once upon a time" with BOS); .ci/bindings compares the texts with `hearth run` (C).
+    let m = model();
+    let mut s = Session::new(&m, opts(256)).unwrap();
+    s.set_sampler(&SamplerParams { seed: 42, ..Default::default() }).unwrap();
+    let t = text_of(&mut s, "Once upon a time", &GenerateOptions { max_tokens: 32, ..Default::default() });
+    assert!(!t.is_empty());
+    if let Some(dir) = std::env::var_os("HEARTH_PARITY_DIR") {
+        std::fs::write(std::path::Path::new(&dir).join("rust.txt"), t).unwrap();
+    }
+}
+
+#[test]
+fn rest_of_the_c_surface() {
+    // versions, the log callback, model sizes, session options and counters, thresholds, perf
+    let v: Vec<u32> = hearth::version().split('.').map(|x| x.parse().unwrap()).collect();
+    assert_eq!(hearth::version_number(), v[0] * 10000 + v[1] * 100 + v[2]);
+    assert_eq!(hearth::abi_version(), hearth::ABI_VERSION);
+    let path = std::env::var("HEARTH_TEST_MODEL").unwrap();
+    let lines = Arc::new(std::sync::Mutex::new(Vec::<(i32, String)>::new()));
+    let sink = lines.clone();
+    hearth::set_log_callback(Some(Box::new(move |l, m| sink.lock().unwrap().push((l, m.to_string())))), hearth::HEARTH_LOG_INFO);
+    let vocab_only = || Model::load_with(&path, ModelOptions { vocab_only: true, ..Default::default() }).unwrap();
+    drop(vocab_only());
+    hearth::set_log_callback(None, 0);
+    let n = {
+        let l = lines.lock().unwrap();
+        assert!(l.iter().any(|(lv, m)| *lv == hearth::HEARTH_LOG_INFO && m.contains("loaded")), "{l:?}");
+        l.len()
+    };
+    drop(vocab_only());
+    assert_eq!(lines.lock().unwrap().len(), n); // silenced again
+    let m = model();
+    let meta = |k: &str| m.meta(k).unwrap().unwrap().parse::<i64>().unwrap();
+    assert_eq!(m.n_embd() as i64, meta("llama.embedding_length"));
+    assert_eq!(m.n_ctx_train() as i64, meta("llama.context_length"));
+    assert_eq!(m.n_layer() as i64, meta("llama.block_count"));
+    assert_eq!(m.eos() as i64, meta("tokenizer.ggml.eos_token_id"));
+    assert!(m.is_eog(m.eos()));
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size / 2 < m.size_bytes() && m.size_bytes() <= size, "{} of {size}", m.size_bytes()); // weights: most of the file
+    assert!(m.n_params() > (m.n_embd() * m.n_vocab()) as u64);
+    let o = SessionOptions {
+        n_ctx: 96,
+        n_batch: 16,
+        n_threads: 1,
+        cats_sparsity: Some(0.3),
+        type_k: hearth::HEARTH_KV_F32,
+        ..Default::default()
+    };
+    let mut s = Session::new(&m, o).unwrap();
+    assert_eq!(s.n_ctx(), 96);
+    assert!(!s.mode().is_empty());
+    s.set_threshold(-1, 0.25).unwrap();
+    assert_eq!(s.set_threshold(m.n_layer(), 0.25).unwrap_err().status, status::INVALID_ARGUMENT);
+    s.set_sampler(&SamplerParams { seed: 3, ..Default::default() }).unwrap();
+    text_of(&mut s, "The mill", &GenerateOptions { max_tokens: 5, stop_at_eog: false, ..Default::default() });
+    let p = s.perf().unwrap();
+    assert_eq!(p.n_prompt as usize, m.tokenize("The mill", true).unwrap().len());
+    assert_eq!(p.n_generated, 5);
+    assert!(p.generate_ms >= 0.0);
+    assert_eq!(s.n_past(), p.n_prompt + 5); // each sampled token is evaluated: context now
+    assert!(s.sparse_stats().unwrap().tokens > 0);
+    s.reset_stats().unwrap();
+    assert_eq!(s.sparse_stats().unwrap().tokens, 0);
+    let bad = SessionOptions { type_k: 99, ..opts(64) };
+    assert_eq!(Session::new(&m, bad).err().unwrap().status, status::INVALID_ARGUMENT);
 }
