@@ -36,6 +36,24 @@ if(NOT rc EQUAL 0 OR NOT out MATCHES "^Hello")
   message(FATAL_ERROR "the find_package consumer failed to run (${rc}): ${out} ${err}")
 endif()
 
+# 1b. installed programs find libhearth without LD_LIBRARY_PATH: the examples hearth installs beside its library
+# ($ORIGIN/../lib), and the consumer's own copies installed into another prefix (the RPATH to the package's lib/)
+unset(ENV{LD_LIBRARY_PATH})
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${WORK}/cmake-consumer --prefix ${WORK}/consumer-prefix
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "installing the find_package consumer failed: ${out} ${err}")
+endif()
+foreach(exe ${prefix}/bin/hearth_minimal ${WORK}/consumer-prefix/bin/hearth_minimal)
+  if(NOT EXISTS ${exe})
+    message(FATAL_ERROR "${exe} was not installed")
+  endif()
+  execute_process(COMMAND ${exe} ${WORK}/m.gguf "Hello" 4 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "^Hello")
+    message(FATAL_ERROR "the installed ${exe} failed to run without LD_LIBRARY_PATH (${rc}): ${out} ${err}")
+  endif()
+endforeach()
+
 # 2. pkg-config
 set(ENV{PKG_CONFIG_PATH} ${pcdir})
 execute_process(COMMAND pkg-config --cflags --libs hearth RESULT_VARIABLE rc OUTPUT_VARIABLE flags ERROR_VARIABLE err
@@ -45,7 +63,8 @@ if(NOT rc EQUAL 0 OR NOT flags MATCHES "-lhearth")
 endif()
 execute_process(COMMAND pkg-config --variable=libdir hearth OUTPUT_VARIABLE libdir OUTPUT_STRIP_TRAILING_WHITESPACE)
 separate_arguments(flag_list UNIX_COMMAND "${flags}")
-execute_process(COMMAND cc -std=c99 -Wall -Werror ${SRC}/examples/c/minimal.c ${flag_list} -Wl,-rpath,${libdir}
+# no -Wl,-rpath of our own: the flags pkg-config gives carry it (hearth.pc), so the program runs as built
+execute_process(COMMAND cc -std=c99 -Wall -Werror ${SRC}/examples/c/minimal.c ${flag_list}
   -o ${WORK}/pc-minimal RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "compiling with pkg-config flags failed: ${out} ${err}")
