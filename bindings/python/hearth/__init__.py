@@ -6,28 +6,66 @@
             print(piece, end="", flush=True)
 
 Every failed call raises hearth.HearthError carrying the status and the library's message. The library is found
-through $HEARTH_LIBRARY, then the system's search (ctypes.util.find_library), then libhearth.so.0.
+through $HEARTH_LIBRARY, then a copy shipped inside this package, then the installed prefix pkg-config names, then
+the system's search (ctypes.util.find_library), then libhearth.so.0. `python -m hearth -m MODEL -p TEXT` runs a
+prompt.
 """
+from __future__ import annotations
+
 import codecs
 import ctypes
 import ctypes.util
 import os
+import subprocess
 import threading
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-__all__ = ["HearthError", "Model", "Session", "version", "cpu_isa", "gpu_count", "set_log_callback",
-           "SPARSE_AUTO", "SPARSE_DENSE", "SPARSE_PREDICTOR", "SPARSE_EXACT_GATE", "SPARSE_CATS"]
+__all__ = ["HearthError", "Model", "Session", "version", "version_number", "abi_version", "cpu_isa", "gpu_count",
+           "set_log_callback", "chat_apply_template", "chat_builtin_templates", "chat_detect_template",
+           "SPARSE_AUTO", "SPARSE_DENSE", "SPARSE_PREDICTOR", "SPARSE_EXACT_GATE", "SPARSE_CATS",
+           "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG", "SEED_RANDOM", "ABI_VERSION"]
 
 OK, ERR_INVALID_ARGUMENT, ERR_OUT_OF_MEMORY, ERR_IO, ERR_BAD_FORMAT, ERR_UNSUPPORTED, ERR_CONTEXT_FULL, \
     ERR_CANCELLED, ERR_BUFFER_TOO_SMALL, ERR_INTERNAL = range(10)
 SPARSE_AUTO, SPARSE_DENSE, SPARSE_PREDICTOR, SPARSE_EXACT_GATE, SPARSE_CATS = range(5)
 LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG = range(4)
 ABI_VERSION = 1  # the hearth.h this module mirrors; abi_version() is the loaded library's
+SEED_RANDOM = (1 << 64) - 1  # HEARTH_SEED_RANDOM: set_sampler(seed=SEED_RANDOM) draws a fresh seed, as leaving it out does
 _SPARSE_NAMES = {"auto": 0, "dense": 1, "predictor": 2, "exact": 3, "exact_gate": 3, "cats": 4}
 
 
+def _pkg_config_libdir():
+    try:
+        out = subprocess.run(["pkg-config", "--variable=libdir", "hearth"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def _library_candidates():
+    env = os.environ.get("HEARTH_LIBRARY")
+    if env:  # asked for by name: only that one
+        return [env]
+    here = os.path.dirname(os.path.abspath(__file__))
+    found = [os.path.join(here, n) for n in sorted(os.listdir(here)) if n.startswith("libhearth.so")]
+    libdir = _pkg_config_libdir()
+    if libdir:
+        found.append(os.path.join(libdir, "libhearth.so.0"))
+    system = ctypes.util.find_library("hearth")
+    if system:
+        found.append(system)
+    return found + ["libhearth.so.0"]
+
+
 def _load():
-    path = os.environ.get("HEARTH_LIBRARY") or ctypes.util.find_library("hearth") or "libhearth.so.0"
-    return ctypes.CDLL(path)
+    tried = []
+    for path in _library_candidates():
+        try:
+            return ctypes.CDLL(path)
+        except OSError as e:
+            tried.append("%s (%s)" % (path, e))
+    raise ImportError("hearth: libhearth could not be loaded; set HEARTH_LIBRARY to its path, install hearth where "
+                      "pkg-config finds it (PKG_CONFIG_PATH), or ship it inside this package. Tried: " + "; ".join(tried))
 
 
 _lib = _load()
@@ -37,6 +75,9 @@ _progress_fn = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_float, ctypes.c_void_p)
 _token_fn = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32, ctypes.POINTER(ctypes.c_char), ctypes.c_size_t, ctypes.c_void_p)
 _log_fn = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p)
 
+
+# A chat message: {"role": ..., "content": ...} or (role, content).
+_Message = Union[Mapping[str, str], Tuple[str, str]]
 
 _KV_TYPES = {"f16": 2, "f32": 1, "q8_0": 3}  # HEARTH_KV_*
 
@@ -185,31 +226,31 @@ def _text(fn, *args):
         return buf.raw[:n.value]
 
 
-def version():
+def version() -> str:
     return _lib.hearth_version_string().decode()
 
 
-def version_number():
+def version_number() -> int:
     """HEARTH_VERSION_NUMBER of the loaded library: major * 10000 + minor * 100 + patch."""
     return _lib.hearth_version()
 
 
-def abi_version():
+def abi_version() -> int:
     return _lib.hearth_abi_version()
 
 
-def cpu_isa():
+def cpu_isa() -> str:
     return _lib.hearth_cpu_isa().decode()
 
 
-def gpu_count():
+def gpu_count() -> int:
     return _lib.hearth_gpu_count()
 
 
 _log_keepalive = None
 
 
-def set_log_callback(fn, max_level=1):
+def set_log_callback(fn: Optional[Callable[[int, str], None]], max_level: int = LOG_WARN) -> None:
     """fn(level, message) receives the library's log lines (0 error .. 3 debug); None restores the default."""
     global _log_keepalive
     if fn is None:
@@ -237,7 +278,7 @@ class _Owned:
             raise ValueError("the %s is closed" % self._what)
         return self._h
 
-    def close(self):
+    def close(self) -> None:
         if self._h:
             type(self)._free(self._h)
             self._h = None
@@ -259,8 +300,9 @@ class Model(_Owned):
 
     GPU_AUTO, GPU_NONE, GPU_HYBRID, GPU_LAYERS, GPU_ATTENTION = 0, 1, 2, 3, 4
 
-    def __init__(self, path, vocab_only=False, prefault=False, gpu_offload=0, vram_budget_bytes=0, gpuidx_path=None,
-                 progress=None):
+    def __init__(self, path: Union[str, os.PathLike], vocab_only: bool = False, prefault: bool = False, gpu_offload: int = 0,
+                 vram_budget_bytes: int = 0, gpuidx_path: Optional[Union[str, os.PathLike]] = None,
+                 progress: Optional[Callable[[float], Optional[bool]]] = None) -> None:
         """progress(fraction) is called as the load proceeds; returning False aborts it (HearthError with
         ERR_CANCELLED), as every callback of the bindings stops on False. An exception raised by it aborts the load
         and is re-raised here."""
@@ -287,20 +329,44 @@ class Model(_Owned):
         _check(st)
         self._h = h
 
-    n_vocab = property(lambda self: _lib.hearth_model_n_vocab(self._handle()))
-    n_ctx_train = property(lambda self: _lib.hearth_model_n_ctx_train(self._handle()))
-    n_embd = property(lambda self: _lib.hearth_model_n_embd(self._handle()))
-    n_layer = property(lambda self: _lib.hearth_model_n_layer(self._handle()))
-    n_params = property(lambda self: _lib.hearth_model_n_params(self._handle()))
-    size_bytes = property(lambda self: _lib.hearth_model_size_bytes(self._handle()))  # bytes of weights
-    bos = property(lambda self: _lib.hearth_model_bos(self._handle()))
-    eos = property(lambda self: _lib.hearth_model_eos(self._handle()))
+    @property
+    def n_vocab(self) -> int:
+        return _lib.hearth_model_n_vocab(self._handle())
 
     @property
-    def description(self):
+    def n_ctx_train(self) -> int:
+        return _lib.hearth_model_n_ctx_train(self._handle())
+
+    @property
+    def n_embd(self) -> int:
+        return _lib.hearth_model_n_embd(self._handle())
+
+    @property
+    def n_layer(self) -> int:
+        return _lib.hearth_model_n_layer(self._handle())
+
+    @property
+    def n_params(self) -> int:
+        return _lib.hearth_model_n_params(self._handle())
+
+    @property
+    def size_bytes(self) -> int:  # bytes of weights
+        return _lib.hearth_model_size_bytes(self._handle())
+
+    @property
+    def bos(self) -> int:
+        return _lib.hearth_model_bos(self._handle())
+
+    @property
+    def eos(self) -> int:
+        return _lib.hearth_model_eos(self._handle())
+
+
+    @property
+    def description(self) -> str:
         return _text(_lib.hearth_model_desc, self._handle()).decode("utf-8", "replace")
 
-    def meta(self, key):
+    def meta(self, key: str) -> str:
         """A metadata value as text; KeyError if the file has no such key."""
         try:
             return _text(_lib.hearth_model_meta, self._handle(), key.encode()).decode("utf-8", "replace")
@@ -309,17 +375,17 @@ class Model(_Owned):
                 raise KeyError(key) from None
             raise
 
-    def gpu_info(self):
+    def gpu_info(self) -> Dict[str, Union[int, float]]:
         """What of the model went to the GPU at load (gpu_offload is GPU_NONE when it runs on the CPU only)."""
         g = _GpuInfo()
         g.struct_size = ctypes.sizeof(g)
         _check(_lib.hearth_model_gpu_info(self._handle(), ctypes.byref(g)))
         return {name: getattr(g, name) for name, _ in _GpuInfo._fields_ if name != "struct_size"}
 
-    def is_eog(self, token):
+    def is_eog(self, token: int) -> bool:
         return bool(_lib.hearth_token_is_eog(self._handle(), token))
 
-    def tokenize(self, text, add_bos=True, special=False):
+    def tokenize(self, text: Union[str, bytes], add_bos: bool = True, special: bool = False) -> List[int]:
         data = text if isinstance(text, (bytes, bytearray)) else text.encode("utf-8")
         flags = (1 if add_bos else 0) | (2 if special else 0)
         cap = len(data) + 8
@@ -333,15 +399,16 @@ class Model(_Owned):
             _check(st)
             return list(out[:n.value])
 
-    def token_to_piece(self, token, special=False):
+    def token_to_piece(self, token: int, special: bool = False) -> bytes:
         """The bytes of one token (a token may hold part of a UTF-8 character)."""
         return _text(_lib.hearth_token_to_piece, self._handle(), token, 1 if special else 0)
 
-    def detokenize(self, tokens, special=False):
+    def detokenize(self, tokens: Sequence[int], special: bool = False) -> str:
         arr = (ctypes.c_int32 * len(tokens))(*tokens)
         return _text(_lib.hearth_detokenize, self._handle(), arr, len(tokens), 1 if special else 0).decode("utf-8", "replace")
 
-    def chat_apply_template(self, messages, template=None, add_assistant=True):
+    def chat_apply_template(self, messages: Sequence[_Message], template: Optional[str] = None,
+                            add_assistant: bool = True) -> str:
         """Formats a conversation with the model's chat template (or the named / given one). Tokenize the result
         with add_bos=True, special=True."""
         return _chat(self._handle(), messages, template, add_assistant)
@@ -359,17 +426,17 @@ def _chat(model_handle, messages, template, add_assistant):
                  1 if add_assistant else 0).decode("utf-8")
 
 
-def chat_apply_template(template, messages, add_assistant=True):
+def chat_apply_template(template: str, messages: Sequence[_Message], add_assistant: bool = True) -> str:
     """Formats messages ([{"role": ..., "content": ...}] or (role, content) pairs) with a built-in template name
     or a template text hearth recognises; Model.chat_apply_template uses the model's own template."""
     return _chat(None, messages, template, add_assistant)
 
 
-def chat_builtin_templates():
+def chat_builtin_templates() -> List[str]:
     return _lib.hearth_chat_builtin_templates().decode().split(", ")
 
 
-def chat_detect_template(template):
+def chat_detect_template(template: str) -> Optional[str]:
     """The built-in format a template text is recognised as, or None."""
     r = _lib.hearth_chat_detect_template(template.encode("utf-8"))
     return r.decode() if r else None
@@ -380,8 +447,9 @@ class Session(_Owned):
     _free = staticmethod(_lib.hearth_session_free)
     _what = "session"
 
-    def __init__(self, model, n_ctx=0, n_batch=0, n_threads=0, sparse_mode="auto", cats_sparsity=None, max_memory_bytes=0,
-                 type_k="f16", type_v="f16"):
+    def __init__(self, model: Model, n_ctx: int = 0, n_batch: int = 0, n_threads: int = 0, sparse_mode: Union[str, int] = "auto",
+                 cats_sparsity: Optional[float] = None, max_memory_bytes: int = 0, type_k: str = "f16",
+                 type_v: str = "f16") -> None:
         p = _SessionParams()
         _lib.hearth_session_params_init(ctypes.byref(p))
         p.n_ctx, p.n_threads = n_ctx, n_threads
@@ -397,24 +465,37 @@ class Session(_Owned):
         self._h = h
         self.model = model  # the model must outlive the session
 
-    n_past = property(lambda self: _lib.hearth_session_n_past(self._handle()))
-    n_ctx = property(lambda self: _lib.hearth_session_n_ctx(self._handle()))
-    mode = property(lambda self: _lib.hearth_session_mode(self._handle()).decode())
+    @property
+    def n_past(self) -> int:
+        return _lib.hearth_session_n_past(self._handle())
+
+    @property
+    def n_ctx(self) -> int:
+        return _lib.hearth_session_n_ctx(self._handle())
+
+    @property
+    def mode(self) -> str:
+        return _lib.hearth_session_mode(self._handle()).decode()
+
     # The seed the sampler was last set with: the one given, or the one drawn when none was (the default); pass it
     # to set_sampler(seed=...) to repeat a run.
-    seed = property(lambda self: _lib.hearth_session_seed(self._handle()))
+    @property
+    def seed(self) -> int:
+        return _lib.hearth_session_seed(self._handle())
 
-    def reset(self):
+
+    def reset(self) -> None:
         _check(_lib.hearth_session_reset(self._handle()))
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Stops the call running on this session (or the next one started), from any thread."""
         h = self._h
         if h:
             _lib.hearth_session_cancel(h)
 
-    def set_sampler(self, temperature=None, top_k=None, top_p=None, min_p=None, repeat_penalty=None,
-                    repeat_last_n=None, seed=None):
+    def set_sampler(self, temperature: Optional[float] = None, top_k: Optional[int] = None, top_p: Optional[float] = None,
+                    min_p: Optional[float] = None, repeat_penalty: Optional[float] = None,
+                    repeat_last_n: Optional[int] = None, seed: Optional[int] = None) -> None:
         """Sets the sampler and re-seeds it. An argument left as None keeps the library's default
         (hearth_sampler_params_init), so this binding samples as C does; without a seed a fresh one is drawn
         (see the seed property)."""
@@ -427,40 +508,41 @@ class Session(_Owned):
                 setattr(p, name, value)
         _check(_lib.hearth_session_set_sampler(self._handle(), ctypes.byref(p)))
 
-    def set_threshold(self, layer, threshold):
+    def set_threshold(self, layer: int, threshold: float) -> None:
         """Overrides the activation threshold of one layer (-1: every layer) for the predictor and CATS modes."""
         _check(_lib.hearth_session_set_threshold(self._handle(), layer, threshold))
 
-    def eval(self, tokens, all_logits=False):
+    def eval(self, tokens: Sequence[int], all_logits: bool = False) -> None:
         arr = (ctypes.c_int32 * len(tokens))(*tokens)
         _check(_lib.hearth_session_eval(self._handle(), arr, len(tokens), int(all_logits)))
 
-    def logits(self, i=-1):
+    def logits(self, i: int = -1) -> List[float]:
         """The logits of token i of the last eval, as a list of floats."""
         ptr = _lib.hearth_session_logits(self._handle(), i)
         if not ptr:
             raise IndexError("no logits kept for token %d" % i)
         return ptr[:self.model.n_vocab]
 
-    def sample(self):
+    def sample(self) -> int:
         t = ctypes.c_int32()
         _check(_lib.hearth_session_sample(self._handle(), ctypes.byref(t)))
         return t.value
 
-    def feed(self, text, add_bos=True, special=False):
+    def feed(self, text: str, add_bos: bool = True, special: bool = False) -> None:
         """Queues text for the next steps (tokenized now): add_bos puts the BOS token first, special parses
         control tokens such as a chat template's marks."""
         data = text if isinstance(text, (bytes, bytearray)) else text.encode("utf-8")
         _check(_lib.hearth_session_feed(self._handle(), bytes(data), len(data), (1 if add_bos else 0) | (2 if special else 0)))
 
-    def step(self):
+    def step(self) -> Optional[int]:
         """One bounded piece of work: evaluates a chunk of queued input and returns None, or, with nothing queued,
         samples a token, evaluates it and returns it (check model.is_eog to stop)."""
         t = ctypes.c_int32()
         _check(_lib.hearth_session_step(self._handle(), ctypes.byref(t)))
         return None if t.value < 0 else t.value
 
-    def generate(self, prompt, max_tokens=128, add_bos=True, special=False, stop_at_eog=True):
+    def generate(self, prompt: str, max_tokens: int = 128, add_bos: bool = True, special: bool = False,
+                 stop_at_eog: bool = True) -> Iterator[str]:
         """Yields the continuation of prompt piece by piece (always whole UTF-8 characters), through the step API.
         With stop_at_eog False an end-of-generation token is one more token and generation goes on."""
         self.feed(prompt, add_bos, special)
@@ -481,7 +563,8 @@ class Session(_Owned):
         if tail:
             yield tail
 
-    def generate_text(self, prompt, max_tokens=128, add_bos=True, on_piece=None, stop_at_eog=True):
+    def generate_text(self, prompt: str, max_tokens: int = 128, add_bos: bool = True,
+                      on_piece: Optional[Callable[[str], Optional[bool]]] = None, stop_at_eog: bool = True) -> str:
         """Runs hearth_generate; on_piece(str) sees each piece as it streams and returns False to stop (None or
         anything else goes on: the same convention as the other bindings and the load progress). Returns the whole
         text. An exception raised by on_piece stops the generation and is re-raised here."""
@@ -505,7 +588,7 @@ class Session(_Owned):
         _check(st)
         return "".join(pieces)
 
-    def sparse_stats(self):
+    def sparse_stats(self) -> Dict[str, Union[int, float, bool]]:
         s = _SparseStats()
         s.struct_size = ctypes.sizeof(s)
         _check(_lib.hearth_session_sparse_stats(self._handle(), ctypes.byref(s)))
@@ -514,11 +597,11 @@ class Session(_Owned):
                 "gpu_neuron_share": s.gpu_neuron_share, "gpu_bytes_per_token": s.gpu_bytes_per_token,
                 "uses_gpu": bool(s.uses_gpu)}
 
-    def reset_stats(self):
+    def reset_stats(self) -> None:
         """Zeroes the counters sparse_stats() reports."""
         _check(_lib.hearth_session_reset_stats(self._handle()))
 
-    def perf(self):
+    def perf(self) -> Dict[str, Union[int, float]]:
         s = _Perf()
         s.struct_size = ctypes.sizeof(s)
         _check(_lib.hearth_session_perf(self._handle(), ctypes.byref(s)))
