@@ -10,6 +10,7 @@
 //! [`Model`] is immutable and `Send + Sync` (share it across threads; clones are cheap). A [`Session`] is `Send`
 //! but used from one thread at a time (`&mut self`); [`CancelHandle`] is `Send + Sync` and stops the session's
 //! running call from any thread, as the C contract allows.
+#![warn(missing_docs)]
 use hearth_sys as sys;
 use std::ffi::{c_void, CStr, CString};
 use std::fmt;
@@ -27,7 +28,9 @@ pub use sys::hearth_perf as Perf;
 /// What a failed call returns: the `HEARTH_ERR_*` status and the library's message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
+    /// The `HEARTH_ERR_*` code (see [`status`]).
     pub status: i32,
+    /// The library's explanation.
     pub message: String,
 }
 
@@ -35,6 +38,7 @@ impl Error {
     fn last(status: i32) -> Error {
         Error { status, message: cstr(unsafe { sys::hearth_last_error() }) }
     }
+    /// Whether the call was stopped by [`CancelHandle::cancel`] (or a progress callback).
     pub fn is_cancelled(&self) -> bool {
         self.status == sys::HEARTH_ERR_CANCELLED
     }
@@ -47,8 +51,10 @@ impl fmt::Display for Error {
 }
 impl std::error::Error for Error {}
 
+/// What every fallible call returns.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The `HEARTH_ERR_*` codes an [`Error`] carries.
 pub mod status {
     pub use hearth_sys::{
         HEARTH_ERR_BAD_FORMAT as BAD_FORMAT, HEARTH_ERR_BUFFER_TOO_SMALL as BUFFER_TOO_SMALL,
@@ -128,6 +134,7 @@ fn check_layout() -> Result<()> {
     }
 }
 
+/// The loaded library's version, "major.minor.patch".
 pub fn version() -> String {
     cstr(unsafe { sys::hearth_version_string() })
 }
@@ -164,9 +171,11 @@ pub fn set_log_callback(f: Option<LogFn>, max_level: i32) {
     *LOG.write().unwrap_or_else(|e| e.into_inner()) = f;
     unsafe { sys::hearth_set_log_callback(if on { Some(log_trampoline) } else { None }, ptr::null_mut(), max_level) }
 }
+/// The CPU kernel tier in use: "ref", "avx2", "avx512", "neon" or "dotprod" (`HEARTH_FORCE_ISA` caps it).
 pub fn cpu_isa() -> String {
     cstr(unsafe { sys::hearth_cpu_isa() })
 }
+/// The number of usable CUDA devices (0 without CUDA).
 pub fn gpu_count() -> i32 {
     unsafe { sys::hearth_gpu_count() }
 }
@@ -256,9 +265,11 @@ fn path_string(path: &std::path::Path) -> Result<CString> {
 }
 
 impl Model {
+    /// Maps a GGUF (or PowerInfer PWRI) file with the default options.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Model> {
         Model::load_with(path, ModelOptions::default())
     }
+    /// Maps a model file with [`ModelOptions`].
     pub fn load_with(path: impl AsRef<std::path::Path>, opts: ModelOptions) -> Result<Model> {
         check_layout()?;
         let c = path_string(path.as_ref())?;
@@ -288,15 +299,19 @@ impl Model {
     fn raw(&self) -> *const sys::hearth_model {
         self.inner.0
     }
+    /// The vocabulary size (the length of a logits row).
     pub fn n_vocab(&self) -> i32 {
         unsafe { sys::hearth_model_n_vocab(self.raw()) }
     }
+    /// The number of transformer layers.
     pub fn n_layer(&self) -> i32 {
         unsafe { sys::hearth_model_n_layer(self.raw()) }
     }
+    /// The embedding width.
     pub fn n_embd(&self) -> i32 {
         unsafe { sys::hearth_model_n_embd(self.raw()) }
     }
+    /// The number of weights.
     pub fn n_params(&self) -> u64 {
         unsafe { sys::hearth_model_n_params(self.raw()) }
     }
@@ -308,15 +323,19 @@ impl Model {
     pub fn size_bytes(&self) -> u64 {
         unsafe { sys::hearth_model_size_bytes(self.raw()) }
     }
+    /// The end-of-sequence token.
     pub fn eos(&self) -> i32 {
         unsafe { sys::hearth_model_eos(self.raw()) }
     }
+    /// The begin-of-sequence token.
     pub fn bos(&self) -> i32 {
         unsafe { sys::hearth_model_bos(self.raw()) }
     }
+    /// Whether `token` ends generation (EOS, EOT, ...).
     pub fn is_eog(&self, token: i32) -> bool {
         unsafe { sys::hearth_token_is_eog(self.raw(), token) != 0 }
     }
+    /// One line: "llama 1.1B Q4_0, 22 layers, ...".
     pub fn description(&self) -> Result<String> {
         Ok(String::from_utf8_lossy(&text(|b, c, n| unsafe { sys::hearth_model_desc(self.raw(), b, c, n) })?).into_owned())
     }
@@ -356,6 +375,7 @@ impl Model {
             return Ok(out);
         }
     }
+    /// Token ids of `text`; `add_bos` puts the model's BOS first. Control tokens' text is plain text here (see [`Model::tokenize_with`]).
     pub fn tokenize(&self, text: &str, add_bos: bool) -> Result<Vec<i32>> {
         self.tokenize_bytes(text.as_bytes(), add_bos)
     }
@@ -367,6 +387,7 @@ impl Model {
     pub fn token_to_piece_with(&self, token: i32, special: bool) -> Result<Vec<u8>> {
         text(|b, c, n| unsafe { sys::hearth_token_to_piece(self.raw(), token, special as i32, b, c, n) })
     }
+    /// The text of `tokens` (invalid UTF-8 replaced).
     pub fn detokenize(&self, tokens: &[i32]) -> Result<String> {
         let v = text(|b, c, n| unsafe { sys::hearth_detokenize(self.raw(), tokens.as_ptr(), tokens.len(), 0, b, c, n) })?;
         Ok(String::from_utf8_lossy(&v).into_owned())
@@ -395,7 +416,9 @@ pub struct SamplerParams {
     pub min_p: f32,
     /// 1: off.
     pub repeat_penalty: f32,
+    /// Tokens looked back over for the repeat penalty.
     pub repeat_last_n: i32,
+    /// [`SEED_RANDOM`] (the default): a fresh seed each time the sampler is set; [`Session::seed`] reports it.
     pub seed: u64,
 }
 
@@ -428,8 +451,11 @@ impl SamplerParams {
 /// Options of [`Session::generate_with`] (`Default`: the library's, `hearth_generate_params_init`).
 #[derive(Clone, Copy, Debug)]
 pub struct GenerateOptions {
+    /// Tokens to generate at most.
     pub max_tokens: i32,
+    /// Put the model's BOS before the prompt (default true).
     pub add_bos: bool,
+    /// Stop at an end-of-generation token (default true); false evaluates it and goes on.
     pub stop_at_eog: bool,
 }
 
@@ -444,9 +470,13 @@ impl Default for GenerateOptions {
 /// Options of a new session (`Default`: the library's defaults).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SessionOptions {
+    /// Context length in tokens (0: the model's training context, capped at 4096).
     pub n_ctx: i32,
+    /// Most tokens evaluated in one forward pass (0: the default, 256).
     pub n_batch: i32,
+    /// Worker threads (0: every core).
     pub n_threads: i32,
+    /// How the FFNs run: a `HEARTH_SPARSE_*` mode (0: auto).
     pub sparse_mode: i32,
     /// CATS: the fraction of neurons each layer skips (`None`: the library's default).
     pub cats_sparsity: Option<f32>,
@@ -454,6 +484,7 @@ pub struct SessionOptions {
     pub max_memory_bytes: u64,
     /// The KV cache's element types (`HEARTH_KV_*`; 0: the library's default, F16).
     pub type_k: i32,
+    /// The V cache's element type (as `type_k`).
     pub type_v: i32,
 }
 
@@ -480,6 +511,7 @@ pub struct CancelHandle {
 }
 
 impl CancelHandle {
+    /// Stops the session's running call (or its next one), from any thread.
     pub fn cancel(&self) {
         unsafe { sys::hearth_session_cancel(self.inner.0) }
     }
@@ -511,6 +543,7 @@ unsafe extern "C" fn on_token(_t: i32, piece: *const c_char, len: usize, user: *
 }
 
 impl Session {
+    /// A session on `model` (which it keeps alive).
     pub fn new(model: &Model, opts: SessionOptions) -> Result<Session> {
         let mut p = unsafe { std::mem::zeroed::<sys::hearth_session_params>() };
         unsafe { sys::hearth_session_params_init(&mut p) };
@@ -533,24 +566,31 @@ impl Session {
     fn raw(&self) -> *mut sys::hearth_session {
         self.inner.0
     }
+    /// The model this session runs.
     pub fn model(&self) -> &Model {
         &self.model
     }
+    /// A handle that cancels this session's calls from another thread.
     pub fn cancel_handle(&self) -> CancelHandle {
         CancelHandle { inner: self.inner.clone() }
     }
+    /// The context length.
     pub fn n_ctx(&self) -> i32 {
         unsafe { sys::hearth_session_n_ctx(self.raw()) }
     }
+    /// Tokens the session holds (evaluated so far).
     pub fn n_past(&self) -> i32 {
         unsafe { sys::hearth_session_n_past(self.raw()) }
     }
+    /// How the FFNs run: "dense", "sparse (predictor)", ...
     pub fn mode(&self) -> String {
         cstr(unsafe { sys::hearth_session_mode(self.raw()) })
     }
+    /// Forgets every evaluated token and queued input; keeps the sampler.
     pub fn reset(&mut self) -> Result<()> {
         check(unsafe { sys::hearth_session_reset(self.raw()) })
     }
+    /// Greedy sampling (temperature 0).
     pub fn set_greedy(&mut self) -> Result<()> {
         self.set_sampler(&SamplerParams::greedy())
     }
@@ -573,6 +613,7 @@ impl Session {
     pub fn seed(&self) -> u64 {
         unsafe { sys::hearth_session_seed(self.raw()) }
     }
+    /// Evaluates `tokens` after those the session holds, keeping the last token's logits.
     pub fn eval(&mut self, tokens: &[i32]) -> Result<()> {
         self.eval_with(tokens, false)
     }
@@ -590,6 +631,7 @@ impl Session {
         let p = unsafe { sys::hearth_session_logits(self.raw(), i) };
         (!p.is_null()).then(|| unsafe { std::slice::from_raw_parts(p, self.model.n_vocab() as usize) })
     }
+    /// Samples a token from the last logits and remembers it for the repeat penalty.
     pub fn sample(&mut self) -> Result<i32> {
         let mut t = 0;
         check(unsafe { sys::hearth_session_sample(self.raw(), &mut t) })?;
@@ -632,6 +674,7 @@ impl Session {
         check(unsafe { sys::hearth_session_step(self.raw(), &mut t) })?;
         Ok((t >= 0).then_some(t))
     }
+    /// What the FFNs did over the tokens evaluated since the session was created (or [`Session::reset_stats`]).
     pub fn sparse_stats(&self) -> Result<sys::hearth_sparse_stats> {
         let mut s = sys::hearth_sparse_stats { struct_size: std::mem::size_of::<sys::hearth_sparse_stats>() as u32, ..Default::default() };
         check(unsafe { sys::hearth_session_sparse_stats(self.raw(), &mut s) })?;
