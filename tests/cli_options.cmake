@@ -1,6 +1,7 @@
 # The CLI's option checking: --version, per-command --help, and every unknown or malformed option a usage error
 # (exit 2, a message naming it) before the command does any work; every option a command's usage text names is
-# accepted by that command.
+# accepted by that command; CLI11's forms (--name=value, -xVALUE) parse as the separate ones; a missing value and a stray
+# argument are usage errors too.
 file(MAKE_DIRECTORY ${WORK})
 execute_process(COMMAND ${HEARTH} --version RESULT_VARIABLE rc OUTPUT_VARIABLE out)
 if(NOT rc EQUAL 0 OR NOT out MATCHES "^hearth [0-9]+\\.[0-9]+\\.[0-9]+")
@@ -18,6 +19,23 @@ endif()
 execute_process(COMMAND ${HEARTH} bench -m x.gguf -t two RESULT_VARIABLE rc ERROR_VARIABLE err)
 if(NOT rc EQUAL 2 OR NOT err MATCHES "option -t needs an integer, got 'two'")
   message(FATAL_ERROR "a malformed number must exit 2 naming the option (${rc}): ${err}")
+endif()
+execute_process(COMMAND ${HEARTH} run -p hi -m RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "option -m needs a value|option --model needs a value")
+  message(FATAL_ERROR "an option without its value must exit 2 naming it (${rc}): ${err}")
+endif()
+execute_process(COMMAND ${HEARTH} run model.gguf RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "unexpected argument 'model.gguf'")
+  message(FATAL_ERROR "a stray argument must exit 2 naming it (${rc}): ${err}")
+endif()
+# --name=value and an attached short value parse as the separate forms do: a malformed one is reported by name
+execute_process(COMMAND ${HEARTH} bench -m x.gguf --threads=two RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "needs an integer, got 'two'")
+  message(FATAL_ERROR "--threads=two must be read as the value 'two' (${rc}): ${err}")
+endif()
+execute_process(COMMAND ${HEARTH} bench -m x.gguf -ttwo RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "needs an integer, got 'two'")
+  message(FATAL_ERROR "-ttwo must be read as -t two (${rc}): ${err}")
 endif()
 foreach(cmd run bench inspect synth quantize calibrate perplexity tokenize import)
   execute_process(COMMAND ${HEARTH} ${cmd} --help RESULT_VARIABLE rc OUTPUT_VARIABLE usage)
