@@ -106,6 +106,10 @@ typedef struct hearth_model_params {
   uint64_t vram_budget_bytes;    /* VRAM for weights and one session's KV cache; 0 = free memory minus a margin */
   const char *gpuidx_path;       /* PowerInfer .gpuidx giving the hot neurons; NULL = the placement solver decides */
   int32_t gpu_n_ctx;             /* context the GPU layers' KV cache is budgeted for; 0 = min(training, 4096) */
+  /* HEARTH_GPU_LAYERS: at most this many layers from the first go to the GPU, and the output matrix only when it
+   * is more than the model's layers (llama.cpp's -ngl: 99 is "everything"); 0 (the default) = as many as the
+   * budget holds, then the output. The budget bounds it either way. */
+  int32_t gpu_n_layers;
 } hearth_model_params;
 
 /* hearth_model_params.gpu_offload */

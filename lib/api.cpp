@@ -174,6 +174,8 @@ hearth_status hearth_model_load(const char *path, const hearth_model_params *par
     mc.offload.gpuidx = p.gpuidx_path ? p.gpuidx_path : "";
     mc.offload.n_ctx = p.gpu_n_ctx;
     if (mc.offload.n_ctx < 0) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, "gpu_n_ctx is negative");
+    mc.offload.max_layers = p.gpu_n_layers;
+    if (p.gpu_n_layers < 0) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, "gpu_n_layers is negative");
     auto m = std::make_unique<hearth_model>();
     m->impl = hearth::model::load(path, mc);
     *out = m.release();

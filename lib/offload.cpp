@@ -31,12 +31,14 @@ uint64_t ffn_bytes_of(const layer &L) {
 
 // llama.cpp's -ngl: whole layers from the first while they fit, then the output matrix. With `ffn` false only
 // the attention units (the attention mode).
-placement plan_layers(const model &m, const placement_input &in, bool ffn = true) {
+placement plan_layers(const model &m, const placement_input &in, bool ffn, int32_t max_layers) {
   placement p;
   p.layers.resize(in.layers.size());
   uint64_t used = 0;
   const int64_t N = layer_neurons(m);
-  for (size_t l = 0; l < in.layers.size(); ++l) {
+  const size_t n_layer = in.layers.size();
+  const size_t cap = max_layers > 0 ? std::min(n_layer, (size_t)max_layers) : n_layer;
+  for (size_t l = 0; l < cap; ++l) {
     const uint64_t cost = in.layers[l].attention_bytes + (ffn ? ffn_bytes_of(m.layers()[l]) + 4ull * (uint64_t)N : 0);
     if (used + cost > in.budget) break;
     used += cost;
@@ -44,7 +46,8 @@ placement plan_layers(const model &m, const placement_input &in, bool ffn = true
     if (ffn)
       for (int32_t i = 0; i < N; ++i) p.layers[l].gpu_neurons.push_back(i);
   }
-  if (used + in.output_bytes <= in.budget && p.layers.back().attention_on_gpu) {
+  const bool output_asked = max_layers <= 0 || (size_t)max_layers > n_layer;  // as llama.cpp counts -ngl
+  if (output_asked && used + in.output_bytes <= in.budget && p.layers.back().attention_on_gpu) {
     used += in.output_bytes;
     p.output_on_gpu = true;
   }
@@ -207,7 +210,7 @@ std::unique_ptr<offload> offload::create(const model &m, const offload_config &c
   o->mode_ = mode;
   o->budget_ = budget;
   if (mode == offload_mode::layers || mode == offload_mode::attention) {
-    o->plan_ = plan_layers(m, in, mode == offload_mode::layers);
+    o->plan_ = plan_layers(m, in, mode == offload_mode::layers, mode == offload_mode::layers ? cfg.max_layers : 0);
   } else if (gpuidx.empty()) {
     o->plan_ = solve_placement(in);
   } else {

@@ -20,6 +20,7 @@ struct offload_config {
   uint64_t budget = 0;       // VRAM bytes; 0 = the device's free memory minus a margin
   std::string gpuidx;        // PowerInfer .gpuidx to take the neuron split from ("" = solve)
   int32_t n_ctx = 0;         // context the KV cache of GPU layers is sized for (0 = the session default)
+  int32_t max_layers = 0;    // layers mode: at most this many layers, the output only past n_layer (0: no cap)
   // The solver's cost model (0: its defaults, 20 GB/s host, 1 TB/s device, 20 us per synchronisation): the
   // bandwidths decide what is worth moving, the sync time the fewest neurons worth a layer's round trip (C_l).
   double cpu_bandwidth = 0, gpu_bandwidth = 0, sync_seconds = 0;

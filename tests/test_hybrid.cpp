@@ -447,6 +447,47 @@ TEST_CASE("C API on the emulated device: whole-layer offload, hearth_model_gpu_i
   hearth_model_free(m);
 }
 
+TEST_CASE("C API on the emulated device: gpu_n_layers caps whole-layer offload as llama.cpp's -ngl counts") {
+  if (g_cuda) return;
+  const std::string path = test::synth_model(planted("relu", dtype::q8_0));  // 4 layers
+  set_device_opener([](std::string *) { return make_emulated_device(size_t(64) << 20, g_delay_us); });
+  struct row {
+    int32_t n_layers;
+    int32_t want_layers;
+    int32_t want_output;
+  };
+  // a budget that holds every layer and the output: the cap alone decides
+  for (const row r : {row{1, 1, 0}, row{3, 3, 0}, row{4, 4, 0}, row{5, 4, 1}, row{99, 4, 1}, row{0, 4, 1}}) {
+    CAPTURE(r.n_layers);
+    hearth_model_params mp;
+    hearth_model_params_init(&mp);
+    CHECK(mp.gpu_n_layers == 0);
+    mp.gpu_offload = HEARTH_GPU_LAYERS;
+    mp.vram_budget_bytes = 32u << 20;
+    mp.gpu_n_ctx = 64;
+    mp.gpu_n_layers = r.n_layers;
+    hearth_model *m = nullptr;
+    REQUIRE(hearth_model_load(path.c_str(), &mp, &m) == HEARTH_OK);
+    hearth_gpu_info gi;
+    gi.struct_size = sizeof gi;
+    REQUIRE(hearth_model_gpu_info(m, &gi) == HEARTH_OK);
+    CHECK(gi.gpu_offload == HEARTH_GPU_LAYERS);
+    CHECK(gi.n_layer_attention == r.want_layers);
+    CHECK(gi.output_on_gpu == r.want_output);
+    CHECK(gi.neuron_fraction == doctest::Approx(r.want_layers / 4.0));
+    hearth_model_free(m);
+  }
+  hearth_model_params mp;
+  hearth_model_params_init(&mp);
+  mp.gpu_offload = HEARTH_GPU_LAYERS;
+  mp.gpu_n_layers = -1;
+  hearth_model *bad = nullptr;
+  CHECK(hearth_model_load(path.c_str(), &mp, &bad) == HEARTH_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(hearth_last_error()).find("gpu_n_layers") != std::string::npos);
+  CHECK(bad == nullptr);
+  set_device_opener(nullptr);
+}
+
 // Regression: AUTO resolved from the model's GPU part, so a session that fell back to the CPU ran dense where the
 // CPU would have used the exact gate.
 TEST_CASE("AUTO sparse mode follows the session's actual device") {

@@ -57,6 +57,8 @@ namespace Hearth
         public bool Prefault;        // read every weight once at load so the first tokens do not page-fault
         public int GpuOffload;       // Model.Gpu*; 0 is GpuAuto, the default
         public ulong VramBudgetBytes; // 0: free memory minus a margin
+        public int GpuNCtx;          // the context the GPU layers' KV cache is budgeted for; 0: min(training, 4096)
+        public int GpuNLayers;       // GpuLayers mode: at most this many layers, as llama.cpp's -ngl; 0: as the budget holds
         public string GpuidxPath;    // a PowerInfer .gpuidx giving the hot neurons; null: the placement solver decides
         /// <summary>Called with the fraction loaded; return false to abort the load (HearthException with Cancelled),
         /// as every callback of the bindings does. An exception thrown by it aborts the load and is rethrown.</summary>
@@ -76,7 +78,7 @@ namespace Hearth
         const string Lib = "hearth";
 
         [StructLayout(LayoutKind.Sequential)]
-        internal struct ModelParams { public uint StructSize; public int VocabOnly; public IntPtr Progress; public IntPtr ProgressUser; public int Prefault; public int GpuOffload; public ulong VramBudgetBytes; public IntPtr GpuidxPath; public int GpuNCtx; }
+        internal struct ModelParams { public uint StructSize; public int VocabOnly; public IntPtr Progress; public IntPtr ProgressUser; public int Prefault; public int GpuOffload; public ulong VramBudgetBytes; public IntPtr GpuidxPath; public int GpuNCtx; public int GpuNLayers; }
         [StructLayout(LayoutKind.Sequential)]
         internal struct SessionParams { public uint StructSize; public int NCtx, NBatch, NThreads, SparseMode; public float CatsSparsity; public ulong MaxMemoryBytes; public int TypeK, TypeV; }
         [StructLayout(LayoutKind.Sequential)]
@@ -302,6 +304,8 @@ namespace Hearth
                 p.Prefault = options.Prefault ? 1 : 0;
                 p.GpuOffload = options.GpuOffload;
                 p.VramBudgetBytes = options.VramBudgetBytes;
+                p.GpuNCtx = options.GpuNCtx;
+                p.GpuNLayers = options.GpuNLayers;
                 if (options.GpuidxPath != null) gpuidx = p.GpuidxPath = Native.Utf8Alloc(options.GpuidxPath);
                 Func<float, bool> progress = options.Progress;
                 if (progress != null)

@@ -149,6 +149,12 @@ static class HearthTests
                 }
                 var e = Throws<HearthException>(() => new Model(modelPath, new ModelOptions { Progress = f => false }));
                 Assert(e.Status == HearthException.Cancelled, "false aborts the load");
+                // the layer cap and the GPU context reach the library (it names the field it refuses)
+                var l = Throws<HearthException>(() => new Model(modelPath, new ModelOptions { GpuOffload = Model.GpuLayers, GpuNLayers = -1 }));
+                Assert(l.Status == HearthException.InvalidArgument && l.Message.Contains("gpu_n_layers"), l.Message);
+                var c = Throws<HearthException>(() => new Model(modelPath, new ModelOptions { GpuOffload = Model.GpuLayers, GpuNCtx = -1 }));
+                Assert(c.Status == HearthException.InvalidArgument && c.Message.Contains("gpu_n_ctx"), c.Message);
+                new Model(modelPath, new ModelOptions { GpuOffload = Model.GpuLayers, GpuNLayers = 1, GpuNCtx = 64 }).Dispose();
             });
             Test("sampler defaults and the seed", () => {
                 var d = SamplerParams.Default();

@@ -83,6 +83,13 @@ class WithModel(unittest.TestCase):
         with self.assertRaises(hearth.HearthError) as cm:
             hearth.Model(MODEL, gpu_offload=7)
         self.assertEqual(cm.exception.status, hearth.ERR_INVALID_ARGUMENT)
+        # the layer cap and the GPU context reach the library (it names the field it refuses)
+        for field in ("gpu_n_layers", "gpu_n_ctx"):
+            with self.assertRaises(hearth.HearthError) as cm:
+                hearth.Model(MODEL, gpu_offload=hearth.Model.GPU_LAYERS, **{field: -1})
+            self.assertEqual(cm.exception.status, hearth.ERR_INVALID_ARGUMENT)
+            self.assertIn(field, cm.exception.message)
+        hearth.Model(MODEL, gpu_offload=hearth.Model.GPU_LAYERS, gpu_n_layers=1, gpu_n_ctx=64).close()
 
     def test_metadata(self):
         m = self.model

@@ -176,6 +176,11 @@ int cmd_run(const args &a) {
   hearth_model_params mp;
   hearth_model_params_init(&mp);
   mp.gpu_offload = parse_gpu_mode(a.str("--gpu", "", "auto"));
+  if (a.has("-ngl", "--n-gpu-layers")) {  // llama.cpp's: whole layers from the first; 0 is the CPU; < 0 all that fit
+    const long n = a.num("-ngl", "--n-gpu-layers", 0);
+    if (!a.has("--gpu")) mp.gpu_offload = n == 0 ? HEARTH_GPU_NONE : HEARTH_GPU_LAYERS;
+    mp.gpu_n_layers = n > 0 ? (int32_t)std::min<long>(n, 1 << 20) : 0;
+  }
   mp.vram_budget_bytes = parse_vram_budget(a);
   const std::string gpuidx = a.str("--gpuidx", "", "");
   mp.gpuidx_path = gpuidx.empty() ? nullptr : gpuidx.c_str();

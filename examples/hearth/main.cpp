@@ -37,7 +37,8 @@ const std::vector<command> &commands() {
     {"run", cmd_run,
      "  hearth run -m MODEL (-p PROMPT | -f FILE) [-n N] [-t THREADS] [-c CTX] [--temp T] [--top-k K] [--top-p P]\n"
      "             [--min-p P] [--repeat-penalty R] [--seed S] [--sparse auto|dense|predictor|exact|cats]\n"
-     "             [--cats-sparsity F] [--gpu auto|none|hybrid|layers|attention] [--vram-budget GIB] [--gpuidx F] [-v]\n"
+     "             [--cats-sparsity F] [--gpu auto|none|hybrid|layers|attention] [-ngl N] [--vram-budget GIB] [--gpuidx F]\n"
+     "             [-v]\n"
      "             [-ctk f16|f32|q8_0] [-ctv f16|f32|q8_0]   (the KV cache's key and value types; default f16)\n"
      "             [--chat|-cnv [-sys SYSTEM] [--chat-template NAME]]   (--chat: multi-turn over stdin, one\n"
      "             line per user turn, formatted with the model's chat template or the named built-in one)\n",
@@ -55,6 +56,7 @@ const std::vector<command> &commands() {
       {"-s,--seed", "S", "sampler seed; -1 (default) draws a fresh one, shown on stderr"},
       o_sparse, o_cats,
       {"--gpu", "MODE", "GPU offload: auto, none, hybrid, layers, attention"},
+      {"-ngl,--n-gpu-layers,--gpu-layers", "N", "whole layers from the first on the GPU, the output too past the last (0: CPU)"},
       o_vram, o_gpuidx, o_ctk, o_ctv,
       {"--chat,-cnv,--conversation", "", "multi-turn chat over stdin, one line per user turn"},
       {"-sys,--system-prompt", "TEXT", "the system prompt of a chat"},

@@ -187,6 +187,8 @@ type LoadOptions struct {
 	GPUOffload      int    // a GPU* mode; 0 is GPUAuto, the default
 	VRAMBudgetBytes uint64 // VRAM for weights and one session's KV cache; 0: free memory minus a margin
 	GPUIdxPath      string // a PowerInfer .gpuidx giving the hot neurons; "": the placement solver decides
+	GPUNCtx         int    // the context the GPU layers' KV cache is budgeted for; 0: min(training, 4096)
+	GPULayers       int    // GPULayers mode: at most this many layers, as llama.cpp's -ngl; 0: as the budget holds
 	// Progress is called with the fraction loaded and returns false to abort the load (an *Error with
 	// ErrCancelled), as every callback of the bindings does. A panic in it aborts the load and is re-raised.
 	Progress func(fraction float32) bool
@@ -233,6 +235,8 @@ func LoadWith(path string, o LoadOptions) (*Model, error) {
 	}
 	p.gpu_offload = C.int32_t(o.GPUOffload)
 	p.vram_budget_bytes = C.uint64_t(o.VRAMBudgetBytes)
+	p.gpu_n_ctx = C.int32_t(o.GPUNCtx)
+	p.gpu_n_layers = C.int32_t(o.GPULayers)
 	if o.GPUIdxPath != "" {
 		g := C.CString(o.GPUIdxPath)
 		defer C.free(unsafe.Pointer(g))

@@ -255,6 +255,20 @@ func TestLoadOptions(t *testing.T) {
 	if _, err := LoadWith(path, LoadOptions{Progress: func(float32) bool { return false }}); err == nil || err.(*Error).Status != ErrCancelled {
 		t.Fatalf("abort: %v", err)
 	}
+	// the layer cap and the GPU context reach the library (it names the field it refuses)
+	for _, c := range []struct {
+		o     LoadOptions
+		field string
+	}{{LoadOptions{GPUOffload: GPULayers, GPULayers: -1}, "gpu_n_layers"}, {LoadOptions{GPUOffload: GPULayers, GPUNCtx: -1}, "gpu_n_ctx"}} {
+		if _, err := LoadWith(path, c.o); err == nil || err.(*Error).Status != ErrInvalidArgument || !strings.Contains(err.Error(), c.field) {
+			t.Fatalf("%s -1: %v", c.field, err)
+		}
+	}
+	if g, err := LoadWith(path, LoadOptions{GPUOffload: GPULayers, GPULayers: 1, GPUNCtx: 64}); err != nil {
+		t.Fatal(err)
+	} else {
+		g.Close()
+	}
 	v, err := LoadWith(path, LoadOptions{VocabOnly: true})
 	if err != nil {
 		t.Fatal(err)

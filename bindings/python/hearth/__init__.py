@@ -85,7 +85,8 @@ _KV_TYPES = {"f16": 2, "f32": 1, "q8_0": 3}  # HEARTH_KV_*
 class _ModelParams(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("vocab_only", ctypes.c_int32), ("progress", _progress_fn),
                 ("progress_user", ctypes.c_void_p), ("prefault", ctypes.c_int32), ("gpu_offload", ctypes.c_int32),
-                ("vram_budget_bytes", ctypes.c_uint64), ("gpuidx_path", ctypes.c_char_p), ("gpu_n_ctx", ctypes.c_int32)]
+                ("vram_budget_bytes", ctypes.c_uint64), ("gpuidx_path", ctypes.c_char_p), ("gpu_n_ctx", ctypes.c_int32),
+                ("gpu_n_layers", ctypes.c_int32)]
 
 
 class _SessionParams(ctypes.Structure):
@@ -302,7 +303,8 @@ class Model(_Owned):
 
     def __init__(self, path: Union[str, os.PathLike], vocab_only: bool = False, prefault: bool = False, gpu_offload: int = 0,
                  vram_budget_bytes: int = 0, gpuidx_path: Optional[Union[str, os.PathLike]] = None,
-                 progress: Optional[Callable[[float], Optional[bool]]] = None) -> None:
+                 progress: Optional[Callable[[float], Optional[bool]]] = None, gpu_n_ctx: int = 0,
+                 gpu_n_layers: int = 0) -> None:
         """progress(fraction) is called as the load proceeds; returning False aborts it (HearthError with
         ERR_CANCELLED), as every callback of the bindings stops on False. An exception raised by it aborts the load
         and is re-raised here."""
@@ -312,6 +314,8 @@ class Model(_Owned):
         p.prefault = int(prefault)
         p.gpu_offload = int(gpu_offload)
         p.vram_budget_bytes = int(vram_budget_bytes)
+        p.gpu_n_ctx = int(gpu_n_ctx)  # the context the GPU layers' KV cache is budgeted for (0: min(training, 4096))
+        p.gpu_n_layers = int(gpu_n_layers)  # GPU_LAYERS: at most this many layers, as llama.cpp's -ngl (0: no cap)
         p.gpuidx_path = os.fsencode(gpuidx_path) if gpuidx_path else None
         error = []
         if progress is not None:

@@ -67,6 +67,7 @@ pub struct hearth_model_params {
     pub vram_budget_bytes: u64,
     pub gpuidx_path: *const c_char,
     pub gpu_n_ctx: i32,
+    pub gpu_n_layers: i32,
 }
 
 pub const HEARTH_GPU_AUTO: i32 = 0;

@@ -239,6 +239,11 @@ pub struct ModelOptions<'a> {
     pub vram_budget_bytes: u64,
     /// A PowerInfer `.gpuidx` giving the hot neurons (`None`: the placement solver decides).
     pub gpuidx_path: Option<&'a std::path::Path>,
+    /// The context the GPU layers' KV cache is budgeted for (0: min(training, 4096)).
+    pub gpu_n_ctx: i32,
+    /// [`gpu::LAYERS`]: at most this many layers from the first, the output matrix only past the model's layers
+    /// (llama.cpp's `-ngl`; 0: as many as the budget holds).
+    pub gpu_n_layers: i32,
     /// Called with the fraction loaded; return `false` to abort the load (an error with `status::CANCELLED`), as
     /// every callback of the bindings does. A panic in it aborts the load and is resumed in the caller.
     pub progress: Option<&'a mut dyn FnMut(f32) -> bool>,
@@ -282,6 +287,8 @@ impl Model {
             p.gpu_offload = mode;
         }
         p.vram_budget_bytes = opts.vram_budget_bytes;
+        p.gpu_n_ctx = opts.gpu_n_ctx;
+        p.gpu_n_layers = opts.gpu_n_layers;
         p.gpuidx_path = gpuidx.as_ref().map_or(ptr::null(), |g| g.as_ptr());
         let mut pr = opts.progress.map(|f| Progress { f, panic: None });
         if let Some(pr) = pr.as_mut() {

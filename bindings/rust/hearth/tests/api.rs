@@ -231,6 +231,15 @@ fn load_options_progress_abort_and_vocab_only() {
     let v = Model::load_with(&path, ModelOptions { vocab_only: true, ..Default::default() }).unwrap();
     assert_eq!(v.tokenize("Once upon", true).unwrap(), m.tokenize("Once upon", true).unwrap());
     assert!(Session::new(&v, opts(64)).is_err()); // no weights to run
+    // the layer cap and the GPU context reach the library (it names the field it refuses)
+    for (n_layers, n_ctx, field) in [(-1, 0, "gpu_n_layers"), (0, -1, "gpu_n_ctx")] {
+        let o = ModelOptions { gpu_offload: Some(hearth::gpu::LAYERS), gpu_n_layers: n_layers, gpu_n_ctx: n_ctx, ..Default::default() };
+        let e = Model::load_with(&path, o).err().unwrap();
+        assert_eq!(e.status, status::INVALID_ARGUMENT);
+        assert!(e.message.contains(field), "{e}");
+    }
+    let o = ModelOptions { gpu_offload: Some(hearth::gpu::LAYERS), gpu_n_layers: 1, gpu_n_ctx: 64, ..Default::default() };
+    Model::load_with(&path, o).unwrap();
 }
 
 #[test]
