@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "calibrate.h"
+#include "progress_bar.h"
 #include "expert_calibration.h"
 #include "commands.h"
 #include "error.h"
@@ -31,10 +32,10 @@ bool parse_type_opt(const args &a, const char *opt, dtype *out) {
 
 // A mixture of experts: the experts' and their neurons' frequencies, and the neuron-major file (no predictors).
 int calibrate_mixture(const model &m, const std::string &corpus, const calibrate_config &cfg, const std::string &out,
-                      const calibrate_progress &progress, bool tty, std::chrono::steady_clock::time_point t0) {
+                      const calibrate_progress &progress, progress_bar &bar, std::chrono::steady_clock::time_point t0) {
   const expert_calibration c = calibrate_experts(m, corpus, cfg, progress);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (tty) std::fprintf(stderr, "\n");
+  bar.finish();
   const hparams &hp = m.hp();
   const int32_t E = hp.block.moe.n_expert, ff = hp.n_ff;
   fmt::print("profiled {} tokens through {} experts per layer ({} per token), {:.1f} s\n", c.tokens, E, hp.block.moe.n_used, secs);
@@ -54,7 +55,7 @@ int calibrate_mixture(const model &m, const std::string &corpus, const calibrate
                100 * *std::min_element(fe.begin(), fe.end()), chosen > 0 ? 100 * fired / chosen : 0.0, corr);
   }
   write_calibrated_experts(m, c, cfg, out, progress);
-  if (tty) std::fprintf(stderr, "\n");
+  bar.finish();
   fmt::print("wrote {} (experts' down projections neuron-major; no predictors for experts)\n", out);
   model::load(out);  // what was written must load
   return 0;
@@ -90,17 +91,17 @@ int cmd_calibrate(const args &a) {
       corpus = read_text_file(text_path, "corpus");
     }
     const auto m = model::load(in);
-    const bool tty = isatty(2);
+    progress_bar bar;
     std::signal(SIGINT, on_sigint);
     auto t0 = std::chrono::steady_clock::now();
     const calibrate_progress progress = [&](const char *stage, int64_t done, int64_t total) {
-      if (tty) std::fprintf(stderr, "\r%-8s %lld/%lld   ", stage, (long long)done, (long long)total);
+      bar.update(stage, done, total);
       return !g_interrupted.load();
     };
-    if (m->hp().block.moe) return calibrate_mixture(*m, corpus, cfg, out, progress, tty, t0);
+    if (m->hp().block.moe) return calibrate_mixture(*m, corpus, cfg, out, progress, bar, t0);
     const calibration c = calibrate_model(*m, corpus, cfg, progress);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (tty) std::fprintf(stderr, "\n");
+    bar.finish();
     const hparams &hp = m->hp();
     fmt::print("calibrated on {} tokens ({} sampled per layer for training), {:.1f} s\n", c.profile.tokens,
                c.profile.samples.empty() ? 0 : c.profile.samples[0].n, secs);
@@ -132,7 +133,7 @@ int cmd_calibrate(const args &a) {
       std::fprintf(stderr, "hearth calibrate: warning: some layers stay below the recall target %.3f on held-out tokens; "
                            "more text (--text) or samples (--samples) usually helps\n", cfg.trainer.target_recall);
     write_calibrated_model(*m, c, cfg, out, progress);
-    if (tty) std::fprintf(stderr, "\n");
+    bar.finish();
     fmt::print("wrote {}\n", out);
     const auto cm = model::load(out);  // what was written must load
     if (a.has("--report") || a.has("--gpuidx")) {

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "commands.h"
+#include "progress_bar.h"
 #include "error.h"
 #include "quantize.h"
 
@@ -39,19 +40,20 @@ int cmd_quantize(const args &a) {
     }
     *set = true;
   }
-  const bool tty = isatty(2);
+  progress_bar bar;
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<quantized_tensor> report;
   try {
-    report = quantize_model(pos[0], pos[1], *target, opt, [&](size_t done, size_t total, const std::string &name) {
-      if (tty) std::fprintf(stderr, "\r[%zu/%zu] %-40s", done, total, name.c_str());
+    report = quantize_model(pos[0], pos[1], *target, opt, [&](size_t done, size_t total, const std::string &) {
+      bar.update("tensors", (int64_t)done, (int64_t)total);
       return true;
     });
   } catch (const error &e) {
-    std::fprintf(stderr, "%shearth quantize: %s\n", tty ? "\n" : "", e.what());
+    bar.finish();
+    std::fprintf(stderr, "hearth quantize: %s\n", e.what());
     return 1;
   }
-  if (tty) std::fprintf(stderr, "\n");
+  bar.finish();
   // Per target type: tensors and bytes, as inspect reports them.
   std::map<std::string, std::pair<int, size_t>> by_type;
   size_t before = 0, after = 0;

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "progress_bar.h"
 #include "error.h"
 #include "names.h"
 #include "quantize.h"
@@ -99,30 +100,32 @@ int cmd_synth(const args &a) {
   }
   c.llama_layout = layout == "llama" || layout == "dense";
   c.neuron_major = a.has("--layout") && !c.llama_layout;  // an unplanted model in PowerInfer's down layout
-  const bool tty = isatty(2);
+  progress_bar bar;
   const auto t0 = std::chrono::steady_clock::now();
   try {
     write_synthetic_model(out, c, corpus, [&](size_t done, size_t total) {
-      if (tty) std::fprintf(stderr, "\rwriting %s: %zu/%zu tensors", out.c_str(), done, total);
+      bar.update("tensors", (int64_t)done, (int64_t)total);
       return true;
     });
   } catch (const error &e) {
-    std::fprintf(stderr, "%shearth synth: %s\n", tty ? "\n" : "", e.what());
+    bar.finish();
+    std::fprintf(stderr, "hearth synth: %s\n", e.what());
     return 1;
   }
+  bar.finish();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   // the skew: a power law's, or the measured profile's (its hottest 20% of neurons' share of the firings)
   const std::string skew = c.profile.empty() ? fmt::format("hottest {:.0f}% of neurons cover {:.0f}% of firings", 100 * c.hot_fraction, 100 * c.hot_coverage)
                                              : fmt::format("measured profile of {} layers from {}", c.profile.size(), a.str("--profile", "", ""));
   if (c.sparsity > 0)
-    std::fprintf(stderr, "%splanted sparsity %.2f, %s, %s\n", tty ? "\n" : "", c.sparsity, skew.c_str(),
+    std::fprintf(stderr, "planted sparsity %.2f, %s, %s\n", c.sparsity, skew.c_str(),
                  c.llama_layout ? "llama.cpp layout (row-major ffn_down, no predictors)"
                  : c.n_expert ? "experts' down projections neuron-major, no predictors"
                                 : fmt::format("predictor rank {} {}, PWRI file", c.predictor_rank, type_name(c.predictor_type)).c_str());
   // "silu" is the architecture's own FFN for falcon (GELU) and gemma (GeGLU)
   const std::string ffn = c.ffn != "silu" ? c.ffn : c.arch == "falcon" ? "gelu" : c.arch.starts_with("gemma") ? "geglu" : c.arch == "opt" ? "relu" : "silu";
   const std::string experts = c.n_expert ? fmt::format(" x {} experts ({} per token, skew {:.2f})", c.n_expert, c.n_expert_used, c.expert_skew) : "";
-  std::fprintf(stderr, "%swrote %s: %s, %d layers, embd %d, ff %d%s, heads %d/%d, vocab %s, %s, FFN %s (%.1f s)\n", tty ? "\n" : "",
+  std::fprintf(stderr, "wrote %s: %s, %d layers, embd %d, ff %d%s, heads %d/%d, vocab %s, %s, FFN %s (%.1f s)\n",
                out.c_str(), c.arch.c_str(), c.n_layer, c.n_embd, c.n_ff, experts.c_str(), c.n_head, c.n_head_kv, c.n_vocab > 0 ? std::to_string(c.n_vocab).c_str() : "auto", (c.type_label.empty() ? type_name(c.type) : c.type_label).c_str(), ffn.c_str(), s);
   return 0;
 }
