@@ -101,6 +101,31 @@ namespace Hearth
             return p;
         }
 
+        internal delegate int Fill(byte[] buf, UIntPtr cap, out UIntPtr n);
+
+        // The C API's snprintf convention in one place: fill with a buffer of `first` bytes, and once more with one of
+        // the size it reported when that was too small. Returns the status; text holds the bytes written (or null).
+        internal static int Text(Fill fill, int first, out byte[] text)
+        {
+            var buf = new byte[first];
+            UIntPtr n;
+            int st = fill(buf, (UIntPtr)buf.Length, out n);
+            if (st == HearthException.BufferTooSmall || (st == 0 && (int)n >= buf.Length))
+            {
+                buf = new byte[(int)n + 1];
+                st = fill(buf, (UIntPtr)buf.Length, out n);
+            }
+            text = null;
+            if (st == 0) { text = buf; Array.Resize(ref text, (int)n); }
+            return st;
+        }
+        internal static string TextString(Fill fill, int first)
+        {
+            byte[] t;
+            HearthException.Check(Text(fill, first, out t));
+            return Encoding.UTF8.GetString(t);
+        }
+
         // Formats a conversation; model is IntPtr.Zero for a named or given template without a model.
         internal static string Chat(IntPtr model, string template, IList<KeyValuePair<string, string>> messages, bool addAssistant)
         {
@@ -115,16 +140,8 @@ namespace Hearth
                 }
                 IntPtr t = IntPtr.Zero;
                 if (template != null) { t = Utf8Alloc(template); owned.Add(t); }
-                var buf = new byte[256];
-                UIntPtr n;
-                int st = hearth_chat_apply_template(model, t, msgs, (UIntPtr)messages.Count, addAssistant ? 1 : 0, buf, (UIntPtr)buf.Length, out n);
-                if (st == HearthException.BufferTooSmall || (st == 0 && (int)n >= buf.Length))
-                {
-                    buf = new byte[(int)n + 1];
-                    st = hearth_chat_apply_template(model, t, msgs, (UIntPtr)messages.Count, addAssistant ? 1 : 0, buf, (UIntPtr)buf.Length, out n);
-                }
-                HearthException.Check(st);
-                return Encoding.UTF8.GetString(buf, 0, (int)n);
+                return TextString((byte[] b, UIntPtr c, out UIntPtr n) =>
+                    hearth_chat_apply_template(model, t, msgs, (UIntPtr)messages.Count, addAssistant ? 1 : 0, b, c, out n), 256);
             }
             finally
             {
@@ -341,16 +358,8 @@ namespace Hearth
         {
             get
             {
-                var buf = new byte[512];
-                UIntPtr n;
-                int st = Native.hearth_model_desc(Live(), buf, (UIntPtr)buf.Length, out n);
-                if (st == HearthException.BufferTooSmall)
-                {
-                    buf = new byte[(int)n + 1];
-                    st = Native.hearth_model_desc(Live(), buf, (UIntPtr)buf.Length, out n);
-                }
-                HearthException.Check(st);
-                return Encoding.UTF8.GetString(buf, 0, (int)n);
+                ModelHandle h = Live();
+                return Native.TextString((byte[] b, UIntPtr c, out UIntPtr n) => Native.hearth_model_desc(h, b, c, out n), 512);
             }
         }
         public bool IsEog(int token) { return Native.hearth_token_is_eog(Live(), token) != 0; }
@@ -375,17 +384,12 @@ namespace Hearth
         /// <summary>A metadata value as text, or null when the key is absent.</summary>
         public string Meta(string key)
         {
-            var buf = new byte[256];
-            UIntPtr n;
-            int st = Native.hearth_model_meta(Live(), Native.Z(key), buf, (UIntPtr)buf.Length, out n);
+            ModelHandle h = Live();
+            byte[] k = Native.Z(key), text;
+            int st = Native.Text((byte[] b, UIntPtr c, out UIntPtr n) => Native.hearth_model_meta(h, k, b, c, out n), 256, out text);
             if (st == HearthException.InvalidArgument) return null;
-            if (st == HearthException.BufferTooSmall || (st == 0 && (int)n >= buf.Length))
-            {
-                buf = new byte[(int)n + 1];
-                st = Native.hearth_model_meta(Live(), Native.Z(key), buf, (UIntPtr)buf.Length, out n);
-            }
             HearthException.Check(st);
-            return Encoding.UTF8.GetString(buf, 0, (int)n);
+            return Encoding.UTF8.GetString(text);
         }
 
         internal static int Flags(bool addBos, bool special) { return (addBos ? 1 : 0) | (special ? 2 : 0); }
@@ -413,31 +417,18 @@ namespace Hearth
         /// gives its text (else nothing).</summary>
         public byte[] TokenToPiece(int token, bool special = false)
         {
-            var buf = new byte[64];
-            UIntPtr n;
-            int st = Native.hearth_token_to_piece(Live(), token, special ? 1 : 0, buf, (UIntPtr)buf.Length, out n);
-            if (st == HearthException.BufferTooSmall || (st == 0 && (int)n >= buf.Length))
-            {
-                buf = new byte[(int)n + 1];
-                st = Native.hearth_token_to_piece(Live(), token, special ? 1 : 0, buf, (UIntPtr)buf.Length, out n);
-            }
-            HearthException.Check(st);
-            Array.Resize(ref buf, (int)n);
-            return buf;
+            ModelHandle h = Live();
+            byte[] piece;
+            HearthException.Check(Native.Text((byte[] b, UIntPtr c, out UIntPtr n) =>
+                Native.hearth_token_to_piece(h, token, special ? 1 : 0, b, c, out n), 64, out piece));
+            return piece;
         }
 
         public string Detokenize(int[] tokens)
         {
-            var buf = new byte[256];
-            UIntPtr n;
-            int st = Native.hearth_detokenize(Live(), tokens, (UIntPtr)tokens.Length, 0, buf, (UIntPtr)buf.Length, out n);
-            if (st == HearthException.BufferTooSmall || (st == 0 && (int)n >= buf.Length))
-            {
-                buf = new byte[(int)n + 1];
-                st = Native.hearth_detokenize(Live(), tokens, (UIntPtr)tokens.Length, 0, buf, (UIntPtr)buf.Length, out n);
-            }
-            HearthException.Check(st);
-            return Encoding.UTF8.GetString(buf, 0, (int)n);
+            ModelHandle h = Live();
+            return Native.TextString((byte[] b, UIntPtr c, out UIntPtr n) =>
+                Native.hearth_detokenize(h, tokens, (UIntPtr)tokens.Length, 0, b, c, out n), 256);
         }
 
         /// <summary>Formats a conversation with the model's chat template (template null) or the given one.</summary>
