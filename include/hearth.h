@@ -112,7 +112,7 @@ typedef struct hearth_model_params {
   int32_t gpu_n_layers;
 } hearth_model_params;
 
-/** hearth_model_params.gpu_offload */
+/* hearth_model_params.gpu_offload */
 #define HEARTH_GPU_AUTO 0    /**< hybrid when a GPU is usable, else CPU */
 #define HEARTH_GPU_NONE 1    /**< CPU only */
 #define HEARTH_GPU_HYBRID 2  /**< hot neurons and the most valuable dense tensors in VRAM, the rest on the CPU */
@@ -126,7 +126,7 @@ HEARTH_API void hearth_model_params_init(hearth_model_params *params);
 HEARTH_API hearth_status hearth_model_load(const char *path, const hearth_model_params *params, hearth_model **out);
 HEARTH_API void hearth_model_free(hearth_model *model);
 
-/** Queries on a NULL model return 0 (or -1 for token ids). */
+/* Queries on a NULL model return 0 (or -1 for token ids). */
 HEARTH_API int32_t hearth_model_n_vocab(const hearth_model *model);
 HEARTH_API int32_t hearth_model_n_ctx_train(const hearth_model *model);
 HEARTH_API int32_t hearth_model_n_embd(const hearth_model *model);
@@ -198,14 +198,14 @@ HEARTH_API const char *hearth_chat_builtin_templates(void);
 HEARTH_API const char *hearth_chat_detect_template(const char *tmpl);
 
 /* ---- sessions ------------------------------------------------------------------------------------------ */
-/** How the FFNs run (hearth_session_params.sparse_mode). */
+/* How the FFNs run (hearth_session_params.sparse_mode). */
 #define HEARTH_SPARSE_AUTO 0        /**< predictor if the file has one, exact gate for ReLU-family neuron-major files, else dense */
 #define HEARTH_SPARSE_DENSE 1       /**< every neuron */
 #define HEARTH_SPARSE_PREDICTOR 2   /**< PowerInfer files: neuron i runs iff its predictor logit >= the layer threshold */
 #define HEARTH_SPARSE_EXACT_GATE 3  /**< ReLU-family: dense gate, then only neurons whose gate is > 0 (exact) */
 #define HEARTH_SPARSE_CATS 4        /**< SwiGLU: dense gate, then neurons with |silu(gate)| >= a calibrated threshold */
 
-/** The element type of the host KV cache (hearth_session_params.type_k / type_v). F16 halves the memory and the
+/* The element type of the host KV cache (hearth_session_params.type_k / type_v). F16 halves the memory and the
  * bytes attention reads against F32 at a rounding of the cached keys and values; Q8_0 (blocks of 32 values with
  * one scale) halves them again and needs heads a multiple of 32 wide. A GPU layer's cache has the device's type. */
 #define HEARTH_KV_DEFAULT 0 /**< F16 */
