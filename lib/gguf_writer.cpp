@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "error.h"
@@ -21,6 +24,19 @@ void put(std::vector<uint8_t> &out, T v) {
 void put_str(std::vector<uint8_t> &out, const std::string &s) {
   put<uint64_t>(out, s.size());
   put(out, s.data(), s.size());
+}
+
+// Paths are UTF-8 everywhere; on Windows the narrow fopen would read them in the ANSI code page.
+std::filesystem::path native_path(const std::string &utf8) {
+  return std::filesystem::path(std::u8string((const char8_t *)utf8.data(), utf8.size()));
+}
+
+FILE *create_file(const std::filesystem::path &p) {
+#ifdef _WIN32
+  return _wfopen(p.c_str(), L"wb");
+#else
+  return std::fopen(p.c_str(), "wb");
+#endif
 }
 }  // namespace
 
@@ -109,8 +125,20 @@ void gguf_writer::write(const std::string &path, const std::function<bool(size_t
   }
   head.resize((head.size() + align - 1) / align * align, 0);
 
-  std::unique_ptr<FILE, int (*)(FILE *)> f(std::fopen(path.c_str(), "wb"), std::fclose);
-  if (!f) fail(HEARTH_ERR_IO, "cannot create '" + path + "'");
+  // The file is written beside its destination and renamed over it at the end, so a failed or cancelled write
+  // leaves the old file (or none), and a process that maps the old file (the model this one is derived from,
+  // say) keeps reading it: truncating a mapped file in place would fault its readers.
+  const std::filesystem::path final_path = native_path(path), partial = native_path(path + ".partial");
+  struct remove_on_failure {
+    const std::filesystem::path &p;
+    bool done = false;
+    ~remove_on_failure() {
+      std::error_code ec;
+      if (!done) std::filesystem::remove(p, ec);
+    }
+  } cleanup{partial};
+  std::unique_ptr<FILE, int (*)(FILE *)> f(create_file(partial), std::fclose);
+  if (!f) fail(HEARTH_ERR_IO, "cannot create '" + path + ".partial': " + std::strerror(errno));
   auto write_all = [&](const void *p, size_t n) {
     if (n && std::fwrite(p, 1, n, f.get()) != n) fail(HEARTH_ERR_IO, "write to '" + path + "' failed (disk full?)");
   };
@@ -125,7 +153,11 @@ void gguf_writer::write(const std::string &path, const std::function<bool(size_t
     write_all(zeros, (align - t.size % align) % align);
     if (progress && !progress(k + 1, tensors_.size())) fail(HEARTH_ERR_CANCELLED, "writing '" + path + "' was cancelled");
   }
-  if (std::fflush(f.get()) != 0) fail(HEARTH_ERR_IO, "write to '" + path + "' failed");
+  if (std::fclose(f.release()) != 0) fail(HEARTH_ERR_IO, "write to '" + path + "' failed");
+  std::error_code ec;
+  std::filesystem::rename(partial, final_path, ec);
+  if (ec) fail(HEARTH_ERR_IO, "cannot replace '" + path + "': " + ec.message());
+  cleanup.done = true;
 }
 
 }  // namespace hearth

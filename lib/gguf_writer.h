@@ -32,7 +32,9 @@ class gguf_writer {
   using fill_fn = std::function<void(uint8_t *dst, size_t bytes)>;
   void add_tensor(const std::string &name, dtype type, std::vector<int64_t> ne, fill_fn fill);
 
-  // Throws hearth::error; progress(done, total) is called after each tensor and may return false to cancel.
+  // Writes path + ".partial" and renames it over path at the end (a failure or a cancel removes it and leaves path
+  // as it was). Throws hearth::error; progress(done, total) is called after each tensor and may return false to
+  // cancel.
   void write(const std::string &path, const std::function<bool(size_t, size_t)> &progress = nullptr) const;
 
  private:

@@ -542,9 +542,10 @@ TEST_CASE("calibrating an F32 model to F32 reports no conversion") {
     CHECK(output_ffn_bytes(*m, cfg, l) == L.gate.bytes() + L.up.bytes() + L.down_t.bytes());
   }
   cfg.weight_type = dtype::q8_0;  // a real conversion is reported, and the bytes follow the output type
-  write_calibrated_model(*m, c, cfg, out);
-  CHECK(gguf_file::open(out)->get_string("hearth.calibration.notes", "").find("converted to Q8_0") != std::string::npos);
-  const auto q = model::load(out);
+  const std::string out_q8 = test::temp_path("f32-q8_0.gguf");
+  write_calibrated_model(*m, c, cfg, out_q8);
+  CHECK(gguf_file::open(out_q8)->get_string("hearth.calibration.notes", "").find("converted to Q8_0") != std::string::npos);
+  const auto q = model::load(out_q8);
   const layer &Q = q->layers()[0];
   CHECK(output_ffn_bytes(*m, cfg, 0) == Q.gate.bytes() + Q.up.bytes() + Q.down_t.bytes());
 }

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <random>
 
 #include "error.h"
@@ -137,6 +138,43 @@ TEST_CASE("the writer round-trips every metadata type, PWRI magic and tensor dat
   const std::string path2 = test::temp_path("rt2.gguf");
   copy.write(path2);
   CHECK(test::read_file(path2) == test::read_file(path));
+}
+
+TEST_CASE("the writer replaces a file only when it finishes: a cancel keeps the old one, and its readers keep theirs") {
+  auto one_tensor = [](uint8_t byte) {
+    gguf_writer w;
+    w.set_u32("version", byte);
+    w.add_tensor("t", dtype::f32, {1024}, [byte](uint8_t *d, size_t n) { std::memset(d, byte, n); });
+    w.add_tensor("u", dtype::f32, {8}, [byte](uint8_t *d, size_t n) { std::memset(d, byte, n); });
+    return w;
+  };
+  const std::string path = test::temp_path("replaced.gguf");
+  one_tensor(1).write(path);
+  const std::vector<uint8_t> first = test::read_file(path);
+  // cancelled after the first of two tensors: the old file is whole and no partial file is left
+  size_t calls = 0;
+  CHECK_THROWS_AS(one_tensor(2).write(path, [&](size_t, size_t) { return ++calls < 1; }), error);
+  CHECK(calls == 1);
+  CHECK(test::read_file(path) == first);
+  CHECK(!std::filesystem::exists(path + ".partial"));
+#ifndef _WIN32
+  // POSIX: a finished write replaces the file while a reader maps the old one, and the reader's bytes stay the
+  // old ones (an in-place truncation would fault them). Windows refuses to replace a mapped file: not tested there.
+  const auto reader = gguf_file::open(path);
+  one_tensor(3).write(path);
+  CHECK(reader->tensor("t")->data[4095] == 1);
+  CHECK(reader->get_uint("version", 0) == 1);
+  CHECK(gguf_file::open(path)->get_uint("version", 0) == 3);
+  CHECK(gguf_file::open(path)->tensor("t")->data[4095] == 3);
+#endif
+  // an unwritable destination names the path
+  try {
+    one_tensor(4).write(test::temp_path("no-such-dir") + "/x.gguf");
+    FAIL("writing into a missing directory succeeded");
+  } catch (const error &e) {
+    CHECK(e.status() == HEARTH_ERR_IO);
+    CHECK(std::string(e.what()).find("no-such-dir") != std::string::npos);
+  }
 }
 
 TEST_CASE("a file truncated anywhere before its last tensor's data ends fails cleanly") {
