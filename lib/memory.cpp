@@ -1,6 +1,14 @@
 #include "memory.h"
 
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+#else
 #include <sys/mman.h>
+#endif
 
 #include <cstdio>
 #include <cstdlib>
@@ -18,7 +26,11 @@ void *zalloc_aligned(size_t bytes) {
   return mi_zalloc_aligned(bytes, 64);
 #else
   const size_t rounded = (bytes + 63) / 64 * 64;
+#ifdef _WIN32
+  void *p = _aligned_malloc(rounded, 64);  // the MSVC runtime has no aligned_alloc: free() cannot take it back
+#else
   void *p = std::aligned_alloc(64, rounded);
+#endif
   if (p) std::memset(p, 0, rounded);
   return p;
 #endif
@@ -27,11 +39,29 @@ void *zalloc_aligned(size_t bytes) {
 void free_aligned(void *p) {
 #ifdef HEARTH_HAVE_MIMALLOC
   mi_free(p);
+#elif defined(_WIN32)
+  _aligned_free(p);
 #else
   std::free(p);
 #endif
 }
 
+#ifdef _WIN32
+// Committed pages are zero and take no physical memory until touched, as an anonymous map's.
+void *os_alloc(size_t bytes) {
+  return ::VirtualAlloc(nullptr, bytes == 0 ? 1 : bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+}
+
+void os_free(void *p, size_t) {
+  if (p) ::VirtualFree(p, 0, MEM_RELEASE);
+}
+
+uint64_t available_memory() {
+  MEMORYSTATUSEX status{};
+  status.dwLength = sizeof status;
+  return ::GlobalMemoryStatusEx(&status) ? (uint64_t)status.ullAvailPhys : 0;
+}
+#else
 void *os_alloc(size_t bytes) {
   if (bytes == 0) bytes = 1;
   void *p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -52,5 +82,6 @@ uint64_t available_memory() {
   std::fclose(f);
   return (uint64_t)kb * 1024;
 }
+#endif
 
 }  // namespace hearth

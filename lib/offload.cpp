@@ -5,8 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-
-#include <unistd.h>
+#include <filesystem>
 
 #include "error.h"
 #include "gpuidx.h"
@@ -203,7 +202,8 @@ std::unique_ptr<offload> offload::create(const model &m, const offload_config &c
     fail(HEARTH_ERR_UNSUPPORTED, "a PowerInfer .gpuidx splits a dense FFN's neurons; this model's FFNs are mixtures of experts");
   if (gpuidx.empty() && mode == offload_mode::hybrid && !m.hp().block.moe && recorded_frequencies(m.file(), 0).empty()) {
     const std::string beside = m.file().path() + ".generated.gpuidx";
-    if (::access(beside.c_str(), R_OK) == 0) gpuidx = beside, found = true;
+    std::error_code ec;  // an unreadable one fails to load below, and then the solver decides
+    if (std::filesystem::exists(std::u8string((const char8_t *)beside.data(), beside.size()), ec)) gpuidx = beside, found = true;
   }
 
   std::unique_ptr<offload> o(new offload());
@@ -232,7 +232,11 @@ std::unique_ptr<offload> offload::create(const model &m, const offload_config &c
     o->plan_.gpu_firing_share = all > 0 ? gpu / all : 0.0;
   }
   if (o->plan_.bytes == 0) {
-    log(level, "a VRAM budget of {:.2f} GiB holds nothing of this model: running on the CPU", budget / k_gib);
+    if (in.gpu_bandwidth <= in.cpu_bandwidth)  // the solver's gain per byte moved is then zero or negative
+      log(level, "{} reads at {:.1f} GB/s, no faster than the CPU's {:.1f} GB/s: nothing goes to it, running on the CPU",
+          dev->name(), in.gpu_bandwidth / 1e9, in.cpu_bandwidth / 1e9);
+    else
+      log(level, "a VRAM budget of {:.2f} GiB holds nothing of this model: running on the CPU", budget / k_gib);
     return nullptr;
   }
   o->dev_ = std::move(dev);

@@ -1,7 +1,17 @@
 #include "test_util.h"
 
 #include <fmt/format.h>
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#define PSAPI_VERSION 2
+#include <windows.h>
+#include <psapi.h>
+#else
 #include <unistd.h>
+#endif
 
 #include <cstdio>
 #include <cstdlib>
@@ -19,8 +29,18 @@ namespace {
 struct temp_dir {
   std::filesystem::path path;
   temp_dir() {
+#ifdef _WIN32
+    // No mkdtemp: a name from the process id and the clock, created exclusively (create_directory is false when
+    // the directory already exists).
+    const auto base = std::filesystem::temp_directory_path();
+    for (unsigned attempt = 0;; ++attempt) {
+      path = base / fmt::format("hearth-test-{}-{}-{}", GetCurrentProcessId(), GetTickCount64(), attempt);
+      if (std::filesystem::create_directory(path)) break;
+    }
+#else
     char tmpl[] = "/tmp/hearth-test-XXXXXX";
     path = mkdtemp(tmpl);
+#endif
   }
   ~temp_dir() {
     std::error_code ec;
@@ -110,10 +130,15 @@ std::string rewrite_model(const std::string &src, const std::vector<std::pair<st
 }
 
 size_t resident_bytes() {
+#ifdef _WIN32
+  PROCESS_MEMORY_COUNTERS c{};
+  return GetProcessMemoryInfo(GetCurrentProcess(), &c, sizeof c) ? c.WorkingSetSize : 0;
+#else
   std::ifstream f("/proc/self/statm");
   size_t pages = 0, rss = 0;
   f >> pages >> rss;
   return rss * (size_t)sysconf(_SC_PAGESIZE);
+#endif
 }
 
 void write_test_vocab(gguf_writer &w) {

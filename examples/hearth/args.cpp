@@ -60,6 +60,8 @@ args::args(int argc, char **argv, int first, const std::vector<option_spec> &spe
     else
       opts[i] = app.add_option(cli_names, values_[i])->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   }
+  // CLI11 reads "/name" as an option on Windows; hearth's options are the same everywhere, and "/" starts paths.
+  app.allow_windows_style_options(false);
   app.add_option("positional", positional_);
 
   std::vector<std::string> argl;  // CLI11 wants them in reverse order

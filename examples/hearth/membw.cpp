@@ -1,12 +1,21 @@
 #include "membw.h"
 
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#define PSAPI_VERSION 2  // GetProcessMemoryInfo is kernel32's K32GetProcessMemoryInfo: no psapi.dll to link
+#include <windows.h>
+#include <psapi.h>
+#else
 #include <sys/resource.h>
+#include <unistd.h>
+#endif
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/partitioner.h>
 #include <tbb/task_arena.h>
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -14,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace hearth::cli {
 
@@ -51,6 +61,28 @@ double measure_read_bandwidth(size_t bytes, int n_threads, int trials) {
   return sink.load() == 42 ? best + 1e-9 : best;  // keep the reads observable
 }
 
+#ifdef _WIN32
+static PROCESS_MEMORY_COUNTERS memory_counters() {
+  PROCESS_MEMORY_COUNTERS c{};
+  if (!GetProcessMemoryInfo(GetCurrentProcess(), &c, sizeof c)) c = PROCESS_MEMORY_COUNTERS{};
+  return c;
+}
+
+size_t peak_rss_bytes() { return memory_counters().PeakWorkingSetSize; }
+size_t current_rss_bytes() { return memory_counters().WorkingSetSize; }
+
+size_t last_level_cache_bytes() {
+  DWORD bytes = 0;
+  GetLogicalProcessorInformation(nullptr, &bytes);
+  std::vector<SYSTEM_LOGICAL_PROCESSOR_INFORMATION> info(bytes / sizeof(SYSTEM_LOGICAL_PROCESSOR_INFORMATION) + 1);
+  bytes = (DWORD)(info.size() * sizeof info[0]);
+  if (!GetLogicalProcessorInformation(info.data(), &bytes)) return 0;
+  size_t largest = 0;
+  for (size_t i = 0; i < bytes / sizeof info[0]; ++i)
+    if (info[i].Relationship == RelationCache) largest = std::max<size_t>(largest, info[i].Cache.Size);
+  return largest;
+}
+#else
 size_t peak_rss_bytes() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -62,10 +94,6 @@ size_t last_level_cache_bytes() {
   return (size_t)std::max<long>({0L, l3, l2});
 }
 
-size_t probe_bytes() {
-  return std::max<size_t>(size_t(1) << 30, 4 * last_level_cache_bytes());
-}
-
 size_t current_rss_bytes() {
   FILE *f = std::fopen("/proc/self/statm", "r");
   if (!f) return 0;
@@ -73,6 +101,11 @@ size_t current_rss_bytes() {
   const int n = std::fscanf(f, "%lu %lu", &size, &resident);
   std::fclose(f);
   return n == 2 ? (size_t)resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+#endif
+
+size_t probe_bytes() {
+  return std::max<size_t>(size_t(1) << 30, 4 * last_level_cache_bytes());
 }
 
 }  // namespace hearth::cli
