@@ -166,6 +166,7 @@ namespace Hearth
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_desc(ModelHandle m, byte[] buf, UIntPtr cap, out UIntPtr n);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_n_ctx(SessionHandle s);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern IntPtr hearth_session_mode(SessionHandle s);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern IntPtr hearth_session_last_error(SessionHandle s);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_set_threshold(SessionHandle s, int layer, float threshold);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_reset_stats(SessionHandle s);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_perf(SessionHandle s, ref Perf perf);
@@ -491,6 +492,8 @@ namespace Hearth
         public int NCtx { get { return Native.hearth_session_n_ctx(Live()); } }
         /// <summary>How the FFNs run ("dense", "sparse (predictor)", ...).</summary>
         public string Mode { get { return Native.Str(Native.hearth_session_mode(Live())); } }
+        /// <summary>The message of this session's last failed call ("" if none), as its HearthException carried.</summary>
+        public string LastError { get { return Native.Str(Native.hearth_session_last_error(Live())); } }
         /// <summary>Overrides the activation threshold of one layer (-1: every layer) for the predictor and CATS modes.</summary>
         public void SetThreshold(int layer, float threshold) { HearthException.Check(Native.hearth_session_set_threshold(Live(), layer, threshold)); }
         /// <summary>Zeroes the counters SparseStats reports.</summary>

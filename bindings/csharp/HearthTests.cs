@@ -128,8 +128,10 @@ static class HearthTests
                 var s = new Session(model, 16);
                 var toks = new int[40];
                 for (int i = 0; i < toks.Length; i++) toks[i] = 3 + i;
+                Assert(s.LastError == "", "a new session's last error");
                 var e = Throws<HearthException>(() => s.Eval(toks));
                 Assert(e.Status == HearthException.ContextFull, "overflow");
+                Assert(e.Message.Length > 0 && s.LastError == e.Message, "the session's last error: " + s.LastError);
                 s.Dispose();
                 s.Dispose();
                 Throws<ObjectDisposedException>(() => s.Eval(new[] { 1 }));

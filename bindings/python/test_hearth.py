@@ -288,9 +288,13 @@ class WithModel(unittest.TestCase):
 
     def test_context_overflow(self):
         with hearth.Session(self.model, n_ctx=16) as s:
+            self.assertEqual(s.last_error, "")
             with self.assertRaises(hearth.HearthError) as cm:
                 s.eval(list(range(3, 40)))
             self.assertEqual(cm.exception.status, hearth.ERR_CONTEXT_FULL)
+            # the session's own copy of the message
+            self.assertEqual(s.last_error, cm.exception.message)
+            self.assertIn("16", s.last_error)
 
     def test_memory_limit(self):
         # a context whose KV cache alone is far over a 1 MiB limit is refused before anything is allocated

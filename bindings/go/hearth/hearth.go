@@ -623,6 +623,12 @@ func (s *Session) NCtx() int { p, _ := s.raw(); return int(C.hearth_session_n_ct
 // Mode says how the FFNs run ("dense", "sparse (predictor)", ...).
 func (s *Session) Mode() string { p, _ := s.raw(); return C.GoString(C.hearth_session_mode(p)) }
 
+// LastError is the message of this session's last failed call ("" if none), as its *Error carried.
+func (s *Session) LastError() string {
+	p, _ := s.raw()
+	return C.GoString(C.hearth_session_last_error(p))
+}
+
 // SetThreshold overrides the activation threshold of one layer (-1: every layer) for the predictor and CATS modes.
 func (s *Session) SetThreshold(layer int, threshold float32) error {
 	defer pinThread()()

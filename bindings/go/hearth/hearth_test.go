@@ -48,8 +48,15 @@ func TestErrors(t *testing.T) {
 	for i := range toks {
 		toks[i] = int32(3 + i)
 	}
-	if err := s.Eval(toks); err == nil || err.(*Error).Status != ErrContextFull {
+	if s.LastError() != "" {
+		t.Fatalf("a new session's last error: %q", s.LastError())
+	}
+	err = s.Eval(toks)
+	if err == nil || err.(*Error).Status != ErrContextFull {
 		t.Fatalf("overflow: %v", err)
+	}
+	if msg := err.(*Error).Message; msg == "" || s.LastError() != msg {
+		t.Fatalf("the session's last error %q, the call's %q", s.LastError(), msg)
 	}
 	s.Close()
 	s.Close()

@@ -174,6 +174,7 @@ _sig("hearth_session_reset", _c_status, _p)
 _sig("hearth_session_n_past", ctypes.c_int32, _p)
 _sig("hearth_session_n_ctx", ctypes.c_int32, _p)
 _sig("hearth_session_mode", ctypes.c_char_p, _p)
+_sig("hearth_session_last_error", ctypes.c_char_p, _p)
 _sig("hearth_session_set_threshold", _c_status, _p, ctypes.c_int32, ctypes.c_float)
 _sig("hearth_session_sparse_stats", _c_status, _p, ctypes.POINTER(_SparseStats))
 _sig("hearth_session_reset_stats", _c_status, _p)
@@ -480,6 +481,11 @@ class Session(_Owned):
     @property
     def mode(self) -> str:
         return _lib.hearth_session_mode(self._handle()).decode()
+
+    @property
+    def last_error(self) -> str:
+        """The message of this session's last failed call ("" if none), as its HearthError carried."""
+        return (_lib.hearth_session_last_error(self._handle()) or b"").decode("utf-8", "replace")
 
     # The seed the sampler was last set with: the one given, or the one drawn when none was (the default); pass it
     # to set_sampler(seed=...) to repeat a run.

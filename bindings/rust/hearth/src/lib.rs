@@ -593,6 +593,10 @@ impl Session {
     pub fn mode(&self) -> String {
         cstr(unsafe { sys::hearth_session_mode(self.raw()) })
     }
+    /// The message of this session's last failed call ("" if none), as its [`Error`] carried.
+    pub fn last_error(&self) -> String {
+        cstr(unsafe { sys::hearth_session_last_error(self.raw()) })
+    }
     /// Forgets every evaluated token and queued input; keeps the sampler.
     pub fn reset(&mut self) -> Result<()> {
         check(unsafe { sys::hearth_session_reset(self.raw()) })

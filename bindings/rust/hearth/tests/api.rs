@@ -364,7 +364,11 @@ fn rest_of_the_c_surface() {
     assert_eq!(s.n_ctx(), 96);
     assert!(!s.mode().is_empty());
     s.set_threshold(-1, 0.25).unwrap();
-    assert_eq!(s.set_threshold(m.n_layer(), 0.25).unwrap_err().status, status::INVALID_ARGUMENT);
+    assert_eq!(s.last_error(), "");
+    let e = s.set_threshold(m.n_layer(), 0.25).unwrap_err();
+    assert_eq!(e.status, status::INVALID_ARGUMENT);
+    assert_eq!(s.last_error(), e.message); // the session's own copy of the message
+    assert!(!e.message.is_empty());
     s.set_sampler(&SamplerParams { seed: 3, ..Default::default() }).unwrap();
     text_of(&mut s, "The mill", &GenerateOptions { max_tokens: 5, stop_at_eog: false, ..Default::default() });
     let p = s.perf().unwrap();
