@@ -26,6 +26,12 @@ hearth_ok("bench --vram-budget" bench -m ${WORK}/g.gguf -t 2 -p 8 -n 4 -r 1 --vr
 if(NOT out MATCHES "hybrid / GPU layers \\(dense\\) generation" OR NOT out MATCHES "bandwidth bound per token")
   message(FATAL_ERROR "bench did not show the GPU columns: ${out}")
 endif()
+# bench -ngl 3: the layer column holds the first 3 layers (no budget given: the device's free memory less a margin
+# of 256 MiB and 1/32, so a 1 GiB device)
+hearth_ok("bench -ngl 3" bench -m ${WORK}/g.gguf -t 2 -p 8 -n 4 -r 1 -ngl 3 --emulate-gpu 1024)
+if(NOT out MATCHES "layers: +[^\n]*attention of 3/8 layers" OR NOT out MATCHES "GPU layers, dense")
+  message(FATAL_ERROR "bench -ngl 3 did not offload exactly three layers: ${out} ${err}")
+endif()
 # -ngl N, as llama.cpp: whole layers from the first (the small preset has 8), the output only past the last
 hearth_ok("run -ngl 1" run -m ${WORK}/g.gguf -p "The hearth" -n 2 -t 2 -ngl 1 --vram-budget 0.1 -c 64 -v --emulate-gpu 256)
 if(NOT err MATCHES "GPU offload \\(layers\\)[^\n]*attention of 1/8 layers[^\n]*output on the CPU")

@@ -63,8 +63,8 @@ const std::vector<command> &commands() {
       {"--chat-template", "NAME", "a built-in chat template instead of the model's"}}},
     {"bench", cmd_bench,
      "  hearth bench -m MODEL [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS] [--sparse MODE]\n"
-     "             [--agreement N] [--vram-budget GIB [--gpuidx F]]   (with a budget: CPU, -ngl-style\n"
-     "             layer offload and hybrid side by side) [--ctx N]   (prompt and generation measured after N\n"
+     "             [--agreement N] [--vram-budget GIB [--gpuidx F]] [-ngl N]   (with a budget or -ngl: CPU,\n"
+     "             layer offload (at most N layers) and hybrid side by side) [--ctx N]   (prompt and generation after N\n"
      "             tokens already in the context, as llama-bench -d) [-ctk T] [-ctv T] [-o text|md|csv|json]\n",
      {o_model, o_threads,
       {"-p,--prompt-tokens", "N", "prompt tokens per measurement"},
@@ -73,6 +73,7 @@ const std::vector<command> &commands() {
       o_sparse,
       {"--agreement", "N", "tokens over which sparse and dense greedy output are compared"},
       o_vram, o_gpuidx,
+      {"-ngl,--n-gpu-layers,--gpu-layers", "N", "the layer-offload column: at most N layers from the first (0: no such column)"},
       {"--ctx", "N", "tokens already in the context before measuring (llama-bench's depth)"},
       o_ctk, o_ctv,
       {"-o,--output", "FORMAT", "text, md, csv or json"}}},
