@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "error.h"
+#include "utf8.h"
 
 namespace hearth {
 
@@ -24,11 +25,6 @@ void put(std::vector<uint8_t> &out, T v) {
 void put_str(std::vector<uint8_t> &out, const std::string &s) {
   put<uint64_t>(out, s.size());
   put(out, s.data(), s.size());
-}
-
-// Paths are UTF-8 everywhere; on Windows the narrow fopen would read them in the ANSI code page.
-std::filesystem::path native_path(const std::string &utf8) {
-  return std::filesystem::path(std::u8string((const char8_t *)utf8.data(), utf8.size()));
 }
 
 FILE *create_file(const std::filesystem::path &p) {
@@ -128,7 +124,7 @@ void gguf_writer::write(const std::string &path, const std::function<bool(size_t
   // The file is written beside its destination and renamed over it at the end, so a failed or cancelled write
   // leaves the old file (or none), and a process that maps the old file (the model this one is derived from,
   // say) keeps reading it: truncating a mapped file in place would fault its readers.
-  const std::filesystem::path final_path = native_path(path), partial = native_path(path + ".partial");
+  const std::filesystem::path final_path = utf8_path(path), partial = utf8_path(path + ".partial");
   struct remove_on_failure {
     const std::filesystem::path &p;
     bool done = false;

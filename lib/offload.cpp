@@ -11,6 +11,7 @@
 #include "gpuidx.h"
 #include "log.h"
 #include "names.h"
+#include "utf8.h"
 
 namespace hearth {
 namespace {
@@ -203,7 +204,7 @@ std::unique_ptr<offload> offload::create(const model &m, const offload_config &c
   if (gpuidx.empty() && mode == offload_mode::hybrid && !m.hp().block.moe && recorded_frequencies(m.file(), 0).empty()) {
     const std::string beside = m.file().path() + ".generated.gpuidx";
     std::error_code ec;  // an unreadable one fails to load below, and then the solver decides
-    if (std::filesystem::exists(std::u8string((const char8_t *)beside.data(), beside.size()), ec)) gpuidx = beside, found = true;
+    if (std::filesystem::exists(utf8_path(beside), ec)) gpuidx = beside, found = true;
   }
 
   std::unique_ptr<offload> o(new offload());

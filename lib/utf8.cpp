@@ -128,4 +128,8 @@ std::string utf8_stream::finish() {
   return out;
 }
 
+std::filesystem::path utf8_path(std::string_view s) {
+  return std::filesystem::path(std::u8string((const char8_t *)s.data(), s.size()));
+}
+
 }  // namespace hearth

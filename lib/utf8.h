@@ -2,6 +2,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,9 @@ size_t utf8_sequence_length(uint8_t lead);
 void utf8_append(std::string &out, uint32_t cp);
 // Decodes the character of valid UTF-8 text at s[i] and advances i past it.
 uint32_t utf8_next(std::string_view s, size_t &i);
+// A UTF-8 path (as the C API takes them) for std::filesystem and the wide-character file calls: on Windows a narrow
+// path would be read in the ANSI code page.
+std::filesystem::path utf8_path(std::string_view s);
 
 // Streams token pieces as text that is always valid UTF-8: bytes of a character split over several pieces are
 // held until it is complete, bytes that can never form a character become U+FFFD, and finish() flushes what is
