@@ -6,7 +6,7 @@
 #include "error.h"
 
 #if defined(_WIN32)
-#include <windows.h>
+#include "windows_api.h"
 #else
 #include <fcntl.h>
 #include <sys/mman.h>

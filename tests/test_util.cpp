@@ -2,13 +2,7 @@
 
 #include <fmt/format.h>
 #ifdef _WIN32
-#define WIN32_LEAN_AND_MEAN
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#define PSAPI_VERSION 2
-#include <windows.h>
-#include <psapi.h>
+#include "windows_api.h"
 #else
 #include <unistd.h>
 #endif

@@ -1,13 +1,7 @@
 #include "membw.h"
 
 #ifdef _WIN32
-#define WIN32_LEAN_AND_MEAN
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#define PSAPI_VERSION 2  // GetProcessMemoryInfo is kernel32's K32GetProcessMemoryInfo: no psapi.dll to link
-#include <windows.h>
-#include <psapi.h>
+#include "windows_api.h"
 #else
 #include <sys/resource.h>
 #include <unistd.h>
