@@ -177,13 +177,11 @@ int cmd_bench(const args &a) {
     // -ngl N (llama-bench's) caps the layer-offload column at N layers and brings the GPU columns without a
     // budget (then the device's free memory); -ngl 0 leaves that column out.
     const uint64_t budget = parse_vram_budget(a);
-    const bool ngl_given = a.has("-ngl", "--n-gpu-layers");
-    const long ngl = a.num("-ngl", "--n-gpu-layers", 0);
-    if (ngl < 0) throw std::runtime_error("-ngl needs a layer count, 0 or more");
+    const gpu_layers_option ngl = parse_gpu_layers(a);
     std::shared_ptr<const model> m_layers, m_hybrid, m_attn;
     std::unique_ptr<session> layers, hybrid, attn;
     double gpu_bw = 0;
-    if (budget > 0 || ngl_given) {
+    if (budget > 0 || ngl.given) {
       std::string why;
       if (auto dev = open_device(&why)) {
         gpu_bw = dev->copy_bandwidth(size_t(256) << 20);
@@ -196,8 +194,8 @@ int cmd_bench(const args &a) {
       gc.offload.n_ctx = cfg.n_ctx;
       gc.offload.cpu_bandwidth = bw_before;
       gc.offload.gpu_bandwidth = gpu_bw;
-      gc.offload.mode = (int32_t)(gpu_bw > 0 && !(ngl_given && ngl == 0) ? offload_mode::layers : offload_mode::none);
-      gc.offload.max_layers = (int32_t)std::min<long>(ngl, 1 << 20);
+      gc.offload.mode = (int32_t)(gpu_bw > 0 && !ngl.cpu ? offload_mode::layers : offload_mode::none);
+      gc.offload.max_layers = ngl.cap;
       m_layers = model::load(path, gc);
       gc.offload.max_layers = 0;
       if (hp.block.moe) {

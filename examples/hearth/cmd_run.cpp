@@ -143,6 +143,16 @@ int parse_gpu_mode(const std::string &name) {
   throw std::runtime_error("--gpu must be auto, none, hybrid, layers or attention");
 }
 
+gpu_layers_option parse_gpu_layers(const args &a) {
+  gpu_layers_option o;
+  if (!a.has("-ngl", "--n-gpu-layers")) return o;
+  const long n = a.num("-ngl", "--n-gpu-layers", 0);
+  o.given = true;
+  o.cpu = n == 0;
+  o.cap = n > 0 ? (int32_t)std::min<long>(n, 1 << 20) : 0;
+  return o;
+}
+
 uint64_t parse_vram_budget(const args &a) {
   const double gib = a.real("--vram-budget", "", 0.0);
   if (!(gib >= 0) || gib > 1e6) throw std::runtime_error("--vram-budget needs a size in GiB");
@@ -176,10 +186,9 @@ int cmd_run(const args &a) {
   hearth_model_params mp;
   hearth_model_params_init(&mp);
   mp.gpu_offload = parse_gpu_mode(a.str("--gpu", "", "auto"));
-  if (a.has("-ngl", "--n-gpu-layers")) {  // llama.cpp's: whole layers from the first; 0 is the CPU; < 0 all that fit
-    const long n = a.num("-ngl", "--n-gpu-layers", 0);
-    if (!a.has("--gpu")) mp.gpu_offload = n == 0 ? HEARTH_GPU_NONE : HEARTH_GPU_LAYERS;
-    mp.gpu_n_layers = n > 0 ? (int32_t)std::min<long>(n, 1 << 20) : 0;
+  if (const gpu_layers_option ngl = parse_gpu_layers(a); ngl.given) {
+    if (!a.has("--gpu")) mp.gpu_offload = ngl.cpu ? HEARTH_GPU_NONE : HEARTH_GPU_LAYERS;
+    mp.gpu_n_layers = ngl.cap;
   }
   mp.vram_budget_bytes = parse_vram_budget(a);
   const std::string gpuidx = a.str("--gpuidx", "", "");

@@ -27,6 +27,13 @@ dtype kv_dtype(const std::string &name);
 int parse_gpu_mode(const std::string &name);
 // --vram-budget GIB as bytes (0 when absent); throws for a negative or unreadable number.
 uint64_t parse_vram_budget(const args &a);
+// -ngl N / --n-gpu-layers N, as llama.cpp counts it: whole layers from the first; 0 is the CPU, < 0 all that fit.
+struct gpu_layers_option {
+  bool given = false;
+  bool cpu = false;   // -ngl 0
+  int32_t cap = 0;    // hearth_model_params.gpu_n_layers: N when N > 0, else 0 (as many as the budget holds)
+};
+gpu_layers_option parse_gpu_layers(const args &a);
 // --emulate-gpu MIB[,US]: every command's GPU is the emulated device (throws for anything else).
 void use_emulated_gpu(const std::string &spec);
 }  // namespace hearth::cli

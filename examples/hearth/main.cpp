@@ -73,7 +73,7 @@ const std::vector<command> &commands() {
       o_sparse,
       {"--agreement", "N", "tokens over which sparse and dense greedy output are compared"},
       o_vram, o_gpuidx,
-      {"-ngl,--n-gpu-layers,--gpu-layers", "N", "the layer-offload column: at most N layers from the first (0: no such column)"},
+      {"-ngl,--n-gpu-layers,--gpu-layers", "N", "the layer-offload column: at most N layers from the first (0: no such column; < 0: all that fit)"},
       {"--ctx", "N", "tokens already in the context before measuring (llama-bench's depth)"},
       o_ctk, o_ctv,
       {"-o,--output", "FORMAT", "text, md, csv or json"}}},
