@@ -238,6 +238,31 @@ HEARTH_API const char *hearth_session_last_error(const hearth_session *session);
 HEARTH_API hearth_status hearth_session_reset(hearth_session *session);
 HEARTH_API int32_t hearth_session_n_past(const hearth_session *session);
 HEARTH_API int32_t hearth_session_n_ctx(const hearth_session *session);
+/** Keeps the first n_keep evaluated tokens (0 <= n_keep <= n_past) and forgets the rest of the context, so a
+ * conversation can be rewound or a shared prefix reused; queued input is dropped, and the last logits too unless
+ * n_keep == n_past. The sampler's repetition history is kept. INVALID_ARGUMENT outside that range. */
+HEARTH_API hearth_status hearth_session_truncate(hearth_session *session, int32_t n_keep);
+
+/** @name Session state
+ * A session's state: its context (the KV cache of the n_past evaluated positions), the last logits, the queued
+ * input and the sampler's generator and repetition history (not its settings, which stay the loading session's).
+ * The bytes are versioned and checksummed; loading checks them against the session (the same model, the same
+ * KV cache types and placement, n_past <= its n_ctx) before changing anything, so a refused state
+ * (BAD_FORMAT: corrupted or truncated; UNSUPPORTED: another version; INVALID_ARGUMENT: another model or cache
+ * layout; CONTEXT_FULL: too long for this session) leaves the session as it was. A state holds only the
+ * positions evaluated, so its size grows with n_past, not n_ctx.
+ * @{ */
+/** Bytes hearth_session_state_save needs now. */
+HEARTH_API hearth_status hearth_session_state_size(const hearth_session *session, size_t *out);
+/** Writes the state into buf (cap bytes; BUFFER_TOO_SMALL if fewer than the size); *n_out (may be NULL) gets
+ * the bytes written, or needed when the buffer is too small. */
+HEARTH_API hearth_status hearth_session_state_save(hearth_session *session, void *buf, size_t cap, size_t *n_out);
+HEARTH_API hearth_status hearth_session_state_load(hearth_session *session, const void *buf, size_t size);
+/** The same through a file (path in UTF-8). Saving writes PATH.partial and renames it over PATH at the end, so a
+ * failed save leaves an existing file as it was. */
+HEARTH_API hearth_status hearth_session_state_save_file(hearth_session *session, const char *path);
+HEARTH_API hearth_status hearth_session_state_load_file(hearth_session *session, const char *path);
+/** @} */
 
 /** The session's FFN mode ("dense", "sparse (predictor)", ...); static storage. */
 HEARTH_API const char *hearth_session_mode(const hearth_session *session);

@@ -7,14 +7,17 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "../kernels/cpu/kernels.h"
 #include "chat_template.h"
 #include "error.h"
+#include "file_replace.h"
 #include "gguf.h"
 #include "gpu.h"
 #include "hearth.h"
 #include "log.h"
+#include "mapped_file.h"
 #include "model.h"
 #include "names.h"
 #include "offload.h"
@@ -359,6 +362,49 @@ hearth_status hearth_session_reset(hearth_session *s) {
 }
 int32_t hearth_session_n_past(const hearth_session *s) { return s && s->impl ? s->impl->n_past() : 0; }
 int32_t hearth_session_n_ctx(const hearth_session *s) { return s && s->impl ? s->impl->n_ctx() : 0; }
+
+hearth_status hearth_session_truncate(hearth_session *s, int32_t n_keep) {
+  return guarded(s, [&] { live_session(s).truncate(n_keep); });
+}
+
+hearth_status hearth_session_state_size(const hearth_session *s, size_t *out) {
+  return guarded(const_cast<hearth_session *>(s), [&] {
+    require(out != nullptr, "out is NULL");
+    *out = live_session(const_cast<hearth_session *>(s)).state_bytes();
+  });
+}
+
+hearth_status hearth_session_state_save(hearth_session *s, void *buf, size_t cap, size_t *n_out) {
+  return guarded(s, [&] {
+    hearth::session &ss = live_session(s);
+    const size_t need = ss.state_bytes();
+    if (n_out) *n_out = need;
+    ss.save_state((uint8_t *)buf, buf ? cap : 0);
+  });
+}
+
+hearth_status hearth_session_state_load(hearth_session *s, const void *buf, size_t size) {
+  return guarded(s, [&] { live_session(s).load_state((const uint8_t *)buf, size); });
+}
+
+hearth_status hearth_session_state_save_file(hearth_session *s, const char *path) {
+  return guarded(s, [&] {
+    require(path != nullptr, "path is NULL");
+    hearth::session &ss = live_session(s);
+    std::vector<uint8_t> bytes(ss.state_bytes());
+    ss.save_state(bytes.data(), bytes.size());
+    hearth::write_file_replacing(path, [&](const hearth::append_fn &write) { write(bytes.data(), bytes.size()); });
+  });
+}
+
+hearth_status hearth_session_state_load_file(hearth_session *s, const char *path) {
+  return guarded(s, [&] {
+    require(path != nullptr, "path is NULL");
+    hearth::session &ss = live_session(s);
+    const hearth::mapped_file f(path);
+    ss.load_state(f.data(), f.size());
+  });
+}
 
 const char *hearth_session_mode(const hearth_session *s) {
   return s && s->impl ? hearth::sparse_mode_name(s->impl->mode()) : "none";

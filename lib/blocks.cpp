@@ -141,6 +141,13 @@ class block_builder {
     };
     const int32_t kc = cache("k cache", tk), vc = cache("v cache", tv);
     const size_t k_row = row_bytes(tk, dkv), v_row = row_bytes(tv, dkv);
+    if (p == place::gpu) {
+      const size_t dev_row = (size_t)dkv * b_.in().device_kv_bytes;
+      const dtype dev_type = b_.in().device_kv_bytes == 2 ? dtype::f16 : dtype::f32;
+      b_.add_kv_cache({il, p, kc, vc, dev_type, dev_type, dev_row, dev_row});
+    } else {
+      b_.add_kv_cache({il, p, kc, vc, tk, tv, k_row, v_row});
+    }
     const step_state *st = st_;
     const workspace *ws = ws_;
     const block_spec spec = spec_;

@@ -2,21 +2,18 @@
 
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <memory>
 
 #include "error.h"
-#include "utf8.h"
+#include "file_replace.h"
 
 namespace hearth {
 
 namespace {
 void put(std::vector<uint8_t> &out, const void *p, size_t n) {
-  const uint8_t *b = (const uint8_t *)p;
-  out.insert(out.end(), b, b + n);
+  const size_t at = out.size();
+  out.resize(at + n);
+  if (n) std::memcpy(out.data() + at, p, n);
 }
 template <class T>
 void put(std::vector<uint8_t> &out, T v) {
@@ -25,14 +22,6 @@ void put(std::vector<uint8_t> &out, T v) {
 void put_str(std::vector<uint8_t> &out, const std::string &s) {
   put<uint64_t>(out, s.size());
   put(out, s.data(), s.size());
-}
-
-FILE *create_file(const std::filesystem::path &p) {
-#ifdef _WIN32
-  return _wfopen(p.c_str(), L"wb");
-#else
-  return std::fopen(p.c_str(), "wb");
-#endif
 }
 }  // namespace
 
@@ -121,39 +110,19 @@ void gguf_writer::write(const std::string &path, const std::function<bool(size_t
   }
   head.resize((head.size() + align - 1) / align * align, 0);
 
-  // The file is written beside its destination and renamed over it at the end, so a failed or cancelled write
-  // leaves the old file (or none), and a process that maps the old file (the model this one is derived from,
-  // say) keeps reading it: truncating a mapped file in place would fault its readers.
-  const std::filesystem::path final_path = utf8_path(path), partial = utf8_path(path + ".partial");
-  struct remove_on_failure {
-    const std::filesystem::path &p;
-    bool done = false;
-    ~remove_on_failure() {
-      std::error_code ec;
-      if (!done) std::filesystem::remove(p, ec);
+  write_file_replacing(path, [&](const append_fn &write_all) {
+    write_all(head.data(), head.size());
+    std::vector<uint8_t> buf;
+    const uint8_t zeros[align] = {};
+    for (size_t k = 0; k < tensors_.size(); ++k) {
+      const pending &t = tensors_[k];
+      buf.assign(t.size, 0);
+      if (t.fill) t.fill(buf.data(), buf.size());
+      write_all(buf.data(), buf.size());
+      write_all(zeros, (align - t.size % align) % align);
+      if (progress && !progress(k + 1, tensors_.size())) fail(HEARTH_ERR_CANCELLED, "writing '" + path + "' was cancelled");
     }
-  } cleanup{partial};
-  std::unique_ptr<FILE, int (*)(FILE *)> f(create_file(partial), std::fclose);
-  if (!f) fail(HEARTH_ERR_IO, "cannot create '" + path + ".partial': " + std::strerror(errno));
-  auto write_all = [&](const void *p, size_t n) {
-    if (n && std::fwrite(p, 1, n, f.get()) != n) fail(HEARTH_ERR_IO, "write to '" + path + "' failed (disk full?)");
-  };
-  write_all(head.data(), head.size());
-  std::vector<uint8_t> buf;
-  const uint8_t zeros[align] = {};
-  for (size_t k = 0; k < tensors_.size(); ++k) {
-    const pending &t = tensors_[k];
-    buf.assign(t.size, 0);
-    if (t.fill) t.fill(buf.data(), buf.size());
-    write_all(buf.data(), buf.size());
-    write_all(zeros, (align - t.size % align) % align);
-    if (progress && !progress(k + 1, tensors_.size())) fail(HEARTH_ERR_CANCELLED, "writing '" + path + "' was cancelled");
-  }
-  if (std::fclose(f.release()) != 0) fail(HEARTH_ERR_IO, "write to '" + path + "' failed");
-  std::error_code ec;
-  std::filesystem::rename(partial, final_path, ec);
-  if (ec) fail(HEARTH_ERR_IO, "cannot replace '" + path + "': " + ec.message());
-  cleanup.done = true;
+  });
 }
 
 }  // namespace hearth

@@ -49,8 +49,19 @@ struct node {
   int64_t counts_offset = 0;
 };
 
+// One layer's KV cache pair as the graph declared it (workspace ids, on the host or the device): what a saved session
+// state holds, position by position (a row is one position's values, `k_row`/`v_row` bytes in its element type).
+struct kv_cache_ref {
+  int32_t layer = 0;
+  place where = place::cpu;
+  int32_t k = -1, v = -1;
+  dtype type_k = dtype::f32, type_v = dtype::f32;
+  size_t k_row = 0, v_row = 0;
+};
+
 struct graph {
   std::vector<node> nodes;
+  std::vector<kv_cache_ref> kv;  // in layer order
   std::string dump(const workspace &ws) const;  // one line per node: device, name, reads -> writes
 };
 

@@ -99,6 +99,7 @@ class graph_builder {
   loc at(const value &v, place p);
 
   node &add(node n);
+  void add_kv_cache(const kv_cache_ref &kv) { g_.kv.push_back(kv); }
   graph finish();
 
  private:

@@ -31,6 +31,19 @@ class sampler {
   int32_t sample(const float *logits, int32_t n_vocab);
   void accept(int32_t token);  // remember for the repetition penalty
   void clear_history() { history_.clear(); }
+  // What a saved session state holds of the sampler: the generator's position and the penalty's history (the
+  // settings are the caller's, not state).
+  struct state {
+    uint64_t seed = 0;
+    uint64_t s[4] = {};
+    std::vector<int32_t> history;
+  };
+  state save() const { return {seed_, {s_[0], s_[1], s_[2], s_[3]}, {history_.begin(), history_.end()}}; }
+  void restore(const state &st) {
+    seed_ = st.seed;
+    for (int i = 0; i < 4; ++i) s_[i] = st.s[i];
+    history_.assign(st.history.begin(), st.history.end());
+  }
 
  private:
   double uniform();  // [0, 1) from xoshiro256**

@@ -60,6 +60,17 @@ class session {
 
   // Forgets every evaluated token and anything queued; keeps the sampler settings.
   void reset();
+  // Keeps the first n_keep evaluated tokens (0 <= n_keep <= n_past) and forgets the rest, with anything queued and,
+  // unless nothing was dropped, the last logits. The sampler's history is kept as it is.
+  void truncate(int32_t n_keep);
+
+  // The session's state (session_state.cpp): its context (n_past and those positions of every layer's KV cache),
+  // the last logits, the queued input and the sampler's generator and history, in a versioned, checksummed
+  // byte format. load_state() checks the whole buffer against this session (model, cache types, n_ctx) before it
+  // changes anything, so a refused state leaves the session as it was.
+  size_t state_bytes() const;
+  void save_state(uint8_t *out, size_t cap);  // cap >= state_bytes(), else HEARTH_ERR_BUFFER_TOO_SMALL
+  void load_state(const uint8_t *data, size_t size);
   void request_cancel() { cancel_.store(true); }
   // Evaluates tokens after n_past (in n_batch chunks). Throws hearth::error; a failed call leaves the session as it
   // was before it (n_past unchanged, no logits), whatever chunk failed.
@@ -98,6 +109,7 @@ class session {
   void build(bool on_gpu, int32_t requested_mode, const session_config &cfg);
   void forward(const int32_t *tokens, int32_t n, int32_t pos0, bool all_logits, float *logits_out);
   void fit_cats_thresholds(float sparsity);
+  size_t write_state(uint8_t *out) const;  // session_state.cpp: the state's bytes, or (out == nullptr) their count
 
   const model &model_;
   int32_t n_ctx_, n_batch_, n_threads_;

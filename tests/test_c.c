@@ -19,6 +19,12 @@ int main(void) {
   st = hearth_model_load("/nonexistent.gguf", &mp, &model);
   if (st != HEARTH_ERR_IO || model != NULL || strlen(hearth_last_error()) == 0) return 2;
   if (mp.struct_size != sizeof mp || sp.n_batch != 256 || gp.n_predict != 128) return 3;
+  {
+    size_t n = 0;
+    if (hearth_session_state_size(NULL, &n) != HEARTH_ERR_INVALID_ARGUMENT) return 4;
+    if (hearth_session_state_load(NULL, &n, sizeof n) != HEARTH_ERR_INVALID_ARGUMENT) return 5;
+    if (hearth_session_truncate(NULL, 0) != HEARTH_ERR_INVALID_ARGUMENT) return 6;
+  }
   printf("hearth %s from C: ok (%s)\n", hearth_version_string(), hearth_status_string(st));
   return 0;
 }

@@ -534,3 +534,52 @@ int main(int argc, char **argv) {
   doctest::Context ctx((int)rest.size(), rest.data());
   return ctx.run();
 }
+
+TEST_CASE("a hybrid session's state, with KV caches on the device, restores and continues identically") {
+  const std::string path = test::synth_model(planted("relu", dtype::q8_0));
+  const auto cpu = model::load(path);
+  const layer &L = cpu->layers()[0];
+  offload_config oc;
+  oc.mode = (int32_t)offload_mode::layers;
+  oc.n_ctx = 128;
+  const uint64_t per_layer = layer_attention_bytes(*cpu, 0, 128) + L.gate.bytes() + L.up.bytes() + (L.down_t ? L.down_t : L.down).bytes();
+  oc.budget = overhead(*cpu) + 2 * (per_layer + 4 * cpu->hp().n_ff) + 1000;
+  const auto gpu = load_with(path, oc);
+  REQUIRE(gpu->gpu());
+  REQUIRE(gpu->gpu()->layers()[0].attention);  // layer 0's cache lives on the device, the last layer's on the host
+  REQUIRE(!gpu->gpu()->layers().back().attention);
+  session_config sc;
+  sc.n_ctx = 128;
+  sc.n_batch = 8;
+  sc.sparse_mode = HEARTH_SPARSE_DENSE;
+  session a(*gpu, sc);
+  REQUIRE(a.hybrid());
+  const std::vector<int32_t> prompt = {1, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39};
+  a.eval(prompt.data(), (int32_t)prompt.size(), false);
+  std::vector<uint8_t> state(a.state_bytes());
+  a.save_state(state.data(), state.size());
+  std::vector<float> want;
+  for (int32_t t : {40, 41, 42}) {
+    a.eval(&t, 1, false);
+    want.insert(want.end(), a.logits(-1), a.logits(-1) + gpu->hp().n_vocab);
+  }
+  session b(*gpu, sc);
+  b.load_state(state.data(), state.size());
+  CHECK(b.n_past() == (int32_t)prompt.size());
+  std::vector<float> got;
+  for (int32_t t : {40, 41, 42}) {
+    b.eval(&t, 1, false);
+    got.insert(got.end(), b.logits(-1), b.logits(-1) + gpu->hp().n_vocab);
+  }
+  CHECK(got == want);  // the device caches came back byte for byte
+  // a CPU-only session keeps every cache on the host: the layout differs, and says where
+  session c(*cpu, sc);
+  bool refused = false;
+  try {
+    c.load_state(state.data(), state.size());
+  } catch (const error &e) {
+    refused = e.status() == HEARTH_ERR_INVALID_ARGUMENT && std::string(e.what()).find("GPU") != std::string::npos;
+  }
+  CHECK(refused);
+  CHECK(c.n_past() == 0);
+}

@@ -192,6 +192,12 @@ namespace Hearth
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_create(ModelHandle m, ref SessionParams p, out SessionHandle s);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern void hearth_session_free(IntPtr s);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_reset(SessionHandle s);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_truncate(SessionHandle s, int nKeep);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_state_size(SessionHandle s, out UIntPtr size);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_state_save(SessionHandle s, byte[] buf, UIntPtr cap, out UIntPtr written);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_state_load(SessionHandle s, byte[] buf, UIntPtr size);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_state_save_file(SessionHandle s, IntPtr path);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_state_load_file(SessionHandle s, IntPtr path);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_n_past(SessionHandle s);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern void hearth_session_cancel(SessionHandle s);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_eval(SessionHandle s, int[] tokens, int n, int allLogits);
@@ -506,6 +512,31 @@ namespace Hearth
             return p;
         }
         public void Reset() { HearthException.Check(Native.hearth_session_reset(Live())); }
+        /// <summary>Keeps the first nKeep evaluated tokens and forgets the rest of the context (and queued input).</summary>
+        public void Truncate(int nKeep) { HearthException.Check(Native.hearth_session_truncate(Live(), nKeep)); }
+
+        /// <summary>The session's state (context, last logits, queued input, the sampler's generator) for LoadState.</summary>
+        public byte[] SaveState()
+        {
+            UIntPtr n;
+            HearthException.Check(Native.hearth_session_state_size(Live(), out n));
+            var buf = new byte[(long)n.ToUInt64()];
+            HearthException.Check(Native.hearth_session_state_save(Live(), buf, (UIntPtr)buf.Length, out n));
+            return buf;
+        }
+        /// <summary>Restores a state from SaveState; a refused one leaves the session as it was.</summary>
+        public void LoadState(byte[] state)
+        {
+            HearthException.Check(Native.hearth_session_state_load(Live(), state, (UIntPtr)state.Length));
+        }
+        /// <summary>SaveState's bytes into a file, written whole or not at all.</summary>
+        public void SaveStateFile(string path) { WithPath(path, p => Native.hearth_session_state_save_file(Live(), p)); }
+        public void LoadStateFile(string path) { WithPath(path, p => Native.hearth_session_state_load_file(Live(), p)); }
+        static void WithPath(string path, Func<IntPtr, int> call)
+        {
+            IntPtr p = Native.Utf8Alloc(path);
+            try { HearthException.Check(call(p)); } finally { Marshal.FreeHGlobal(p); }
+        }
         public void Cancel() { if (!handle.IsClosed) Native.hearth_session_cancel(handle); }
 
         /// <summary>Sets the sampler and re-seeds it (a fresh seed for SamplerParams.SeedRandom, the default).</summary>

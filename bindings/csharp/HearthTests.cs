@@ -25,6 +25,13 @@ static class HearthTests
         throw new Exception("expected " + typeof(T).Name);
     }
 
+    static List<int> Steps(Session s, int n)
+    {
+        var out_ = new List<int>();
+        while (out_.Count < n) { int? t = s.Step(); if (t != null) out_.Add(t.Value); }
+        return out_;
+    }
+
     static string Run(Session s, string prompt, int n)
     {
         var sb = new StringBuilder();
@@ -157,6 +164,37 @@ static class HearthTests
                 var c = Throws<HearthException>(() => new Model(modelPath, new ModelOptions { GpuOffload = Model.GpuLayers, GpuNCtx = -1 }));
                 Assert(c.Status == HearthException.InvalidArgument && c.Message.Contains("gpu_n_ctx"), c.Message);
                 new Model(modelPath, new ModelOptions { GpuOffload = Model.GpuLayers, GpuNLayers = 1, GpuNCtx = 64 }).Dispose();
+            });
+            Test("state save, load and truncate", () => {
+                using (var a = new Session(model, 256))
+                using (var b = new Session(model, 256))
+                {
+                    var pa = SamplerParams.Default(); pa.Seed = 11;
+                    var pb = SamplerParams.Default(); pb.Seed = 12;
+                    a.SetSampler(pa);
+                    b.SetSampler(pb);
+                    a.Feed("The river ran");
+                    Steps(a, 4);
+                    byte[] state = a.SaveState();
+                    string want = string.Join(",", Steps(a, 10));
+                    b.LoadState(state);
+                    Assert(string.Join(",", Steps(b, 10)) == want, "the restored session continues identically");
+                    string path = Path.Combine(Path.GetTempPath(), "hearth-cs-state-" + System.Diagnostics.Process.GetCurrentProcess().Id + ".hrst");
+                    a.LoadState(state);
+                    a.SaveStateFile(path);
+                    Assert(Convert.ToBase64String(File.ReadAllBytes(path)) == Convert.ToBase64String(state), "the file holds the state");
+                    b.LoadStateFile(path);
+                    Assert(string.Join(",", Steps(b, 10)) == want, "restored from the file");
+                    File.Delete(path);
+                    var bad = (byte[])state.Clone();
+                    bad[bad.Length / 2] ^= 1;
+                    int nPast = b.NPast;
+                    var e = Throws<HearthException>(() => b.LoadState(bad));
+                    Assert(e.Status == 4 && b.NPast == nPast, "a corrupted state is refused and changes nothing");
+                    b.Truncate(3);
+                    Assert(b.NPast == 3, "truncated");
+                    Throws<HearthException>(() => b.Truncate(4));
+                }
             });
             Test("sampler defaults and the seed", () => {
                 var d = SamplerParams.Default();

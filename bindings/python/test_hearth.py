@@ -244,6 +244,45 @@ class WithModel(unittest.TestCase):
                 tokens.append(t)
             self.assertEqual(b"".join(self.model.token_to_piece(t) for t in tokens).decode("utf-8", "replace"), want)
 
+    def steps(self, s, n):
+        out = []
+        while len(out) < n:
+            t = s.step()
+            if t is not None:
+                out.append(t)
+        return out
+
+    def test_state_save_load_and_truncate(self):
+        with hearth.Session(self.model, n_ctx=256) as s, hearth.Session(self.model, n_ctx=256) as s2:
+            s.set_sampler(seed=11)
+            s.feed("The river ran")
+            self.steps(s, 4)
+            state = s.save_state()
+            want = self.steps(s, 10)
+            s2.set_sampler(seed=12)  # the restored generator decides, not this seed
+            s2.load_state(state)
+            self.assertEqual(self.steps(s2, 10), want)
+            with tempfile.TemporaryDirectory() as d:
+                path = os.path.join(d, "state.hrst")
+                s.load_state(state)
+                s.save_state_file(path)
+                with open(path, "rb") as f:
+                    self.assertEqual(f.read(), state)
+                s2.reset()
+                s2.load_state_file(path)
+                self.assertEqual(self.steps(s2, 10), want)
+            bad = bytearray(state)
+            bad[len(bad) // 2] ^= 1
+            n_past = s2.n_past
+            with self.assertRaises(hearth.HearthError) as cm:
+                s2.load_state(bytes(bad))
+            self.assertEqual(cm.exception.status, hearth.ERR_BAD_FORMAT)
+            self.assertEqual(s2.n_past, n_past)
+            s2.truncate(3)
+            self.assertEqual(s2.n_past, 3)
+            with self.assertRaises(hearth.HearthError):
+                s2.truncate(4)
+
     def test_parity_text(self):
         # The recipe every binding's suite runs (the library's sampler defaults, seed 42, 32 tokens after
         # "Once upon a time" with BOS); .ci/bindings compares the texts with `hearth run` (C).

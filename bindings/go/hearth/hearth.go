@@ -680,6 +680,72 @@ func (s *Session) Reset() error {
 	return check(C.hearth_session_reset(p))
 }
 
+// Truncate keeps the first nKeep evaluated tokens and forgets the rest of the context (and any queued input).
+func (s *Session) Truncate(nKeep int) error {
+	defer pinThread()()
+	p, err := s.raw()
+	if err != nil {
+		return err
+	}
+	return check(C.hearth_session_truncate(p, C.int32_t(nKeep)))
+}
+
+// SaveState returns the session's state (context, last logits, queued input, the sampler's generator) for
+// LoadState.
+func (s *Session) SaveState() ([]byte, error) {
+	defer pinThread()()
+	p, err := s.raw()
+	if err != nil {
+		return nil, err
+	}
+	var n C.size_t
+	if err := check(C.hearth_session_state_size(p, &n)); err != nil {
+		return nil, err
+	}
+	buf := C.malloc(n + 1)
+	defer C.free(buf)
+	if err := check(C.hearth_session_state_save(p, buf, n, &n)); err != nil {
+		return nil, err
+	}
+	return C.GoBytes(buf, C.int(n)), nil
+}
+
+// LoadState restores a state from SaveState; a refused one leaves the session as it was.
+func (s *Session) LoadState(state []byte) error {
+	defer pinThread()()
+	p, err := s.raw()
+	if err != nil {
+		return err
+	}
+	buf := C.CBytes(state)
+	defer C.free(buf)
+	return check(C.hearth_session_state_load(p, buf, C.size_t(len(state))))
+}
+
+// SaveStateFile writes SaveState's bytes to path, whole or not at all.
+func (s *Session) SaveStateFile(path string) error {
+	defer pinThread()()
+	p, err := s.raw()
+	if err != nil {
+		return err
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	return check(C.hearth_session_state_save_file(p, cpath))
+}
+
+// LoadStateFile is LoadState from a file.
+func (s *Session) LoadStateFile(path string) error {
+	defer pinThread()()
+	p, err := s.raw()
+	if err != nil {
+		return err
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	return check(C.hearth_session_state_load_file(p, cpath))
+}
+
 // SeedRandom as SamplerParams.Seed asks for a fresh seed each time the sampler is set; Session.Seed reports it.
 const SeedRandom = ^uint64(0)
 

@@ -1,6 +1,7 @@
 package hearth
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -526,5 +527,79 @@ func TestRestOfTheCSurface(t *testing.T) {
 	}
 	if _, err := m.NewSession(SessionOptions{NCtx: 64, TypeK: 99}); err == nil || err.(*Error).Status != ErrInvalidArgument {
 		t.Fatalf("KV type 99: %v", err)
+	}
+}
+
+func stepsOf(t *testing.T, s *Session, n int) []int32 {
+	var out []int32
+	for len(out) < n {
+		tok, ok, err := s.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			out = append(out, tok)
+		}
+	}
+	return out
+}
+
+func TestStateSaveLoadAndTruncate(t *testing.T) {
+	m := testModel(t)
+	defer m.Close()
+	a, _ := m.NewSession(SessionOptions{NCtx: 256})
+	defer a.Close()
+	b, _ := m.NewSession(SessionOptions{NCtx: 256})
+	defer b.Close()
+	pa, pb := DefaultSamplerParams(), DefaultSamplerParams()
+	pa.Seed, pb.Seed = 11, 12
+	a.SetSampler(pa)
+	b.SetSampler(pb)
+	if err := a.Feed("The river ran", true, false); err != nil {
+		t.Fatal(err)
+	}
+	stepsOf(t, a, 4)
+	state, err := a.SaveState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprint(stepsOf(t, a, 10))
+	if err := b.LoadState(state); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(stepsOf(t, b, 10)); got != want {
+		t.Fatalf("restored session gave %s, want %s", got, want)
+	}
+	path := filepath.Join(t.TempDir(), "state.hrst")
+	if err := a.LoadState(state); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SaveStateFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if disk, _ := os.ReadFile(path); string(disk) != string(state) {
+		t.Fatal("the state file differs from SaveState's bytes")
+	}
+	if err := b.LoadStateFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(stepsOf(t, b, 10)); got != want {
+		t.Fatalf("session restored from the file gave %s, want %s", got, want)
+	}
+	bad := append([]byte(nil), state...)
+	bad[len(bad)/2] ^= 1
+	nPast := b.NPast()
+	var he *Error
+	if err := b.LoadState(bad); !errors.As(err, &he) || he.Status != ErrBadFormat {
+		t.Fatalf("a corrupted state gave %v", err)
+	}
+	if b.NPast() != nPast {
+		t.Fatal("a refused state changed the session")
+	}
+	if err := b.Truncate(3); err != nil || b.NPast() != 3 {
+		t.Fatalf("truncate: %v, n_past %d", err, b.NPast())
+	}
+	if err := b.Truncate(4); err == nil {
+		t.Fatal("truncating past n_past was accepted")
 	}
 }

@@ -171,6 +171,12 @@ _sig("hearth_session_params_init", None, ctypes.POINTER(_SessionParams))
 _sig("hearth_session_create", _c_status, _p, ctypes.POINTER(_SessionParams), ctypes.POINTER(_p))
 _sig("hearth_session_free", None, _p)
 _sig("hearth_session_reset", _c_status, _p)
+_sig("hearth_session_truncate", _c_status, _p, ctypes.c_int32)
+_sig("hearth_session_state_size", _c_status, _p, _psz)
+_sig("hearth_session_state_save", _c_status, _p, ctypes.c_void_p, _sz, _psz)
+_sig("hearth_session_state_load", _c_status, _p, ctypes.c_char_p, _sz)
+_sig("hearth_session_state_save_file", _c_status, _p, ctypes.c_char_p)
+_sig("hearth_session_state_load_file", _c_status, _p, ctypes.c_char_p)
 _sig("hearth_session_n_past", ctypes.c_int32, _p)
 _sig("hearth_session_n_ctx", ctypes.c_int32, _p)
 _sig("hearth_session_mode", ctypes.c_char_p, _p)
@@ -496,6 +502,28 @@ class Session(_Owned):
 
     def reset(self) -> None:
         _check(_lib.hearth_session_reset(self._handle()))
+
+    def truncate(self, n_keep: int) -> None:
+        """Keeps the first n_keep evaluated tokens and forgets the rest of the context (and anything queued)."""
+        _check(_lib.hearth_session_truncate(self._handle(), n_keep))
+
+    def save_state(self) -> bytes:
+        """The session's state (context, last logits, queued input, sampler generator) as bytes for load_state."""
+        n = ctypes.c_size_t()
+        _check(_lib.hearth_session_state_size(self._handle(), ctypes.byref(n)))
+        buf = ctypes.create_string_buffer(max(n.value, 1))
+        _check(_lib.hearth_session_state_save(self._handle(), buf, n.value, ctypes.byref(n)))
+        return buf.raw[:n.value]
+
+    def load_state(self, state: bytes) -> None:
+        """Restores a state from save_state; a refused one (HearthError) leaves the session as it was."""
+        _check(_lib.hearth_session_state_load(self._handle(), bytes(state), len(state)))
+
+    def save_state_file(self, path: str) -> None:
+        _check(_lib.hearth_session_state_save_file(self._handle(), os.fsencode(path)))
+
+    def load_state_file(self, path: str) -> None:
+        _check(_lib.hearth_session_state_load_file(self._handle(), os.fsencode(path)))
 
     def cancel(self) -> None:
         """Stops the call running on this session (or the next one started), from any thread."""

@@ -205,6 +205,12 @@ extern "C" {
     pub fn hearth_session_free(s: *mut hearth_session);
     pub fn hearth_session_last_error(s: *const hearth_session) -> *const c_char;
     pub fn hearth_session_reset(s: *mut hearth_session) -> hearth_status;
+    pub fn hearth_session_truncate(s: *mut hearth_session, n_keep: i32) -> hearth_status;
+    pub fn hearth_session_state_size(s: *const hearth_session, out: *mut usize) -> hearth_status;
+    pub fn hearth_session_state_save(s: *mut hearth_session, buf: *mut c_void, cap: usize, n_out: *mut usize) -> hearth_status;
+    pub fn hearth_session_state_load(s: *mut hearth_session, buf: *const c_void, size: usize) -> hearth_status;
+    pub fn hearth_session_state_save_file(s: *mut hearth_session, path: *const c_char) -> hearth_status;
+    pub fn hearth_session_state_load_file(s: *mut hearth_session, path: *const c_char) -> hearth_status;
     pub fn hearth_session_n_past(s: *const hearth_session) -> i32;
     pub fn hearth_session_n_ctx(s: *const hearth_session) -> i32;
     pub fn hearth_session_mode(s: *const hearth_session) -> *const c_char;

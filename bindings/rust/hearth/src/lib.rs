@@ -601,6 +601,33 @@ impl Session {
     pub fn reset(&mut self) -> Result<()> {
         check(unsafe { sys::hearth_session_reset(self.raw()) })
     }
+    /// Keeps the first `n_keep` evaluated tokens and forgets the rest of the context (and any queued input).
+    pub fn truncate(&mut self, n_keep: i32) -> Result<()> {
+        check(unsafe { sys::hearth_session_truncate(self.raw(), n_keep) })
+    }
+    /// The session's state (context, last logits, queued input, the sampler's generator) for [`Session::load_state`].
+    pub fn save_state(&mut self) -> Result<Vec<u8>> {
+        let mut n = 0usize;
+        check(unsafe { sys::hearth_session_state_size(self.raw(), &mut n) })?;
+        let mut buf = vec![0u8; n];
+        check(unsafe { sys::hearth_session_state_save(self.raw(), buf.as_mut_ptr() as *mut c_void, buf.len(), &mut n) })?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+    /// Restores a state from [`Session::save_state`]; a refused one leaves the session as it was.
+    pub fn load_state(&mut self, state: &[u8]) -> Result<()> {
+        check(unsafe { sys::hearth_session_state_load(self.raw(), state.as_ptr() as *const c_void, state.len()) })
+    }
+    /// [`Session::save_state`] into a file, written whole or not at all.
+    pub fn save_state_file(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        let c = path_string(path.as_ref())?;
+        check(unsafe { sys::hearth_session_state_save_file(self.raw(), c.as_ptr()) })
+    }
+    /// [`Session::load_state`] from a file.
+    pub fn load_state_file(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        let c = path_string(path.as_ref())?;
+        check(unsafe { sys::hearth_session_state_load_file(self.raw(), c.as_ptr()) })
+    }
     /// Greedy sampling (temperature 0).
     pub fn set_greedy(&mut self) -> Result<()> {
         self.set_sampler(&SamplerParams::greedy())

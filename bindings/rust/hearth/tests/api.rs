@@ -382,3 +382,44 @@ fn rest_of_the_c_surface() {
     let bad = SessionOptions { type_k: 99, ..opts(64) };
     assert_eq!(Session::new(&m, bad).err().unwrap().status, status::INVALID_ARGUMENT);
 }
+
+fn steps(s: &mut Session, n: usize) -> Vec<i32> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        if let Some(t) = s.step().unwrap() {
+            out.push(t);
+        }
+    }
+    out
+}
+
+#[test]
+fn state_save_load_and_truncate() {
+    let m = model();
+    let mut a = Session::new(&m, opts(256)).unwrap();
+    let mut b = Session::new(&m, opts(256)).unwrap();
+    a.set_sampler(&SamplerParams { seed: 11, ..Default::default() }).unwrap();
+    b.set_sampler(&SamplerParams { seed: 12, ..Default::default() }).unwrap();
+    a.feed("The river ran", true).unwrap();
+    steps(&mut a, 4);
+    let state = a.save_state().unwrap();
+    let want = steps(&mut a, 10);
+    b.load_state(&state).unwrap();
+    assert_eq!(steps(&mut b, 10), want);
+    let path = std::env::temp_dir().join(format!("hearth-rust-state-{}.hrst", std::process::id()));
+    a.load_state(&state).unwrap();
+    a.save_state_file(&path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), state);
+    b.load_state_file(&path).unwrap();
+    assert_eq!(steps(&mut b, 10), want);
+    std::fs::remove_file(&path).unwrap();
+    let mut bad = state.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    let n_past = b.n_past();
+    assert_eq!(b.load_state(&bad).err().unwrap().status, status::BAD_FORMAT);
+    assert_eq!(b.n_past(), n_past);
+    b.truncate(3).unwrap();
+    assert_eq!(b.n_past(), 3);
+    assert_eq!(b.truncate(4).err().unwrap().status, status::INVALID_ARGUMENT);
+}
