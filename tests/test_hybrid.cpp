@@ -201,18 +201,24 @@ TEST_CASE("hybrid: the solver's placement at load, from a small budget to everyt
   }
 }
 
+// Whole-layer offload (-ngl) with a budget for two layers at n_ctx 128: layers 0 and 1 on the device, the rest on the
+// host.
+static offload_config two_layer_offload(const model &cpu) {
+  const layer &L = cpu.layers()[0];
+  offload_config oc;
+  oc.mode = (int32_t)offload_mode::layers;
+  oc.n_ctx = 128;
+  const uint64_t per_layer = layer_attention_bytes(cpu, 0, 128) + L.gate.bytes() + L.up.bytes() + (L.down_t ? L.down_t : L.down).bytes();
+  oc.budget = overhead(cpu) + 2 * (per_layer + 4 * cpu.hp().n_ff) + 1000;
+  return oc;
+}
+
 TEST_CASE("dense layer offload (-ngl) on neuron-major and row-major files equals the CPU's dense run") {
   for (bool llama_layout : {false, true}) {
     CAPTURE(llama_layout);
     const std::string path = test::synth_model(planted("relu", dtype::q8_0, llama_layout));
     const auto cpu = model::load(path);
-    const layer &L = cpu->layers()[0];
-    offload_config oc;
-    oc.mode = (int32_t)offload_mode::layers;
-    oc.n_ctx = 128;
-    const uint64_t per_layer = layer_attention_bytes(*cpu, 0, 128) + L.gate.bytes() + L.up.bytes() + (L.down_t ? L.down_t : L.down).bytes();
-    oc.budget = overhead(*cpu) + 2 * (per_layer + 4 * cpu->hp().n_ff) + 1000;
-    const auto gpu = load_with(path, oc);
+    const auto gpu = load_with(path, two_layer_offload(*cpu));
     REQUIRE(gpu->gpu());
     const offload &o = *gpu->gpu();
     CHECK(o.mode() == offload_mode::layers);
@@ -538,13 +544,7 @@ int main(int argc, char **argv) {
 TEST_CASE("a hybrid session's state, with KV caches on the device, restores and continues identically") {
   const std::string path = test::synth_model(planted("relu", dtype::q8_0));
   const auto cpu = model::load(path);
-  const layer &L = cpu->layers()[0];
-  offload_config oc;
-  oc.mode = (int32_t)offload_mode::layers;
-  oc.n_ctx = 128;
-  const uint64_t per_layer = layer_attention_bytes(*cpu, 0, 128) + L.gate.bytes() + L.up.bytes() + (L.down_t ? L.down_t : L.down).bytes();
-  oc.budget = overhead(*cpu) + 2 * (per_layer + 4 * cpu->hp().n_ff) + 1000;
-  const auto gpu = load_with(path, oc);
+  const auto gpu = load_with(path, two_layer_offload(*cpu));
   REQUIRE(gpu->gpu());
   REQUIRE(gpu->gpu()->layers()[0].attention);  // layer 0's cache lives on the device, the last layer's on the host
   REQUIRE(!gpu->gpu()->layers().back().attention);

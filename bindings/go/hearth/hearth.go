@@ -724,18 +724,15 @@ func (s *Session) LoadState(state []byte) error {
 
 // SaveStateFile writes SaveState's bytes to path, whole or not at all.
 func (s *Session) SaveStateFile(path string) error {
-	defer pinThread()()
-	p, err := s.raw()
-	if err != nil {
-		return err
-	}
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
-	return check(C.hearth_session_state_save_file(p, cpath))
+	return s.withPath(path, func(p *C.hearth_session, c *C.char) C.hearth_status { return C.hearth_session_state_save_file(p, c) })
 }
 
 // LoadStateFile is LoadState from a file.
 func (s *Session) LoadStateFile(path string) error {
+	return s.withPath(path, func(p *C.hearth_session, c *C.char) C.hearth_status { return C.hearth_session_state_load_file(p, c) })
+}
+
+func (s *Session) withPath(path string, call func(*C.hearth_session, *C.char) C.hearth_status) error {
 	defer pinThread()()
 	p, err := s.raw()
 	if err != nil {
@@ -743,7 +740,7 @@ func (s *Session) LoadStateFile(path string) error {
 	}
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
-	return check(C.hearth_session_state_load_file(p, cpath))
+	return check(call(p, cpath))
 }
 
 // SeedRandom as SamplerParams.Seed asks for a fresh seed each time the sampler is set; Session.Seed reports it.
