@@ -14,7 +14,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <utility>
 
 #include "device.h"
 #include "error.h"
@@ -111,6 +113,9 @@ class reader {
   size_t n_, at_ = 0;
 };
 
+// A cache pair's two halves as the state stores them, K then V: each one's workspace id and bytes per position.
+std::array<std::pair<int32_t, size_t>, 2> halves(const kv_cache_ref &kv) { return {{{kv.k, kv.k_row}, {kv.v, kv.v_row}}}; }
+
 }  // namespace
 
 void session::truncate(int32_t n_keep) {
@@ -164,7 +169,7 @@ size_t session::write_state(uint8_t *out) const {
   w.put((int32_t)(has_logits_ ? n_logits_ : 0));
   if (has_logits_) w.bytes(logits_.data(), (size_t)n_logits_ * (size_t)hp.n_vocab * sizeof(float));
   for (const kv_cache_ref &kv : graph_.kv) {
-    for (const auto &[id, row] : {std::pair{kv.k, kv.k_row}, std::pair{kv.v, kv.v_row}}) {
+    for (const auto &[id, row] : halves(kv)) {
       const size_t bytes = (size_t)n_past_ * row;
       uint8_t *dst = w.reserve(bytes);
       if (!dst || !bytes) continue;
@@ -226,29 +231,26 @@ void session::load_state(const uint8_t *data, size_t size) {
   if (n_logits < 0 || n_logits > n_evaluated || n_evaluated > n_past || (n_logits > 0 && n_logits != 1 && n_logits != n_evaluated))
     fail(HEARTH_ERR_BAD_FORMAT, "the session state's logits do not match its context");
   const uint8_t *logits = r.take((size_t)n_logits * (size_t)n_vocab * sizeof(float), "logits");
-  std::vector<const uint8_t *> rows;
-  for (const kv_cache_ref &kv : graph_.kv) {
-    rows.push_back(r.take((size_t)n_past * kv.k_row, "KV cache"));
-    rows.push_back(r.take((size_t)n_past * kv.v_row, "KV cache"));
-  }
+  std::vector<const uint8_t *> rows;  // where each half's n_past rows are in the state, in graph_.kv's order
+  for (const kv_cache_ref &kv : graph_.kv)
+    for (const auto &[id, row] : halves(kv)) rows.push_back(r.take((size_t)n_past * row, "KV cache"));
   if (r.offset() + 8 != size) fail(HEARTH_ERR_BAD_FORMAT, "the session state has bytes after its KV cache");
 
   // Everything checked: from here on nothing fails but a device copy, which leaves the session empty.
   reset();
-  for (size_t i = 0; i < graph_.kv.size(); ++i) {
-    const kv_cache_ref &kv = graph_.kv[i];
-    for (int h = 0; h < 2; ++h) {
-      const int32_t id = h ? kv.v : kv.k;
-      const size_t bytes = (size_t)n_past * (h ? kv.v_row : kv.k_row);
-      if (kv.where == place::cpu) std::memcpy(ws_->at<uint8_t>(id), rows[2 * i + h], bytes);
-      else if (bytes) stream_->upload(ws_->at<uint8_t>(id), rows[2 * i + h], bytes);
+  const uint8_t *const *src = rows.data();
+  for (const kv_cache_ref &kv : graph_.kv)
+    for (const auto &[id, row] : halves(kv)) {
+      const size_t bytes = (size_t)n_past * row;
+      const uint8_t *from = *src++;
+      if (!bytes) continue;
+      if (kv.where == place::cpu) std::memcpy(ws_->at<uint8_t>(id), from, bytes);
+      else stream_->upload(ws_->at<uint8_t>(id), from, bytes);
     }
-  }
   if (stream_) stream_->sync();
   n_past_ = n_past;
   sampler_.restore(smp);
-  drop_pending();
-  pending_ = std::move(queued);
+  pending_ = std::move(queued);  // (reset() emptied the queue)
   unevaluated_ = unevaluated;
   n_evaluated_ = n_evaluated;
   n_logits_ = n_logits;
