@@ -9,6 +9,7 @@
 #include "../kernels/cpu/kernels.h"
 #include "dtype.h"
 #include "ops.h"
+#include "row_groups.h"
 
 using namespace hearth;
 
@@ -42,6 +43,32 @@ void bm_dot(benchmark::State &state, const cpu::kernel_table *k, dtype t) {
   state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)w.size());
 }
 
+// The same matrix repacked into row groups (what a loaded model's decode reads), through the tier's group kernel.
+void bm_groups(benchmark::State &state, const cpu::kernel_table *k, dtype t) {
+  const int64_t cols = 4096, rows = 131072;
+  const size_t rb = row_bytes(t, cols), gb = row_group_bytes(t, cols);
+  std::vector<uint8_t> w(rb * cpu::k_group_rows * 4), groups(row_groups_bytes(t, rows, cols));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> row((size_t)cols);
+  for (int64_t r = 0; r < cpu::k_group_rows * 4; ++r) {
+    for (float &v : row) v = g(rng);
+    quantize_row(t, row.data(), w.data() + r * rb, cols);
+  }
+  for (int64_t gi = 0; gi < rows / cpu::k_group_rows; ++gi)
+    pack_row_group(t, w.data() + (gi % 4) * cpu::k_group_rows * rb, rb, cpu::k_group_rows, cols, groups.data() + gi * gb);
+  for (float &v : row) v = g(rng);
+  q8_scratch qs;
+  const activations act = prepare_activations(t, row.data(), 1, cols, qs);
+  const cpu::q8_aux aux = act.aux(0);
+  std::vector<float> y((size_t)rows);
+  for (auto _ : state) {
+    k->of(t).gemv_groups(cols, groups.data(), rows, act.data, &aux, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)groups.size());
+}
+
 const int registered = [] {
   const cpu::kernel_table *tiers[8];
   const int n = cpu::available_tiers(tiers, 8);
@@ -50,6 +77,11 @@ const int registered = [] {
                     dtype::q4_k, dtype::q5_k, dtype::q6_k, dtype::iq4_xs, dtype::f16})
       benchmark::RegisterBenchmark((std::string(tiers[i]->isa) + "/" + type_name(t)).c_str(), bm_dot, tiers[i], t)
           ->Unit(benchmark::kMillisecond)->MinTime(0.5);
+  for (int i = 1; i < n; ++i)
+    for (dtype t : {dtype::q4_0, dtype::q8_0})
+      if (tiers[i]->of(t).gemv_groups)
+        benchmark::RegisterBenchmark((std::string(tiers[i]->isa) + "/" + type_name(t) + "/groups").c_str(), bm_groups, tiers[i], t)
+            ->Unit(benchmark::kMillisecond)->MinTime(0.5);
   return 0;
 }();
 

@@ -110,6 +110,11 @@ typedef struct hearth_model_params {
    * is more than the model's layers (llama.cpp's -ngl: 99 is "everything"); 0 (the default) = as many as the
    * budget holds, then the output. The budget bounds it either way. */
   int32_t gpu_n_layers;
+  /** 1: keep every weight as the file has it. By default (0) the matrices the CPU reads whole for every token
+   * (Q4_0 attention, output and dense FFN matrices, where the CPU's kernel tier has row-group kernels)
+   * are repacked at load into row groups, 16 rows interleaved, which decode reads faster; it costs a pass over
+   * those weights at load, and their file pages are handed back so memory stays about the same. */
+  int32_t no_repack;
 } hearth_model_params;
 
 /* hearth_model_params.gpu_offload */
@@ -133,6 +138,8 @@ HEARTH_API int32_t hearth_model_n_embd(const hearth_model *model);
 HEARTH_API int32_t hearth_model_n_layer(const hearth_model *model);
 HEARTH_API uint64_t hearth_model_n_params(const hearth_model *model);
 HEARTH_API uint64_t hearth_model_size_bytes(const hearth_model *model); /**< bytes of weights */
+/** Bytes of weights repacked into row groups at load for the CPU's decode (0 with no_repack, or where nothing is) */
+HEARTH_API uint64_t hearth_model_repacked_bytes(const hearth_model *model);
 HEARTH_API hearth_token hearth_model_bos(const hearth_model *model);
 HEARTH_API hearth_token hearth_model_eos(const hearth_model *model);
 /** Nonzero for end-of-generation tokens (EOS, EOT). */

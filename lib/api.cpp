@@ -178,6 +178,7 @@ hearth_status hearth_model_load(const char *path, const hearth_model_params *par
     mc.offload.n_ctx = p.gpu_n_ctx;
     if (mc.offload.n_ctx < 0) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, "gpu_n_ctx is negative");
     mc.offload.max_layers = p.gpu_n_layers;
+    mc.repack = p.no_repack == 0;
     if (p.gpu_n_layers < 0) hearth::fail(HEARTH_ERR_INVALID_ARGUMENT, "gpu_n_layers is negative");
     auto m = std::make_unique<hearth_model>();
     m->impl = hearth::model::load(path, mc);
@@ -193,6 +194,7 @@ int32_t hearth_model_n_embd(const hearth_model *m) { return m && m->impl ? m->im
 int32_t hearth_model_n_layer(const hearth_model *m) { return m && m->impl ? m->impl->hp().n_layer : 0; }
 uint64_t hearth_model_n_params(const hearth_model *m) { return m && m->impl ? m->impl->n_params() : 0; }
 uint64_t hearth_model_size_bytes(const hearth_model *m) { return m && m->impl ? m->impl->weight_bytes() : 0; }
+uint64_t hearth_model_repacked_bytes(const hearth_model *m) { return m && m->impl ? m->impl->repacked_bytes() : 0; }
 hearth_token hearth_model_bos(const hearth_model *m) { return m && m->impl ? m->impl->vocab_data().bos() : -1; }
 hearth_token hearth_model_eos(const hearth_model *m) { return m && m->impl ? m->impl->vocab_data().eos() : -1; }
 int32_t hearth_token_is_eog(const hearth_model *m, hearth_token t) { return m && m->impl && m->impl->vocab_data().is_eog(t); }

@@ -69,6 +69,10 @@ mapped_file::~mapped_file() {
   if (data_) UnmapViewOfFile(data_);
 }
 
+// VirtualUnlock of pages that are not locked removes them from the working set (documented for this use).
+static void release_pages(void *p, size_t bytes) { VirtualUnlock(p, bytes); }
+static uintptr_t page_size() { return 4096; }
+
 #else
 
 mapped_file::mapped_file(const std::string &path) {
@@ -95,6 +99,19 @@ mapped_file::~mapped_file() {
   if (data_) ::munmap((void *)data_, size_);
 }
 
+// A private read-only file map has no changes of ours to lose: its pages come back from the file.
+static void release_pages(void *p, size_t bytes) { ::madvise(p, bytes, MADV_DONTNEED); }
+static uintptr_t page_size() { return (uintptr_t)::sysconf(_SC_PAGESIZE); }
+
 #endif
+
+void mapped_file::release(const uint8_t *p, size_t bytes) const {
+  const uintptr_t page = page_size();
+  uintptr_t a = (uintptr_t)p, e = a + bytes;
+  if (p < data_ || p + bytes > data_ + size_) return;
+  a = (a + page - 1) & ~(page - 1);
+  e &= ~(page - 1);
+  if (e > a) release_pages((void *)a, e - a);
+}
 
 }  // namespace hearth

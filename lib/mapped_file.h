@@ -28,6 +28,11 @@ class mapped_file {
     return true;
   }
 
+  // Hands the whole pages inside [p, p + bytes) back to the OS: the memory stops counting towards the process
+  // (its RSS or working set) and a later read faults them in from the file again, so nothing can go wrong by
+  // reading them. For weights the model keeps in another layout.
+  void release(const uint8_t *p, size_t bytes) const;
+
  private:
   const uint8_t *data_ = nullptr;
   size_t size_ = 0;

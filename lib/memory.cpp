@@ -80,4 +80,23 @@ uint64_t available_memory() {
 }
 #endif
 
+os_buffer::os_buffer(size_t bytes) {
+#ifdef _WIN32
+  size_ = bytes;
+  base_ = os_alloc(size_);
+  data_ = (uint8_t *)base_;
+#else
+  constexpr size_t huge = size_t(2) << 20;
+  size_ = bytes + huge;  // room to start on a 2 MiB boundary
+  base_ = os_alloc(size_);
+  if (!base_) return;
+  data_ = (uint8_t *)(((uintptr_t)base_ + huge - 1) & ~(uintptr_t)(huge - 1));
+#ifdef MADV_HUGEPAGE
+  ::madvise(data_, bytes / huge * huge, MADV_HUGEPAGE);  // a hint: without THP the pages are small, nothing fails
+#endif
+#endif
+}
+
+os_buffer::~os_buffer() { os_free(base_, size_); }
+
 }  // namespace hearth

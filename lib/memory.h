@@ -16,6 +16,25 @@ void free_aligned(void *p);
 void *os_alloc(size_t bytes);
 void os_free(void *p, size_t bytes);  // bytes as given to os_alloc
 
+// Memory from the OS for large data read in long streams (repacked weights): os_alloc'd, and on Linux aligned to
+// and advised for transparent huge pages, so streaming it walks one TLB entry per 2 MiB rather than per 4 KiB.
+// Empty (data == nullptr) on failure. Owns its memory.
+class os_buffer {
+ public:
+  explicit os_buffer(size_t bytes);
+  ~os_buffer();
+  os_buffer(os_buffer &&o) noexcept : base_(o.base_), size_(o.size_), data_(o.data_) { o.base_ = nullptr, o.data_ = nullptr; }
+  os_buffer(const os_buffer &) = delete;
+  os_buffer &operator=(const os_buffer &) = delete;
+  os_buffer &operator=(os_buffer &&) = delete;
+  uint8_t *data() const { return data_; }
+
+ private:
+  void *base_ = nullptr;
+  size_t size_ = 0;
+  uint8_t *data_ = nullptr;
+};
+
 // Bytes the OS can still give this process without swapping (MemAvailable), or 0 if unknown.
 uint64_t available_memory();
 

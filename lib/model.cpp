@@ -72,6 +72,7 @@ const char *ffn_form_key(const ffn_form &f) {
 matrix matrix::rows_range(int64_t first, int64_t count) const {
   matrix m = *this;
   m.data = data + first * row_size;
+  m.groups = nullptr;  // a view starts anywhere in a group
   m.rows = count;
   return m;
 }
@@ -154,6 +155,7 @@ std::shared_ptr<const model> model::load(const std::string &path, const model_co
     if (!done) fail(HEARTH_ERR_CANCELLED, "loading was cancelled");
   }
   if (!cfg.vocab_only) m->offload_ = offload::create(*m, cfg.offload);
+  if (!cfg.vocab_only && cfg.repack) m->repack_for_decode();
   log(HEARTH_LOG_INFO, "loaded {}: {}", path, m->describe());
   return m;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gguf.h"
+#include "memory.h"
 #include "offload_config.h"
 #include "rope.h"
 #include "tokenizer.h"
@@ -138,6 +139,10 @@ struct matrix {
   int64_t rows = 0, cols = 0;
   const uint8_t *data = nullptr;
   size_t row_size = 0;
+  // The same rows as row groups (row_groups.h) for decode's one-token product, in memory the model owns; null
+  // when the model keeps the matrix as the file has it. data stays valid either way (the file's pages may have
+  // been handed back to the OS, so reading them costs a page fault).
+  const uint8_t *groups = nullptr;
   explicit operator bool() const { return data != nullptr; }
   const uint8_t *row(int64_t r) const { return data + r * row_size; }
   size_t bytes() const { return row_size * rows; }
@@ -205,6 +210,8 @@ struct model_config {
   int32_t (*progress)(float, void *) = nullptr;  // may be null; returns 0 to cancel
   void *progress_user = nullptr;
   offload_config offload;   // what goes to the GPU (default: nothing)
+  // Repack the matrices every decoded token reads whole into the CPU tier's row groups (model::repack_for_decode)
+  bool repack = true;
   model_config() { offload.mode = (int32_t)offload_mode::none; }
 };
 
@@ -234,6 +241,8 @@ class model {
 
   // The part of the model in VRAM (nullptr: CPU only), decided in load().
   const offload *gpu() const { return offload_.get(); }
+  // Bytes of weights repacked into row groups at load (they replace the file's pages of those matrices in memory).
+  uint64_t repacked_bytes() const { return repacked_bytes_; }
 
   uint64_t n_params() const { return n_params_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
@@ -261,6 +270,15 @@ class model {
   uint64_t n_params_ = 0, weight_bytes_ = 0;
   bool has_predictors_ = false, neuron_major_ = false;
   std::unique_ptr<offload> offload_;
+  std::vector<os_buffer> groups_;  // what matrix::groups point into
+  uint64_t repacked_bytes_ = 0;
+
+  // The matrices the CPU reads whole for every token, of a type whose decode measured faster from row groups
+  // (lib/repack.cpp: Q4_0) and the chosen tier has row-group kernels for, into row groups: every layer's Q, K, V and O unless on the GPU, the output matrix unless on the GPU, and the FFN's
+  // gate, up and down when a CPU session runs it dense by default (no predictors, not ReLU-family with neuron-major
+  // rows: a sparse FFN gathers rows, which groups do not hold) and no part of it is on the GPU. The file's pages of
+  // those matrices are handed back (their rows can still be read, at the cost of a page fault).
+  void repack_for_decode();
 };
 
 }  // namespace hearth

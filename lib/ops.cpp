@@ -10,6 +10,7 @@
 
 #include "../kernels/cpu/kernels.h"
 #include "error.h"
+#include "row_groups.h"
 
 namespace hearth {
 const cpu::type_kernels &cpu_kernels_for(dtype t) {
@@ -77,6 +78,7 @@ void gemm_rows(const cpu::gemm_kernels &gk, const matrix *const *ws, float *cons
       [&](const tbb::blocked_range<int64_t> &r) {
         uint8_t *panel = gemm_panel(gk.panel_bytes(cols));
         const void *rows[64];
+        static thread_local std::vector<uint8_t> unpacked;  // rows of a repacked matrix, back in the file's layout
         for (int64_t p = r.begin(); p < r.end(); ++p) {
           int m = 0;
           while (first[m + 1] <= p) ++m;
@@ -84,9 +86,42 @@ void gemm_rows(const cpu::gemm_kernels &gk, const matrix *const *ws, float *cons
           const int64_t nrows = idx ? K : w.rows;
           const int64_t i0 = (p - first[m]) * gk.rows;
           const int nr = (int)std::min<int64_t>(gk.rows, nrows - i0);
-          for (int i = 0; i < nr; ++i) rows[i] = w.row(idx ? idx[i0 + i] : i0 + i);
+          if (w.groups) {
+            if (unpacked.size() < (size_t)nr * w.row_size) unpacked.resize((size_t)nr * w.row_size);
+            for (int i = 0; i < nr; ++i) {
+              unpack_row(w.type, w.groups, cols, idx ? idx[i0 + i] : i0 + i, unpacked.data() + i * w.row_size);
+              rows[i] = unpacked.data() + i * w.row_size;
+            }
+          } else {
+            for (int i = 0; i < nr; ++i) rows[i] = w.row(idx ? idx[i0 + i] : i0 + i);
+          }
           gk.pack(cols, rows, nr, panel);
           gk.run(cols, panel, nr, tokens, n, ys[m] + i0, (size_t)nrows);
+        }
+      },
+      tbb::simple_partitioner());
+}
+
+// One token through matrices repacked into row groups: the groups of all of them form one range; a task takes up
+// to 8 groups (128 rows, as the row loop below) so a faster thread can take more, and its kernel walks four
+// groups side by side.
+static void gemv_groups(cpu::gemv_groups_fn gemv, const matrix *const *ws, float *const *ys, int count, const activations &act) {
+  constexpr int64_t R = cpu::k_group_rows;
+  int64_t first[9] = {0};
+  for (int m = 0; m < count; ++m) first[m + 1] = first[m] + (ws[m]->rows + R - 1) / R;
+  const cpu::q8_aux aux = act.aux(0);
+  tbb::parallel_for(
+      tbb::blocked_range<int64_t>(0, first[count], std::clamp<int64_t>(first[count] / 8, 1, 8)),
+      [&](const tbb::blocked_range<int64_t> &r) {
+        int m = 0;
+        for (int64_t g = r.begin(); g < r.end();) {
+          while (first[m + 1] <= g) ++m;
+          const matrix &w = *ws[m];
+          const int64_t end = std::min<int64_t>(r.end(), first[m + 1]);
+          const int64_t row0 = (g - first[m]) * R;
+          const int64_t nrows = std::min<int64_t>(w.rows, (end - first[m]) * R) - row0;
+          gemv(w.cols, w.groups + (g - first[m]) * row_group_bytes(w.type, w.cols), nrows, act.data, &aux, ys[m] + row0);
+          g = end;
         }
       },
       tbb::simple_partitioner());
@@ -109,6 +144,9 @@ void matmul_shared(const matrix *const *ws, float *const *ys, int count, const f
   const cpu::type_kernels &k = cpu_kernels_for(type);
   const activations act = prepare_activations(type, x, n, cols, qs);
   if (k.gemm && n >= 2) return gemm_rows(k.gemm, ws, ys, count, nullptr, 0, act, n, qs);
+  bool grouped = n == 1 && k.gemv_groups;
+  for (int m = 0; m < count; ++m) grouped = grouped && ws[m]->groups;
+  if (grouped) return gemv_groups(k.gemv_groups, ws, ys, count, act);
   const cpu::dot_fn dot = k.dot;
   const cpu::dot_rows_fn dot_rows = k.dot_rows;
   const uint8_t *xa = act.data;

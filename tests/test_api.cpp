@@ -1,6 +1,8 @@
 // The C ABI's behaviour: NULL handles, params versioning, generation with streaming and stopping, the step
 // API, cancellation from another thread, context overflow, reproducibility, logging and load progress.
 #include <doctest/doctest.h>
+
+#include <cstddef>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -17,6 +19,7 @@
 #include "gguf.h"
 #include "gguf_writer.h"
 #include "hearth.h"
+#include "../kernels/cpu/kernels.h"
 #include "model.h"
 #include "session.h"
 #include "test_util.h"
@@ -601,4 +604,22 @@ TEST_CASE("a failed multi-chunk eval leaves the session as it was") {
   CHECK(s.logits(-1) == nullptr);    // no logits of a failed call
   s.eval(toks.data(), (int32_t)toks.size(), true);  // and the same tokens evaluate again from there
   CHECK(s.n_past() == 13);
+}
+
+TEST_CASE("C API: no_repack keeps the file layout and a caller built before the field gets the repacking default") {
+  const std::string path = test::synth_model(test::small_config(dtype::q4_0));
+  const uint64_t want = model::load(path)->repacked_bytes();  // what the library repacks by default here
+  CHECK((want > 0) == (cpu::kernels().of(dtype::q4_0).gemv_groups != nullptr));
+  for (int variant = 0; variant < 3; ++variant) {
+    hearth_model_params p;
+    hearth_model_params_init(&p);
+    if (variant == 1) p.no_repack = 1;
+    if (variant == 2) p.struct_size = offsetof(hearth_model_params, no_repack), p.no_repack = 1;  // not read
+    hearth_model *m = nullptr;
+    REQUIRE(hearth_model_load(path.c_str(), &p, &m) == HEARTH_OK);
+    CAPTURE(variant);
+    CHECK(hearth_model_repacked_bytes(m) == (variant == 1 ? 0 : want));
+    hearth_model_free(m);
+  }
+  CHECK(hearth_model_repacked_bytes(nullptr) == 0);
 }

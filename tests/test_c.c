@@ -25,6 +25,7 @@ int main(void) {
     if (hearth_session_state_load(NULL, &n, sizeof n) != HEARTH_ERR_INVALID_ARGUMENT) return 5;
     if (hearth_session_truncate(NULL, 0) != HEARTH_ERR_INVALID_ARGUMENT) return 6;
   }
+  if (mp.no_repack != 0 || hearth_model_repacked_bytes(NULL) != 0) return 7;
   printf("hearth %s from C: ok (%s)\n", hearth_version_string(), hearth_status_string(st));
   return 0;
 }

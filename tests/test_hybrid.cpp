@@ -375,7 +375,9 @@ TEST_CASE("without a usable GPU the model loads CPU-only and still runs") {
     std::vector<int32_t> toks = {1, 2, 3};
     a.eval(toks.data(), 3, false);
     b.eval(toks.data(), 3, false);
-    CHECK(rel_diff(b.logits(-1), a.logits(-1), cpu->hp().n_vocab) == 0.0);
+    // to rounding, not bit for bit: the CPU-only model's attention is repacked into row groups, while the GPU
+    // model keeps the file's layout for the matrices it placed on the GPU, which this session then reads itself
+    CHECK(rel_diff(b.logits(-1), a.logits(-1), cpu->hp().n_vocab) < 1e-5);
   }
 }
 

@@ -2,6 +2,7 @@
 // lengths with tails and 1 to 4 activation columns.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -11,6 +12,7 @@
 #include "../kernels/cpu/kernels.h"
 #include "dtype.h"
 #include "gemm_check.h"
+#include "row_groups.h"
 
 using namespace hearth;
 
@@ -228,6 +230,72 @@ TEST_CASE("multi-row and gather dot kernels of every tier match float64 and thei
           CHECK(gathered == single);
         }
       }
+}
+
+TEST_CASE("row groups: the layout round-trips and every tier's one-token product matches float64 and the reference bit for bit") {
+  std::mt19937 rng(17);
+  int tested = 0;
+  for (dtype t : {dtype::q4_0, dtype::q8_0})
+    for (int trial = 0; trial < 40; ++trial) {
+      const int64_t n = 32 * (1 + (int64_t)(rng() % 40));
+      // empty, a partial group, partial sets of the four groups a kernel walks together, several sets
+      const int64_t nrows = trial == 0 ? 0 : trial == 1 ? 1 : (int64_t)(rng() % 200);
+      const size_t rs = row_bytes(t, n);
+      std::vector<uint8_t> rows((size_t)nrows * rs);
+      for (int64_t r = 0; r < nrows; ++r) {
+        const std::vector<float> wf = random_floats(rng, n);
+        quantize_row(t, wf.data(), rows.data() + r * rs, n);
+      }
+      std::vector<uint8_t> groups(row_groups_bytes(t, nrows, n), 0xee);
+      const size_t gb = row_group_bytes(t, n);
+      for (int64_t r0 = 0; r0 < nrows; r0 += cpu::k_group_rows)
+        pack_row_group(t, rows.data() + r0 * rs, rs, (int)std::min<int64_t>(cpu::k_group_rows, nrows - r0), n,
+                       groups.data() + (r0 / cpu::k_group_rows) * gb);
+      CAPTURE(type_name(t));
+      CAPTURE(n);
+      CAPTURE(nrows);
+      std::vector<uint8_t> back(rs);
+      for (int64_t r = 0; r < nrows; ++r) {
+        unpack_row(t, groups.data(), n, r, back.data());
+        CHECK(std::memcmp(back.data(), rows.data() + r * rs, rs) == 0);
+      }
+      const std::vector<float> xf = random_floats(rng, n, 2.0f);
+      std::vector<uint8_t> x(row_bytes(dtype::q8_0, n));
+      std::vector<float> xd((size_t)(n / 32));
+      std::vector<int32_t> xb((size_t)(n / 32 * 8));
+      cpu::ref_kernels().quantize_q8_0(xf.data(), x.data(), xd.data(), xb.data(), n);
+      const cpu::q8_aux aux = {xd.data(), xb.data()};
+      std::vector<float> want((size_t)nrows);
+      cpu::ref_kernels().of(t).gemv_groups(n, groups.data(), nrows, x.data(), &aux, want.data());
+      for (int64_t r = 0; r < nrows; ++r) {  // the reference against float64 over the file's layout
+        std::vector<uint8_t> row(rows.begin() + r * rs, rows.begin() + (r + 1) * rs);
+        double exact = 0, mag = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const double p = weight_at(t, row, i) * weight_at(dtype::q8_0, x, i);
+          exact += p;
+          mag += std::fabs(p);
+        }
+        CHECK(std::fabs(want[(size_t)r] - exact) <= 2e-6 * mag + 1e-6);
+      }
+      for (const cpu::kernel_table *k : tiers()) {
+        const cpu::gemv_groups_fn gemv = k->of(t).gemv_groups;
+        if (!gemv) continue;
+        CAPTURE(k->isa);
+        std::vector<float> got((size_t)nrows + 1, -1.0f);
+        gemv(n, groups.data(), nrows, x.data(), &aux, got.data());
+        CHECK(got[(size_t)nrows] == -1.0f);  // nothing written past the rows
+        got.resize((size_t)nrows);
+        CHECK(got == want);
+        // split at a group boundary, as the parallel loop splits: the same values
+        const int64_t split = cpu::k_group_rows * (int64_t)(rng() % (nrows / cpu::k_group_rows + 1));
+        std::vector<float> parts((size_t)nrows, -1.0f);
+        gemv(n, groups.data(), split, x.data(), &aux, parts.data());
+        gemv(n, groups.data() + (split / cpu::k_group_rows) * gb, nrows - split, x.data(), &aux, parts.data() + split);
+        CHECK(parts == want);
+        ++tested;
+      }
+    }
+  CHECK(tested >= 80);  // the reference tier at least, both types
 }
 
 TEST_CASE("prompt GEMM kernels of every tier match float64, and a value depends on neither batch nor panel place") {

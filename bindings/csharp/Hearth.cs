@@ -59,6 +59,7 @@ namespace Hearth
         public ulong VramBudgetBytes; // 0: free memory minus a margin
         public int GpuNCtx;          // the context the GPU layers' KV cache is budgeted for; 0: min(training, 4096)
         public int GpuNLayers;       // GpuLayers mode: at most this many layers, as llama.cpp's -ngl; 0: as the budget holds
+        public bool NoRepack;        // keep every weight as the file has it: no row groups for decode
         public string GpuidxPath;    // a PowerInfer .gpuidx giving the hot neurons; null: the placement solver decides
         /// <summary>Called with the fraction loaded; return false to abort the load (HearthException with Cancelled),
         /// as every callback of the bindings does. An exception thrown by it aborts the load and is rethrown.</summary>
@@ -78,7 +79,7 @@ namespace Hearth
         const string Lib = "hearth";
 
         [StructLayout(LayoutKind.Sequential)]
-        internal struct ModelParams { public uint StructSize; public int VocabOnly; public IntPtr Progress; public IntPtr ProgressUser; public int Prefault; public int GpuOffload; public ulong VramBudgetBytes; public IntPtr GpuidxPath; public int GpuNCtx; public int GpuNLayers; }
+        internal struct ModelParams { public uint StructSize; public int VocabOnly; public IntPtr Progress; public IntPtr ProgressUser; public int Prefault; public int GpuOffload; public ulong VramBudgetBytes; public IntPtr GpuidxPath; public int GpuNCtx; public int GpuNLayers; public int NoRepack; }
         [StructLayout(LayoutKind.Sequential)]
         internal struct SessionParams { public uint StructSize; public int NCtx, NBatch, NThreads, SparseMode; public float CatsSparsity; public ulong MaxMemoryBytes; public int TypeK, TypeV; }
         [StructLayout(LayoutKind.Sequential)]
@@ -162,6 +163,7 @@ namespace Hearth
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_n_embd(ModelHandle m);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern ulong hearth_model_n_params(ModelHandle m);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern ulong hearth_model_size_bytes(ModelHandle m);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern ulong hearth_model_repacked_bytes(ModelHandle m);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_eos(ModelHandle m);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_model_desc(ModelHandle m, byte[] buf, UIntPtr cap, out UIntPtr n);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] internal static extern int hearth_session_n_ctx(SessionHandle s);
@@ -330,6 +332,7 @@ namespace Hearth
                 p.VramBudgetBytes = options.VramBudgetBytes;
                 p.GpuNCtx = options.GpuNCtx;
                 p.GpuNLayers = options.GpuNLayers;
+                p.NoRepack = options.NoRepack ? 1 : 0;
                 if (options.GpuidxPath != null) gpuidx = p.GpuidxPath = Native.Utf8Alloc(options.GpuidxPath);
                 Func<float, bool> progress = options.Progress;
                 if (progress != null)
@@ -360,6 +363,8 @@ namespace Hearth
         public ulong NParams { get { return Native.hearth_model_n_params(Live()); } }
         /// <summary>Bytes of weights.</summary>
         public ulong SizeBytes { get { return Native.hearth_model_size_bytes(Live()); } }
+        /// <summary>Bytes of weights repacked into row groups at load for the CPU's decode (0 with NoRepack).</summary>
+        public ulong RepackedBytes { get { return Native.hearth_model_repacked_bytes(Live()); } }
         /// <summary>One line: "llama 1.1B Q4_0, 22 layers, ...".</summary>
         public string Description
         {

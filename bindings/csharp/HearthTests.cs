@@ -2,6 +2,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading;
 using Hearth;
@@ -285,6 +286,10 @@ static class HearthTests
                 ulong size = (ulong)new FileInfo(modelPath).Length;
                 Assert(model.SizeBytes > size / 2 && model.SizeBytes <= size, "the weights are most of the file: " + model.SizeBytes);
                 Assert(model.NParams > (ulong)(model.NEmbd * model.NVocab), "n_params");
+                // the Q4_0 test model's matrices are repacked on x86-64 by default; NoRepack reaches the library
+                Assert(model.RepackedBytes <= model.SizeBytes && (model.RepackedBytes > 0 || RuntimeInformation.ProcessArchitecture != Architecture.X64),
+                       "repacked " + model.RepackedBytes);
+                using (var plain = new Model(modelPath, new ModelOptions { NoRepack = true })) Assert(plain.RepackedBytes == 0, "no repack");
                 Assert(model.Description.Contains("llama"), model.Description);
                 using (var s = new Session(model, 96, 1, nBatch: 16, catsSparsity: 0.3f, typeK: Session.KvF32))
                 {

@@ -2,6 +2,7 @@
 libhearth ($HEARTH_LIBRARY or the system search). Prints 'N passed, N failed' and exits non-zero on failure."""
 import ctypes
 import os
+import platform
 import sys
 import tempfile
 import threading
@@ -123,6 +124,10 @@ class WithModel(unittest.TestCase):
         self.assertTrue(m.is_eog(m.eos))
         size = os.path.getsize(MODEL)
         self.assertTrue(size // 2 < m.size_bytes <= size, (m.size_bytes, size))  # the weights are most of the file
+        # the Q4_0 test model's matrices are repacked on x86-64 by default; no_repack reaches the library
+        self.assertTrue(0 < m.repacked_bytes <= m.size_bytes if platform.machine() in ("x86_64", "AMD64") else m.repacked_bytes >= 0)
+        with hearth.Model(MODEL, no_repack=True) as plain:
+            self.assertEqual(plain.repacked_bytes, 0)
         self.assertGreater(m.n_params, m.n_embd * m.n_vocab)
         with hearth.Session(m, n_ctx=96, n_batch=16, n_threads=1, cats_sparsity=0.3, type_k="f32") as s:
             self.assertEqual(s.n_ctx, 96)

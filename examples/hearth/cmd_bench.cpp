@@ -149,6 +149,7 @@ int cmd_bench(const args &a) {
     cfg.type_v = kv_dtype(a.str("-ctv", "--cache-type-v", "f16"));
     model_config mc;
     mc.prefault = true;
+    mc.repack = !a.has("--no-repack");
     const auto m = model::load(path, mc);
     const hparams &hp = m->hp();
     cfg.sparse_mode = HEARTH_SPARSE_DENSE;
@@ -167,6 +168,8 @@ int cmd_bench(const args &a) {
       for (const auto &[t, b] : m->dense_bytes_by_type())
         types += fmt::format("{}{} {:.1f} MiB", types.empty() ? "" : ", ", type_name(t), b / 1048576.0);
       fmt::print(info, "weights: {:.1f} MiB read per token (dense) by type: {}\n", m->dense_bytes_per_token() / 1048576.0, types);
+      fmt::print(info, "         {:.1f} MiB repacked into row groups at load{}\n", m->repacked_bytes() / 1048576.0,
+                 mc.repack ? "" : " (--no-repack)");
     }
     // The read-bandwidth probe runs before and after the timed runs on the same threads; the higher figure is
     // the denominator, so machine noise can only lower the reported fraction.
@@ -190,6 +193,7 @@ int cmd_bench(const args &a) {
         fmt::print(info, "device:  none ({}): the GPU columns are left out\n", why);
       }
       model_config gc;
+      gc.repack = mc.repack;
       gc.offload.budget = budget;
       gc.offload.n_ctx = cfg.n_ctx;
       gc.offload.cpu_bandwidth = bw_before;

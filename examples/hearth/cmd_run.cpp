@@ -194,6 +194,7 @@ int cmd_run(const args &a) {
   const std::string gpuidx = a.str("--gpuidx", "", "");
   mp.gpuidx_path = gpuidx.empty() ? nullptr : gpuidx.c_str();
   mp.gpu_n_ctx = (int32_t)a.num("-c", "--ctx", 0);
+  mp.no_repack = a.has("--no-repack") ? 1 : 0;
   hearth_model *model = nullptr;
   hearth_status st = hearth_model_load(path.c_str(), &mp, &model);
   if (st) return report(st, "loading the model");

@@ -31,6 +31,7 @@ const option_spec o_vram{"--vram-budget", "GIB", "the GPU memory the placement m
 const option_spec o_gpuidx{"--gpuidx", "FILE", "a PowerInfer .gpuidx (the hot neurons)"};
 const option_spec o_output{"-o,--output", "FILE", "the file to write"};
 const option_spec o_seed{"--seed", "S", "the random seed"};
+const option_spec o_no_repack{"--no-repack", "", "keep the weights as the file has them (no row groups for decode: less load time, slower tokens)"};
 
 const std::vector<command> &commands() {
   static const std::vector<command> table = {
@@ -38,7 +39,7 @@ const std::vector<command> &commands() {
      "  hearth run -m MODEL (-p PROMPT | -f FILE) [-n N] [-t THREADS] [-c CTX] [--temp T] [--top-k K] [--top-p P]\n"
      "             [--min-p P] [--repeat-penalty R] [--seed S] [--sparse auto|dense|predictor|exact|cats]\n"
      "             [--cats-sparsity F] [--gpu auto|none|hybrid|layers|attention] [-ngl N] [--vram-budget GIB] [--gpuidx F]\n"
-     "             [-v]\n"
+     "             [-v] [--no-repack]\n"
      "             [-ctk f16|f32|q8_0] [-ctv f16|f32|q8_0]   (the KV cache's key and value types; default f16)\n"
      "             [--chat|-cnv [-sys SYSTEM] [--chat-template NAME]]   (--chat: multi-turn over stdin, one\n"
      "             line per user turn, formatted with the model's chat template or the named built-in one)\n",
@@ -60,12 +61,13 @@ const std::vector<command> &commands() {
       o_vram, o_gpuidx, o_ctk, o_ctv,
       {"--chat,-cnv,--conversation", "", "multi-turn chat over stdin, one line per user turn"},
       {"-sys,--system-prompt", "TEXT", "the system prompt of a chat"},
-      {"--chat-template", "NAME", "a built-in chat template instead of the model's"}}},
+      {"--chat-template", "NAME", "a built-in chat template instead of the model's"}, o_no_repack}},
     {"bench", cmd_bench,
      "  hearth bench -m MODEL [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS] [--sparse MODE]\n"
      "             [--agreement N] [--vram-budget GIB [--gpuidx F]] [-ngl N]   (with a budget or -ngl: CPU,\n"
      "             layer offload (at most N layers) and hybrid side by side) [--ctx N]   (prompt and generation after N\n"
-     "             tokens already in the context, as llama-bench -d) [-ctk T] [-ctv T] [-o text|md|csv|json]\n",
+     "             tokens already in the context, as llama-bench -d) [-ctk T] [-ctv T] [-o text|md|csv|json]\n"
+     "             [--no-repack]\n",
      {o_model, o_threads,
       {"-p,--prompt-tokens", "N", "prompt tokens per measurement"},
       {"-n,--gen-tokens", "N", "generated tokens per measurement"},
@@ -76,7 +78,7 @@ const std::vector<command> &commands() {
       {"-ngl,--n-gpu-layers,--gpu-layers", "N", "the layer-offload column: at most N layers from the first (0: no such column; < 0: all that fit)"},
       {"--ctx", "N", "tokens already in the context before measuring (llama-bench's depth)"},
       o_ctk, o_ctv,
-      {"-o,--output", "FORMAT", "text, md, csv or json"}}},
+      {"-o,--output", "FORMAT", "text, md, csv or json"}, o_no_repack}},
     {"inspect", cmd_inspect,
      "  hearth inspect MODEL [--report DIR] [--gpuidx OUT.gpuidx [-c CTX]] [--vram-budget GIB]\n",
      {{"--report", "DIR", "write the model's report (placement, sizes) to DIR"},

@@ -142,6 +142,32 @@ using axpy_rows_fn = void (*)(int64_t n, const void *const *rows, const float *c
 using attend_fn = void (*)(int hd, int n_q, const float *q, const void *k, const void *v, size_t k_row, size_t v_row,
                            int64_t n_pos, float scale, float cap, float *m, float *l, float *acc);
 
+// Row groups: a matrix repacked at load for the one-token product (decode's matrix-vector), 16 rows per group.
+// Each 32-value block of a group holds its 16 rows' fp16 scales, then the rows' quant bytes interleaved four at a
+// time: word k of lane r is row r's bytes 4k .. 4k + 3. One 512-bit load (or two 256-bit ones) then feeds a byte
+// dot product per row, lane for lane, so a group's 16 sums come out in one register with no horizontal
+// reduction, and one activation word broadcast serves 16 rows. A group's blocks follow each other; groups follow
+// each other. The rows past a matrix's last row in its last group are zero. lib/row_groups.* converts.
+inline constexpr int k_group_rows = 16;
+struct block_q4_0x16 {
+  uint16_t d[16];
+  uint8_t qs[4][16][4];  // qs[k][r][j] = row r's qs[4k + j] (low nibble: value 4k + j, high: value 16 + 4k + j)
+};
+struct block_q8_0x16 {
+  uint16_t d[16];
+  uint8_t qs[8][16][4];  // qs[k][r][j] = row r's qs[4k + j] + 128 (stored as the byte ^ 0x80): unsigned, as
+                         // VPDPBUSD's first operand wants it; the 128 * sum(x) it adds comes off with q8_aux's bias
+};
+static_assert(sizeof(block_q4_0x16) == 16 * sizeof(block_q4_0) && sizeof(block_q8_0x16) == 16 * sizeof(block_q8_0),
+              "a group's block is its rows' blocks, rearranged");
+
+// y[r] = row r . x for r < nrows, the rows in ceil(nrows / 16) consecutive groups of n-element rows from groups
+// (x and aux as dot_fn's for one column). Each row's value is, over blocks in order, sum += float(integer block
+// product) * (scale_w * scale_x) in float, a multiply then an add (no FMA: a fused one is not exact in every C
+// library the reference may be built with, MinGW's among them), so it is the same in every tier bit for bit and
+// whatever the row's place: no value depends on how the caller splits the groups.
+using gemv_groups_fn = void (*)(int64_t n, const void *groups, int64_t nrows, const void *x, const q8_aux *aux, float *y);
+
 // Prompt GEMM. A panel of up to `rows` weight rows is packed once into the tier's own layout (quants decoded to
 // bytes with one row per vector lane, scales to floats; float types to F32), then multiplied by every token of
 // the batch while it stays in cache: a weight row is decoded once per matrix rather than once per four tokens,
@@ -171,6 +197,9 @@ struct type_kernels {
   dot_rows_fn dot_rows;  // nullptr for float types (their dot is already one stream per row)
   axpy_rows_fn axpy_rows;
   gemm_kernels gemm{};   // empty where the tier has none for the type (matmul then uses dot)
+  // The one-token product over row groups (Q4_0, Q8_0); nullptr where the tier has none (the model then keeps
+  // the type's matrices as the file has them).
+  gemv_groups_fn gemv_groups = nullptr;
   // Neuron-major rows (ffn_down_t: row k is neuron k's output weights) as a panel of the tier's F32 GEMM, for a
   // batch's dense down projection: K rows, each read from its element c0 on (c0 a multiple of the F32 panel's
   // height R), the panel's element k of output column r (r < ncols <= R) at float k * R + r, zero beyond ncols.
@@ -207,6 +236,9 @@ void add_avx512_gemm_kernels(kernel_table &t);
 // ... and of the super-block types Q2_K..Q6_K (kernels/cpu/avx2/gemm_kquants.cpp, kernels/cpu/avx512/gemm_kquants.cpp).
 void add_avx2_kquant_gemm_kernels(kernel_table &t);
 void add_avx512_kquant_gemm_kernels(kernel_table &t);
+// ... and the one-token products over row groups (kernels/cpu/avx2/gemv_groups.cpp, kernels/cpu/avx512/gemv_groups.cpp).
+void add_avx2_gemv_kernels(kernel_table &t);
+void add_avx512_gemv_kernels(kernel_table &t);
 // Fills the NEON attention kernels (kernels/cpu/neon/attention.cpp), shared by both AArch64 tiers, and each
 // tier's prompt GEMM (kernels/cpu/neon/gemm.cpp, compiled with and without +dotprod).
 void add_neon_attention_kernels(kernel_table &t);

@@ -1,6 +1,7 @@
 // Reference tier: plain scalar loops, always built. The SIMD tiers are tested against these, and these against
 // float64 loops in the tests.
 #include <cmath>
+#include <type_traits>
 
 #include "../../lib/dtype.h"
 #include "../../lib/quants.h"
@@ -64,6 +65,31 @@ void dot_q4_0(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *
       sum += hearth_fp16_to_f32(wb[b].d) * hearth_fp16_to_f32(xb[b].d) * (float)isum;
     }
     out[c] = sum;
+  }
+}
+
+// Row groups (kernels.h): each row on its own, its integer block products from the interleaved words, folded in
+// block order by a multiply and an add as every tier does (this file is compiled with -ffp-contract=off).
+template <bool Q4>
+void gemv_groups(int64_t n, const void *groups, int64_t nrows, const void *x, const q8_aux *, float *y) {
+  using group_block = std::conditional_t<Q4, block_q4_0x16, block_q8_0x16>;
+  const int64_t nb = n / 32;
+  const block_q8_0 *xb = (const block_q8_0 *)x;
+  for (int64_t r = 0; r < nrows; ++r) {
+    const group_block *blocks = (const group_block *)groups + (r / k_group_rows) * nb;
+    const int lane = (int)(r % k_group_rows);
+    float sum = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+      int32_t isum = 0;
+      for (int k = 0; k < (Q4 ? 4 : 8); ++k)
+        for (int j = 0; j < 4; ++j) {
+          const uint8_t q = blocks[b].qs[k][lane][j];
+          if constexpr (Q4) isum += ((q & 15) - 8) * (int32_t)xb[b].qs[4 * k + j] + ((q >> 4) - 8) * (int32_t)xb[b].qs[16 + 4 * k + j];
+          else isum += (int32_t)(int8_t)(q ^ 0x80) * xb[b].qs[4 * k + j];
+        }
+      sum += (float)isum * (hearth_fp16_to_f32(blocks[b].d[lane]) * hearth_fp16_to_f32(xb[b].d));
+    }
+    y[r] = sum;
   }
 }
 
@@ -193,6 +219,8 @@ kernel_table make_table() {
   t.types[(uint32_t)dtype::bf16] = {dot_bf16, dot_bf16, nullptr, axpy_rows_bf16};
   t.types[(uint32_t)dtype::q8_0] = {dot_q8_0, dot_q8_0, dot_rows_each<dot_q8_0>, axpy_rows_decoded<dtype::q8_0>};
   t.types[(uint32_t)dtype::q4_0] = {dot_q4_0, dot_q4_0, dot_rows_each<dot_q4_0>, axpy_rows_decoded<dtype::q4_0>};
+  t.types[(uint32_t)dtype::q8_0].gemv_groups = gemv_groups<false>;
+  t.types[(uint32_t)dtype::q4_0].gemv_groups = gemv_groups<true>;
   t.types[(uint32_t)dtype::q4_1] = decoded_row<dtype::q4_1>();
   t.types[(uint32_t)dtype::q5_0] = decoded_row<dtype::q5_0>();
   t.types[(uint32_t)dtype::q5_1] = decoded_row<dtype::q5_1>();

@@ -189,6 +189,7 @@ type LoadOptions struct {
 	GPUIdxPath      string // a PowerInfer .gpuidx giving the hot neurons; "": the placement solver decides
 	GPUNCtx         int    // the context the GPU layers' KV cache is budgeted for; 0: min(training, 4096)
 	GPULayers       int    // GPULayers mode: at most this many layers, as llama.cpp's -ngl; 0: as the budget holds
+	NoRepack        bool   // keep every weight as the file has it: no row groups for decode (less load time, slower tokens)
 	// Progress is called with the fraction loaded and returns false to abort the load (an *Error with
 	// ErrCancelled), as every callback of the bindings does. A panic in it aborts the load and is re-raised.
 	Progress func(fraction float32) bool
@@ -237,6 +238,9 @@ func LoadWith(path string, o LoadOptions) (*Model, error) {
 	p.vram_budget_bytes = C.uint64_t(o.VRAMBudgetBytes)
 	p.gpu_n_ctx = C.int32_t(o.GPUNCtx)
 	p.gpu_n_layers = C.int32_t(o.GPULayers)
+	if o.NoRepack {
+		p.no_repack = 1
+	}
 	if o.GPUIdxPath != "" {
 		g := C.CString(o.GPUIdxPath)
 		defer C.free(unsafe.Pointer(g))
@@ -304,6 +308,9 @@ func (m *Model) NParams() uint64 { p, _ := m.raw(); return uint64(C.hearth_model
 
 // SizeBytes is the bytes of weights.
 func (m *Model) SizeBytes() uint64 { p, _ := m.raw(); return uint64(C.hearth_model_size_bytes(p)) }
+
+// RepackedBytes is the bytes of weights repacked into row groups at load for the CPU's decode (0 with NoRepack).
+func (m *Model) RepackedBytes() uint64 { p, _ := m.raw(); return uint64(C.hearth_model_repacked_bytes(p)) }
 
 // Desc is a one-line description ("llama 1.1B Q4_0, 22 layers, ...").
 func (m *Model) Desc() (string, error) {

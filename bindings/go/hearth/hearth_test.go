@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -482,6 +483,15 @@ func TestRestOfTheCSurface(t *testing.T) {
 	fi, _ := os.Stat(path)
 	if size := uint64(fi.Size()); m.SizeBytes() <= size/2 || m.SizeBytes() > size { // weights: most of the file
 		t.Fatalf("size %d of a %d-byte file", m.SizeBytes(), size)
+	}
+	// the Q4_0 test model's matrices are repacked on x86-64 by default; NoRepack reaches the library
+	if r := m.RepackedBytes(); r > m.SizeBytes() || (r == 0 && runtime.GOARCH == "amd64") {
+		t.Fatalf("repacked %d of %d bytes", r, m.SizeBytes())
+	}
+	if plain, err := LoadWith(path, LoadOptions{NoRepack: true}); err != nil || plain.RepackedBytes() != 0 {
+		t.Fatalf("no repack: %v", err)
+	} else {
+		plain.Close()
 	}
 	if m.NParams() <= uint64(m.NEmbd()*m.NVocab()) {
 		t.Fatalf("n_params %d", m.NParams())

@@ -86,7 +86,7 @@ class _ModelParams(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("vocab_only", ctypes.c_int32), ("progress", _progress_fn),
                 ("progress_user", ctypes.c_void_p), ("prefault", ctypes.c_int32), ("gpu_offload", ctypes.c_int32),
                 ("vram_budget_bytes", ctypes.c_uint64), ("gpuidx_path", ctypes.c_char_p), ("gpu_n_ctx", ctypes.c_int32),
-                ("gpu_n_layers", ctypes.c_int32)]
+                ("gpu_n_layers", ctypes.c_int32), ("no_repack", ctypes.c_int32)]
 
 
 class _SessionParams(ctypes.Structure):
@@ -154,6 +154,7 @@ for _n in ("n_vocab", "n_ctx_train", "n_embd", "n_layer"):
     _sig("hearth_model_" + _n, ctypes.c_int32, _p)
 _sig("hearth_model_n_params", ctypes.c_uint64, _p)
 _sig("hearth_model_size_bytes", ctypes.c_uint64, _p)
+_sig("hearth_model_repacked_bytes", ctypes.c_uint64, _p)
 _sig("hearth_model_bos", ctypes.c_int32, _p)
 _sig("hearth_model_eos", ctypes.c_int32, _p)
 _sig("hearth_token_is_eog", ctypes.c_int32, _p, ctypes.c_int32)
@@ -311,7 +312,7 @@ class Model(_Owned):
     def __init__(self, path: Union[str, os.PathLike], vocab_only: bool = False, prefault: bool = False, gpu_offload: int = 0,
                  vram_budget_bytes: int = 0, gpuidx_path: Optional[Union[str, os.PathLike]] = None,
                  progress: Optional[Callable[[float], Optional[bool]]] = None, gpu_n_ctx: int = 0,
-                 gpu_n_layers: int = 0) -> None:
+                 gpu_n_layers: int = 0, no_repack: bool = False) -> None:
         """progress(fraction) is called as the load proceeds; returning False aborts it (HearthError with
         ERR_CANCELLED), as every callback of the bindings stops on False. An exception raised by it aborts the load
         and is re-raised here."""
@@ -323,6 +324,7 @@ class Model(_Owned):
         p.vram_budget_bytes = int(vram_budget_bytes)
         p.gpu_n_ctx = int(gpu_n_ctx)  # the context the GPU layers' KV cache is budgeted for (0: min(training, 4096))
         p.gpu_n_layers = int(gpu_n_layers)  # GPU_LAYERS: at most this many layers, as llama.cpp's -ngl (0: no cap)
+        p.no_repack = int(no_repack)  # keep every weight as the file has it (no row groups for decode)
         p.gpuidx_path = os.fsencode(gpuidx_path) if gpuidx_path else None
         error = []
         if progress is not None:
@@ -363,6 +365,10 @@ class Model(_Owned):
     @property
     def size_bytes(self) -> int:  # bytes of weights
         return _lib.hearth_model_size_bytes(self._handle())
+
+    @property
+    def repacked_bytes(self) -> int:  # bytes of weights repacked into row groups at load (0 with no_repack)
+        return _lib.hearth_model_repacked_bytes(self._handle())
 
     @property
     def bos(self) -> int:

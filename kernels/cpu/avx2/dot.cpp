@@ -376,6 +376,7 @@ kernel_table make_table() {
   add_avx2_attention_kernels(t);
   add_avx2_gemm_kernels(t);
   add_avx2_kquant_gemm_kernels(t);
+  add_avx2_gemv_kernels(t);
   t.quantize_q8_0 = quantize_q8_0;
   t.axpy_f32 = axpy_f32;
   return t;

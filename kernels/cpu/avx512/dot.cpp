@@ -333,6 +333,7 @@ const kernel_table *avx512_kernels() {
     t.axpy_f32 = axpy_f32;
     add_avx512_gemm_kernels(t);
     add_avx512_kquant_gemm_kernels(t);
+    add_avx512_gemv_kernels(t);
     return t;
   }();
   return &table;

@@ -68,6 +68,7 @@ pub struct hearth_model_params {
     pub gpuidx_path: *const c_char,
     pub gpu_n_ctx: i32,
     pub gpu_n_layers: i32,
+    pub no_repack: i32,
 }
 
 pub const HEARTH_GPU_AUTO: i32 = 0;
@@ -179,6 +180,7 @@ extern "C" {
     pub fn hearth_model_n_layer(m: *const hearth_model) -> i32;
     pub fn hearth_model_n_params(m: *const hearth_model) -> u64;
     pub fn hearth_model_size_bytes(m: *const hearth_model) -> u64;
+    pub fn hearth_model_repacked_bytes(m: *const hearth_model) -> u64;
     pub fn hearth_model_bos(m: *const hearth_model) -> hearth_token;
     pub fn hearth_model_eos(m: *const hearth_model) -> hearth_token;
     pub fn hearth_token_is_eog(m: *const hearth_model, t: hearth_token) -> i32;

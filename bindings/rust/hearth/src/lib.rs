@@ -244,6 +244,8 @@ pub struct ModelOptions<'a> {
     /// [`gpu::LAYERS`]: at most this many layers from the first, the output matrix only past the model's layers
     /// (llama.cpp's `-ngl`; 0: as many as the budget holds).
     pub gpu_n_layers: i32,
+    /// Keep every weight as the file has it: no row groups for decode (less load time, slower tokens).
+    pub no_repack: bool,
     /// Called with the fraction loaded; return `false` to abort the load (an error with `status::CANCELLED`), as
     /// every callback of the bindings does. A panic in it aborts the load and is resumed in the caller.
     pub progress: Option<&'a mut dyn FnMut(f32) -> bool>,
@@ -289,6 +291,7 @@ impl Model {
         p.vram_budget_bytes = opts.vram_budget_bytes;
         p.gpu_n_ctx = opts.gpu_n_ctx;
         p.gpu_n_layers = opts.gpu_n_layers;
+        p.no_repack = opts.no_repack as i32;
         p.gpuidx_path = gpuidx.as_ref().map_or(ptr::null(), |g| g.as_ptr());
         let mut pr = opts.progress.map(|f| Progress { f, panic: None });
         if let Some(pr) = pr.as_mut() {
@@ -329,6 +332,10 @@ impl Model {
     /// Bytes of weights.
     pub fn size_bytes(&self) -> u64 {
         unsafe { sys::hearth_model_size_bytes(self.raw()) }
+    }
+    /// Bytes of weights repacked into row groups at load for the CPU's decode (0 with `no_repack`).
+    pub fn repacked_bytes(&self) -> u64 {
+        unsafe { sys::hearth_model_repacked_bytes(self.raw()) }
     }
     /// The end-of-sequence token.
     pub fn eos(&self) -> i32 {

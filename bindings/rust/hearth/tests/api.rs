@@ -351,6 +351,10 @@ fn rest_of_the_c_surface() {
     assert!(m.is_eog(m.eos()));
     let size = std::fs::metadata(&path).unwrap().len();
     assert!(size / 2 < m.size_bytes() && m.size_bytes() <= size, "{} of {size}", m.size_bytes()); // weights: most of the file
+    // the Q4_0 test model's matrices are repacked on x86-64 by default; no_repack reaches the library
+    assert!(m.repacked_bytes() <= m.size_bytes() && (m.repacked_bytes() > 0 || !cfg!(target_arch = "x86_64")));
+    let plain = Model::load_with(&path, ModelOptions { no_repack: true, ..Default::default() }).unwrap();
+    assert_eq!(plain.repacked_bytes(), 0);
     assert!(m.n_params() > (m.n_embd() * m.n_vocab()) as u64);
     let o = SessionOptions {
         n_ctx: 96,
