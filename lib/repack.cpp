@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "../kernels/cpu/kernels.h"
-#include "error.h"
 #include "log.h"
 #include "model.h"
 #include "offload.h"
@@ -49,7 +48,11 @@ void model::repack_for_decode() {
   // matrix is the token embedding, whose rows embedding still reads: its pages stay.
   for (matrix *w : todo) {
     os_buffer buf(row_groups_bytes(w->type, w->rows, w->cols));
-    if (!buf.data()) fail(HEARTH_ERR_OUT_OF_MEMORY, "cannot allocate the repacked weights (load with repacking off to use the file's pages)");
+    if (!buf.data()) {  // the rest stay as the file has them: slower, not wrong
+      log(HEARTH_LOG_WARN, "cannot allocate {} bytes of row groups: the remaining matrices keep the file's layout",
+          row_groups_bytes(w->type, w->rows, w->cols));
+      break;
+    }
     const int64_t ngroups = (w->rows + cpu::k_group_rows - 1) / cpu::k_group_rows;
     const size_t gb = row_group_bytes(w->type, w->cols);
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, ngroups, 16), [&](const tbb::blocked_range<int64_t> &r) {
@@ -65,7 +68,7 @@ void model::repack_for_decode() {
     if (!(tok_embd_ && w->data < tok_embd_.data + tok_embd_.bytes() && tok_embd_.data < w->data + w->bytes()))
       file_->map().release(w->data, w->bytes());
   }
-  log(HEARTH_LOG_INFO, "repacked {} matrices ({:.1f} MiB) into row groups for the {} tier in {:.0f} ms", todo.size(),
+  log(HEARTH_LOG_INFO, "repacked {} matrices ({:.1f} MiB) into row groups for the {} tier in {:.0f} ms", groups_.size(),
       repacked_bytes_ / 1048576.0, k.isa, ms_since(t0));
 }
 

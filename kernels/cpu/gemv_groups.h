@@ -5,11 +5,19 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
 #include "kernels.h"
 #include "widths.h"
+
+// Four activation bytes as one 32-bit word (a Q8_0 block's quants start 2 bytes in: never 4-byte aligned).
+static inline int32_t hearth_word(const int8_t *p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 
 // Sum of each block's q8_aux bias lanes: -8 * the sum of its activation bytes, the correction of Q4_0's unsigned
 // nibbles (Q8_0's +128 bytes take 16 times it). In the calling thread's buffer, valid until its next call.

@@ -49,7 +49,7 @@ void run_groups(int64_t nb, const uint8_t *w, size_t group_bytes, const block_q8
   for (int i = 0; i < G; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     __m256i xw[8];
-    for (int k = 0; k < 8; ++k) xw[k] = _mm256_set1_epi32(((const int32_t *)x[b].qs)[k]);
+    for (int k = 0; k < 8; ++k) xw[k] = _mm256_set1_epi32(hearth_word(x[b].qs + 4 * k));
     // Q4_0's bias is added per block; Q8_0 takes the signed bytes, so none
     const __m256i b0 = Q4 ? _mm256_set1_epi32(bias[b]) : _mm256_setzero_si256();
     const __m256 dx = _mm256_set1_ps(aux->scale[b]);

@@ -22,7 +22,7 @@ void run_groups(int64_t nb, const uint8_t *w, size_t group_bytes, const block_q8
   for (int i = 0; i < G; ++i) acc[i] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     __m512i xw[8];  // the activation's eight 4-byte words, each in every lane
-    for (int k = 0; k < 8; ++k) xw[k] = _mm512_set1_epi32(((const int32_t *)x[b].qs)[k]);
+    for (int k = 0; k < 8; ++k) xw[k] = _mm512_set1_epi32(hearth_word(x[b].qs + 4 * k));
     const __m512i b0 = _mm512_set1_epi32(Q4 ? bias[b] : 16 * bias[b]);
     const __m512 dx = _mm512_set1_ps(aux->scale[b]);
     for (int i = 0; i < G; ++i) {
