@@ -87,6 +87,12 @@ os_buffer::os_buffer(size_t bytes) {
   data_ = (uint8_t *)base_;
 #else
   constexpr size_t huge = size_t(2) << 20;
+  if (bytes < 4 * huge) {  // small: no huge pages (each would be a 2 MiB page zeroed for a few KiB of data)
+    size_ = bytes;
+    base_ = os_alloc(size_);
+    data_ = (uint8_t *)base_;
+    return;
+  }
   size_ = bytes + huge;  // room to start on a 2 MiB boundary
   base_ = os_alloc(size_);
   if (!base_) return;

@@ -16,8 +16,9 @@ void free_aligned(void *p);
 void *os_alloc(size_t bytes);
 void os_free(void *p, size_t bytes);  // bytes as given to os_alloc
 
-// Memory from the OS for large data read in long streams (repacked weights): os_alloc'd, and on Linux aligned to
-// and advised for transparent huge pages, so streaming it walks one TLB entry per 2 MiB rather than per 4 KiB.
+// Memory from the OS for large data read in long streams (repacked weights): os_alloc'd, and on Linux, from 8 MiB,
+// aligned to and advised for transparent huge pages, so streaming it walks one TLB entry per 2 MiB rather than
+// per 4 KiB.
 // Empty (data == nullptr) on failure. Owns its memory.
 class os_buffer {
  public:
