@@ -32,13 +32,16 @@ activations prepare_activations(dtype type, const float *x, int64_t n, int64_t c
   if (qs.blocks.size() < stride * n) qs.blocks.resize(stride * n);
   if (qs.scale.size() < (size_t)(nb * n)) qs.scale.resize((size_t)(nb * n));
   if (qs.bias.size() < (size_t)(nb * n * 8)) qs.bias.resize((size_t)(nb * n * 8));
+  if (qs.block_bias.size() < (size_t)(nb * n)) qs.block_bias.resize((size_t)(nb * n));
   const auto quant = cpu::kernels().quantize_q8_0;
   const from_float_fn enc = traits(act).from_float;
   tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 8), [&](const tbb::blocked_range<int64_t> &r) {
     for (int64_t t = r.begin(); t < r.end(); ++t) {
       uint8_t *dst = qs.blocks.data() + t * stride;
-      if (q8_0) quant(x + t * cols, dst, qs.scale.data() + t * nb, qs.bias.data() + t * nb * 8, cols);
-      else if (quant_k) quant_k(x + t * cols, dst, cols);
+      if (q8_0) {
+        quant(x + t * cols, dst, qs.scale.data() + t * nb, qs.bias.data() + t * nb * 8, cols);
+        cpu::sum_block_bias(qs.bias.data() + t * nb * 8, nb, qs.block_bias.data() + t * nb);
+      } else if (quant_k) quant_k(x + t * cols, dst, cols);
       else enc(x + t * cols, dst, cols);
     }
   });
@@ -46,7 +49,7 @@ activations prepare_activations(dtype type, const float *x, int64_t n, int64_t c
 }
 
 size_t q8_scratch_bytes(int64_t n, int64_t cols) {
-  // Per value: Q8_0 is 34/32 bytes of blocks + 36/32 of q8_aux + 40/32 of GEMM tokens (3.44); Q8_K 292/256 of
+  // Per value: Q8_0 is 34/32 bytes of blocks + 37/32 of q8_aux + 40/32 of GEMM tokens (3.47); Q8_K 292/256 of
   // blocks + 292/256 of tokens (2.28); Q8_1 36/32 (no GEMM). Float activations are not copied but their GEMM tokens
   // are 4 bytes a value, the most of any format. The slack covers a partial block per vector.
   return (size_t)n * ((size_t)cols * 4 + 512);

@@ -16,6 +16,7 @@ struct q8_scratch {
   std::vector<uint8_t> blocks;
   std::vector<float> scale;
   std::vector<int32_t> bias;
+  std::vector<int32_t> block_bias;
   std::vector<uint8_t> tokens;  // a batch's activations packed for the GEMM kernels
 };
 // The most a q8_scratch holds for n activation vectors of at most cols values, for the session's memory estimate.
@@ -34,8 +35,8 @@ struct activations {
   int64_t nb;     // Q8_0 blocks per token with q8_aux side data (0 for the other formats)
   const q8_scratch *qs;
   cpu::q8_aux aux(int64_t t) const {
-    if (nb == 0) return {nullptr, nullptr};
-    return {qs->scale.data() + t * nb, qs->bias.data() + t * nb * 8};
+    if (nb == 0) return {nullptr, nullptr, nullptr};
+    return {qs->scale.data() + t * nb, qs->bias.data() + t * nb * 8, qs->block_bias.data() + t * nb};
   }
 };
 activations prepare_activations(dtype weight_type, const float *x, int64_t n, int64_t cols, q8_scratch &qs);

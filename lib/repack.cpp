@@ -26,7 +26,7 @@ void model::repack_for_decode() {
   const cpu::kernel_table &k = cpu::kernels();
   std::vector<matrix *> todo;
   const auto want = [&](matrix &w) {
-    if (w && repack_pays(w.type) && has_row_groups(w.type) && k.of(w.type).gemv_groups && w.cols % 32 == 0) todo.push_back(&w);
+    if (w && repack_pays(w.type) && k.of(w.type).gemv_groups && w.cols % 32 == 0) todo.push_back(&w);
   };
   // A CPU session of this model runs its FFNs dense unless asked otherwise: every row of gate, up and down is read
   // for every token, as the attention's are.

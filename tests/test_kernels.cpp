@@ -264,7 +264,9 @@ TEST_CASE("row groups: the layout round-trips and every tier's one-token product
       std::vector<float> xd((size_t)(n / 32));
       std::vector<int32_t> xb((size_t)(n / 32 * 8));
       cpu::ref_kernels().quantize_q8_0(xf.data(), x.data(), xd.data(), xb.data(), n);
-      const cpu::q8_aux aux = {xd.data(), xb.data()};
+      std::vector<int32_t> xs((size_t)(n / 32));
+      cpu::sum_block_bias(xb.data(), n / 32, xs.data());
+      const cpu::q8_aux aux = {xd.data(), xb.data(), xs.data()};
       std::vector<float> want((size_t)nrows);
       cpu::ref_kernels().of(t).gemv_groups(n, groups.data(), nrows, x.data(), &aux, want.data());
       for (int64_t r = 0; r < nrows; ++r) {  // the reference against float64 over the file's layout

@@ -109,10 +109,21 @@ inline constexpr int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22
 // as a float, and each block's "Q4_0 bias": lane k (k < 8) = -8 * the sum of the block's bytes 4k..4k+3, the
 // 8 int32 lanes a 256-bit byte dot product produces. With it a Q4_0 kernel multiplies the unsigned nibbles
 // directly (sum((q - 8) x) = sum(q x) - 8 sum(x)). Column c uses scale + c * nb and bias + c * nb * 8.
+// block_bias (c * nb on) holds each block's 8 lanes summed, the one correction a row-group kernel adds per block;
+// only gemv_groups reads it, and may be NULL for the other kernels.
 struct q8_aux {
   const float *scale;
   const int32_t *bias;
+  const int32_t *block_bias;
 };
+// block_bias[b] = the sum of bias[8 b .. 8 b + 8), for nb blocks.
+inline void sum_block_bias(const int32_t *bias, int64_t nb, int32_t *block_bias) {
+  for (int64_t b = 0; b < nb; ++b) {
+    int32_t s = 0;
+    for (int k = 0; k < 8; ++k) s += bias[8 * b + k];
+    block_bias[b] = s;
+  }
+}
 
 // Dot products of one weight row of n elements against ncols activation vectors (1 <= ncols <= 4) laid out
 // x, x + x_stride, ... bytes apart: out[c] = dot(w, x_c). The activation format depends on the weight type:
@@ -244,6 +255,9 @@ void add_avx512_gemv_kernels(kernel_table &t);
 void add_neon_attention_kernels(kernel_table &t);
 void add_neon_gemm_kernels(kernel_table &t);
 void add_neon_dotprod_gemm_kernels(kernel_table &t);
+// ... and each tier's one-token products over row groups (kernels/cpu/neon/gemv_groups.cpp, with and without +dotprod).
+void add_neon_gemv_kernels(kernel_table &t);
+void add_neon_dotprod_gemv_kernels(kernel_table &t);
 const kernel_table *avx2_kernels();          // nullptr when not compiled in (no_simd.cpp)
 const kernel_table *avx512_kernels();        // nullptr when not compiled in
 const kernel_table *neon_kernels();          // nullptr when not compiled in

@@ -56,7 +56,7 @@ void run_groups(int64_t nb, const uint8_t *w, size_t group_bytes, const block_q8
 template <bool Q4>
 void gemv_groups(int64_t n, const void *groups, int64_t nrows, const void *x, const q8_aux *aux, float *y) {
   const int64_t nb = n / 32;
-  const int32_t *bias = hearth_block_bias(aux, nb);
+  const int32_t *bias = aux->block_bias;
   hearth_walk_groups<Q4>(n, groups, nrows, y, [&](auto G, const uint8_t *w, size_t group_bytes, float *yg, int64_t left) {
     run_groups<Q4, decltype(G)::value>(nb, w, group_bytes, (const block_q8_0 *)x, aux, bias, yg, left);
   });

@@ -1,7 +1,8 @@
 // NEON tiers (AArch64): "neon", ARMv8.0's Advanced SIMD, which every AArch64 core has, and "dotprod", the same
 // file compiled again with +dotprod (neon/dotprod.cpp) where SDOT multiplies 16 byte pairs into four int32 sums in
 // one instruction. The dot products, row axpys, Q8_0 activation quantization and axpy of F32/F16/BF16/Q8_0/Q4_0;
-// attention is in neon/attention.cpp, the prompt GEMM in neon/gemm.cpp. The other block types keep the reference
+// attention is in neon/attention.cpp, the prompt GEMM in neon/gemm.cpp, the row-group
+// products in neon/gemv_groups.cpp. The other block types keep the reference
 // tier's decoded rows.
 #include "neon_common.h"
 
@@ -245,8 +246,10 @@ kernel_table make_table() {
   add_neon_attention_kernels(t);
 #if defined(__ARM_FEATURE_DOTPROD)
   add_neon_dotprod_gemm_kernels(t);
+  add_neon_dotprod_gemv_kernels(t);
 #else
   add_neon_gemm_kernels(t);
+  add_neon_gemv_kernels(t);
 #endif
   t.quantize_q8_0 = quantize_q8_0;
   t.axpy_f32 = axpy_f32;
