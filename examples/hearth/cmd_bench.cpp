@@ -41,19 +41,23 @@ struct result {
 
 int32_t argmax(const float *l, int32_t n) { return (int32_t)(std::max_element(l, l + n) - l); }
 
-// One repetition: `depth` tokens of context (untimed, as llama-bench -d), the prompt as one batch, then n greedy
-// one-token steps.
+// One repetition, as llama-bench runs its pp and tg tests: the prompt as one batch after `depth` tokens of context
+// (untimed, llama-bench -d), then, from the same `depth` tokens again, n greedy one-token steps (the first feeds the
+// prompt's first token). Generation so runs at the context llama-bench's does, not after the prompt too.
 void run_once(session &s, const std::vector<int32_t> &context, const std::vector<int32_t> &prompt, int n_gen, result &r) {
   s.reset();
   if (!context.empty()) s.eval(context.data(), (int32_t)context.size(), false);
   auto t0 = clock_type::now();
   s.eval(prompt.data(), (int32_t)prompt.size(), false);
   r.pp_ms.push_back(ms_since(t0));
+  s.reset();
+  if (!context.empty()) s.eval(context.data(), (int32_t)context.size(), false);
   s.reset_stats();
   t0 = clock_type::now();
+  int32_t t = prompt[0];
   for (int i = 0; i < n_gen; ++i) {
-    const int32_t t = s.sample();
     s.eval(&t, 1, false);
+    t = s.sample();
   }
   r.tg_ms.push_back(ms_since(t0));
   const sparse_stats &st = s.stats();
@@ -161,7 +165,7 @@ int cmd_bench(const args &a) {
     const bool text = out_format == "text" || out_format == "md";
     FILE *info = text ? stdout : stderr;
     fmt::print(info, "model:   {}\n", m->describe());
-    fmt::print(info, "machine: {} threads, kernels {}; KV cache K {} V {}; context before the prompt {}\n", dense->n_threads(),
+    fmt::print(info, "machine: {} threads, kernels {}; KV cache K {} V {}; context before the prompt and the generation {}\n", dense->n_threads(),
                cpu::kernels().isa, type_name(cfg.type_k), type_name(cfg.type_v), depth);
     {
       std::string types;
@@ -256,7 +260,7 @@ int cmd_bench(const args &a) {
     const double bw = std::max(bw_before, bw_after);
     // KV bytes a generated token reads: every cached position's key and value row, at the middle of the run
     const double kv = (double)hp.n_layer * (double)(row_bytes(cfg.type_k, hp.n_embd_kv()) + row_bytes(cfg.type_v, hp.n_embd_kv())) *
-                      (depth + n_prompt + n_gen / 2.0);
+                      (depth + n_gen / 2.0);
     // Per column: the share of the KV cache that lives on the GPU (layers whose attention is there).
     auto kv_gpu = [&](size_t k) {
       const offload *o = sessions[k]->hybrid() ? sessions[k]->mdl().gpu() : nullptr;
