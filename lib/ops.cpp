@@ -189,6 +189,12 @@ void matmul_shared(const matrix *const *ws, float *const *ys, int count, const f
             g = end;
             continue;
           }
+          if (k.gemv_rows && n == 1) {  // float rows, four side by side
+            const int64_t r0 = g - first[m];
+            k.gemv_rows(cols, w.row(r0), w.row_size, end - g, (const float *)xa, y + r0);
+            g = end;
+            continue;
+          }
           for (int64_t t = 0; t < n; t += 4) {
             const int nc = (int)std::min<int64_t>(4, n - t);
             const cpu::q8_aux aux = act.aux(t);

@@ -300,6 +300,51 @@ TEST_CASE("row groups: the layout round-trips and every tier's one-token product
   CHECK(tested >= 80);  // the reference tier at least, both types
 }
 
+TEST_CASE("float-row one-token products of every tier match float64 and their tier's dot bit for bit") {
+  std::mt19937 rng(23);
+  int tested = 0;
+  for (const cpu::kernel_table *k : tiers())
+    for (dtype t : {dtype::f32, dtype::f16, dtype::bf16})
+      for (int trial = 0; trial < 30; ++trial) {
+        const cpu::gemv_rows_fn gemv = k->of(t).gemv_rows;
+        if (!gemv) continue;
+        const int64_t n = 1 + (int64_t)(rng() % 300);  // every tail length of both vector widths
+        // none, one, partial sets of the four rows read together, several sets
+        const int64_t nrows = trial == 0 ? 0 : trial == 1 ? 1 : (int64_t)(rng() % 40);
+        const size_t rs = row_bytes(t, n) + 2 * (rng() % 3);  // rows further apart than their bytes, too
+        std::vector<uint8_t> rows((size_t)nrows * rs + 1, 0xee);
+        for (int64_t r = 0; r < nrows; ++r) {
+          const std::vector<float> wf = random_floats(rng, n);
+          quantize_row(t, wf.data(), rows.data() + r * rs, n);
+        }
+        const std::vector<float> x = random_floats(rng, n, 2.0f);
+        CAPTURE(k->isa);
+        CAPTURE(type_name(t));
+        CAPTURE(n);
+        CAPTURE(nrows);
+        std::vector<float> got((size_t)nrows + 1, -1.0f);
+        gemv(n, rows.data(), rs, nrows, x.data(), got.data());
+        CHECK(got[(size_t)nrows] == -1.0f);  // nothing written past the rows
+        for (int64_t r = 0; r < nrows; ++r) {
+          std::vector<uint8_t> row(rows.begin() + r * rs, rows.begin() + r * rs + row_bytes(t, n));
+          double exact = 0, mag = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            exact += weight_at(t, row, i) * x[(size_t)i];
+            mag += std::fabs(weight_at(t, row, i) * x[(size_t)i]);
+          }
+          CHECK(std::fabs(got[(size_t)r] - exact) <= 2e-6 * mag + 1e-6);
+          float one = 0;
+          k->of(t).dot(n, row.data(), x.data(), 0, nullptr, 1, &one);
+          CHECK(got[(size_t)r] == one);
+        }
+        ++tested;
+      }
+  // every tier above the reference has the kernel for the three types
+  int simd = 0;
+  for (const cpu::kernel_table *k : tiers()) simd += std::strcmp(k->isa, "ref") != 0;
+  CHECK(tested == simd * 3 * 30);
+}
+
 TEST_CASE("prompt GEMM kernels of every tier match float64, and a value depends on neither batch nor panel place") {
   std::mt19937 rng(13);
   const dtype types[] = {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0};

@@ -179,6 +179,12 @@ static_assert(sizeof(block_q4_0x16) == 16 * sizeof(block_q4_0) && sizeof(block_q
 // whatever the row's place: no value depends on how the caller splits the groups.
 using gemv_groups_fn = void (*)(int64_t n, const void *groups, int64_t nrows, const void *x, const q8_aux *aux, float *y);
 
+// The one-token product of float-like rows (F32, F16, BF16) as the file stores them, row after row: y[r] = row_r .
+// x for nrows rows from w, row_bytes apart, x n floats. Four rows are read side by side (four weight streams per
+// thread, one activation load for four rows), each row's sum formed exactly as the tier's dot forms it for one
+// column, so the values are dot's bit for bit.
+using gemv_rows_fn = void (*)(int64_t n, const void *w, size_t row_bytes, int64_t nrows, const float *x, float *y);
+
 // Prompt GEMM. A panel of up to `rows` weight rows is packed once into the tier's own layout (quants decoded to
 // bytes with one row per vector lane, scales to floats; float types to F32), then multiplied by every token of
 // the batch while it stays in cache: a weight row is decoded once per matrix rather than once per four tokens,
@@ -211,6 +217,9 @@ struct type_kernels {
   // The one-token product over row groups (Q4_0, Q8_0); nullptr where the tier has none (the model then keeps
   // the type's matrices as the file has them).
   gemv_groups_fn gemv_groups = nullptr;
+  // The one-token product over the file's rows for the float types; nullptr where the tier has none (matmul then
+  // calls dot row by row).
+  gemv_rows_fn gemv_rows = nullptr;
   // Neuron-major rows (ffn_down_t: row k is neuron k's output weights) as a panel of the tier's F32 GEMM, for a
   // batch's dense down projection: K rows, each read from its element c0 on (c0 a multiple of the F32 panel's
   // height R), the panel's element k of output column r (r < ncols <= R) at float k * R + r, zero beyond ncols.

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "../fp16.h"
+#include "../gemv_rows.h"
 #include "../kernels.h"
 #include "../q8_aux.h"
 #include "../widths.h"
@@ -70,6 +71,68 @@ void dot_bf16(int64_t n, const void *w, const void *x, size_t xs, const q8_aux *
         return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
       },
       [wh](int64_t i) { return hearth_bf16_to_f32(wh[i]); }, x, xs, nc, out);
+}
+
+constexpr int64_t k_float_prefetch_bytes = 2048;
+
+// R rows side by side against one column, each row's sum formed as dot_floatlike<1> forms it (the same lanes, the
+// same order), so the values are dot's bit for bit. Load(row, i) and Scalar(row, i) read row's element i on, EB
+// bytes an element. Each stream is prefetched 2 KiB ahead into L1: on one thread of the Xeon VM F16 went from
+// 12.6-14.3 to 15.5 GB/s (1, 2 and 4 KiB, into L1 and L2, measured; 2 KiB into L1 was as good as any).
+template <int R, int EB, class Load, class Scalar>
+void dot_floatlike_rows(int64_t n, const uint8_t *w, size_t row_bytes, const Load &load, const Scalar &scalar,
+                        const float *x, float *y) {
+  __m512 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+    for (int r = 0; r < R; ++r) {
+      _mm_prefetch((const char *)(w + r * row_bytes) + i * EB + k_float_prefetch_bytes, _MM_HINT_T0);
+      acc[r][0] = _mm512_fmadd_ps(load(w + r * row_bytes, i), x0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(load(w + r * row_bytes, i + 16), x1, acc[r][1]);
+    }
+  }
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x0 = _mm512_loadu_ps(x + i);
+    for (int r = 0; r < R; ++r) acc[r][0] = _mm512_fmadd_ps(load(w + r * row_bytes, i), x0, acc[r][0]);
+  }
+  for (int r = 0; r < R; ++r) {
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
+    for (int64_t j = i; j < n; ++j) s += scalar(w + r * row_bytes, j) * x[j];
+    y[r] = s;
+  }
+}
+
+template <int EB, class Load, class Scalar>
+void gemv_rows_floatlike(int64_t n, const void *w, size_t row_bytes, int64_t nrows, const Load &load,
+                         const Scalar &scalar, const float *x, float *y) {
+  hearth_walk_quarters(w, row_bytes, nrows, y, [&](auto R, const uint8_t *first, size_t stride, float *out) {
+    dot_floatlike_rows<decltype(R)::value, EB>(n, first, stride, load, scalar, x, out);
+  });
+}
+
+void gemv_rows_f32(int64_t n, const void *w, size_t row_bytes, int64_t nrows, const float *x, float *y) {
+  gemv_rows_floatlike<4>(
+      n, w, row_bytes, nrows, [](const uint8_t *p, int64_t i) { return _mm512_loadu_ps((const float *)p + i); },
+      [](const uint8_t *p, int64_t i) { return ((const float *)p)[i]; }, x, y);
+}
+
+void gemv_rows_f16(int64_t n, const void *w, size_t row_bytes, int64_t nrows, const float *x, float *y) {
+  gemv_rows_floatlike<2>(
+      n, w, row_bytes, nrows,
+      [](const uint8_t *p, int64_t i) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i))); },
+      [](const uint8_t *p, int64_t i) { return hearth_fp16_to_f32(((const uint16_t *)p)[i]); }, x, y);
+}
+
+void gemv_rows_bf16(int64_t n, const void *w, size_t row_bytes, int64_t nrows, const float *x, float *y) {
+  gemv_rows_floatlike<2>(
+      n, w, row_bytes, nrows,
+      [](const uint8_t *p, int64_t i) {
+        const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+      },
+      [](const uint8_t *p, int64_t i) { return hearth_bf16_to_f32(((const uint16_t *)p)[i]); }, x, y);
 }
 
 inline const block_q8_0 *qcol(const void *x, size_t stride, int c) {
@@ -331,6 +394,9 @@ const kernel_table *avx512_kernels() {
     set(dtype::q8_0, dot_q8_0, dot_q8_0_gather, dot_rows_q8_0, axpy_rows_q8_0);
     set(dtype::q4_0, dot_q4_0, dot_q4_0_gather, dot_rows_q4_0, axpy_rows_q4_0);
     t.axpy_f32 = axpy_f32;
+    t.types[(uint32_t)dtype::f32].gemv_rows = gemv_rows_f32;
+    t.types[(uint32_t)dtype::f16].gemv_rows = gemv_rows_f16;
+    t.types[(uint32_t)dtype::bf16].gemv_rows = gemv_rows_bf16;
     add_avx512_gemm_kernels(t);
     add_avx512_kquant_gemm_kernels(t);
     add_avx512_gemv_kernels(t);
