@@ -8,6 +8,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 
 #include "../fp16.h"
 #include "../gemv_rows.h"
@@ -103,7 +104,7 @@ void gemv_rows_floatlike(int64_t n, const void *w, size_t row_bytes, int64_t nro
 void gemv_rows_f32(int64_t n, const void *w, size_t row_bytes, int64_t nrows, const float *x, float *y) {
   gemv_rows_floatlike(
       n, w, row_bytes, nrows, [](const uint8_t *p, int64_t i) { return vld1q_f32((const float *)p + i); },
-      [](const uint8_t *p, int64_t i) { return ((const float *)p)[i]; }, x, y);
+      [](const uint8_t *p, int64_t i) { float f; std::memcpy(&f, p + 4 * i, 4); return f; }, x, y);
 }
 void gemv_rows_f16(int64_t n, const void *w, size_t row_bytes, int64_t nrows, const float *x, float *y) {
   gemv_rows_floatlike(
