@@ -49,7 +49,7 @@ activations prepare_activations(dtype type, const float *x, int64_t n, int64_t c
 }
 
 size_t q8_scratch_bytes(int64_t n, int64_t cols) {
-  // Per value: Q8_0 is 34/32 bytes of blocks + 37/32 of q8_aux + 40/32 of GEMM tokens (3.47); Q8_K 292/256 of
+  // Per value: Q8_0 is 34/32 bytes of blocks + 40/32 of q8_aux + 40/32 of GEMM tokens (3.56); Q8_K 292/256 of
   // blocks + 292/256 of tokens (2.28); Q8_1 36/32 (no GEMM). Float activations are not copied but their GEMM tokens
   // are 4 bytes a value, the most of any format. The slack covers a partial block per vector.
   return (size_t)n * ((size_t)cols * 4 + 512);

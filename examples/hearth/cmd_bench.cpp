@@ -42,16 +42,15 @@ struct result {
 int32_t argmax(const float *l, int32_t n) { return (int32_t)(std::max_element(l, l + n) - l); }
 
 // One repetition, as llama-bench runs its pp and tg tests: the prompt as one batch after `depth` tokens of context
-// (untimed, llama-bench -d), then, from the same `depth` tokens again, n greedy one-token steps (the first feeds the
-// prompt's first token). Generation so runs at the context llama-bench's does, not after the prompt too.
+// (untimed, llama-bench -d), then, from the same `depth` tokens (the prompt truncated away), n greedy one-token
+// steps (the first feeds the prompt's first token). Generation so runs at llama-bench's context, not after the prompt.
 void run_once(session &s, const std::vector<int32_t> &context, const std::vector<int32_t> &prompt, int n_gen, result &r) {
   s.reset();
   if (!context.empty()) s.eval(context.data(), (int32_t)context.size(), false);
   auto t0 = clock_type::now();
   s.eval(prompt.data(), (int32_t)prompt.size(), false);
   r.pp_ms.push_back(ms_since(t0));
-  s.reset();
-  if (!context.empty()) s.eval(context.data(), (int32_t)context.size(), false);
+  s.truncate((int32_t)context.size());  // back to the context: its KV rows are as they were before the prompt
   s.reset_stats();
   t0 = clock_type::now();
   int32_t t = prompt[0];
